@@ -1,0 +1,60 @@
+"""AERS — Audio Event Routing Simulator.
+
+The public API (design.md §1)::
+
+    from aers_host import load_config, build_graph, Engine, render, AersError
+
+Names are imported on first use (PEP 562) so that ``import aers_host.sandbox`` in a
+sandbox worker does not pull numba, scipy and the engine into that process.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AersError",
+    "ConfigError",
+    "Engine",
+    "GraphConfig",
+    "ParamEvent",
+    "ParamSpec",
+    "Plan",
+    "Processor",
+    "ProcessorBase",
+    "__version__",
+    "build_graph",
+    "load_config",
+    "render",
+]
+
+_WHERE = {
+    "AersError": "aers_host.errors",
+    "ConfigError": "aers_host.errors",
+    "Engine": "aers_host.graph",
+    "GraphConfig": "aers_host.config",
+    "ParamEvent": "aers_host._processor",
+    "ParamSpec": "aers_host._processor",
+    "Plan": "aers_host.graph",
+    "Processor": "aers_host._processor",
+    "ProcessorBase": "aers_host._processor",
+    "build_graph": "aers_host.graph",
+    "load_config": "aers_host.config",
+    "render": "aers_host.graph",
+}
+
+if TYPE_CHECKING:
+    from ._processor import ParamEvent, ParamSpec, Processor, ProcessorBase
+    from .config import GraphConfig, load_config
+    from .errors import AersError, ConfigError
+    from .graph import Engine, Plan, build_graph, render
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aers_host' has no attribute {name!r}")
+    return getattr(import_module(module), name)

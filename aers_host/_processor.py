@@ -1,0 +1,182 @@
+"""The Processor interface every node implements (design.md §3), and a base class.
+
+Built-in, sandboxed and native processors look the same to the engine:
+
+* ``prepare(sample_rate, max_block, channels)`` — ``[main-thread & !active]``: allocate
+  every buffer the processor will ever need; ``channels`` is the input channel count.
+* ``process(inp, out, start, events)`` — ``[audio-thread & processing]``: read ``inp``
+  (``float32``, shape ``(in_channels, frames)``; sources get zero channels), write every
+  sample of ``out`` (shape ``(out_channels, frames)``), allocate nothing. ``start`` is the
+  absolute sample index of the block's first frame; ``events`` are parameter changes at
+  sample offsets inside the block, sorted by offset.
+* ``reset()`` — clear internal state (delay lines, filter memories) as if just prepared.
+* ``latency_samples`` — how late the output is relative to the input; fixed once prepared.
+* ``get_state()``/``set_state()`` — JSON-serialisable state for sessions.
+
+Example:
+    >>> import numpy as np
+    >>> class Half(ProcessorBase):
+    ...     def render(self, inp, out, start):
+    ...         np.multiply(inp, 0.5, out=out)
+    >>> p = Half(); p.prepare(48000, 4, 1)
+    >>> out = np.zeros((1, 4), np.float32)
+    >>> p.process(np.ones((1, 4), np.float32), out, 0, ())
+    >>> float(out[0, 0])
+    0.5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import PluginValidationError
+
+#: The buffer type that crosses every processor boundary.
+Buffer = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class ParamEvent:
+    """A parameter change at ``offset`` samples into the current block."""
+
+    offset: int
+    param: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """A declared, automatable numeric parameter: what the validator and dashboard know."""
+
+    name: str
+    default: float
+    min: float
+    max: float
+    unit: str = ""
+    doc: str = ""
+
+    def check(self, value: float) -> str | None:
+        """Return why ``value`` is out of range, or None when it is acceptable."""
+        if not np.isfinite(value):
+            return f"{self.name} must be a finite number, got {value!r}"
+        if not self.min <= value <= self.max:
+            return f"{self.name}={value:g} is outside [{self.min:g}, {self.max:g}] {self.unit}".rstrip()
+        return None
+
+
+@runtime_checkable
+class Processor(Protocol):
+    """What the engine calls; see the module docstring for the contract of each method."""
+
+    latency_samples: int
+
+    def prepare(self, sample_rate: int, max_block: int, channels: int) -> None: ...
+
+    def process(
+        self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]
+    ) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def get_state(self) -> dict[str, Any]: ...
+
+    def set_state(self, state: dict[str, Any]) -> None: ...
+
+
+class ProcessorBase:
+    """Parameter bookkeeping and sample-accurate event splitting for processors.
+
+    Subclasses declare ``PARAMS`` and implement :meth:`render` for a span of frames in which
+    no parameter changes. :meth:`process` splits the block at each event's offset, so a
+    change at offset 100 affects exactly the samples from 100 on, whatever the block size.
+    Subclasses that need derived values (filter coefficients) override :meth:`_on_param`.
+    """
+
+    #: Automatable parameters of this processor type.
+    PARAMS: ClassVar[tuple[ParamSpec, ...]] = ()
+
+    latency_samples: int = 0
+
+    def __init__(self, **values: float) -> None:
+        self._specs = {spec.name: spec for spec in self.PARAMS}
+        self.values: dict[str, float] = {spec.name: float(spec.default) for spec in self.PARAMS}
+        self.sample_rate = 0
+        self.max_block = 0
+        self.channels = 0
+        for name, value in values.items():
+            self.set_param(name, value)
+
+    def set_param(self, name: str, value: float) -> None:
+        """[any-thread & !processing] Set a declared parameter, refusing unknown or out-of-range values."""
+        spec = self._specs.get(name)
+        if spec is None:
+            known = ", ".join(self._specs) or "none"
+            raise PluginValidationError(
+                type(self).__name__, f"unknown parameter {name!r} (known: {known})"
+            )
+        problem = spec.check(float(value))
+        if problem:
+            raise PluginValidationError(type(self).__name__, problem)
+        self.values[name] = float(value)
+        if self.sample_rate:
+            self._on_param(name)
+
+    def _on_param(self, name: str) -> None:
+        """Recompute whatever depends on parameter ``name``; called once prepared."""
+
+    def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
+        """[main-thread & !active] Remember the stream format and derive parameter state."""
+        self.sample_rate = int(sample_rate)
+        self.max_block = int(max_block)
+        self.channels = int(channels)
+        self._allocate()
+        for name in self.values:
+            self._on_param(name)
+
+    def _allocate(self) -> None:
+        """Allocate buffers for the prepared format; override in stateful processors."""
+
+    def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
+        """[audio-thread & processing] Render the block, applying events at their offsets."""
+        if not events:
+            self.render(inp, out, start)
+            return
+        frames = out.shape[1]
+        pos = 0
+        for event in events:
+            offset = min(max(event.offset, 0), frames)
+            if offset > pos:
+                self.render(inp[:, pos:offset], out[:, pos:offset], start + pos)
+                pos = offset
+            self._apply_event(event)
+        if pos < frames:
+            self.render(inp[:, pos:], out[:, pos:], start + pos)
+
+    def _apply_event(self, event: ParamEvent) -> None:
+        """Apply one automation event, clamping to the declared range (automation never throws)."""
+        spec = self._specs.get(event.param)
+        if spec is None:
+            return
+        self.values[event.param] = float(min(max(event.value, spec.min), spec.max))
+        self._on_param(event.param)
+
+    def render(self, inp: Buffer, out: Buffer, start: int) -> None:
+        """[audio-thread & processing] Process frames with constant parameters."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """[main-thread] Clear internal state; the default processor has none."""
+
+    def get_state(self) -> dict[str, Any]:
+        """Return the parameter values (subclasses add their internal state)."""
+        return {"params": dict(self.values)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned."""
+        for name, value in dict(state.get("params", {})).items():
+            self.set_param(name, float(value))

@@ -1,0 +1,57 @@
+"""The ``aers`` command: one typer app, sub-apps per domain, one error funnel.
+
+User mistakes (``AersError``) print one readable line per problem and exit 1; usage errors
+exit 2 (typer); anything else is a bug in AERS and exits 3 with the traceback on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+from rich.console import Console
+
+from ..errors import AersError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERNAL = 3
+
+#: Everything for humans goes to stderr; stdout is for results (``--json``, DOT, tables).
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+app = typer.Typer(
+    name="aers",
+    help="AERS — Audio Event Routing Simulator: validate, plan, render and run audio routing "
+    "graphs with built-in, sandboxed and signed native plugins.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def report_error(err: AersError) -> None:
+    """Print an AersError as one ``error:`` line per problem."""
+    for line in str(err).splitlines() or [type(err).__name__]:
+        err_console.print(f"[red]error:[/red] {line}", soft_wrap=True, markup=True, highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point with the error funnel."""
+    from . import _commands  # noqa: F401  (registers every sub-command on ``app``)
+
+    try:
+        app()
+    except AersError as err:
+        report_error(err)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception:  # a bug in AERS, not the user's fault: show everything
+        traceback.print_exc()
+        err_console.print("[red]internal error[/red]: please report this with the traceback above")
+        sys.exit(EXIT_INTERNAL)

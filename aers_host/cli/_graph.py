@@ -1,0 +1,154 @@
+"""``aers validate``, ``aers graph`` and ``aers render``: the config-to-audio commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..config import GraphConfig, load_config
+from ..errors import ConfigError
+from ..graph import Plan, build_plan, describe, render, render_metrics
+from ..plugins import default_registry
+from ._app import app, err_console, out_console
+
+ConfigArg = Annotated[Path, typer.Argument(help="Routing config (YAML or JSON).", show_default=False)]
+BlockOpt = Annotated[
+    int | None, typer.Option("--block-size", min=32, max=8192, help="Override block_size.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def _load(config: Path, block_size: int | None = None, duration: float | None = None) -> GraphConfig:
+    overrides: dict[str, Any] = {}
+    if block_size is not None:
+        overrides["block_size"] = block_size
+    if duration is not None:
+        overrides["duration"] = duration
+    return load_config(config, registry=default_registry(), overrides=overrides)
+
+
+@app.command()
+def validate(config: ConfigArg, as_json: JsonOpt = False) -> None:
+    """Check a config; print every problem as FILE:LINE: path: message (hint); exit 1 if any."""
+    try:
+        cfg = _load(config)
+    except ConfigError as err:
+        if as_json:
+            problems = [
+                {"file": p.file, "line": p.line, "path": p.path, "message": p.message, "hint": p.hint}
+                for p in err.problems
+            ]
+            out_console.print_json(json.dumps({"ok": False, "problems": problems}))
+        else:
+            for problem in err.problems:
+                print(problem)  # plain stdout: one greppable line per problem
+        raise typer.Exit(1) from None
+    if as_json:
+        out_console.print_json(json.dumps({"ok": True, "nodes": len(cfg.nodes)}))
+    else:
+        out_console.print(
+            f"[green]✓[/green] {config}: {len(cfg.nodes)} nodes, {len(cfg.connections)} connections, "
+            f"{cfg.sample_rate} Hz, block {cfg.block_size}"
+        )
+
+
+def _dot(plan: Plan) -> str:
+    lines = ["digraph aers {", "  rankdir=LR;", "  node [shape=box, style=rounded];"]
+    for node in plan.nodes:
+        label = f"{node.id}\\n{node.type_name}"
+        if node.latency:
+            label += f"\\nlatency {node.latency}"
+        lines.append(f'  "{node.id}" [label="{label}"];')
+    for conn in plan.config.connections:
+        attrs = []
+        if conn.gain_db:
+            attrs.append(f'label="{conn.gain_db:+g} dB"')
+        if conn.port != "main":
+            attrs.append("style=dashed")
+        if plan.index[conn.src] >= plan.index[conn.dst]:  # feedback edge
+            attrs.append("constraint=false, color=red")
+        suffix = f" [{', '.join(attrs)}]" if attrs else ""
+        lines.append(f'  "{conn.src}" -> "{conn.dst}"{suffix};')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+@app.command()
+def graph(
+    config: ConfigArg,
+    dot: Annotated[bool, typer.Option("--dot", help="Print Graphviz DOT instead of a table.")] = False,
+    block_size: BlockOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the processing order, each node's latency and the graph's total latency."""
+    cfg = _load(config, block_size)
+    plan = build_plan(cfg, default_registry())
+    try:
+        if dot:
+            print(_dot(plan))
+            return
+        rows = describe(plan)
+        if as_json:
+            out_console.print_json(json.dumps({"nodes": rows, "total_latency_samples": plan.total_latency}))
+            return
+        table = Table(title=f"{config} — processing order")
+        for column in ("#", "node", "type", "ch in→out", "latency", "path latency", "notes"):
+            table.add_column(column, justify="right" if column in ("#", "latency", "path latency") else "left")
+        for row in rows:
+            notes = []
+            if row["feedback"]:
+                notes.append("feedback delay")
+            notes += [f"+{d} from {src}" for src, d in row["compensation"].items()]
+            table.add_row(
+                str(row["order"]), row["id"], row["type"],
+                f"{row['channels_in']}→{row['channels_out']}",
+                str(row["latency_samples"]), str(row["path_latency_samples"]), ", ".join(notes),
+            )
+        out_console.print(table)
+        ms = plan.total_latency * 1000.0 / plan.sample_rate
+        out_console.print(f"total latency: {plan.total_latency} samples ({ms:.2f} ms at {plan.sample_rate} Hz)")
+    finally:
+        plan.close()
+
+
+@app.command("render")
+def render_command(
+    config: ConfigArg,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for <output-id>.wav and metrics.json.")] = Path("out"),
+    duration: Annotated[float | None, typer.Option("--duration", min=0.001, help="Seconds to render.")] = None,
+    block_size: BlockOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render every output node to OUT_DIR/<node-id>.wav and write OUT_DIR/metrics.json."""
+    cfg = _load(config, block_size, duration)
+    registry = default_registry()
+    show_bar = sys.stderr.isatty() and not as_json
+    with Progress(
+        TextColumn("[bold]rendering[/bold]"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+        TimeRemainingColumn(), console=err_console, disable=not show_bar, transient=True,
+    ) as bar:
+        task = bar.add_task("render", total=None)
+        result = render(
+            cfg, registry, out_dir=out_dir, duration=duration,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    metrics = render_metrics(result)
+    metrics["outputs"] = {node_id: str(path) for node_id, path in result.files.items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        out_console.print_json(json.dumps(metrics))
+        return
+    for node_id, path in result.files.items():
+        out_console.print(f"[green]✓[/green] {node_id} → {path}")
+    out_console.print(
+        f"{result.frames / cfg.sample_rate:.2f} s of audio in {result.wall_seconds:.2f} s "
+        f"({result.realtime_factor:.0f}× real time); total latency {result.plan.total_latency} samples; "
+        f"metrics → {out_dir / 'metrics.json'}"
+    )

@@ -1,0 +1,105 @@
+"""JSON Schema checking that reports every problem as a readable, located :class:`Problem`.
+
+jsonschema's own messages ("Additional properties are not allowed ('bloc_size' was
+unexpected)") are rewritten into what a user acts on: ``block_size``-style paths, the
+offending key itself as the path for unknown keys, and a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from ..errors import Problem
+
+LineOf = Callable[[str], int]
+
+
+@cache
+def config_schema() -> Mapping[str, Any]:
+    """The packaged config schema (JSON Schema 2020-12)."""
+    text = resources.files("aers_host.config").joinpath("schema.json").read_text("utf-8")
+    schema: Mapping[str, Any] = json.loads(text)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def join_path(*parts: object) -> str:
+    """Dotted JSON path from parts, skipping empty ones."""
+    return ".".join(str(p) for p in parts if p != "")
+
+
+def did_you_mean(word: str, choices: object) -> str:
+    """``did you mean 'x'?`` for the closest choice, or "" when none is close."""
+    names = [str(c) for c in choices] if isinstance(choices, (list, tuple, set, dict)) else []
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def schema_problems(
+    instance: Any, schema: Mapping[str, Any], *, file: str, base: str, line_of: LineOf
+) -> list[Problem]:
+    """Validate ``instance`` and return one Problem per error, located under ``base``."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems: list[Problem] = []
+    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path))):
+        problems.extend(_to_problems(error, file, base, line_of))
+    return problems
+
+
+def _to_problems(error: ValidationError, file: str, base: str, line_of: LineOf) -> Iterator[Problem]:
+    path = join_path(base, *error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        for key in error.instance:
+            if key not in allowed:
+                key_path = join_path(path, key)
+                hint = did_you_mean(str(key), allowed) or (
+                    f"allowed: {', '.join(allowed)}" if allowed else "no keys are allowed here"
+                )
+                yield Problem(file, line_of(key_path), key_path, f"unknown key {key!r}", hint)
+        return
+    if kind == "propertyNames":
+        yield Problem(
+            file,
+            line_of(path),
+            path,
+            f"invalid name {error.instance!r}",
+            "use letters, digits, '_' or '-', starting with a letter or '_'",
+        )
+        return
+    yield Problem(file, line_of(path), path, *_message(error))
+
+
+def _message(error: ValidationError) -> tuple[str, str]:
+    """(message, hint) for the common validators; jsonschema's text otherwise."""
+    kind, value, instance = error.validator, error.validator_value, error.instance
+    if kind == "enum":
+        options = ", ".join(json.dumps(v) for v in value)
+        hint = did_you_mean(str(instance), value) or f"use one of {options}"
+        return f"{json.dumps(instance)} is not supported", hint
+    if kind == "const":
+        return f"must be {json.dumps(value)}, got {json.dumps(instance)}", ""
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required key {missing!r}", ""
+    if kind == "type":
+        return f"must be of type {value}, got {type(instance).__name__} {json.dumps(instance)}", ""
+    if kind in ("minimum", "exclusiveMinimum"):
+        relation = ">=" if kind == "minimum" else ">"
+        negative = " (negative values make no sense here)" if float(instance) < 0 <= value else ""
+        return f"{instance} is too small: must be {relation} {value}{negative}", ""
+    if kind in ("maximum", "exclusiveMaximum"):
+        relation = "<=" if kind == "maximum" else "<"
+        return f"{instance} is too large: must be {relation} {value}", ""
+    if kind == "minProperties":
+        return "must not be empty", ""
+    return error.message, ""

@@ -1,0 +1,259 @@
+"""Semantic validation: from parsed data to a :class:`GraphConfig`, or every problem at once.
+
+Order of checks (each later step only runs on parts the earlier ones accepted, so one
+mistake does not cascade into ten messages):
+
+1. the top-level schema (unknown keys, types, ranges, sample rate);
+2. per node: known ``type`` (did-you-mean), its params schema, its semantic checks
+   (Nyquist, files that exist);
+3. per connection: both ends exist, sources take no input, sinks give no output;
+4. the whole graph: cycles only through delays (long enough for the block size) and
+   channel counts that agree at every input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._nodetype import ChannelError, CheckContext, NodeType
+from ..errors import ConfigError, Problem
+from ..graph._topology import CycleError, Edge, plan_topology
+from ._model import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_SAMPLE_RATE,
+    NODE_OPTION_KEYS,
+    ConnectionSpec,
+    GraphConfig,
+    NodeSpec,
+)
+from ._parse import ParsedDocument
+from ._schema import config_schema, did_you_mean, join_path, schema_problems
+
+
+class _Collector:
+    """Accumulates located problems for one document."""
+
+    def __init__(self, doc: ParsedDocument) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(self.doc.file, self.doc.line_of(path), path, message, hint))
+
+    def extend(self, problems: list[Problem]) -> None:
+        self.problems.extend(problems)
+
+
+def validate_document(
+    doc: ParsedDocument, registry: Mapping[str, NodeType], base_dir: Path
+) -> GraphConfig:
+    """Validate a parsed config against the schema, the node types and the graph rules.
+
+    Raises:
+        ConfigError: with every problem found, each naming file, line and field.
+    """
+    out = _Collector(doc)
+    data = doc.data
+    if not isinstance(data, dict):
+        out.add("", f"config must be a mapping, got {type(data).__name__}", "see examples/demo.yaml")
+        raise ConfigError(out.problems)
+    out.extend(schema_problems(data, config_schema(), file=doc.file, base="", line_of=doc.line_of))
+    sample_rate = _int_or(data.get("sample_rate"), DEFAULT_SAMPLE_RATE)
+    block_size = _int_or(data.get("block_size"), DEFAULT_BLOCK_SIZE)
+    ctx = CheckContext(sample_rate=sample_rate, block_size=block_size, base_dir=base_dir)
+
+    raw_nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    nodes, types = _check_nodes(raw_nodes, registry, ctx, out)
+    raw_connections = data.get("connections") or []
+    connections = _check_connections(raw_connections, raw_nodes, types, out)
+    if not out.problems:
+        _check_graph(nodes, connections, types, ctx, out)
+    if out.problems:
+        raise ConfigError(out.problems)
+    return GraphConfig(
+        file=doc.file,
+        base_dir=base_dir,
+        sample_rate=sample_rate,
+        block_size=block_size,
+        duration=float(data["duration"]) if "duration" in data else None,
+        seed=int(data.get("seed", 0)),
+        nodes=nodes,
+        connections=tuple(connections),
+        events=tuple(data.get("events") or ()),
+        data=data,
+        lines=doc.lines,
+    )
+
+
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _check_nodes(
+    raw_nodes: Mapping[str, Any],
+    registry: Mapping[str, NodeType],
+    ctx: CheckContext,
+    out: _Collector,
+) -> tuple[dict[str, NodeSpec], dict[str, NodeType]]:
+    nodes: dict[str, NodeSpec] = {}
+    types: dict[str, NodeType] = {}
+    for node_id, raw in raw_nodes.items():
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            continue  # the schema already reported it
+        path = join_path("nodes", node_id)
+        type_name = raw["type"]
+        node_type = registry.get(type_name)
+        if node_type is None:
+            hint = did_you_mean(type_name, list(registry)) or (
+                "built-in types: " + ", ".join(n for n, t in registry.items() if t.origin == "builtin")
+            )
+            out.add(join_path(path, "type"), f"unknown node type {type_name!r}", hint)
+            continue
+        params = raw.get("params") or {}
+        if not isinstance(params, dict):
+            continue
+        params_path = join_path(path, "params")
+        found = schema_problems(
+            params, node_type.params_schema(), file=out.doc.file, base=params_path, line_of=out.doc.line_of
+        )
+        if not found:
+            node_ctx = _node_ctx(ctx, node_id, raw)
+            for issue in node_type.check(params, node_ctx):
+                out.add(join_path(params_path, issue.path), issue.message, issue.hint)
+        out.extend(found)
+        options = {k: raw[k] for k in NODE_OPTION_KEYS if k in raw}
+        nodes[node_id] = NodeSpec(node_id, type_name, params, options)
+        types[node_id] = node_type
+    return nodes, types
+
+
+def _node_ctx(ctx: CheckContext, node_id: str, raw: Mapping[str, Any]) -> CheckContext:
+    options = {k: raw[k] for k in NODE_OPTION_KEYS if k in raw}
+    return CheckContext(
+        sample_rate=ctx.sample_rate,
+        block_size=ctx.block_size,
+        base_dir=ctx.base_dir,
+        node_id=node_id,
+        node_options=options,
+    )
+
+
+def _check_connections(
+    raw_connections: Any,
+    raw_nodes: Mapping[str, Any],
+    types: Mapping[str, NodeType],
+    out: _Collector,
+) -> list[ConnectionSpec]:
+    connections: list[ConnectionSpec] = []
+    if not isinstance(raw_connections, list):
+        return connections
+    known = list(raw_nodes)
+    for index, raw in enumerate(raw_connections):
+        if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("from", "to")):
+            continue
+        path = join_path("connections", index)
+        ok = True
+        for end in ("from", "to"):
+            node_id = raw[end]
+            if node_id not in raw_nodes:
+                hint = did_you_mean(node_id, known) or f"nodes are: {', '.join(known)}"
+                out.add(join_path(path, end), f"connection {end} missing node {node_id!r}", hint)
+                ok = False
+        if not ok:
+            continue
+        src_type, dst_type = types.get(raw["from"]), types.get(raw["to"])
+        if src_type is not None and src_type.role == "sink":
+            out.add(join_path(path, "from"), f"{raw['from']!r} is an output (sink) and has no output to connect")
+        if dst_type is not None and dst_type.role == "source":
+            out.add(
+                join_path(path, "to"),
+                f"{raw['to']!r} is a source ({dst_type.name}) and takes no input",
+                "connect it to a processor or mix instead",
+            )
+        gain = raw.get("gain_db", 0.0)
+        connections.append(
+            ConnectionSpec(
+                raw["from"], raw["to"], float(gain) if isinstance(gain, (int, float)) else 0.0,
+                str(raw.get("port", "main")), index,
+            )
+        )
+    return connections
+
+
+def _check_graph(
+    nodes: Mapping[str, NodeSpec],
+    connections: list[ConnectionSpec],
+    types: Mapping[str, NodeType],
+    ctx: CheckContext,
+    out: _Collector,
+) -> None:
+    edges = [Edge(c.src, c.dst, c.index, c.port) for c in connections]
+    delays = {n for n, spec in nodes.items() if spec.type == "delay"}
+    try:
+        topology = plan_topology(list(nodes), edges, delays)
+    except CycleError as err:
+        out.add(
+            "connections",
+            f"cycle {err} is not broken by a delay node",
+            "feedback must pass through a `delay` node of at least one block",
+        )
+        return
+    for node_id in topology.feedback_nodes:
+        length = feedback_delay_samples(nodes[node_id].params, ctx.sample_rate)
+        if length < ctx.block_size:
+            out.add(
+                join_path("nodes", node_id, "params"),
+                f"delay {node_id!r} closes a feedback loop but is {length} samples long, "
+                f"shorter than block_size {ctx.block_size}",
+                "lengthen the delay or lower block_size",
+            )
+    _check_channels(nodes, connections, types, topology.order, topology.back_edges, ctx, out)
+
+
+def feedback_delay_samples(params: Mapping[str, Any], sample_rate: int) -> int:
+    """Length in samples of a delay node's line (``samples`` wins over ``ms``)."""
+    if "samples" in params:
+        return int(params["samples"])
+    return round(float(params.get("ms", 0.0)) * sample_rate / 1000.0)
+
+
+def _check_channels(
+    nodes: Mapping[str, NodeSpec],
+    connections: list[ConnectionSpec],
+    types: Mapping[str, NodeType],
+    order: tuple[str, ...],
+    back_edges: frozenset[int],
+    ctx: CheckContext,
+    out: _Collector,
+) -> None:
+    channels: dict[str, int] = {}
+    for node_id in order:
+        inputs = [c for c in connections if c.dst == node_id and c.port == "main" and c.index not in back_edges]
+        counts = {channels[c.src] for c in inputs if c.src in channels}
+        if len(counts) > 1:
+            detail = ", ".join(f"{c.src} ({channels[c.src]} ch)" for c in inputs if c.src in channels)
+            out.add(
+                join_path("nodes", node_id),
+                f"channel-count mismatch at inputs of {node_id!r}: {detail}",
+                "insert a `pan` node to make mono stereo, or set `channels` on the source",
+            )
+            return
+        n_in = counts.pop() if counts else None
+        spec = nodes[node_id]
+        try:
+            channels[node_id] = types[node_id].output_channels(
+                spec.params, n_in, _node_ctx(ctx, node_id, spec.options)
+            )
+        except ChannelError as err:
+            path = join_path("nodes", node_id)
+            out.add(path, f"{node_id!r} {err.message}", err.hint)
+            return
+    for conn in connections:
+        if conn.index in back_edges and channels.get(conn.src) != channels.get(conn.dst):
+            out.add(
+                join_path("connections", conn.index),
+                f"channel-count mismatch on feedback {conn.src} → {conn.dst}: "
+                f"{channels.get(conn.src)} vs {channels.get(conn.dst)} channels",
+            )

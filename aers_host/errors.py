@@ -1,0 +1,132 @@
+"""The one exception hierarchy of AERS.
+
+Every error a user can cause (bad config, untrusted plugin, hostile code) is an
+``AersError`` subclass whose ``str()`` is one readable line, so the CLI can print it and
+exit 1 without a traceback. Bugs in AERS itself raise ``RuntimeError``/``ValueError`` and
+surface as internal errors (exit 3).
+
+Callers catch the domain base class (``TrustError``); tests assert the exact subclass
+(``RollbackError``), as python-tuf does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AersError(Exception):
+    """Base of every user-facing AERS error; ``str(err)`` is the message to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem found in a file, located as precisely as we can.
+
+    Attributes:
+        file: the file the problem is in ("" when it has none).
+        line: 1-based line number, or 0 when unknown.
+        path: dotted JSON path of the offending field ("nodes.eq1.params.freq").
+        message: what is wrong.
+        hint: how to fix it ("" when there is nothing useful to add).
+    """
+
+    file: str
+    line: int
+    path: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else (self.file or "<config>")
+        text = f"{where}: {self.path or '<root>'}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ConfigError(AersError):
+    """A config (or sweep, scene, edit) is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        if not problems:
+            raise ValueError("ConfigError needs at least one problem")
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class GraphError(AersError):
+    """The graph cannot be planned or run (a problem that only shows when building it)."""
+
+
+class AudioIOError(AersError):
+    """An audio file cannot be read or written."""
+
+
+class PluginError(AersError):
+    """A plugin cannot be found, loaded or run."""
+
+
+class PluginValidationError(PluginError):
+    """A plugin's declarations (params, descriptor, entry point) are invalid.
+
+    Attributes:
+        plugin_id: the plugin's name.
+    """
+
+    def __init__(self, plugin_id: str, message: str) -> None:
+        self.plugin_id = plugin_id
+        super().__init__(f"plugin {plugin_id!r}: {message}")
+
+
+class ManifestError(PluginError):
+    """A manifest is malformed: not JSON, duplicate keys, wrong schema, too large."""
+
+
+class TrustError(PluginError):
+    """A plugin failed verification against the keyring."""
+
+
+class SignatureError(TrustError):
+    """No valid signature by a trusted, unrevoked key with the right scope."""
+
+
+class HashMismatchError(TrustError):
+    """A file's bytes do not match the manifest (hash, size, missing or extra file)."""
+
+
+class RollbackError(TrustError):
+    """The plugin's version is lower than the installed one."""
+
+
+class EqualVersionError(RollbackError):
+    """The plugin's version equals the installed one but its content differs."""
+
+
+class ExpiredError(TrustError):
+    """The manifest's ``expires`` time has passed."""
+
+
+class SandboxError(PluginError):
+    """A sandboxed plugin's worker failed."""
+
+
+class WorkerCrashed(SandboxError):
+    """The worker process died or raised."""
+
+
+class WorkerTimeout(SandboxError):
+    """The worker missed its deadline."""
+
+
+class NativeABIError(PluginError):
+    """A native library does not speak the AERS C ABI (missing symbol, wrong version)."""
+
+
+class SessionError(AersError):
+    """A session cannot be saved, loaded or migrated."""
+
+
+class AersWarning(UserWarning):
+    """Base of AERS warnings (degraded sandbox, changed plugin hash, ...)."""
+
+
+class SandboxDegradedWarning(AersWarning):
+    """A sandbox fence (seccomp, Landlock, net namespace) is not available here."""

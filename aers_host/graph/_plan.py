@@ -1,0 +1,248 @@
+"""From a validated config to a runnable plan: processors created, prepared and wired.
+
+Everything that allocates happens here, once: processors are prepared, every node's
+input and output buffers are allocated at the block size, and each input connection is
+resolved to (source buffer, linear gain, optional compensation delay line).
+
+Latency compensation (plugin delay compensation): the *path latency* of a node is the
+largest path latency among its inputs plus its own ``latency_samples``. Each input whose
+path is shorter gets a delay line of the difference, so parallel paths line up sample
+for sample at every mix point. Feedback edges are not compensated (their timing is the
+loop's delay by definition); side-chain inputs are not either (a detector, not a signal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._nodetype import ChannelError, CheckContext, NodeType, Role
+from .._processor import Buffer, ParamEvent, Processor
+from ..config._model import GraphConfig
+from ..errors import GraphError
+from ._topology import Edge, plan_topology
+
+
+@dataclass(slots=True)
+class InputEdge:
+    """One resolved input connection of a node."""
+
+    src: int
+    gain: float
+    compensation: int = 0
+    line: np.ndarray | None = None
+    pos: int = 0
+    back: bool = False
+
+
+@dataclass(slots=True)
+class NodeRuntime:
+    """A node ready for the block loop. Buffers are (channels, block_size) float32."""
+
+    id: str
+    type_name: str
+    role: Role
+    proc: Processor
+    channels_in: int
+    channels_out: int
+    latency: int
+    path_latency: int
+    out_buf: Buffer
+    in_buf: Buffer
+    edges: list[InputEdge] = field(default_factory=list)
+    sidechain_edges: list[InputEdge] = field(default_factory=list)
+    sidechain_buf: Buffer | None = None
+    #: Index of the node whose output this node reads directly (one unity input, no copy).
+    direct: int = -1
+    feedback: bool = False
+    event_target: bool = False
+    bypass: bool = False
+    mute: bool = False
+    #: Pending automation: (absolute sample, event), sorted by sample.
+    automation: list[tuple[int, ParamEvent]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Plan:
+    """The runnable graph: nodes in processing order, with their buffers and latencies."""
+
+    config: GraphConfig
+    nodes: list[NodeRuntime]
+    index: dict[str, int]
+    sample_rate: int
+    block_size: int
+    total_latency: int
+    feedback: list[int]
+
+    def node(self, node_id: str) -> NodeRuntime:
+        """The runtime of ``node_id``."""
+        return self.nodes[self.index[node_id]]
+
+    def sinks(self) -> list[NodeRuntime]:
+        """Output nodes, in order."""
+        return [n for n in self.nodes if n.role == "sink"]
+
+    def close(self) -> None:
+        """Release processors that hold outside resources (workers, native handles)."""
+        for node in self.nodes:
+            close = getattr(node.proc, "close", None)
+            if callable(close):
+                close()
+
+
+def _db_to_gain(db: float) -> float:
+    return float(10.0 ** (db / 20.0))
+
+
+def build_plan(
+    config: GraphConfig,
+    registry: Mapping[str, NodeType],
+    *,
+    total_frames: int | None = None,
+    event_targets: frozenset[str] = frozenset(),
+) -> Plan:
+    """Create, prepare and wire every node of a validated config.
+
+    Raises:
+        GraphError: when a processor cannot be created or prepared.
+    """
+    edges = [Edge(c.src, c.dst, c.index, c.port) for c in config.connections]
+    delays = {n for n, spec in config.nodes.items() if spec.type == "delay"}
+    topology = plan_topology(list(config.nodes), edges, delays)
+    index = {node_id: i for i, node_id in enumerate(topology.order)}
+    block = config.block_size
+    runtimes: list[NodeRuntime] = []
+    for node_id in topology.order:
+        runtimes.append(
+            _create_node(config, registry, node_id, index, topology.back_edges, runtimes,
+                         total_frames, node_id in event_targets)
+        )
+    for conn in config.connections:  # feedback inputs, now that every source exists
+        if conn.index in topology.back_edges:
+            runtimes[index[conn.dst]].edges.append(
+                InputEdge(index[conn.src], _db_to_gain(conn.gain_db), back=True)
+            )
+    for node in runtimes:
+        node.feedback = node.id in topology.feedback_nodes
+        node.direct = _direct_source(node)
+        if node.sidechain_edges:
+            node.sidechain_buf = np.zeros((runtimes[node.sidechain_edges[0].src].channels_out, block), np.float32)
+            set_sidechain = getattr(node.proc, "set_sidechain", None)
+            if not callable(set_sidechain):
+                raise GraphError(f"node {node.id!r} ({node.type_name}) has no side-chain input")
+            set_sidechain(node.sidechain_buf)
+    sinks = [n.path_latency for n in runtimes if n.role == "sink"]
+    return Plan(
+        config=config,
+        nodes=runtimes,
+        index=index,
+        sample_rate=config.sample_rate,
+        block_size=block,
+        total_latency=max(sinks, default=0),
+        feedback=[i for i, n in enumerate(runtimes) if n.feedback],
+    )
+
+
+def _create_node(
+    config: GraphConfig,
+    registry: Mapping[str, NodeType],
+    node_id: str,
+    index: Mapping[str, int],
+    back_edges: frozenset[int],
+    built: list[NodeRuntime],
+    total_frames: int | None,
+    event_target: bool,
+) -> NodeRuntime:
+    spec = config.nodes[node_id]
+    node_type = registry[spec.type]
+    block = config.block_size
+    inputs = [c for c in config.connections if c.dst == node_id and c.index not in back_edges]
+    main = [c for c in inputs if c.port == "main"]
+    n_in = built[index[main[0].src]].channels_out if main else None
+    ctx = CheckContext(
+        sample_rate=config.sample_rate,
+        block_size=block,
+        base_dir=config.base_dir,
+        node_id=node_id,
+        total_frames=total_frames,
+        node_options=spec.options,
+    )
+    try:
+        channels_out = node_type.output_channels(spec.params, n_in, ctx)
+        proc = node_type.create(spec.params, ctx)
+        channels_in = n_in if n_in is not None else (0 if node_type.role == "source" else channels_out)
+        proc.prepare(config.sample_rate, block, channels_in if node_type.role != "source" else channels_out)
+    except (ValueError, OSError, RuntimeError, ChannelError) as err:
+        raise GraphError(f"node {node_id!r} ({spec.type}): cannot prepare: {err}") from err
+    path_in = max((built[index[c.src]].path_latency for c in main), default=0)
+    latency = int(proc.latency_samples)
+    node = NodeRuntime(
+        id=node_id,
+        type_name=spec.type,
+        role=node_type.role,
+        proc=proc,
+        channels_in=channels_in,
+        channels_out=channels_out if node_type.role != "sink" else 0,
+        latency=latency,
+        path_latency=path_in + latency,
+        out_buf=np.zeros((channels_out if node_type.role != "sink" else 0, block), np.float32),
+        in_buf=np.zeros((channels_in, block), np.float32),
+        event_target=event_target,
+        bypass=bool(spec.options.get("bypass", False)),
+        mute=bool(spec.options.get("mute", False)),
+    )
+    for conn in main:
+        src = built[index[conn.src]]
+        edge = InputEdge(index[conn.src], _db_to_gain(conn.gain_db), path_in - src.path_latency)
+        if edge.compensation:
+            edge.line = np.zeros((src.channels_out, edge.compensation), np.float32)
+        node.edges.append(edge)
+    for conn in inputs:
+        if conn.port == "sidechain":
+            node.sidechain_edges.append(InputEdge(index[conn.src], _db_to_gain(conn.gain_db)))
+    return node
+
+
+def _direct_source(node: NodeRuntime) -> int:
+    """Read the upstream buffer in place when that changes nothing: one unity, aligned input."""
+    if node.feedback or node.event_target or len(node.edges) != 1:
+        return -1
+    edge = node.edges[0]
+    return edge.src if edge.gain == 1.0 and edge.line is None and not edge.back else -1
+
+
+def describe(plan: Plan) -> list[dict[str, Any]]:
+    """Per-node summary (order, type, channels, latency) for ``aers graph`` and reports."""
+    return [
+        {
+            "order": i,
+            "id": n.id,
+            "type": n.type_name,
+            "role": n.role,
+            "channels_in": n.channels_in,
+            "channels_out": n.channels_out,
+            "latency_samples": n.latency,
+            "path_latency_samples": n.path_latency,
+            "feedback": n.feedback,
+            "compensation": {
+                plan.nodes[e.src].id: e.compensation for e in n.edges if e.compensation
+            },
+        }
+        for i, n in enumerate(plan.nodes)
+    ]
+
+
+def build_graph(config: GraphConfig, registry: Mapping[str, NodeType] | None = None) -> Plan:
+    """Public face of :func:`build_plan` with the default registry.
+
+    Raises:
+        GraphError: when a processor cannot be created or prepared.
+    """
+    if registry is None:
+        from ..plugins import default_registry
+
+        registry = default_registry()
+    return build_plan(config, registry)

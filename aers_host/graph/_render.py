@@ -1,0 +1,163 @@
+"""Offline render: run a plan for a number of frames, stream outputs to files.
+
+The driver owns all I/O: between blocks it drains output sinks whose chunk is full, so
+the block loop itself never touches the disk. The render is exactly as long as asked;
+the final block is shorter when the length is not a multiple of the block size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._nodetype import NodeType
+from ..config._model import GraphConfig
+from ..errors import GraphError
+from ._engine import BlockTimings, Engine, EventSource
+from ._plan import Plan, build_plan
+from ._sinks import OutputSink, OutputWriter, output_format
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class RenderResult:
+    """What a render produced."""
+
+    plan: Plan
+    frames: int
+    wall_seconds: float
+    timings: BlockTimings
+    files: dict[str, Path] = field(default_factory=dict)
+    captured: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def realtime_factor(self) -> float:
+        """Audio seconds rendered per wall second."""
+        audio = self.frames / self.plan.sample_rate
+        return audio / self.wall_seconds if self.wall_seconds > 0 else float("inf")
+
+
+def render_length(config: GraphConfig, plan: Plan, duration: float | None = None) -> int:
+    """Frames to render: ``duration`` (CLI, then config) or the longest file source + latency.
+
+    Raises:
+        GraphError: when nothing says how long to render.
+    """
+    seconds = duration if duration is not None else config.duration
+    if seconds is not None:
+        return max(1, round(seconds * config.sample_rate))
+    lengths = [getattr(n.proc, "length_frames", None) for n in plan.nodes if n.role == "source"]
+    finite = [int(v) for v in lengths if v is not None]
+    if finite and len(finite) == len(lengths):
+        return max(finite) + plan.total_latency
+    raise GraphError(
+        f"{config.file}: no `duration` and some sources never end; "
+        "set `duration:` in the config or pass --duration SECONDS"
+    )
+
+
+def render(
+    config: GraphConfig,
+    registry: Mapping[str, NodeType],
+    *,
+    out_dir: Path | None,
+    duration: float | None = None,
+    events: EventSource | None = None,
+    event_targets: frozenset[str] = frozenset(),
+    progress: Progress | None = None,
+    capture: bool = False,
+) -> RenderResult:
+    """Render ``config`` to ``out_dir/<output-id>.wav`` (and/or into memory with ``capture``).
+
+    Raises:
+        GraphError: the graph cannot be built or has no length.
+        AudioIOError: an output file cannot be written.
+    """
+    plan = build_plan(config, registry, event_targets=event_targets)
+    try:
+        total = render_length(config, plan, duration)
+        block = plan.block_size
+        timings = BlockTimings.allocate(-(-total // block), len(plan.nodes))
+        engine = Engine(plan, events=events, timings=timings)
+        sinks = [(n, n.proc) for n in plan.sinks() if isinstance(n.proc, OutputSink)]
+        writers: dict[str, OutputWriter] = {}
+        files: dict[str, Path] = {}
+        for node, sink in sinks:
+            sink.capture = capture
+            if out_dir is not None:
+                path = out_dir / f"{node.id}.{output_format(sink.params)}"
+                writers[node.id] = OutputWriter(path, plan.sample_rate, node.channels_in, sink.params)
+                files[node.id] = path
+        t0 = time.perf_counter()
+        done = 0
+        try:
+            while done < total:
+                frames = min(block, total - done)
+                for node, sink in sinks:
+                    if sink.needs_drain(frames):
+                        _drain(sink, writers.get(node.id))
+                engine.process_block(frames)
+                done += frames
+                if progress is not None:
+                    progress(done, total)
+            wall = time.perf_counter() - t0
+            for node, sink in sinks:
+                _drain(sink, writers.get(node.id))
+        finally:
+            for writer in writers.values():
+                writer.close()
+        captured = {
+            node.id: np.concatenate(sink.captured, axis=0).T.copy() if sink.captured
+            else np.zeros((node.channels_in, 0), np.float32)
+            for node, sink in sinks
+        } if capture else {}
+        return RenderResult(plan, total, wall, timings, files, captured)
+    finally:
+        plan.close()
+
+
+def _drain(sink: OutputSink, writer: OutputWriter | None) -> None:
+    if sink.fill == 0:
+        return
+    frames = sink.take()
+    if writer is not None:
+        writer.write(frames)
+
+
+def render_metrics(result: RenderResult) -> dict[str, Any]:
+    """The ``metrics.json`` summary: per-node p50/p99/max process time, RTF, latency."""
+    plan, timings = result.plan, result.timings
+    count = max(timings.count, 1)
+    node_us = timings.node_ns[:count] / 1000.0
+    block_us = timings.block_ns[:count] / 1000.0
+    nodes = {
+        node.id: {
+            "type": node.type_name,
+            "p50_us": float(np.percentile(node_us[:, i], 50)),
+            "p99_us": float(np.percentile(node_us[:, i], 99)),
+            "max_us": float(node_us[:, i].max()),
+            "latency_samples": node.latency,
+        }
+        for i, node in enumerate(plan.nodes)
+    }
+    return {
+        "sample_rate": plan.sample_rate,
+        "block_size": plan.block_size,
+        "frames": result.frames,
+        "blocks": timings.count,
+        "wall_seconds": result.wall_seconds,
+        "realtime_factor": result.realtime_factor,
+        "total_latency_samples": plan.total_latency,
+        "block_propagation_us": {
+            "p50": float(np.percentile(block_us, 50)),
+            "p99": float(np.percentile(block_us, 99)),
+            "max": float(block_us.max()),
+        },
+        "nodes": nodes,
+    }

@@ -1,0 +1,155 @@
+"""Graph structure: cycles, feedback edges and the processing order.
+
+Feedback is legal only through a ``delay`` node: inside every strongly connected
+component, the edges *into* delay nodes become feedback ("back") edges. The delay then
+runs in two phases (read its past at its place in the order, write its input after the
+block), which is exact as long as the delay is at least one block long. Any cycle left
+once back edges are removed is refused and named ("a → b → a").
+
+The order is Kahn's algorithm with ties broken by config order, so it is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A connection between two nodes; ``index`` is its position in the config list."""
+
+    src: str
+    dst: str
+    index: int
+    port: str = "main"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Processing order and the edges that carry feedback."""
+
+    order: tuple[str, ...]
+    back_edges: frozenset[int]
+    feedback_nodes: frozenset[str]
+
+
+class CycleError(Exception):
+    """A cycle not broken by a delay node; ``cycle`` lists its nodes in order."""
+
+    def __init__(self, cycle: Sequence[str]) -> None:
+        self.cycle = list(cycle)
+        super().__init__(" → ".join([*self.cycle, self.cycle[0]]))
+
+
+def plan_topology(nodes: Sequence[str], edges: Iterable[Edge], delay_nodes: set[str]) -> Topology:
+    """Compute the order, treating edges into delays inside cycles as feedback.
+
+    Raises:
+        CycleError: for the first cycle (in config order) that has no delay on it.
+    """
+    edge_list = list(edges)
+    back: set[int] = set()
+    for component in _strongly_connected(nodes, edge_list):
+        members = set(component)
+        cyclic = len(component) > 1 or any(
+            e.src == e.dst == component[0] for e in edge_list
+        )
+        if not cyclic:
+            continue
+        for edge in edge_list:
+            if edge.src in members and edge.dst in members and edge.dst in delay_nodes:
+                back.add(edge.index)
+    forward = [e for e in edge_list if e.index not in back]
+    order = _kahn(nodes, forward)
+    if len(order) < len(nodes):
+        remaining = [n for n in nodes if n not in set(order)]
+        raise CycleError(_find_cycle(remaining, forward))
+    feedback_nodes = frozenset(e.dst for e in edge_list if e.index in back)
+    return Topology(tuple(order), frozenset(back), feedback_nodes)
+
+
+def _kahn(nodes: Sequence[str], edges: Sequence[Edge]) -> list[str]:
+    indegree = {n: 0 for n in nodes}
+    successors: dict[str, list[str]] = {n: [] for n in nodes}
+    for edge in edges:
+        indegree[edge.dst] += 1
+        successors[edge.src].append(edge.dst)
+    rank = {n: i for i, n in enumerate(nodes)}
+    ready = sorted((n for n in nodes if indegree[n] == 0), key=rank.__getitem__)
+    order: list[str] = []
+    while ready:
+        node = ready.pop(0)
+        order.append(node)
+        for nxt in successors[node]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                ready.append(nxt)
+                ready.sort(key=rank.__getitem__)
+    return order
+
+
+def _find_cycle(candidates: Sequence[str], edges: Sequence[Edge]) -> list[str]:
+    """One concrete cycle among nodes that Kahn could not order."""
+    inside = set(candidates)
+    successors: dict[str, list[str]] = {n: [] for n in candidates}
+    for edge in edges:
+        if edge.src in inside and edge.dst in inside:
+            successors[edge.src].append(edge.dst)
+    for start in candidates:
+        path: list[str] = []
+        on_path: dict[str, int] = {}
+        node: str | None = start
+        while node is not None and node not in on_path:
+            on_path[node] = len(path)
+            path.append(node)
+            node = successors[node][0] if successors[node] else None
+        if node is not None:
+            return path[on_path[node] :]
+    return list(candidates)
+
+
+def _strongly_connected(nodes: Sequence[str], edges: Sequence[Edge]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (configs may be deep chains)."""
+    successors: dict[str, list[str]] = {n: [] for n in nodes}
+    for edge in edges:
+        successors[edge.src].append(edge.dst)
+    index_of: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index_of:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, child_pos = work.pop()
+            if child_pos == 0:
+                index_of[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            children = successors[node]
+            if child_pos < len(children):
+                work.append((node, child_pos + 1))
+                child = children[child_pos]
+                if child not in index_of:
+                    work.append((child, 0))
+                elif child in on_stack:
+                    low[node] = min(low[node], index_of[child])
+                continue
+            if low[node] == index_of[node]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return components

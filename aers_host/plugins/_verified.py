@@ -1,0 +1,56 @@
+"""The value that crosses from the chain of trust to the loaders.
+
+Loaders (sandbox, native) receive a ``VerifiedPlugin`` — the plugin's files as the bytes
+that were hashed and whose signature verified — and never open the plugin's directory
+again. That is what makes a file swapped after verification harmless: it is never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PluginKind = Literal["python", "native"]
+Isolation = Literal["sandbox", "in-process"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPlugin:
+    """A plugin whose manifest signature and every file hash have been checked.
+
+    Attributes:
+        name: manifest name, also the node ``type`` it provides.
+        version: manifest version string ("1.2.0").
+        kind: ``python`` or ``native``.
+        entry: ``file.py:Class`` or ``libname.so:symbol``.
+        isolation: ``sandbox`` or ``in-process``.
+        files: relative path → verified bytes (the only copy loaders may use).
+        params: the manifest's declared parameters (name, default, min, max, unit).
+        keyid: the key id whose signature verified.
+        manifest: the whole ``signed`` part, for reports and sessions.
+    """
+
+    name: str
+    version: str
+    kind: PluginKind
+    entry: str
+    isolation: Isolation
+    files: Mapping[str, bytes]
+    params: tuple[Mapping[str, Any], ...] = ()
+    keyid: str = ""
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def entry_file(self) -> str:
+        """The file part of ``entry``."""
+        return self.entry.split(":", 1)[0]
+
+    @property
+    def entry_symbol(self) -> str:
+        """The class or symbol part of ``entry``."""
+        return self.entry.split(":", 1)[1] if ":" in self.entry else ""
+
+    def entry_bytes(self) -> bytes:
+        """The verified bytes of the entry file."""
+        return self.files[self.entry_file]

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up .venv (idempotent) and render the demo scene into out/ with a report.
+set -euo pipefail
+source "$(dirname "$0")/_env.sh"
+aers_setup_venv dev
+cd "$ROOT"
+
+"$ROOT/scripts/demo_plugins.sh"
+aers validate examples/demo.yaml
+aers graph examples/demo.yaml
+aers render examples/demo.yaml --out-dir out --report
+echo "==> done: audio, metrics.json and the report are in $ROOT/out" >&2

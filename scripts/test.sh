@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up .venv (idempotent) and run lint, the security scan and the whole test suite with coverage.
+set -euo pipefail
+source "$(dirname "$0")/_env.sh"
+aers_setup_venv dev
+cd "$ROOT"
+
+echo "==> ruff (style + bandit-equivalent S rules)" >&2
+ruff check aers_host tests benchmarks scripts plugins
+echo "==> mypy" >&2
+mypy
+echo "==> pytest with coverage" >&2
+rm -f .coverage .coverage.*
+python -m pytest --cov --cov-report=term --cov-fail-under=80 "$@"
