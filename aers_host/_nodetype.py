@@ -45,7 +45,7 @@ class CheckContext:
 
 @dataclass(frozen=True, slots=True)
 class ParamIssue:
-    """A semantic problem in a node's params; ``path`` is relative to ``params`` ("bands.0.freq")."""
+    """A semantic problem in a node's params; ``path`` is relative to ``params``."""
 
     path: str
     message: str
@@ -64,14 +64,25 @@ class ChannelError(Exception):
 class NodeType(Protocol):
     """The contract between a node ``type`` name and the validator, planner and engine."""
 
-    #: The name used as ``type:`` in configs.
-    name: str
-    #: ``source`` (no inputs), ``processor`` or ``sink`` (no outputs, writes files).
-    role: Role
-    #: One line for ``aers plugin list`` and ``--help``.
-    summary: str
-    #: Where it came from: ``builtin``, ``entry-point:<dist>`` or ``store``.
-    origin: str
+    @property
+    def name(self) -> str:
+        """The name used as ``type:`` in configs."""
+        ...
+
+    @property
+    def role(self) -> Role:
+        """``source`` (no inputs), ``processor`` or ``sink`` (no outputs, writes files)."""
+        ...
+
+    @property
+    def summary(self) -> str:
+        """One line for ``aers plugin list`` and ``--help``."""
+        ...
+
+    @property
+    def origin(self) -> str:
+        """Where it came from: ``builtin``, ``entry-point:<dist>`` or ``store``."""
+        ...
 
     def params_schema(self) -> Mapping[str, Any]:
         """JSON Schema (2020-12) of the node's ``params`` object."""

@@ -65,7 +65,8 @@ class ParamSpec:
         if not np.isfinite(value):
             return f"{self.name} must be a finite number, got {value!r}"
         if not self.min <= value <= self.max:
-            return f"{self.name}={value:g} is outside [{self.min:g}, {self.max:g}] {self.unit}".rstrip()
+            bounds = f"[{self.min:g}, {self.max:g}] {self.unit}".rstrip()
+            return f"{self.name}={value:g} is outside {bounds}"
         return None
 
 
@@ -112,7 +113,7 @@ class ProcessorBase:
             self.set_param(name, value)
 
     def set_param(self, name: str, value: float) -> None:
-        """[any-thread & !processing] Set a declared parameter, refusing unknown or out-of-range values."""
+        """[any-thread & !processing] Set a declared parameter; refuse unknown or bad values."""
         spec = self._specs.get(name)
         if spec is None:
             known = ", ".join(self._specs) or "none"

@@ -51,7 +51,9 @@ def _checks() -> dict[str, str]:
 
 @app.command()
 def doctor(
-    warm: Annotated[bool, typer.Option("--warm", help="Compile the DSP kernels into the cache.")] = False,
+    warm: Annotated[
+        bool, typer.Option("--warm", help="Compile the DSP kernels into the cache.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warm; print nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:

@@ -17,14 +17,18 @@ from ..graph import Plan, build_plan, describe, render, render_metrics
 from ..plugins import default_registry
 from ._app import app, err_console, out_console
 
-ConfigArg = Annotated[Path, typer.Argument(help="Routing config (YAML or JSON).", show_default=False)]
+ConfigArg = Annotated[
+    Path, typer.Argument(help="Routing config (YAML or JSON).", show_default=False)
+]
 BlockOpt = Annotated[
     int | None, typer.Option("--block-size", min=32, max=8192, help="Override block_size.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
-def _load(config: Path, block_size: int | None = None, duration: float | None = None) -> GraphConfig:
+def _load(
+    config: Path, block_size: int | None = None, duration: float | None = None
+) -> GraphConfig:
     overrides: dict[str, Any] = {}
     if block_size is not None:
         overrides["block_size"] = block_size
@@ -41,7 +45,13 @@ def validate(config: ConfigArg, as_json: JsonOpt = False) -> None:
     except ConfigError as err:
         if as_json:
             problems = [
-                {"file": p.file, "line": p.line, "path": p.path, "message": p.message, "hint": p.hint}
+                {
+                    "file": p.file,
+                    "line": p.line,
+                    "path": p.path,
+                    "message": p.message,
+                    "hint": p.hint,
+                }
                 for p in err.problems
             ]
             out_console.print_json(json.dumps({"ok": False, "problems": problems}))
@@ -53,7 +63,8 @@ def validate(config: ConfigArg, as_json: JsonOpt = False) -> None:
         out_console.print_json(json.dumps({"ok": True, "nodes": len(cfg.nodes)}))
     else:
         out_console.print(
-            f"[green]✓[/green] {config}: {len(cfg.nodes)} nodes, {len(cfg.connections)} connections, "
+            f"[green]✓[/green] {config}: {len(cfg.nodes)} nodes, "
+            f"{len(cfg.connections)} connections, "
             f"{cfg.sample_rate} Hz, block {cfg.block_size}"
         )
 
@@ -82,7 +93,9 @@ def _dot(plan: Plan) -> str:
 @app.command()
 def graph(
     config: ConfigArg,
-    dot: Annotated[bool, typer.Option("--dot", help="Print Graphviz DOT instead of a table.")] = False,
+    dot: Annotated[
+        bool, typer.Option("--dot", help="Print Graphviz DOT instead of a table.")
+    ] = False,
     block_size: BlockOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -95,24 +108,34 @@ def graph(
             return
         rows = describe(plan)
         if as_json:
-            out_console.print_json(json.dumps({"nodes": rows, "total_latency_samples": plan.total_latency}))
+            out_console.print_json(
+                json.dumps({"nodes": rows, "total_latency_samples": plan.total_latency})
+            )
             return
         table = Table(title=f"{config} — processing order")
         for column in ("#", "node", "type", "ch in→out", "latency", "path latency", "notes"):
-            table.add_column(column, justify="right" if column in ("#", "latency", "path latency") else "left")
+            table.add_column(
+                column, justify="right" if column in ("#", "latency", "path latency") else "left"
+            )
         for row in rows:
             notes = []
             if row["feedback"]:
                 notes.append("feedback delay")
             notes += [f"+{d} from {src}" for src, d in row["compensation"].items()]
             table.add_row(
-                str(row["order"]), row["id"], row["type"],
+                str(row["order"]),
+                row["id"],
+                row["type"],
                 f"{row['channels_in']}→{row['channels_out']}",
-                str(row["latency_samples"]), str(row["path_latency_samples"]), ", ".join(notes),
+                str(row["latency_samples"]),
+                str(row["path_latency_samples"]),
+                ", ".join(notes),
             )
         out_console.print(table)
         ms = plan.total_latency * 1000.0 / plan.sample_rate
-        out_console.print(f"total latency: {plan.total_latency} samples ({ms:.2f} ms at {plan.sample_rate} Hz)")
+        out_console.print(
+            f"total latency: {plan.total_latency} samples ({ms:.2f} ms at {plan.sample_rate} Hz)"
+        )
     finally:
         plan.close()
 
@@ -120,8 +143,12 @@ def graph(
 @app.command("render")
 def render_command(
     config: ConfigArg,
-    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for <output-id>.wav and metrics.json.")] = Path("out"),
-    duration: Annotated[float | None, typer.Option("--duration", min=0.001, help="Seconds to render.")] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Folder for <output-id>.wav and metrics.json.")
+    ] = Path("out"),
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0.001, help="Seconds to render.")
+    ] = None,
     block_size: BlockOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -130,12 +157,20 @@ def render_command(
     registry = default_registry()
     show_bar = sys.stderr.isatty() and not as_json
     with Progress(
-        TextColumn("[bold]rendering[/bold]"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-        TimeRemainingColumn(), console=err_console, disable=not show_bar, transient=True,
+        TextColumn("[bold]rendering[/bold]"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=not show_bar,
+        transient=True,
     ) as bar:
         task = bar.add_task("render", total=None)
         result = render(
-            cfg, registry, out_dir=out_dir, duration=duration,
+            cfg,
+            registry,
+            out_dir=out_dir,
+            duration=duration,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     metrics = render_metrics(result)
@@ -149,6 +184,7 @@ def render_command(
         out_console.print(f"[green]✓[/green] {node_id} → {path}")
     out_console.print(
         f"{result.frames / cfg.sample_rate:.2f} s of audio in {result.wall_seconds:.2f} s "
-        f"({result.realtime_factor:.0f}× real time); total latency {result.plan.total_latency} samples; "
+        f"({result.realtime_factor:.0f}× real time); "
+        f"total latency {result.plan.total_latency} samples; "
         f"metrics → {out_dir / 'metrics.json'}"
     )

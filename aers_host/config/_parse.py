@@ -1,4 +1,4 @@
-"""Turn config bytes (YAML or JSON) into plain data plus a JSON-path → line map.
+r"""Turn config bytes (YAML or JSON) into plain data plus a JSON-path → line map.
 
 Hostile input is refused before it can cost much:
 
@@ -67,7 +67,8 @@ def read_config_text(path: Path) -> str:
                     where,
                     0,
                     "",
-                    f"config is {size / 1e6:.1f} MB, over the {MAX_CONFIG_BYTES // 2**20} MiB limit",
+                    f"config is {size / 1e6:.1f} MB, "
+                    f"over the {MAX_CONFIG_BYTES // 2**20} MiB limit",
                     "move large event lists to a JSONL scene file (scene: PATH)",
                 )
             ]
@@ -132,7 +133,9 @@ def _parse_yaml(text: str, file: str) -> ParsedDocument:
     except yaml.YAMLError as err:
         raise ConfigError([Problem(file, 0, "", f"YAML syntax error: {err}")]) from err
     if node is None:
-        raise ConfigError([Problem(file, 1, "", "config is empty", "start from examples/demo.yaml")])
+        raise ConfigError(
+            [Problem(file, 1, "", "config is empty", "start from examples/demo.yaml")]
+        )
     expanded = _expanded_size(node, {})
     if expanded > MAX_EXPANDED_NODES:
         raise ConfigError(

@@ -54,11 +54,14 @@ def schema_problems(
     return problems
 
 
-def _to_problems(error: ValidationError, file: str, base: str, line_of: LineOf) -> Iterator[Problem]:
+def _to_problems(
+    error: ValidationError, file: str, base: str, line_of: LineOf
+) -> Iterator[Problem]:
     path = join_path(base, *error.absolute_path)
     kind = error.validator
+    schema: Any = error.schema
     if kind == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
+        allowed = list(schema.get("properties", {}))
         for key in error.instance:
             if key not in allowed:
                 key_path = join_path(path, key)
@@ -81,10 +84,13 @@ def _to_problems(error: ValidationError, file: str, base: str, line_of: LineOf) 
 
 def _message(error: ValidationError) -> tuple[str, str]:
     """(message, hint) for the common validators; jsonschema's text otherwise."""
-    kind, value, instance = error.validator, error.validator_value, error.instance
+    kind = error.validator
+    value: Any = error.validator_value
+    instance: Any = error.instance
     if kind == "enum":
         options = ", ".join(json.dumps(v) for v in value)
-        hint = did_you_mean(str(instance), value) or f"use one of {options}"
+        close = did_you_mean(instance, value) if isinstance(instance, str) else ""
+        hint = close or f"use one of {options}"
         return f"{json.dumps(instance)} is not supported", hint
     if kind == "const":
         return f"must be {json.dumps(value)}, got {json.dumps(instance)}", ""

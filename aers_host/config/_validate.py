@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._nodetype import ChannelError, CheckContext, NodeType
+from .._nodetype import CheckContext, NodeType
 from ..errors import ConfigError, Problem
+from ..graph._channels import ChannelMismatch, NodeChannelError, infer_channels
 from ..graph._topology import CycleError, Edge, plan_topology
 from ._model import (
     DEFAULT_BLOCK_SIZE,
@@ -57,14 +58,16 @@ def validate_document(
     out = _Collector(doc)
     data = doc.data
     if not isinstance(data, dict):
-        out.add("", f"config must be a mapping, got {type(data).__name__}", "see examples/demo.yaml")
+        out.add(
+            "", f"config must be a mapping, got {type(data).__name__}", "see examples/demo.yaml"
+        )
         raise ConfigError(out.problems)
     out.extend(schema_problems(data, config_schema(), file=doc.file, base="", line_of=doc.line_of))
     sample_rate = _int_or(data.get("sample_rate"), DEFAULT_SAMPLE_RATE)
     block_size = _int_or(data.get("block_size"), DEFAULT_BLOCK_SIZE)
     ctx = CheckContext(sample_rate=sample_rate, block_size=block_size, base_dir=base_dir)
 
-    raw_nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    raw_nodes: dict[str, Any] = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
     nodes, types = _check_nodes(raw_nodes, registry, ctx, out)
     raw_connections = data.get("connections") or []
     connections = _check_connections(raw_connections, raw_nodes, types, out)
@@ -107,7 +110,8 @@ def _check_nodes(
         node_type = registry.get(type_name)
         if node_type is None:
             hint = did_you_mean(type_name, list(registry)) or (
-                "built-in types: " + ", ".join(n for n, t in registry.items() if t.origin == "builtin")
+                "built-in types: "
+                + ", ".join(n for n, t in registry.items() if t.origin == "builtin")
             )
             out.add(join_path(path, "type"), f"unknown node type {type_name!r}", hint)
             continue
@@ -116,7 +120,11 @@ def _check_nodes(
             continue
         params_path = join_path(path, "params")
         found = schema_problems(
-            params, node_type.params_schema(), file=out.doc.file, base=params_path, line_of=out.doc.line_of
+            params,
+            node_type.params_schema(),
+            file=out.doc.file,
+            base=params_path,
+            line_of=out.doc.line_of,
         )
         if not found:
             node_ctx = _node_ctx(ctx, node_id, raw)
@@ -151,7 +159,9 @@ def _check_connections(
         return connections
     known = list(raw_nodes)
     for index, raw in enumerate(raw_connections):
-        if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("from", "to")):
+        if not isinstance(raw, dict) or not all(
+            isinstance(raw.get(k), str) for k in ("from", "to")
+        ):
             continue
         path = join_path("connections", index)
         ok = True
@@ -165,7 +175,10 @@ def _check_connections(
             continue
         src_type, dst_type = types.get(raw["from"]), types.get(raw["to"])
         if src_type is not None and src_type.role == "sink":
-            out.add(join_path(path, "from"), f"{raw['from']!r} is an output (sink) and has no output to connect")
+            out.add(
+                join_path(path, "from"),
+                f"{raw['from']!r} is an output (sink) and has no output to connect",
+            )
         if dst_type is not None and dst_type.role == "source":
             out.add(
                 join_path(path, "to"),
@@ -175,8 +188,11 @@ def _check_connections(
         gain = raw.get("gain_db", 0.0)
         connections.append(
             ConnectionSpec(
-                raw["from"], raw["to"], float(gain) if isinstance(gain, (int, float)) else 0.0,
-                str(raw.get("port", "main")), index,
+                raw["from"],
+                raw["to"],
+                float(gain) if isinstance(gain, (int, float)) else 0.0,
+                str(raw.get("port", "main")),
+                index,
             )
         )
     return connections
@@ -209,7 +225,7 @@ def _check_graph(
                 f"shorter than block_size {ctx.block_size}",
                 "lengthen the delay or lower block_size",
             )
-    _check_channels(nodes, connections, types, topology.order, topology.back_edges, ctx, out)
+    _check_channels(nodes, edges, types, topology.order, ctx, out)
 
 
 def feedback_delay_samples(params: Mapping[str, Any], sample_rate: int) -> int:
@@ -221,39 +237,25 @@ def feedback_delay_samples(params: Mapping[str, Any], sample_rate: int) -> int:
 
 def _check_channels(
     nodes: Mapping[str, NodeSpec],
-    connections: list[ConnectionSpec],
+    edges: list[Edge],
     types: Mapping[str, NodeType],
     order: tuple[str, ...],
-    back_edges: frozenset[int],
     ctx: CheckContext,
     out: _Collector,
 ) -> None:
-    channels: dict[str, int] = {}
-    for node_id in order:
-        inputs = [c for c in connections if c.dst == node_id and c.port == "main" and c.index not in back_edges]
-        counts = {channels[c.src] for c in inputs if c.src in channels}
-        if len(counts) > 1:
-            detail = ", ".join(f"{c.src} ({channels[c.src]} ch)" for c in inputs if c.src in channels)
-            out.add(
-                join_path("nodes", node_id),
-                f"channel-count mismatch at inputs of {node_id!r}: {detail}",
-                "insert a `pan` node to make mono stereo, or set `channels` on the source",
-            )
-            return
-        n_in = counts.pop() if counts else None
+    def rule(node_id: str, n_in: int | None) -> int:
         spec = nodes[node_id]
-        try:
-            channels[node_id] = types[node_id].output_channels(
-                spec.params, n_in, _node_ctx(ctx, node_id, spec.options)
-            )
-        except ChannelError as err:
-            path = join_path("nodes", node_id)
-            out.add(path, f"{node_id!r} {err.message}", err.hint)
-            return
-    for conn in connections:
-        if conn.index in back_edges and channels.get(conn.src) != channels.get(conn.dst):
-            out.add(
-                join_path("connections", conn.index),
-                f"channel-count mismatch on feedback {conn.src} → {conn.dst}: "
-                f"{channels.get(conn.src)} vs {channels.get(conn.dst)} channels",
-            )
+        return types[node_id].output_channels(
+            spec.params, n_in, _node_ctx(ctx, node_id, spec.options)
+        )
+
+    try:
+        infer_channels(order, edges, rule)
+    except ChannelMismatch as err:
+        out.add(
+            join_path("nodes", err.node),
+            str(err),
+            "insert a `pan` node to make mono stereo, or set `channels` on the source",
+        )
+    except NodeChannelError as err:
+        out.add(join_path("nodes", err.node), str(err), err.error.hint)

@@ -13,7 +13,7 @@ from numba import njit
 
 @njit(cache=True)
 def mix_scaled(dst: np.ndarray, src: np.ndarray, gain: float, accumulate: bool) -> None:
-    """dst = gain*src, or dst += gain*src when ``accumulate``; shapes (channels, frames)."""
+    """Dst = gain*src, or dst += gain*src when ``accumulate``; shapes (channels, frames)."""
     channels, frames = dst.shape
     g = np.float32(gain)
     if accumulate:

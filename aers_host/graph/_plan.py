@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .._nodetype import ChannelError, CheckContext, NodeType, Role
+from .._nodetype import CheckContext, NodeType, Role
 from .._processor import Buffer, ParamEvent, Processor
 from ..config._model import GraphConfig
 from ..errors import GraphError
+from ._channels import ChannelMismatch, NodeChannelError, infer_channels
 from ._topology import Edge, plan_topology
 
 
@@ -114,11 +115,34 @@ def build_plan(
     topology = plan_topology(list(config.nodes), edges, delays)
     index = {node_id: i for i, node_id in enumerate(topology.order)}
     block = config.block_size
+    contexts = {n: _context(config, n, total_frames) for n in topology.order}
+    types = {n: registry[config.nodes[n].type] for n in topology.order}
+    try:
+        channels = infer_channels(
+            topology.order,
+            edges,
+            lambda n, n_in: types[n].output_channels(config.nodes[n].params, n_in, contexts[n]),
+        )
+    except (ChannelMismatch, NodeChannelError) as err:
+        raise GraphError(f"{config.file}: {err}") from err
+    inputs_of = {
+        n: [e.src for e in edges if e.dst == n and e.port == "main"] for n in topology.order
+    }
     runtimes: list[NodeRuntime] = []
     for node_id in topology.order:
+        n_in = channels[inputs_of[node_id][0]] if inputs_of[node_id] else None
         runtimes.append(
-            _create_node(config, registry, node_id, index, topology.back_edges, runtimes,
-                         total_frames, node_id in event_targets)
+            _create_node(
+                config,
+                types[node_id],
+                contexts[node_id],
+                n_in,
+                channels[node_id],
+                index,
+                topology.back_edges,
+                runtimes,
+                node_id in event_targets,
+            )
         )
     for conn in config.connections:  # feedback inputs, now that every source exists
         if conn.index in topology.back_edges:
@@ -129,7 +153,9 @@ def build_plan(
         node.feedback = node.id in topology.feedback_nodes
         node.direct = _direct_source(node)
         if node.sidechain_edges:
-            node.sidechain_buf = np.zeros((runtimes[node.sidechain_edges[0].src].channels_out, block), np.float32)
+            node.sidechain_buf = np.zeros(
+                (runtimes[node.sidechain_edges[0].src].channels_out, block), np.float32
+            )
             set_sidechain = getattr(node.proc, "set_sidechain", None)
             if not callable(set_sidechain):
                 raise GraphError(f"node {node.id!r} ({node.type_name}) has no side-chain input")
@@ -146,36 +172,39 @@ def build_plan(
     )
 
 
-def _create_node(
-    config: GraphConfig,
-    registry: Mapping[str, NodeType],
-    node_id: str,
-    index: Mapping[str, int],
-    back_edges: frozenset[int],
-    built: list[NodeRuntime],
-    total_frames: int | None,
-    event_target: bool,
-) -> NodeRuntime:
-    spec = config.nodes[node_id]
-    node_type = registry[spec.type]
-    block = config.block_size
-    inputs = [c for c in config.connections if c.dst == node_id and c.index not in back_edges]
-    main = [c for c in inputs if c.port == "main"]
-    n_in = built[index[main[0].src]].channels_out if main else None
-    ctx = CheckContext(
+def _context(config: GraphConfig, node_id: str, total_frames: int | None) -> CheckContext:
+    return CheckContext(
         sample_rate=config.sample_rate,
-        block_size=block,
+        block_size=config.block_size,
         base_dir=config.base_dir,
         node_id=node_id,
         total_frames=total_frames,
-        node_options=spec.options,
+        node_options=config.nodes[node_id].options,
     )
+
+
+def _create_node(
+    config: GraphConfig,
+    node_type: NodeType,
+    ctx: CheckContext,
+    n_in: int | None,
+    channels_out: int,
+    index: Mapping[str, int],
+    back_edges: frozenset[int],
+    built: list[NodeRuntime],
+    event_target: bool,
+) -> NodeRuntime:
+    node_id = ctx.node_id
+    spec = config.nodes[node_id]
+    block = config.block_size
+    inputs = [c for c in config.connections if c.dst == node_id and c.index not in back_edges]
+    main = [c for c in inputs if c.port == "main"]
+    is_source = node_type.role == "source"
+    channels_in = 0 if is_source else (n_in if n_in is not None else channels_out)
     try:
-        channels_out = node_type.output_channels(spec.params, n_in, ctx)
         proc = node_type.create(spec.params, ctx)
-        channels_in = n_in if n_in is not None else (0 if node_type.role == "source" else channels_out)
-        proc.prepare(config.sample_rate, block, channels_in if node_type.role != "source" else channels_out)
-    except (ValueError, OSError, RuntimeError, ChannelError) as err:
+        proc.prepare(config.sample_rate, block, channels_out if is_source else channels_in)
+    except (ValueError, OSError, RuntimeError) as err:
         raise GraphError(f"node {node_id!r} ({spec.type}): cannot prepare: {err}") from err
     path_in = max((built[index[c.src]].path_latency for c in main), default=0)
     latency = int(proc.latency_samples)

@@ -92,7 +92,9 @@ def render(
             sink.capture = capture
             if out_dir is not None:
                 path = out_dir / f"{node.id}.{output_format(sink.params)}"
-                writers[node.id] = OutputWriter(path, plan.sample_rate, node.channels_in, sink.params)
+                writers[node.id] = OutputWriter(
+                    path, plan.sample_rate, node.channels_in, sink.params
+                )
                 files[node.id] = path
         t0 = time.perf_counter()
         done = 0
@@ -112,11 +114,16 @@ def render(
         finally:
             for writer in writers.values():
                 writer.close()
-        captured = {
-            node.id: np.concatenate(sink.captured, axis=0).T.copy() if sink.captured
-            else np.zeros((node.channels_in, 0), np.float32)
-            for node, sink in sinks
-        } if capture else {}
+        captured = (
+            {
+                node.id: np.concatenate(sink.captured, axis=0).T.copy()
+                if sink.captured
+                else np.zeros((node.channels_in, 0), np.float32)
+                for node, sink in sinks
+            }
+            if capture
+            else {}
+        )
         return RenderResult(plan, total, wall, timings, files, captured)
     finally:
         plan.close()

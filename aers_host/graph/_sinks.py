@@ -93,8 +93,12 @@ class OutputWriter:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = sf.SoundFile(
-                str(path), "w", samplerate=sample_rate, channels=channels,
-                format=fmt.upper(), subtype=subtype,
+                str(path),
+                "w",
+                samplerate=sample_rate,
+                channels=channels,
+                format=fmt.upper(),
+                subtype=subtype,
             )
         except (OSError, RuntimeError, sf.LibsndfileError) as err:
             raise AudioIOError(f"cannot write {path}: {err}") from err

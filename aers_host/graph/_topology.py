@@ -52,9 +52,7 @@ def plan_topology(nodes: Sequence[str], edges: Iterable[Edge], delay_nodes: set[
     back: set[int] = set()
     for component in _strongly_connected(nodes, edge_list):
         members = set(component)
-        cyclic = len(component) > 1 or any(
-            e.src == e.dst == component[0] for e in edge_list
-        )
+        cyclic = len(component) > 1 or any(e.src == e.dst == component[0] for e in edge_list)
         if not cyclic:
             continue
         for edge in edge_list:

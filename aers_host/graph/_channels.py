@@ -1,0 +1,79 @@
+"""Channel-count inference over the graph, feedback loops included.
+
+A node's output count follows from its input count (its type decides: most keep it,
+``pan`` makes two). Inside a feedback loop a delay's only input may come from later in
+the order, so inference runs to a fixed point: a node is resolved once any of its main
+inputs is known, and at the end every main input of every node must agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .._nodetype import ChannelError
+from ._topology import Edge
+
+#: (node id, its input channel count or None) -> output channel count; may raise ChannelError.
+OutputRule = Callable[[str, int | None], int]
+
+
+class ChannelMismatch(Exception):
+    """Inputs of ``node`` carry different channel counts; ``inputs`` names each."""
+
+    def __init__(self, node: str, inputs: Sequence[tuple[str, int]]) -> None:
+        self.node = node
+        self.inputs = list(inputs)
+        detail = ", ".join(f"{src} ({n} ch)" for src, n in self.inputs)
+        super().__init__(f"channel-count mismatch at inputs of {node!r}: {detail}")
+
+
+class NodeChannelError(Exception):
+    """A node's type refused its input count (wraps the type's :class:`ChannelError`)."""
+
+    def __init__(self, node: str, error: ChannelError) -> None:
+        self.node = node
+        self.error = error
+        super().__init__(f"{node!r} {error.message}")
+
+
+def infer_channels(order: Sequence[str], edges: Sequence[Edge], rule: OutputRule) -> dict[str, int]:
+    """Output channel count of every node.
+
+    Raises:
+        ChannelMismatch: a node's main inputs disagree.
+        NodeChannelError: a node's type refuses its input count.
+    """
+    inputs: dict[str, list[str]] = {n: [] for n in order}
+    for edge in edges:
+        if edge.port == "main":
+            inputs[edge.dst].append(edge.src)
+    channels: dict[str, int] = {}
+    pending = list(order)
+    progress = True
+    while pending and progress:
+        progress = False
+        for node in list(pending):
+            sources = inputs[node]
+            known = [(s, channels[s]) for s in sources if s in channels]
+            if sources and not known:
+                continue  # only fed from later in a loop: wait for it
+            _check_agree(node, known)
+            try:
+                channels[node] = rule(node, known[0][1] if known else None)
+            except ChannelError as err:
+                raise NodeChannelError(node, err) from err
+            pending.remove(node)
+            progress = True
+    if pending:  # a loop with no way in
+        node = pending[0]
+        raise NodeChannelError(
+            node, ChannelError("is fed only by a feedback loop", "connect a source to the loop")
+        )
+    for node in order:
+        _check_agree(node, [(s, channels[s]) for s in inputs[node] if s in channels])
+    return channels
+
+
+def _check_agree(node: str, known: Sequence[tuple[str, int]]) -> None:
+    if len({n for _, n in known}) > 1:
+        raise ChannelMismatch(node, known)

@@ -1,0 +1,195 @@
+"""The engine against analytic expectations: sample-exact timing, block invariance, PDC."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aers_host.config import load_config
+from aers_host.graph import Engine, build_plan, render
+from aers_host.plugins import default_registry
+
+REGISTRY = default_registry(entry_points=False, store=False)
+
+
+def config(tmp_path: Path, text: str, **overrides: object):  # type: ignore[no-untyped-def]
+    path = tmp_path / "graph.yaml"
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return load_config(path, registry=REGISTRY, overrides=overrides)
+
+
+def rendered(tmp_path: Path, text: str, output: str = "out", **overrides: object) -> np.ndarray:
+    result = render(config(tmp_path, text, **overrides), REGISTRY, out_dir=None, capture=True)
+    return result.captured[output]
+
+
+IMPULSE_DELAY = """
+    duration: 0.1
+    nodes:
+      imp: {type: impulse, params: {channels: 1}}
+      dly: {type: delay, params: {samples: 1234}}
+      out: {type: output}
+    connections:
+      - {from: imp, to: dly}
+      - {from: dly, to: out}
+"""
+
+
+@pytest.mark.parametrize("block", [64, 512, 4096])
+def test_impulse_through_delay_lands_on_sample_1234(tmp_path: Path, block: int) -> None:
+    audio = rendered(tmp_path, IMPULSE_DELAY, block_size=block)
+    assert audio.shape == (1, 4800)
+    assert np.flatnonzero(audio[0]).tolist() == [1234]
+    assert audio[0, 1234] == 1.0
+
+
+RICH_GRAPH = """
+    duration: 0.75
+    seed: 7
+    nodes:
+      tone:  {type: sine, params: {freq: 330, level_db: -12}}
+      hiss:  {type: noise, params: {level_db: -30, seed: 3}}
+      clicks: {type: impulse, params: {every: 7001, level_db: -6}}
+      eq1:   {type: eq, params: {bands: [{type: peak, freq: 1000, gain_db: 3, q: 1.0},
+                                         {type: lowshelf, freq: 200, gain_db: -2, q: 0.707}]}}
+      g:     {type: gain, params: {gain_db: -3}}
+      bus:   {type: mix}
+      echo:  {type: delay, params: {samples: 4800, feedback: 0.2, mix: 1.0}}
+      comp:  {type: compressor, params: {threshold_db: -20, ratio: 4}}
+      verb:  {type: reverb, params: {room_size: 0.5}}
+      lim:   {type: limiter, params: {threshold_db: -1}}
+      pan1:  {type: pan, params: {pan: 0.3}}
+      out:   {type: output}
+    connections:
+      - {from: tone, to: eq1}
+      - {from: hiss, to: g}
+      - {from: clicks, to: bus}
+      - {from: eq1, to: bus}
+      - {from: g, to: bus, gain_db: -6}
+      - {from: bus, to: echo}
+      - {from: echo, to: bus, gain_db: -3}
+      - {from: bus, to: comp}
+      - {from: comp, to: verb}
+      - {from: verb, to: lim}
+      - {from: lim, to: pan1}
+      - {from: pan1, to: out}
+"""
+
+
+def test_block_size_does_not_change_the_output(tmp_path: Path) -> None:
+    outputs = [rendered(tmp_path, RICH_GRAPH, block_size=b) for b in (64, 512, 4096)]
+    assert np.abs(outputs[0]).max() > 0.01
+    for other in outputs[1:]:
+        assert other.shape == outputs[0].shape
+        assert np.abs(other - outputs[0]).max() <= 1e-6
+
+
+def test_feedback_loop_through_delay_repeats_with_loop_gain(tmp_path: Path) -> None:
+    text = """
+        duration: 0.5
+        nodes:
+          imp: {type: impulse, params: {channels: 1}}
+          bus: {type: mix}
+          dly: {type: delay, params: {samples: 1000}}
+          out: {type: output}
+        connections:
+          - {from: imp, to: bus}
+          - {from: bus, to: dly}
+          - {from: dly, to: bus, gain_db: -6.0206}
+          - {from: bus, to: out}
+    """
+    audio = rendered(tmp_path, text, block_size=256)[0]
+    hits = np.flatnonzero(np.abs(audio) > 1e-9)
+    assert hits[:4].tolist() == [0, 1000, 2000, 3000]
+    expected = [0.5**k for k in range(4)]
+    assert np.allclose(audio[hits[:4]], expected, atol=1e-4)
+
+
+def test_parallel_paths_with_different_latency_are_aligned(tmp_path: Path) -> None:
+    # Path A goes through a lookahead limiter (latency, transparent well below threshold),
+    # path B is direct; compensation must delay B so the mix is 2 x the source, delayed.
+    text = """
+        duration: 0.5
+        nodes:
+          src:  {type: noise, params: {level_db: -40, seed: 11, channels: 1}}
+          lim:  {type: limiter, params: {threshold_db: -1, lookahead_ms: 5}}
+          thru: {type: gain, params: {gain_db: 0}}
+          bus:  {type: mix}
+          out:  {type: output}
+          ref:  {type: output}
+        connections:
+          - {from: src, to: lim}
+          - {from: src, to: thru}
+          - {from: lim, to: bus}
+          - {from: thru, to: bus}
+          - {from: bus, to: out}
+          - {from: src, to: ref}
+    """
+    cfg = config(tmp_path, text)
+    plan = build_plan(cfg, REGISTRY)
+    latency = plan.node("lim").latency
+    plan.close()
+    assert latency == 240
+    result = render(cfg, REGISTRY, out_dir=None, capture=True)
+    mix, source = result.captured["out"][0], result.captured["ref"][0]
+    expected = np.zeros_like(source)
+    expected[latency:] = 2.0 * source[:-latency]
+    residual = np.abs(mix - expected).max()
+    assert residual <= 10 ** (-120 / 20)
+    assert result.plan.total_latency == latency
+
+
+def test_every_block_carries_its_integer_start(tmp_path: Path) -> None:
+    plan = build_plan(config(tmp_path, IMPULSE_DELAY, block_size=128), REGISTRY)
+    engine = Engine(plan)
+    starts = [engine.process_block(f) for f in (128, 128, 100, 128)]
+    assert starts == [0, 128, 256, 356]
+    assert all(type(s) is int for s in starts)
+    plan.close()
+
+
+def test_automation_applies_at_the_exact_sample(tmp_path: Path) -> None:
+    text = """
+        duration: 0.05
+        nodes:
+          dc:  {type: impulse, params: {every: 1, channels: 1}}
+          g:   {type: gain, params: {gain_db: 0, smoothing_ms: 0}}
+          out: {type: output}
+        connections:
+          - {from: dc, to: g}
+          - {from: g, to: out}
+    """
+    plan = build_plan(config(tmp_path, text, block_size=512), REGISTRY)
+    engine = Engine(plan)
+    engine.schedule("g", "gain_db", -120.0, at=1000)
+    blocks = []
+    for _ in range(3):
+        engine.process_block(512)
+        blocks.append(plan.node("g").out_buf[0].copy())
+    signal = np.concatenate(blocks)
+    assert np.all(signal[:1000] == 1.0)
+    assert np.all(signal[1000:] <= 1e-6)
+    plan.close()
+
+
+def test_bypass_and_mute(tmp_path: Path) -> None:
+    text = """
+        duration: 0.02
+        nodes:
+          dc:  {type: impulse, params: {every: 1, channels: 1}}
+          g:   {type: gain, params: {gain_db: -6}, bypass: true}
+          m:   {type: gain, params: {gain_db: 0}, mute: true}
+          out: {type: output}
+          silent: {type: output}
+        connections:
+          - {from: dc, to: g}
+          - {from: g, to: out}
+          - {from: dc, to: m}
+          - {from: m, to: silent}
+    """
+    result = render(config(tmp_path, text), REGISTRY, out_dir=None, capture=True)
+    assert np.all(result.captured["out"] == 1.0)
+    assert np.all(result.captured["silent"] == 0.0)
