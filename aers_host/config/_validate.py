@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._nodetype import CheckContext, NodeType
+from ..dsp import delay_samples
 from ..errors import ConfigError, Problem
 from ..graph._channels import ChannelMismatch, NodeChannelError, infer_channels
 from ..graph._topology import CycleError, Edge, plan_topology
@@ -217,7 +218,7 @@ def _check_graph(
         )
         return
     for node_id in topology.feedback_nodes:
-        length = feedback_delay_samples(nodes[node_id].params, ctx.sample_rate)
+        length = delay_samples(nodes[node_id].params, ctx.sample_rate)
         if length < ctx.block_size:
             out.add(
                 join_path("nodes", node_id, "params"),
@@ -226,13 +227,6 @@ def _check_graph(
                 "lengthen the delay or lower block_size",
             )
     _check_channels(nodes, edges, types, topology.order, ctx, out)
-
-
-def feedback_delay_samples(params: Mapping[str, Any], sample_rate: int) -> int:
-    """Length in samples of a delay node's line (``samples`` wins over ``ms``)."""
-    if "samples" in params:
-        return int(params["samples"])
-    return round(float(params.get("ms", 0.0)) * sample_rate / 1000.0)
 
 
 def _check_channels(

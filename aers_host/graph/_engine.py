@@ -28,6 +28,8 @@ from ._kernels import mix_delayed, mix_scaled
 from ._plan import NodeRuntime, Plan
 
 _Views = list[tuple[Buffer, Buffer, Buffer | None]]
+#: (node index, bound process, input view, output view, node to gather for, special node)
+_Step = tuple[int, Any, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None"]
 
 
 class EventSource(Protocol):
@@ -88,8 +90,9 @@ class Engine:
         self.timings = timings
         #: Absolute sample index of the next block's first frame.
         self.position = int(start)
-        self._views: dict[int, _Views] = {plan.block_size: self._make_views(plan.block_size)}
-        self._scratch_ns = np.zeros(len(plan.nodes), np.int64)
+        self._views: dict[int, _Views] = {}
+        self._steps: dict[int, list[_Step]] = {}
+        self._times = [0] * len(plan.nodes)
         self._inbox: collections.deque[tuple[str, str, float, int | None]] = collections.deque()
 
     def _make_views(self, frames: int) -> _Views:
@@ -101,6 +104,34 @@ class Engine:
             )
             for n in self.plan.nodes
         ]
+
+    def _compile(self, frames: int) -> list[_Step]:
+        """Flatten the plan into per-node steps for blocks of ``frames``.
+
+        A node on the fast path (no events, automation, feedback, bypass, mute or
+        side-chain) is one bound ``process`` call on fixed views; the rest take
+        :meth:`_run_node`. Rebuilt when a flag or automation makes a node special.
+        """
+        views = self._views.get(frames)
+        if views is None:
+            views = self._views[frames] = self._make_views(frames)
+        steps: list[_Step] = []
+        for i, node in enumerate(self.plan.nodes):
+            inp, out, _ = views[i]
+            special = (
+                node.feedback or node.event_target or node.bypass or node.mute
+                or node.sidechain_buf is not None or bool(node.automation)
+            )
+            if node.direct >= 0:
+                inp = views[node.direct][1]
+            gather = None if node.direct >= 0 else node
+            steps.append((i, node.proc.process, inp, out, gather, node if special else None))
+        self._steps[frames] = steps
+        return steps
+
+    def invalidate(self) -> None:
+        """[main-thread, between blocks] Rebuild the steps after changing node flags."""
+        self._steps.clear()
 
     def outputs(self, frames: int | None = None) -> dict[str, Buffer]:
         """[main-thread] The latest block of every non-sink node's output (for meters, API)."""
@@ -120,59 +151,67 @@ class Engine:
             node = self.plan.node(node_id)
             when = self.position if at is None else max(int(at), self.position)
             bisect.insort(node.automation, (when, ParamEvent(0, param, value)), key=lambda e: e[0])
+        self.invalidate()  # nodes with automation leave the fast path
 
     def process_block(self, frames: int) -> int:
         """[audio-thread & processing] Process one block of ``frames``; return its start sample."""
         start = self.position
-        views = self._views.get(frames)
-        if views is None:
-            views = self._views[frames] = self._make_views(frames)
         if self._inbox:
             self._drain_inbox()
-        timings = self.timings
-        row = (
-            timings.node_ns[timings.count]
-            if timings is not None and timings.count < len(timings.block_ns)
-            else self._scratch_ns
-        )
-        nodes = self.plan.nodes
-        events = self.events
-        t_first = perf_counter_ns()
-        for i, node in enumerate(nodes):
-            t0 = perf_counter_ns()
-            inp, out, side = views[i]
-            if node.direct >= 0:
-                inp = views[node.direct][1]
+        steps = self._steps.get(frames) or self._compile(frames)
+        views = self._views[frames]
+        times = self._times
+        clock = perf_counter_ns
+        t_first = clock()
+        for i, process, inp, out, gather, special in steps:
+            t0 = clock()
+            if special is not None:
+                self._run_node(special, inp, views[i], start, frames)
             else:
-                _gather(node, inp, views, back=False)
-            if side is not None:
-                _gather_sidechain(node, side, views)
-            if node.event_target and events is not None and node.role != "source":
-                events.mix_into(node.id, inp, start)
-            due = _due_events(node, start, frames) if node.automation else ()
-            if node.feedback:
-                node.proc.feedback_read(inp, out, start, due)  # type: ignore[attr-defined]
-            elif not node.bypass:
-                node.proc.process(inp, out, start, due)
-            if node.event_target and events is not None and node.role == "source":
-                events.mix_into(node.id, out, start)
-            if node.bypass and inp.shape == out.shape:
-                out[...] = inp
-            if node.mute:
-                out.fill(0.0)
-            row[i] = perf_counter_ns() - t0
+                if gather is not None:
+                    _gather(gather, inp, views, back=False)
+                process(inp, out, start, ())
+            times[i] = clock() - t0
         for i in self.plan.feedback:
-            node = nodes[i]
+            node = self.plan.nodes[i]
             inp = views[i][0]
             _gather(node, inp, views, back=True)
             node.proc.feedback_write(inp)  # type: ignore[attr-defined]
+        timings = self.timings
         if timings is not None and timings.count < len(timings.block_ns):
-            timings.block_ns[timings.count] = perf_counter_ns() - t_first
-            timings.starts[timings.count] = start
-            timings.frames[timings.count] = frames
+            row = timings.count
+            timings.block_ns[row] = clock() - t_first
+            timings.node_ns[row] = times
+            timings.starts[row] = start
+            timings.frames[row] = frames
             timings.count += 1
         self.position = start + frames
         return start
+
+    def _run_node(
+        self, node: NodeRuntime, inp: Buffer, views: tuple[Buffer, Buffer, Buffer | None],
+        start: int, frames: int,
+    ) -> None:
+        """[audio-thread & processing] The general path: events, automation, flags, feedback."""
+        out, side = views[1], views[2]
+        if node.direct < 0:
+            _gather(node, inp, self._views[frames], back=False)
+        if side is not None:
+            _gather_sidechain(node, side, self._views[frames])
+        events = self.events
+        if node.event_target and events is not None and node.role != "source":
+            events.mix_into(node.id, inp, start)
+        due = _due_events(node, start, frames) if node.automation else ()
+        if node.feedback:
+            node.proc.feedback_read(inp, out, start, due)  # type: ignore[attr-defined]
+        elif not node.bypass:
+            node.proc.process(inp, out, start, due)
+        if node.event_target and events is not None and node.role == "source":
+            events.mix_into(node.id, out, start)
+        if node.bypass and inp.shape == out.shape:
+            out[...] = inp
+        if node.mute:
+            out.fill(0.0)
 
     def state(self) -> dict[str, Any]:
         """[main-thread & !processing] Position and every processor's state (for sessions)."""

@@ -1,0 +1,257 @@
+"""Gain, pan, mix and meter: the stateless-or-nearly building blocks.
+
+Invariants:
+    * ``gain`` smooths its linear factor per sample with a one-pole whose state carries across
+      blocks, so the output does not depend on the block size; once settled the factor is
+      exactly the target, so a steady gain gives exactly ``x * g``.
+    * ``mix`` at 0 dB and ``meter`` are exact copies of their input.
+    * ``pan`` uses the constant-power law ``θ = (pan + 1)·π/4``, ``L = cos θ``, ``R = sin θ``.
+
+Example:
+    >>> import numpy as np
+    >>> g = Gain(gain_db=0.0); g.prepare(48000, 4, 1)
+    >>> out = np.zeros((1, 4), np.float32)
+    >>> g.process(np.full((1, 4), 0.5, np.float32), out, 0, ())
+    >>> out.tolist()
+    [[0.5, 0.5, 0.5, 0.5]]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._nodetype import BuiltinNodeType, ChannelError, CheckContext
+from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase
+from ._common import db_to_lin, kernel, numeric_values, state_array, time_constant
+
+#: Smoother distance below which the gain snaps to its target (-180 dB: inaudible).
+_SNAP = 1e-9
+
+
+@kernel
+def _gain_kernel(
+    inp: Buffer, out: Buffer, state: np.ndarray, target: float, coeff: float
+) -> None:  # pragma: no cover - compiled
+    """Per-sample one-pole glide of ``state[0]`` towards ``target``, applied to every channel."""
+    g = state[0]
+    frames = inp.shape[1]
+    for n in range(frames):
+        if g != target:
+            g = target + coeff * (g - target)
+            if abs(g - target) < _SNAP:
+                g = target
+        for c in range(inp.shape[0]):
+            out[c, n] = inp[c, n] * g
+    state[0] = g
+
+
+class Gain(ProcessorBase):
+    """Click-free gain: a one-pole smoother (``smoothing_ms``) on the linear factor."""
+
+    PARAMS = (
+        ParamSpec("gain_db", 0.0, -120.0, 24.0, "dB", "gain"),
+        ParamSpec("smoothing_ms", 5.0, 0.0, 1000.0, "ms", "time constant of gain changes"),
+    )
+
+    def __init__(self, *, invert: bool = False, **values: float) -> None:
+        self.invert = bool(invert)
+        self._state = np.zeros(1, np.float64)
+        self._target = 1.0
+        self._coeff = 0.0
+        super().__init__(**values)
+
+    def _on_param(self, name: str) -> None:
+        sign = -1.0 if self.invert else 1.0
+        self._target = sign * db_to_lin(self.values["gain_db"])
+        self._coeff = time_constant(self.values["smoothing_ms"], self.sample_rate)
+
+    def _allocate(self) -> None:
+        self._on_param("gain_db")
+        self.reset()
+
+    def reset(self) -> None:
+        """[main-thread & !processing] Jump the smoother to the target (no fade-in at start)."""
+        self._state[0] = self._target
+
+    def render(self, inp: Buffer, out: Buffer, start: int) -> None:
+        """[audio-thread & processing] Apply the smoothed gain."""
+        _gain_kernel(inp, out, self._state, self._target, self._coeff)
+
+    def get_state(self) -> dict[str, Any]:
+        """[main-thread] Params, ``invert`` and the smoother's current factor."""
+        return {**super().get_state(), "invert": self.invert, "current": float(self._state[0])}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """[main-thread & !processing] Restore params and the smoother position."""
+        self.invert = bool(state.get("invert", self.invert))
+        super().set_state(state)
+        if self.sample_rate:
+            self._on_param("gain_db")
+        if "current" in state:
+            self._state[0] = float(state["current"])
+
+
+class Mix(ProcessorBase):
+    """A bus: the engine summed the inputs; this applies ``gain_db`` (exact copy at 0 dB)."""
+
+    PARAMS = (ParamSpec("gain_db", 0.0, -120.0, 24.0, "dB", "bus gain"),)
+
+    def render(self, inp: Buffer, out: Buffer, start: int) -> None:
+        """[audio-thread & processing] Copy or scale the summed input."""
+        g = db_to_lin(self.values["gain_db"])
+        if g == 1.0:
+            np.copyto(out, inp)
+        else:
+            np.multiply(inp, np.float32(g), out=out)
+
+
+def pan_gains(pan: float) -> tuple[float, float]:
+    """[any-thread] Constant-power pan law: ``θ = (pan + 1)·π/4``, returns ``(cos θ, sin θ)``.
+
+    ``L² + R² = 1`` for every position, so a mono source keeps its power as it moves; the
+    centre is -3 dB per side.
+    """
+    theta = (pan + 1.0) * math.pi / 4.0
+    return math.cos(theta), math.sin(theta)
+
+
+def balance_gains(pan: float) -> tuple[float, float]:
+    """[any-thread] Stereo balance with the same sine law, normalised so the centre is unity.
+
+    The side panned away from is attenuated along ``√2·cos θ`` (or ``√2·sin θ``); the other
+    side stays at unity, so a centred stereo signal passes unchanged and hard left silences R.
+    """
+    left, right = pan_gains(pan)
+    return min(1.0, math.sqrt(2.0) * left), min(1.0, math.sqrt(2.0) * right)
+
+
+class Pan(ProcessorBase):
+    """Mono → stereo constant-power panner; stereo in → constant-power balance (see module doc)."""
+
+    PARAMS = (ParamSpec("pan", 0.0, -1.0, 1.0, "", "-1 left … +1 right"),)
+
+    def render(self, inp: Buffer, out: Buffer, start: int) -> None:
+        """[audio-thread & processing] Write the panned stereo pair."""
+        pan = self.values["pan"]
+        if inp.shape[0] == 1:
+            left, right = pan_gains(pan)
+            np.multiply(inp[0], np.float32(left), out=out[0])
+            np.multiply(inp[0], np.float32(right), out=out[1])
+        else:
+            left, right = balance_gains(pan)
+            np.multiply(inp[0], np.float32(left), out=out[0])
+            np.multiply(inp[1], np.float32(right), out=out[1])
+
+
+def pan_channels(params: Mapping[str, Any], input_channels: int | None, ctx: CheckContext) -> int:
+    """[any-thread] Pan takes mono or stereo and always outputs stereo."""
+    if input_channels is None:
+        raise ChannelError("has no input connected", "connect a mono or stereo source to it")
+    if input_channels > 2:
+        raise ChannelError(
+            f"pan takes mono or stereo input, got {input_channels} channels",
+            "downmix with a 'mix' node per stereo pair, or pan each channel separately",
+        )
+    return 2
+
+
+@kernel
+def _meter_kernel(
+    inp: Buffer, out: Buffer, peak: np.ndarray, rms: np.ndarray, hold: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """Copy ``inp`` to ``out`` while measuring each channel's peak and RMS."""
+    frames = inp.shape[1]
+    for c in range(inp.shape[0]):
+        p = 0.0
+        acc = 0.0
+        for n in range(frames):
+            v = inp[c, n]
+            out[c, n] = v
+            a = abs(v)
+            if a > p:
+                p = a
+            acc += float(v) * float(v)
+        peak[c] = p
+        rms[c] = math.sqrt(acc / frames) if frames else 0.0
+        if p > hold[c]:
+            hold[c] = p
+
+
+class Meter(ProcessorBase):
+    """Pass-through that records per-channel levels for the metrics collector.
+
+    Attributes ``peak`` and ``rms`` hold the last block's values and ``peak_hold`` the running
+    maximum, each a preallocated ``float64`` array of shape ``(channels,)`` (linear amplitude).
+    """
+
+    def __init__(self, **values: float) -> None:
+        super().__init__(**values)
+        self.peak = np.zeros(0, np.float64)
+        self.rms = np.zeros(0, np.float64)
+        self.peak_hold = np.zeros(0, np.float64)
+
+    def _allocate(self) -> None:
+        self.peak = np.zeros(self.channels, np.float64)
+        self.rms = np.zeros(self.channels, np.float64)
+        self.peak_hold = np.zeros(self.channels, np.float64)
+
+    def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
+        """[audio-thread & processing] Copy the whole block and measure it (no params to split)."""
+        _meter_kernel(inp, out, self.peak, self.rms, self.peak_hold)
+
+    def reset(self) -> None:
+        """[main-thread & !processing] Clear the readings."""
+        self.peak.fill(0.0)
+        self.rms.fill(0.0)
+        self.peak_hold.fill(0.0)
+
+    def get_state(self) -> dict[str, Any]:
+        """[main-thread] The running peak hold (block readings are transient)."""
+        return {**super().get_state(), "peak_hold": state_array(self.peak_hold)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """[main-thread & !processing] Restore the running peak hold."""
+        super().set_state(state)
+        hold = state.get("peak_hold")
+        if hold is not None and len(hold) == len(self.peak_hold):
+            self.peak_hold[:] = hold
+
+
+def _gain_factory(params: Mapping[str, Any], ctx: CheckContext) -> Gain:
+    return Gain(invert=bool(params.get("invert", False)), **numeric_values(params, Gain.PARAMS))
+
+
+GAIN = BuiltinNodeType(
+    name="gain",
+    role="processor",
+    summary="click-free gain with optional polarity invert",
+    factory=_gain_factory,
+    specs=Gain.PARAMS,
+    extra_properties={"invert": {"type": "boolean", "default": False}},
+)
+MIX = BuiltinNodeType(
+    name="mix",
+    role="processor",
+    summary="bus: sums its inputs and applies a gain",
+    factory=lambda params, ctx: Mix(**numeric_values(params, Mix.PARAMS)),
+    specs=Mix.PARAMS,
+)
+PAN = BuiltinNodeType(
+    name="pan",
+    role="processor",
+    summary="constant-power panner (mono) / balance (stereo), stereo out",
+    factory=lambda params, ctx: Pan(**numeric_values(params, Pan.PARAMS)),
+    specs=Pan.PARAMS,
+    extra_properties={"law": {"enum": ["constant_power"], "default": "constant_power"}},
+    channels=pan_channels,
+)
+METER = BuiltinNodeType(
+    name="meter",
+    role="processor",
+    summary="pass-through peak/RMS meter",
+    factory=lambda params, ctx: Meter(),
+)

@@ -1,0 +1,307 @@
+"""Compressor and lookahead limiter, stereo-linked, block-size invariant.
+
+Compressor (feed-forward; the detector matches JUCE's ``dsp::Compressor``, which is what
+``pedalboard.Compressor`` runs, so with ``knee_db = 0`` and ``makeup_db = 0`` a mono signal
+gets the same gain)::
+
+    d[n]  = max_c |x[c, n]|            (peak)   or  max_c x[c, n]²   (rms)
+    k     = a if d[n] > e[n-1] else r,  a = exp(-2π·1000 / (fs·attack_ms)), r likewise
+    e[n]  = d[n] + k · (e[n-1] - d[n])
+    L     = 20·log10(e[n])  (peak)      or  10·log10(e[n])   (rms)
+    G(L)  = L                                  if 2(L - T) < -W
+          = L + (1/R - 1)(L - T + W/2)² / 2W   if |2(L - T)| ≤ W      (soft knee, width W)
+          = T + (L - T) / R                    otherwise
+    y     = x · 10^((G(L) - L + makeup) / 20)
+
+Limiter (lookahead ``D`` samples, window ``N = D + 1``): the needed gain
+``g[n] = min(1, T / max_c |x[c, n]|)`` is min-held over the last ``N`` samples, released with
+a one-pole that may only move up slower (never above the held value), then averaged over
+``N`` samples and applied to the input delayed by ``D``. Each averaged term is ≤ the gain the
+delayed sample needs, so the output never exceeds ``T``; a final clamp removes rounding.
+When nothing needs reduction the gain is exactly 1.0, so the output is the input delayed by
+``D`` samples, bit for bit.
+
+Example:
+    >>> lim = Limiter(lookahead_ms=0.0); lim.prepare(48000, 64, 2); lim.latency_samples
+    0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .._nodetype import BuiltinNodeType, CheckContext
+from .._processor import Buffer, ParamSpec, ProcessorBase
+from ._common import (
+    db_to_lin,
+    kernel,
+    load_arrays,
+    numeric_values,
+    save_arrays,
+    time_constant,
+)
+
+
+def limiter_latency_samples(params: Mapping[str, Any], sample_rate: int) -> int:
+    """[any-thread] The limiter's latency for ``params``, known before any processor exists."""
+    return round(float(params.get("lookahead_ms", 5.0)) * sample_rate / 1000.0)
+
+
+def ballistics_coeff(ms: float, sample_rate: int) -> float:
+    """[any-thread] JUCE BallisticsFilter coefficient ``exp(-2π·1000 / (fs·ms))``, 0 below 1 µs."""
+    return 0.0 if ms < 1e-3 else math.exp(-2.0 * math.pi * 1000.0 / (sample_rate * ms))
+
+
+@kernel
+def _compressor_kernel(
+    inp: Buffer, out: Buffer, env: np.ndarray, rms: bool, attack: float, release: float,
+    thr_db: float, ratio: float, knee_db: float, makeup_db: float,
+) -> None:  # pragma: no cover - compiled
+    """Apply the gain computer of the module docstring; ``env[0]`` carries the envelope."""
+    e = env[0]
+    slope = 1.0 / ratio - 1.0
+    makeup = 10.0 ** (makeup_db / 20.0)
+    # below this envelope the curve is flat (no log needed): the knee's lower edge
+    floor_db = thr_db - knee_db / 2.0
+    floor_env = 10.0 ** (floor_db / (10.0 if rms else 20.0))
+    # natural log/exp are cheaper than log10/pow: dB = to_db·ln(e), lin = exp(to_lin·dB)
+    to_db = (10.0 if rms else 20.0) / math.log(10.0)
+    to_lin = math.log(10.0) / 20.0
+    for n in range(inp.shape[1]):
+        d = 0.0
+        for c in range(inp.shape[0]):
+            v = float(inp[c, n])
+            v = v * v if rms else abs(v)
+            if v > d:
+                d = v
+        k = attack if d > e else release
+        e = d + k * (e - d)
+        if e <= floor_env or e <= 0.0:
+            g = makeup
+        else:
+            level = to_db * math.log(e)
+            over = level - thr_db
+            if knee_db > 0.0 and 2.0 * abs(over) <= knee_db:
+                t = over + knee_db / 2.0
+                gain_db = slope * t * t / (2.0 * knee_db)
+            else:
+                gain_db = slope * over
+            g = makeup * math.exp(to_lin * gain_db)
+        for c in range(inp.shape[0]):
+            out[c, n] = inp[c, n] * g
+    env[0] = e
+
+
+class Compressor(ProcessorBase):
+    """Feed-forward, stereo-linked compressor with soft knee (formula in the module doc)."""
+
+    PARAMS = (
+        ParamSpec("threshold_db", -18.0, -80.0, 0.0, "dB", "level where compression starts"),
+        ParamSpec("ratio", 4.0, 1.0, 100.0, ":1", "input dB per output dB above threshold"),
+        ParamSpec("attack_ms", 5.0, 0.0, 1000.0, "ms", "envelope attack time"),
+        ParamSpec("release_ms", 100.0, 0.0, 5000.0, "ms", "envelope release time"),
+        ParamSpec("knee_db", 0.0, 0.0, 24.0, "dB", "soft-knee width"),
+        ParamSpec("makeup_db", 0.0, -24.0, 48.0, "dB", "gain after compression"),
+    )
+
+    def __init__(self, *, detector: str = "peak", **values: float) -> None:
+        if detector not in ("peak", "rms"):
+            raise ValueError(f"detector must be 'peak' or 'rms', got {detector!r}")
+        super().__init__(**values)
+        self.detector = detector
+        self._env = np.zeros(1, np.float64)
+        self._attack = self._release = 0.0
+
+    def _on_param(self, name: str) -> None:
+        self._attack = ballistics_coeff(self.values["attack_ms"], self.sample_rate)
+        self._release = ballistics_coeff(self.values["release_ms"], self.sample_rate)
+
+    def _allocate(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """[main-thread & !processing] Zero the envelope."""
+        self._env[0] = 0.0
+
+    def render(self, inp: Buffer, out: Buffer, start: int) -> None:
+        """[audio-thread & processing] Compress the span."""
+        v = self.values
+        _compressor_kernel(
+            inp, out, self._env, self.detector == "rms", self._attack, self._release,
+            v["threshold_db"], v["ratio"], v["knee_db"], v["makeup_db"],
+        )
+
+    def get_state(self) -> dict[str, Any]:
+        """[main-thread] Params, detector and envelope."""
+        return {**super().get_state(), "detector": self.detector, "env": float(self._env[0])}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """[main-thread & !processing] Restore params and envelope."""
+        super().set_state(state)
+        self._env[0] = float(state.get("env", self._env[0]))
+
+
+@kernel
+def _limiter_kernel(
+    inp: Buffer, out: Buffer, xline: np.ndarray, dq_v: np.ndarray, dq_i: np.ndarray,
+    box: np.ndarray, ist: np.ndarray, fst: np.ndarray, thr: float, release: float,
+) -> None:  # pragma: no cover - compiled
+    """Lookahead limiter of the module docstring.
+
+    ``ist`` = [t, xpos, dq_head, dq_count, box_pos, below]; ``fst`` = [held, box_sum].
+    ``dq_*`` is a ring-buffer monotonic deque (sliding minimum over ``N`` samples).
+    """
+    width = box.shape[0]
+    lag = xline.shape[1] if width > 1 else 0
+    t, xpos, head, count, bpos, below = ist[0], ist[1], ist[2], ist[3], ist[4], ist[5]
+    held, bsum = fst[0], fst[1]
+    for n in range(inp.shape[1]):
+        peak = 0.0
+        for c in range(inp.shape[0]):
+            a = abs(float(inp[c, n]))
+            if a > peak:
+                peak = a
+        need = 1.0 if peak <= thr else thr / peak
+        while count > 0 and dq_i[head] <= t - width:
+            head = (head + 1) % width
+            count -= 1
+        while count > 0 and dq_v[(head + count - 1) % width] >= need:
+            count -= 1
+        slot = (head + count) % width
+        dq_v[slot] = need
+        dq_i[slot] = t
+        count += 1
+        hmin = dq_v[head]
+        if hmin <= held:
+            held = hmin
+        else:
+            held = hmin + release * (held - hmin)
+            if hmin - held < 1e-12:
+                held = hmin
+        old = box[bpos]
+        if old < 1.0:
+            below -= 1
+        if held < 1.0:
+            below += 1
+        box[bpos] = held
+        bsum += held - old
+        bpos = (bpos + 1) % width
+        if below == 0:
+            bsum = float(width)
+            g = 1.0
+        else:
+            g = bsum / width
+        for c in range(inp.shape[0]):
+            x = inp[c, n]
+            if lag:
+                xd = xline[c, xpos]
+                xline[c, xpos] = x
+            else:
+                xd = x
+            y = float(xd) * g  # exact when g == 1.0: the transparent path is a pure delay
+            out[c, n] = min(max(y, -thr), thr)
+        if lag:
+            xpos = (xpos + 1) % lag
+        t += 1
+    ist[0], ist[1], ist[2], ist[3], ist[4], ist[5] = t, xpos, head, count, bpos, below
+    fst[0], fst[1] = held, bsum
+
+
+class Limiter(ProcessorBase):
+    """Lookahead peak limiter; ``latency_samples = round(lookahead_ms · fs / 1000)``."""
+
+    PARAMS = (
+        ParamSpec("threshold_db", -1.0, -60.0, 0.0, "dB", "ceiling of the output"),
+        ParamSpec("release_ms", 50.0, 0.0, 5000.0, "ms", "gain recovery time"),
+    )
+
+    def __init__(self, *, lookahead_ms: float = 5.0, **values: float) -> None:
+        super().__init__(**values)
+        if not 0.0 <= lookahead_ms <= 50.0:
+            raise ValueError(f"lookahead_ms={lookahead_ms} is outside 0..50")
+        self.lookahead_ms = float(lookahead_ms)
+        self._alloc_state(0, 0)
+
+    def _alloc_state(self, channels: int, lag: int) -> None:
+        width = lag + 1
+        self._xline = np.zeros((channels, max(lag, 1)), np.float32)
+        self._dq_v = np.zeros(width, np.float64)
+        self._dq_i = np.zeros(width, np.int64)
+        self._box = np.ones(width, np.float64)
+        self._ist = np.zeros(6, np.int64)
+        self._fst = np.zeros(2, np.float64)
+
+    def _allocate(self) -> None:
+        self.latency_samples = limiter_latency_samples(
+            {"lookahead_ms": self.lookahead_ms}, self.sample_rate
+        )
+        self._alloc_state(self.channels, self.latency_samples)
+        self.reset()
+
+    def reset(self) -> None:
+        """[main-thread & !processing] Empty the lookahead line and release all reduction."""
+        self._xline.fill(0.0)
+        self._box.fill(1.0)
+        self._ist.fill(0)
+        self._fst[0], self._fst[1] = 1.0, float(self._box.shape[0])
+
+    def render(self, inp: Buffer, out: Buffer, start: int) -> None:
+        """[audio-thread & processing] Limit the span (output delayed by ``latency_samples``)."""
+        thr = float(np.float32(db_to_lin(self.values["threshold_db"])))
+        release = time_constant(self.values["release_ms"], self.sample_rate)
+        _limiter_kernel(
+            inp, out, self._xline, self._dq_v, self._dq_i, self._box, self._ist, self._fst,
+            thr, release,
+        )
+
+    _STATE = ("_xline", "_dq_v", "_dq_i", "_box", "_ist", "_fst")
+
+    def get_state(self) -> dict[str, Any]:
+        """[main-thread] Params and every internal array (lookahead line, deque, averager)."""
+        arrays = save_arrays(self, self._STATE)
+        return {**super().get_state(), "lookahead_ms": self.lookahead_ms, **arrays}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """[main-thread & !processing] Restore params and, when prepared, the internals.
+
+        Raises:
+            SessionError: the saved arrays do not fit the prepared layout.
+        """
+        super().set_state(state)
+        if self.sample_rate:
+            load_arrays(self, self._STATE, state, "limiter state")
+
+
+def _compressor_factory(params: Mapping[str, Any], ctx: CheckContext) -> Compressor:
+    values = numeric_values(params, Compressor.PARAMS)
+    return Compressor(detector=str(params.get("detector", "peak")), **values)
+
+
+def _limiter_factory(params: Mapping[str, Any], ctx: CheckContext) -> Limiter:
+    values = numeric_values(params, Limiter.PARAMS)
+    return Limiter(lookahead_ms=float(params.get("lookahead_ms", 5.0)), **values)
+
+
+COMPRESSOR = BuiltinNodeType(
+    name="compressor",
+    role="processor",
+    summary="feed-forward stereo-linked compressor (JUCE/pedalboard-compatible detector)",
+    factory=_compressor_factory,
+    specs=Compressor.PARAMS,
+    extra_properties={"detector": {"enum": ["peak", "rms"], "default": "peak"}},
+)
+LIMITER = BuiltinNodeType(
+    name="limiter",
+    role="processor",
+    summary="lookahead peak limiter (adds lookahead_ms of latency)",
+    factory=_limiter_factory,
+    specs=Limiter.PARAMS,
+    extra_properties={
+        "lookahead_ms": {"type": "number", "minimum": 0, "maximum": 50, "default": 5,
+                         "description": "lookahead (= latency) [ms]"},
+    },
+)

@@ -1,0 +1,126 @@
+"""The ``file`` source: an audio file read whole at prepare, resampled to the graph rate.
+
+Invariants:
+    * All I/O and resampling happen in :meth:`FileSource.prepare`; ``process`` only copies
+      from memory, so a slow disk can never cause an xrun.
+    * Output sample ``n`` is file frame ``n + round(start·fs)`` (modulo the length when
+      ``loop``), so the output does not depend on the block size; past the end it is silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
+from .._processor import Buffer, ParamSpec, ProcessorBase
+from ..errors import AudioIOError
+from ..io import audio_info, read_audio
+from ._common import db_to_lin
+
+_HINT = "relative paths resolve against the config's folder"
+
+
+class FileSource(ProcessorBase):
+    """Plays an audio file from memory with ``gain_db``, optional ``loop`` and ``start`` offset."""
+
+    PARAMS = (ParamSpec("gain_db", 0.0, -120.0, 24.0, "dB", "playback gain"),)
+
+    def __init__(
+        self, path: Path, *, loop: bool = False, start: float = 0.0, **values: float
+    ) -> None:
+        super().__init__(**values)
+        self.path = path
+        self.loop = bool(loop)
+        self.start_seconds = float(start)
+        self.out_channels = audio_info(path).channels
+        self._data = np.zeros((self.out_channels, 0), np.float32)
+        self._offset = 0
+
+    def _allocate(self) -> None:
+        """[main-thread & !active] Read and resample the whole file.
+
+        Raises:
+            AudioIOError: the file vanished or became unreadable since the check.
+        """
+        self._data, _ = read_audio(self.path, self.sample_rate)
+        self._offset = round(self.start_seconds * self.sample_rate)
+
+    def render(self, inp: Buffer, out: Buffer, start: int) -> None:
+        """[audio-thread & processing] Copy the file's frames for this span (zeros past the end)."""
+        gain = np.float32(db_to_lin(self.values["gain_db"]))
+        length = self._data.shape[1]
+        frames = out.shape[1]
+        pos = start + self._offset
+        done = 0
+        while done < frames:
+            if self.loop and length:
+                pos %= length
+            if pos >= length:
+                out[:, done:].fill(0.0)
+                return
+            n = min(frames - done, length - pos)
+            np.multiply(self._data[:, pos : pos + n], gain, out=out[:, done : done + n])
+            done += n
+            pos += n
+
+    def get_state(self) -> dict[str, Any]:
+        """[main-thread] Params (playback position is the engine's sample index)."""
+        return {**super().get_state(), "path": str(self.path), "loop": self.loop}
+
+
+def check_file(params: Mapping[str, Any], ctx: CheckContext) -> list[ParamIssue]:
+    """[any-thread] The file must exist and be readable by soundfile (header only)."""
+    raw = params.get("path")
+    if not isinstance(raw, str) or not raw:
+        return [ParamIssue("path", "path must be a non-empty string", _HINT)]
+    path = ctx.resolve(raw)
+    if not path.is_file():
+        return [ParamIssue("path", f"file not found: {path}", _HINT)]
+    try:
+        audio_info(path)
+    except AudioIOError as e:
+        return [ParamIssue("path", str(e), "convert it to WAV or FLAC")]
+    return []
+
+
+def file_channels(params: Mapping[str, Any], input_channels: int | None, ctx: CheckContext) -> int:
+    """[any-thread] The file's own channel count, read from its header."""
+    if input_channels:
+        raise ChannelError("a file source takes no input", "remove the connections into it")
+    try:
+        info = audio_info(ctx.resolve(str(params.get("path", ""))))
+    except AudioIOError as e:
+        raise ChannelError(str(e), _HINT) from e
+    return info.channels
+
+
+def _file_factory(params: Mapping[str, Any], ctx: CheckContext) -> FileSource:
+    values = {"gain_db": float(params["gain_db"])} if "gain_db" in params else {}
+    return FileSource(
+        ctx.resolve(str(params["path"])),
+        loop=bool(params.get("loop", False)),
+        start=float(params.get("start", 0.0)),
+        **values,
+    )
+
+
+FILE = BuiltinNodeType(
+    name="file",
+    role="source",
+    summary="audio file (any soundfile format), resampled to the graph rate",
+    factory=_file_factory,
+    specs=FileSource.PARAMS,
+    extra_properties={
+        "path": {"type": "string", "minLength": 1},
+        "loop": {"type": "boolean", "default": False},
+        "start": {"type": "number", "minimum": 0, "default": 0,
+                  "description": "offset into the file [s]"},
+    },
+    required=("path",),
+    checker=check_file,
+    channels=file_channels,
+)
