@@ -19,7 +19,9 @@ __all__ = [
     "AersError",
     "ConfigError",
     "Engine",
+    "Graph",
     "GraphConfig",
+    "Node",
     "ParamEvent",
     "ParamSpec",
     "Plan",
@@ -35,7 +37,9 @@ _WHERE = {
     "AersError": "aers_host.errors",
     "ConfigError": "aers_host.errors",
     "Engine": "aers_host.graph",
+    "Graph": "aers_host._graph_api",
     "GraphConfig": "aers_host.config",
+    "Node": "aers_host._graph_api",
     "ParamEvent": "aers_host._processor",
     "ParamSpec": "aers_host._processor",
     "Plan": "aers_host.graph",
@@ -43,14 +47,15 @@ _WHERE = {
     "ProcessorBase": "aers_host._processor",
     "build_graph": "aers_host.graph",
     "load_config": "aers_host.config",
-    "render": "aers_host.graph",
+    "render": "aers_host._graph_api",
 }
 
 if TYPE_CHECKING:
+    from ._graph_api import Graph, Node, render
     from ._processor import ParamEvent, ParamSpec, Processor, ProcessorBase
     from .config import GraphConfig, load_config
     from .errors import AersError, ConfigError
-    from .graph import Engine, Plan, build_graph, render
+    from .graph import Engine, Plan, build_graph
 
 
 def __getattr__(name: str) -> Any:

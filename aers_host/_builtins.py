@@ -14,9 +14,13 @@ from .plugins.hookspecs import hookimpl
 def aers_register_processors() -> list[NodeType]:
     """The built-in node types of design.md §7."""
     from . import dsp
-    from .graph import _sinks
+    from .graph import _input, _sinks
 
-    types: list[NodeType] = [*dsp.aers_register_processors(), *_sinks.aers_register_processors()]
+    types: list[NodeType] = [
+        *dsp.aers_register_processors(),
+        *_sinks.aers_register_processors(),
+        _input.INPUT,
+    ]
     from . import events
 
     register_events = getattr(events, "aers_register_processors", None)

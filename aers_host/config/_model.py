@@ -12,7 +12,9 @@ DEFAULT_BLOCK_SIZE = 512
 SUPPORTED_SAMPLE_RATES = (44_100, 48_000)
 
 #: Node-level keys that sit beside ``type`` and ``params`` (see schema.json ``$defs.node``).
-NODE_OPTION_KEYS = ("bypass", "mute", "fallback", "deadline_ms", "isolation", "max_voices", "steal")
+NODE_OPTION_KEYS = (
+    "bypass", "mute", "fallback", "deadline_ms", "isolation", "max_voices", "steal", "automation",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from typing import Any
 from .._nodetype import CheckContext, NodeType
 from ..dsp import delay_samples
 from ..errors import ConfigError, Problem
+from ..graph._automation import Lane, Point, parse_point
 from ..graph._channels import ChannelMismatch, NodeChannelError, infer_channels
 from ..graph._topology import CycleError, Edge, plan_topology
 from ._model import (
@@ -132,10 +133,47 @@ def _check_nodes(
             for issue in node_type.check(params, node_ctx):
                 out.add(join_path(params_path, issue.path), issue.message, issue.hint)
         out.extend(found)
+        if isinstance(raw.get("automation"), dict):
+            _check_automation(raw["automation"], node_type, join_path(path, "automation"), ctx, out)
         options = {k: raw[k] for k in NODE_OPTION_KEYS if k in raw}
         nodes[node_id] = NodeSpec(node_id, type_name, params, options)
         types[node_id] = node_type
     return nodes, types
+
+
+def _check_automation(
+    lanes: Mapping[str, Any], node_type: NodeType, path: str, ctx: CheckContext, out: _Collector
+) -> None:
+    """Automated parameters must be declared, their points well-formed and in range."""
+    specs = {spec.name: spec for spec in node_type.param_specs()}
+    for param, points in lanes.items():
+        lane_path = join_path(path, param)
+        spec = specs.get(param)
+        if spec is None:
+            hint = did_you_mean(param, list(specs)) or (
+                f"automatable: {', '.join(specs)}" if specs else "this node type has none"
+            )
+            message = f"{param!r} is not an automatable parameter of {node_type.name}"
+            out.add(lane_path, message, hint)
+            continue
+        if not isinstance(points, list):
+            continue  # the schema reported it
+        parsed: list[Point] = []
+        for index, raw_point in enumerate(points):
+            try:
+                point = parse_point(raw_point, ctx.sample_rate)
+            except (ValueError, TypeError) as err:
+                out.add(join_path(lane_path, index), str(err))
+                continue
+            problem = spec.check(point.value)
+            if problem:
+                out.add(join_path(lane_path, index), problem)
+            parsed.append(point)
+        if len(parsed) == len(points):
+            try:
+                Lane.from_points(param, parsed)
+            except ValueError as err:
+                out.add(lane_path, str(err))
 
 
 def _node_ctx(ctx: CheckContext, node_id: str, raw: Mapping[str, Any]) -> CheckContext:

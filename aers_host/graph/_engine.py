@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+from collections.abc import Mapping
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._processor import Buffer, ParamEvent
+from ..errors import GraphError
 from ._kernels import mix_delayed, mix_scaled
 from ._plan import NodeRuntime, Plan
 
@@ -120,7 +122,7 @@ class Engine:
             inp, out, _ = views[i]
             special = (
                 node.feedback or node.event_target or node.bypass or node.mute
-                or node.sidechain_buf is not None or bool(node.automation)
+                or node.sidechain_buf is not None or bool(node.automation) or bool(node.lanes)
             )
             if node.direct >= 0:
                 inp = views[node.direct][1]
@@ -201,7 +203,7 @@ class Engine:
         events = self.events
         if node.event_target and events is not None and node.role != "source":
             events.mix_into(node.id, inp, start)
-        due = _due_events(node, start, frames) if node.automation else ()
+        due = _due_events(node, start, frames) if node.automation or node.lanes else ()
         if node.feedback:
             node.proc.feedback_read(inp, out, start, due)  # type: ignore[attr-defined]
         elif not node.bypass:
@@ -214,11 +216,64 @@ class Engine:
             out.fill(0.0)
 
     def state(self) -> dict[str, Any]:
-        """[main-thread & !processing] Position and every processor's state (for sessions)."""
+        """[main-thread & !processing] Everything a resumed engine needs (for sessions).
+
+        Besides each processor's ``get_state()`` this holds the engine's own memory: the
+        latency-compensation delay lines of the input edges (``edges``: node id → one entry
+        per compensated input, in edge order) and each node's bypass/mute (``flags``).
+        Without the edge lines a resumed render would restart the aligned paths from silence.
+        """
         return {
             "position": self.position,
             "nodes": {n.id: n.proc.get_state() for n in self.plan.nodes},
+            "edges": {
+                n.id: [
+                    {"edge": k, "pos": e.pos, "line": e.line.tolist()}
+                    for k, e in enumerate(n.edges)
+                    if e.line is not None
+                ]
+                for n in self.plan.nodes
+                if any(e.line is not None for e in n.edges)
+            },
+            "flags": {n.id: {"bypass": n.bypass, "mute": n.mute} for n in self.plan.nodes},
         }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """[main-thread & !active] Apply what :meth:`state` returned, before the first block.
+
+        ``position`` (when present) becomes the next block's start; node states go through
+        each processor's ``set_state``; edge lines are copied into the preallocated lines.
+        Nodes or edges the state does not mention keep their fresh state.
+
+        Raises:
+            GraphError: the state names a node the plan lacks, or an edge line whose shape
+                differs from the planned one (saved with another graph or block size).
+        """
+        if "position" in state:
+            self.position = int(state["position"])
+        for node_id, node_state in dict(state.get("nodes", {})).items():
+            self._node(node_id).proc.set_state(dict(node_state))
+        for node_id, lines in dict(state.get("edges", {})).items():
+            node = self._node(node_id)
+            for saved in lines:
+                k = int(saved["edge"])
+                edge = node.edges[k] if k < len(node.edges) else None
+                line = np.asarray(saved["line"], np.float32)
+                if edge is None or edge.line is None or edge.line.shape != line.shape:
+                    raise GraphError(
+                        f"saved compensation line {k} of node {node_id!r} does not fit the plan"
+                    )
+                edge.line[...] = line
+                edge.pos = int(saved["pos"])
+        for node_id, flags in dict(state.get("flags", {})).items():
+            node = self._node(node_id)
+            node.bypass = bool(flags.get("bypass", node.bypass))
+            node.mute = bool(flags.get("mute", node.mute))
+
+    def _node(self, node_id: str) -> NodeRuntime:
+        if node_id not in self.plan.index:
+            raise GraphError(f"saved state names node {node_id!r}, which the graph does not have")
+        return self.plan.node(node_id)
 
 
 def _gather(node: NodeRuntime, inp: Buffer, views: _Views, *, back: bool) -> None:
@@ -252,4 +307,12 @@ def _due_events(node: NodeRuntime, start: int, frames: int) -> list[ParamEvent]:
     while queue and queue[0][0] < end:
         when, event = queue.pop(0)
         due.append(ParamEvent(max(0, when - start), event.param, event.value))
+    for lane in node.lanes:
+        lane.emit(start, end, due)
+    if len(due) > 1:
+        due.sort(key=_offset)
     return due
+
+
+def _offset(event: ParamEvent) -> int:
+    return event.offset

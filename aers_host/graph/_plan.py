@@ -23,6 +23,7 @@ from .._nodetype import CheckContext, NodeType, Role
 from .._processor import Buffer, ParamEvent, Processor
 from ..config._model import GraphConfig
 from ..errors import GraphError
+from ._automation import Lane
 from ._channels import ChannelMismatch, NodeChannelError, infer_channels
 from ._topology import Edge, plan_topology
 
@@ -64,6 +65,8 @@ class NodeRuntime:
     mute: bool = False
     #: Pending automation: (absolute sample, event), sorted by sample.
     automation: list[tuple[int, ParamEvent]] = field(default_factory=list)
+    #: Automation lanes from the config or the Python API.
+    lanes: list[Lane] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -222,6 +225,10 @@ def _create_node(
         event_target=event_target,
         bypass=bool(spec.options.get("bypass", False)),
         mute=bool(spec.options.get("mute", False)),
+        lanes=[
+            Lane.from_envelope(param, points, config.sample_rate)
+            for param, points in dict(spec.options.get("automation") or {}).items()
+        ],
     )
     for conn in main:
         src = built[index[conn.src]]

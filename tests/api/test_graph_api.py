@@ -1,0 +1,148 @@
+"""The Python face: graphs in code, round trips, in-memory renders, streaming, automation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aers_host
+from aers_host import ConfigError, Graph, render
+from aers_host.plugins import default_registry
+
+REGISTRY = default_registry(entry_points=False, store=False)
+
+
+def dc_gain_graph(block: int = 512) -> tuple[Graph, str]:
+    g = Graph(sample_rate=48000, block_size=block, registry=REGISTRY)
+    dc = g.add("impulse", every=1, channels=1)
+    gain = g.add("gain", id="g", gain_db=0, smoothing_ms=0)
+    out = g.add("output", id="main")
+    g.connect(dc, gain)
+    g.connect(gain, out)
+    return g, gain
+
+
+def test_every_public_name_imports() -> None:
+    for name in aers_host.__all__:
+        assert getattr(aers_host, name) is not None
+
+
+def test_add_refuses_unknown_type_and_bad_params_at_once() -> None:
+    g = Graph(registry=REGISTRY)
+    with pytest.raises(
+        ConfigError, match=r"unknown node type 'revreb' \(did you mean 'reverb'\?\)"
+    ):
+        g.add("revreb")
+    with pytest.raises(ConfigError, match=r"nodes\.sine1\.params\.frq: unknown key 'frq'"):
+        g.add("sine", frq=440)
+    with pytest.raises(ConfigError, match="missing node 'nope'"):
+        g.connect("nope", g.add("gain"))
+
+
+def test_yaml_and_json_round_trip_is_equal(tmp_path: Path) -> None:
+    g, _ = dc_gain_graph()
+    g.automate("g", "gain_db", [[0, 0], [0.01, -6, "linear"]])
+    for name in ("graph.yaml", "graph.json"):
+        g.save(tmp_path / name)
+        again = Graph.load(tmp_path / name, registry=REGISTRY)
+        assert again.to_dict() == g.to_dict()
+    assert render(Graph.load(tmp_path / "graph.yaml", registry=REGISTRY), 0.02)["main"].shape == (
+        1,
+        960,
+    )
+
+
+def test_render_returns_arrays_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    g, _ = dc_gain_graph()
+    audio = render(g, 0.1)
+    assert set(audio) == {"main"} and audio["main"].dtype == np.float32
+    assert audio["main"].shape == (1, 4800) and np.all(audio["main"] == 1.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_streaming_process_matches_render() -> None:
+    g = Graph(block_size=256, registry=REGISTRY)
+    inp = g.add("input", channels=2)
+    eq = g.add("eq", bands=[{"type": "lowpass", "freq": 2000, "q": 0.707}])
+    g.connect(inp, eq)
+    g.connect(eq, g.add("output", id="out"))
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal((2, 1024)).astype(np.float32)
+    streamed = np.concatenate(
+        [g.process(signal[:, i : i + 256])["out"] for i in range(0, 1024, 256)], axis=1
+    )
+    g.close()
+    from scipy import signal as sps
+
+    from aers_host.dsp import rbj_sos
+
+    sos = rbj_sos({"type": "lowpass", "freq": 2000, "q": 0.707}, 48000)
+    assert np.abs(streamed - sps.sosfilt(sos, signal, axis=1)).max() < 1e-5
+
+
+@pytest.mark.parametrize("block", [64, 512, 4096])
+def test_config_automation_step_lands_on_sample_1000(block: int) -> None:
+    g, gain = dc_gain_graph(block)
+    g.automate(gain, "gain_db", [[0, 0, "step"], {"at": 1000, "value": -120, "curve": "step"}])
+    audio = render(g, 0.05)["main"][0]
+    assert np.all(audio[:1000] == 1.0)
+    assert np.all(audio[1000:] <= 1e-6)
+
+
+def test_numpy_automation_at_audio_rate_is_sample_exact() -> None:
+    g, gain = dc_gain_graph(512)
+    values = np.zeros(2400)
+    values[1000:] = -6.0
+    g.automate(gain, "gain_db", values, hop=1)
+    audio = render(g, 0.05)["main"][0]
+    assert np.all(audio[:1000] == 1.0)
+    assert np.allclose(audio[1000:2400], 10 ** (-6 / 20), atol=1e-7)
+
+
+def test_numpy_automation_at_control_rate() -> None:
+    g, gain = dc_gain_graph(512)
+    g.automate(gain, "gain_db", [0.0, -6.0, -12.0], hop=100, start=50)
+    audio = render(g, 0.01)["main"][0]
+    assert np.all(audio[:150] == 1.0)
+    assert np.allclose(audio[150:250], 10 ** (-6 / 20), atol=1e-7)
+    assert np.allclose(audio[250:], 10 ** (-12 / 20), atol=1e-7)
+
+
+def test_linear_ramp_automation_reaches_its_end_value() -> None:
+    g, gain = dc_gain_graph(128)
+    g.automate(gain, "gain_db", [[0, -24], [0.01, 0, "linear"]])
+    audio = render(g, 0.02)["main"][0]
+    assert audio[0] == pytest.approx(10 ** (-24 / 20), rel=1e-6)
+    assert np.all(np.diff(audio[:480]) >= 0) and np.all(audio[480:] == 1.0)
+
+
+def test_automation_errors_name_the_field() -> None:
+    g, gain = dc_gain_graph()
+    with pytest.raises(
+        ConfigError, match=r"nodes\.g\.automation\.gain_dB: 'gain_dB' is not an automatable"
+    ):
+        g.automate(gain, "gain_dB", [[0, 0]])
+    g2, gain2 = dc_gain_graph()
+    with pytest.raises(ConfigError, match=r"automation\.gain_db\.1: gain_db=99 is outside"):
+        g2.automate(gain2, "gain_db", [[0, 0], [1, 99]])
+    g3, gain3 = dc_gain_graph()
+    with pytest.raises(ConfigError, match="exp segment needs two non-zero values"):
+        g3.automate(gain3, "gain_db", [[0, 0], [1, -6, "exp"]])
+    with pytest.raises(ConfigError, match="finite 1-D array"):
+        g3.automate(gain3, "gain_db", np.array([0.0, np.nan]), hop=1)
+
+
+def test_docs_api_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/api.md", "exec"), namespace)
