@@ -36,6 +36,8 @@ class ConnectionSpec:
     gain_db: float = 0.0
     port: str = "main"
     index: int = 0
+    #: ``post`` (the source's output) or ``pre`` (its input: a pre-fader send).
+    tap: str = "post"
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,6 +218,12 @@ def _check_connections(
                 join_path(path, "from"),
                 f"{raw['from']!r} is an output (sink) and has no output to connect",
             )
+        if raw.get("tap") == "pre" and src_type is not None and src_type.role == "source":
+            out.add(
+                join_path(path, "tap"),
+                f"{raw['from']!r} is a source and has no input to send pre-fader",
+                "use tap: post",
+            )
         if dst_type is not None and dst_type.role == "source":
             out.add(
                 join_path(path, "to"),
@@ -232,6 +238,7 @@ def _check_connections(
                 float(gain) if isinstance(gain, (int, float)) else 0.0,
                 str(raw.get("port", "main")),
                 index,
+                str(raw.get("tap", "post")),
             )
         )
     return connections
@@ -244,7 +251,7 @@ def _check_graph(
     ctx: CheckContext,
     out: _Collector,
 ) -> None:
-    edges = [Edge(c.src, c.dst, c.index, c.port) for c in connections]
+    edges = [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in connections]
     delays = {n for n, spec in nodes.items() if spec.type == "delay"}
     try:
         topology = plan_topology(list(nodes), edges, delays)

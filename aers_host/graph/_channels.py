@@ -36,25 +36,33 @@ class NodeChannelError(Exception):
         super().__init__(f"{node!r} {error.message}")
 
 
-def infer_channels(order: Sequence[str], edges: Sequence[Edge], rule: OutputRule) -> dict[str, int]:
-    """Output channel count of every node.
+def infer_channels(
+    order: Sequence[str], edges: Sequence[Edge], rule: OutputRule
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Output and input channel counts of every node (sources have no input entry).
 
     Raises:
         ChannelMismatch: a node's main inputs disagree.
         NodeChannelError: a node's type refuses its input count.
     """
-    inputs: dict[str, list[str]] = {n: [] for n in order}
+    inputs: dict[str, list[tuple[str, bool]]] = {n: [] for n in order}
     for edge in edges:
         if edge.port == "main":
-            inputs[edge.dst].append(edge.src)
+            inputs[edge.dst].append((edge.src, edge.tap == "pre"))
     channels: dict[str, int] = {}
+    #: Each resolved node's input count, which is what a pre-fader send carries.
+    channels_in: dict[str, int] = {}
+
+    def width(src: str, pre: bool) -> int | None:
+        return channels_in.get(src) if pre else channels.get(src)
+
     pending = list(order)
     progress = True
     while pending and progress:
         progress = False
         for node in list(pending):
             sources = inputs[node]
-            known = [(s, channels[s]) for s in sources if s in channels]
+            known = [(s, n) for s, pre in sources if (n := width(s, pre)) is not None]
             if sources and not known:
                 continue  # only fed from later in a loop: wait for it
             _check_agree(node, known)
@@ -62,6 +70,8 @@ def infer_channels(order: Sequence[str], edges: Sequence[Edge], rule: OutputRule
                 channels[node] = rule(node, known[0][1] if known else None)
             except ChannelError as err:
                 raise NodeChannelError(node, err) from err
+            if known:
+                channels_in[node] = known[0][1]
             pending.remove(node)
             progress = True
     if pending:  # a loop with no way in
@@ -70,8 +80,8 @@ def infer_channels(order: Sequence[str], edges: Sequence[Edge], rule: OutputRule
             node, ChannelError("is fed only by a feedback loop", "connect a source to the loop")
         )
     for node in order:
-        _check_agree(node, [(s, channels[s]) for s in inputs[node] if s in channels])
-    return channels
+        _check_agree(node, [(s, n) for s, pre in inputs[node] if (n := width(s, pre)) is not None])
+    return channels, channels_in
 
 
 def _check_agree(node: str, known: Sequence[tuple[str, int]]) -> None:

@@ -38,6 +38,8 @@ class InputEdge:
     line: np.ndarray | None = None
     pos: int = 0
     back: bool = False
+    #: Reads the source's input instead of its output (a pre-fader send).
+    pre: bool = False
 
 
 @dataclass(slots=True)
@@ -113,7 +115,7 @@ def build_plan(
     Raises:
         GraphError: when a processor cannot be created or prepared.
     """
-    edges = [Edge(c.src, c.dst, c.index, c.port) for c in config.connections]
+    edges = [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in config.connections]
     delays = {n for n, spec in config.nodes.items() if spec.type == "delay"}
     topology = plan_topology(list(config.nodes), edges, delays)
     index = {node_id: i for i, node_id in enumerate(topology.order)}
@@ -121,19 +123,16 @@ def build_plan(
     contexts = {n: _context(config, n, total_frames) for n in topology.order}
     types = {n: registry[config.nodes[n].type] for n in topology.order}
     try:
-        channels = infer_channels(
+        channels, channels_in = infer_channels(
             topology.order,
             edges,
             lambda n, n_in: types[n].output_channels(config.nodes[n].params, n_in, contexts[n]),
         )
     except (ChannelMismatch, NodeChannelError) as err:
         raise GraphError(f"{config.file}: {err}") from err
-    inputs_of = {
-        n: [e.src for e in edges if e.dst == n and e.port == "main"] for n in topology.order
-    }
     runtimes: list[NodeRuntime] = []
     for node_id in topology.order:
-        n_in = channels[inputs_of[node_id][0]] if inputs_of[node_id] else None
+        n_in = channels_in.get(node_id)
         runtimes.append(
             _create_node(
                 config,
@@ -163,6 +162,7 @@ def build_plan(
             if not callable(set_sidechain):
                 raise GraphError(f"node {node.id!r} ({node.type_name}) has no side-chain input")
             set_sidechain(node.sidechain_buf)
+    _resolve_pre_taps(runtimes)
     sinks = [n.path_latency for n in runtimes if n.role == "sink"]
     return Plan(
         config=config,
@@ -209,7 +209,7 @@ def _create_node(
         proc.prepare(config.sample_rate, block, channels_out if is_source else channels_in)
     except (ValueError, OSError, RuntimeError) as err:
         raise GraphError(f"node {node_id!r} ({spec.type}): cannot prepare: {err}") from err
-    path_in = max((built[index[c.src]].path_latency for c in main), default=0)
+    path_in = max((_tap_latency(built[index[c.src]], c.tap) for c in main), default=0)
     latency = int(proc.latency_samples)
     node = NodeRuntime(
         id=node_id,
@@ -232,9 +232,13 @@ def _create_node(
     )
     for conn in main:
         src = built[index[conn.src]]
-        edge = InputEdge(index[conn.src], _db_to_gain(conn.gain_db), path_in - src.path_latency)
+        pre = conn.tap == "pre"
+        edge = InputEdge(
+            index[conn.src], _db_to_gain(conn.gain_db), path_in - _tap_latency(src, conn.tap), pre=pre
+        )
         if edge.compensation:
-            edge.line = np.zeros((src.channels_out, edge.compensation), np.float32)
+            width = src.channels_in if pre else src.channels_out
+            edge.line = np.zeros((width, edge.compensation), np.float32)
         node.edges.append(edge)
     for conn in inputs:
         if conn.port == "sidechain":
@@ -242,12 +246,29 @@ def _create_node(
     return node
 
 
+def _tap_latency(src: NodeRuntime, tap: str) -> int:
+    """Path latency of what a connection carries: before (pre) or after (post) ``src``."""
+    return src.path_latency - src.latency if tap == "pre" else src.path_latency
+
+
+def _resolve_pre_taps(nodes: list[NodeRuntime]) -> None:
+    """A pre-fader send from a node that reads its upstream in place reads that upstream.
+
+    Such a node never fills its own input buffer, but its input *is* the upstream output.
+    """
+    for node in nodes:
+        for edge in node.edges:
+            if edge.pre and nodes[edge.src].direct >= 0:
+                edge.src, edge.pre = nodes[edge.src].direct, False
+
+
 def _direct_source(node: NodeRuntime) -> int:
     """Read the upstream buffer in place when that changes nothing: one unity, aligned input."""
     if node.feedback or node.event_target or len(node.edges) != 1:
         return -1
     edge = node.edges[0]
-    return edge.src if edge.gain == 1.0 and edge.line is None and not edge.back else -1
+    plain = edge.gain == 1.0 and edge.line is None and not edge.back and not edge.pre
+    return edge.src if plain else -1
 
 
 def describe(plan: Plan) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ class Edge:
     dst: str
     index: int
     port: str = "main"
+    #: ``post`` reads the source's output; ``pre`` its input (a pre-fader send).
+    tap: str = "post"
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,3 +193,45 @@ def test_bypass_and_mute(tmp_path: Path) -> None:
     result = render(config(tmp_path, text), REGISTRY, out_dir=None, capture=True)
     assert np.all(result.captured["out"] == 1.0)
     assert np.all(result.captured["silent"] == 0.0)
+
+
+def test_pre_and_post_fader_sends(tmp_path: Path) -> None:
+    # A channel strip: fader (gain -20 dB) after a lookahead limiter; a pre-fader send
+    # taps the fader's input, a post-fader send its output. Both land on buses.
+    text = """
+        duration: 0.1
+        nodes:
+          src:   {type: noise, params: {level_db: -30, seed: 5, channels: 1}}
+          lim:   {type: limiter, params: {lookahead_ms: 1}}
+          fader: {type: gain, params: {gain_db: -20, smoothing_ms: 0}}
+          pre:   {type: output}
+          post:  {type: output}
+          ref:   {type: output}
+        connections:
+          - {from: src, to: lim}
+          - {from: lim, to: fader}
+          - {from: fader, to: pre, tap: pre}
+          - {from: fader, to: post}
+          - {from: src, to: ref}
+    """
+    result = render(config(tmp_path, text), REGISTRY, out_dir=None, capture=True)
+    source = result.captured["ref"][0]
+    latency = round(0.001 * 48000)
+    delayed = np.concatenate([np.zeros(latency, np.float32), source[:-latency]])
+    assert np.array_equal(result.captured["pre"][0], delayed)
+    assert np.allclose(result.captured["post"][0], delayed * np.float32(0.1), atol=1e-9)
+
+
+def test_pre_fader_send_from_a_source_is_refused(tmp_path: Path) -> None:
+    from aers_host.errors import ConfigError
+
+    text = """
+        duration: 0.1
+        nodes:
+          src: {type: sine}
+          out: {type: output}
+        connections:
+          - {from: src, to: out, tap: pre}
+    """
+    with pytest.raises(ConfigError, match=r"connections\.0\.tap: 'src' is a source"):
+        config(tmp_path, text)
