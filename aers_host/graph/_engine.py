@@ -282,7 +282,7 @@ def _gather(node: NodeRuntime, inp: Buffer, views: _Views, *, back: bool) -> Non
     for edge in node.edges:
         if edge.back != back:
             continue
-        src = views[edge.src][0 if edge.pre else 1]
+        src = views[edge.src][0] if edge.pre else views[edge.src][1]
         if edge.line is None:
             mix_scaled(inp, src, edge.gain, accumulate)
         else:

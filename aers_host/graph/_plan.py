@@ -234,7 +234,10 @@ def _create_node(
         src = built[index[conn.src]]
         pre = conn.tap == "pre"
         edge = InputEdge(
-            index[conn.src], _db_to_gain(conn.gain_db), path_in - _tap_latency(src, conn.tap), pre=pre
+            index[conn.src],
+            _db_to_gain(conn.gain_db),
+            path_in - _tap_latency(src, conn.tap),
+            pre=pre,
         )
         if edge.compensation:
             width = src.channels_in if pre else src.channels_out
