@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .._nodetype import NodeType
+from ..errors import ConfigError, Problem
 from ._model import GraphConfig
 from ._parse import ParsedDocument, parse_text, read_config_text
 from ._validate import validate_document
@@ -52,4 +53,7 @@ def validate_config_data(
         registry = default_registry()
     if overrides and isinstance(doc.data, dict):
         doc = ParsedDocument({**doc.data, **overrides}, doc.file, doc.lines)
-    return validate_document(doc, registry, base_dir or Path.cwd())
+    try:
+        return validate_document(doc, registry, base_dir or Path.cwd())
+    except RecursionError as err:  # a document built in Python may nest without limit
+        raise ConfigError([Problem(doc.file, 0, "", "config nests too deeply")]) from err

@@ -85,9 +85,20 @@ def parse_text(text: str, file: str) -> ParsedDocument:
     """Parse YAML (or JSON, when ``file`` ends in ``.json``) into a :class:`ParsedDocument`.
 
     Raises:
-        ConfigError: syntax errors (with line), duplicate keys, alias bombs.
+        ConfigError: syntax errors (with line), duplicate keys, alias bombs, deep nesting.
     """
-    if file.endswith(".json"):
+    try:
+        return _parse(text, file)
+    except RecursionError as err:  # the parsers recurse per nesting level
+        raise ConfigError([_too_deep(file)]) from err
+
+
+def _too_deep(file: str) -> Problem:
+    return Problem(file, 0, "", "config nests too deeply", "AERS configs need only a few levels")
+
+
+def _parse(text: str, file: str) -> ParsedDocument:
+    if file.lower().endswith(".json"):
         data = _parse_json(text, file)
         doc = ParsedDocument(data, file)
         try:  # JSON is YAML: reuse the composer for line numbers when it agrees

@@ -290,3 +290,18 @@ def test_empty_and_non_mapping_configs(tmp_path: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     (problem,) = problems(tmp_path / "absent.yaml")
     assert "cannot read config" in problem.message
+
+
+@pytest.mark.parametrize("name", ["deep.yaml", "deep.json"])
+def test_deeply_nested_config_is_refused(tmp_path: Path, name: str) -> None:
+    inner = "[" * 50_000 + "]" * 50_000
+    text = f'{{"nodes": {inner}}}' if name.endswith(".json") else f"nodes: {inner}\n"
+    (problem,) = problems(write(tmp_path, text, name))
+    assert "nests too deeply" in problem.message
+
+
+def test_binary_config_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "noise.yaml"
+    path.write_bytes(bytes(range(256)) * 8)
+    (problem,) = problems(path)
+    assert "not UTF-8" in problem.message
