@@ -1,0 +1,192 @@
+"""``aers plugin``: scaffold, build, sign, verify, install, list and remove plugins.
+
+Every refusal is an ``AersError`` raised to ``main()``, which prints one ``error:`` line per
+problem and exits 1; nothing is installed or loaded when one is raised.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .._paths import atomic_write
+from ..errors import ManifestError, PluginError, PluginValidationError
+from ..plugins import (
+    MANIFEST_FILE,
+    SOURCE_FILE,
+    BrokenPluginType,
+    NodeRegistry,
+    PluginStore,
+    StorePluginType,
+    builtin_names,
+    default_registry,
+    load_keyring,
+    read_plugin_dir,
+)
+from ..plugins._keys import key_id, load_private_key
+from ..plugins._manifest import sign_manifest
+from ..plugins._scaffold import name_problem, scaffold_files
+from ..plugins._verified import PluginKind
+from ._app import app, err_console, out_console
+from ._keys import PassphraseEnv, read_passphrase, say
+
+plugin_app = typer.Typer(
+    help="Write, build, sign, verify, install and list plugins.", no_args_is_help=True
+)
+app.add_typer(plugin_app, name="plugin")
+
+PluginDir = Annotated[Path, typer.Argument(help="The plugin folder.")]
+
+
+@plugin_app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="Plugin name, also its node type in configs.")],
+    kind: Annotated[PluginKind, typer.Option("--kind", help="python or native.")] = "python",
+    parent: Annotated[
+        Path, typer.Option("--dir", help="Folder to create the plugin folder in.")
+    ] = Path(),
+) -> None:
+    """Scaffold a working plugin: source, params (manifest.in.json) and a test."""
+    problem = name_problem(name)
+    if problem is None and name in builtin_names():
+        problem = "is a built-in node type; built-in names are reserved"
+    if problem:
+        raise PluginValidationError(name, f"name {problem}")
+    target = parent / name
+    if target.exists():
+        raise PluginError(f"{target} already exists; choose another name or --dir")
+    target.mkdir(parents=True)
+    for rel, text in scaffold_files(name, kind).items():
+        (target / rel).write_text(text, encoding="utf-8")
+    next_step = f"aers plugin build {target} && " if kind == "native" else ""
+    say(err_console, f"created {target}; next: {next_step}aers plugin sign {target} --key KEY")
+
+
+@plugin_app.command("build")
+def build(plugin_dir: PluginDir) -> None:
+    """Compile a native plugin's C++ sources into its folder (then sign it)."""
+    try:
+        from ..native import build_plugin
+    except ImportError as err:
+        raise PluginError(f"native builds are not available here ({err})") from err
+    for path in build_plugin(plugin_dir):
+        say(out_console, str(path))
+
+
+@plugin_app.command("sign")
+def sign(
+    plugin_dir: PluginDir,
+    key: Annotated[Path, typer.Option("--key", help="Private key file (NAME.key.pem).")],
+    expires: Annotated[
+        int, typer.Option("--expires", min=1, max=3650, help="Validity in days.")
+    ] = 365,
+    passphrase: Annotated[
+        bool, typer.Option("--passphrase", help="Prompt for the key's passphrase.")
+    ] = False,
+    passphrase_env: PassphraseEnv = None,
+) -> None:
+    """Hash every file and write the signed manifest.json from manifest.in.json."""
+    source = read_plugin_dir(plugin_dir)
+    if SOURCE_FILE not in source.files:
+        raise ManifestError(f"{plugin_dir}: no {SOURCE_FILE} (aers plugin new scaffolds one)")
+    try:
+        key_bytes = key.read_bytes()
+    except OSError as err:
+        raise PluginError(f"{key}: cannot read ({err.strerror})") from err
+    secret = read_passphrase(passphrase_env, prompt=passphrase)
+    private = load_private_key(key_bytes, secret, source=str(key))
+    data = sign_manifest(
+        source.files[SOURCE_FILE], source.files, private, now=datetime.now(UTC), days=expires
+    )
+    atomic_write(plugin_dir / MANIFEST_FILE, data, mode=0o644)
+    keyid = key_id(private.public_key())
+    written = plugin_dir / MANIFEST_FILE
+    say(err_console, f"signed {written}: {len(source.files)} files, key {keyid}")
+    if keyid not in load_keyring().keys:
+        say(err_console, "note: this key is not trusted here yet (aers keys trust PUBFILE)")
+
+
+@plugin_app.command("verify")
+def verify(plugin_dir: PluginDir) -> None:
+    """Check signature, every file, expiry and name; exit 1 listing every problem."""
+    plugin = PluginStore().verify_dir(plugin_dir)
+    say(
+        out_console,
+        f"✓ {plugin.name} {plugin.version} ({plugin.kind}, {plugin.isolation}): "
+        f"{len(plugin.files)} files verified, signed by {plugin.keyid}",
+    )
+
+
+@plugin_app.command("install")
+def install(plugin_dir: PluginDir) -> None:
+    """Verify a signed plugin folder and install it into the store atomically."""
+    plugin = PluginStore().install(plugin_dir)
+    say(
+        out_console, f"installed {plugin.name} {plugin.version} ({plugin.kind}, {plugin.isolation})"
+    )
+
+
+@plugin_app.command("remove")
+def remove(name: Annotated[str, typer.Argument(help="Installed plugin name.")]) -> None:
+    """Uninstall a plugin from the store."""
+    PluginStore().remove(name)
+    say(err_console, f"removed {name}")
+
+
+def plugin_rows(registry: NodeRegistry) -> list[dict[str, Any]]:
+    """One row per node type from every source, for ``aers plugin list``."""
+    rows = []
+    for name in sorted(registry):
+        node_type, source = registry[name], registry.source(name)
+        row = {"name": name, "version": "", "kind": "builtin", "isolation": "in-process",
+               "keyid": "", "status": "ok", "source": source}  # fmt: skip
+        if isinstance(node_type, StorePluginType):
+            plugin = node_type.plugin
+            row.update(version=plugin.version, kind=plugin.kind, isolation=plugin.isolation,
+                       keyid=plugin.keyid, status="verified")  # fmt: skip
+        elif isinstance(node_type, BrokenPluginType):
+            row.update(kind="?", isolation="?", status=node_type.summary)
+        elif source != "builtin":
+            row.update(kind="python-package", status="trusted (pip)")
+        rows.append(row)
+    return rows
+
+
+@plugin_app.command("list")
+def list_plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Full key ids and the sandbox fences.")
+    ] = False,
+) -> None:
+    """List node types from built-ins, pip packages and the plugin store, re-verified now."""
+    rows = plugin_rows(default_registry())
+    fences = _fences() if verbose else {}
+    if as_json:
+        document = {"plugins": rows, "fences": fences} if verbose else rows
+        say(out_console, json.dumps(document, indent=2))
+        return
+    table = Table("name", "version", "kind", "isolation", "key id", "source", "status")
+    for row in rows:
+        keyid = row["keyid"] if verbose else row["keyid"][:16]
+        table.add_row(row["name"], row["version"], row["kind"], row["isolation"], keyid,
+                      row["source"], row["status"])  # fmt: skip
+    out_console.print(table)
+    for fence, state in fences.items():
+        say(out_console, f"sandbox fence {fence}: {state}")
+
+
+def _fences() -> dict[str, str]:
+    """Which sandbox fences apply here (``aers_host.sandbox.probe_fences``)."""
+    try:
+        probe = importlib.import_module("aers_host.sandbox").probe_fences
+    except (ImportError, AttributeError) as err:  # the sandbox is optional at this layer
+        say(err_console, f"note: sandbox fences unknown ({err})")
+        return {}
+    return {str(k): str(v) for k, v in probe().items()}

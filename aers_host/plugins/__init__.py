@@ -1,0 +1,65 @@
+"""Plugin discovery, registry and the chain of trust (manifests, keys, keyring, store).
+
+Public surface only; the implementation lives in the private modules named below.
+"""
+
+from ._discovery import BrokenPluginType, StoreHooks, StorePluginType
+from ._keyring import Keyring, TrustedKey, load_keyring, save_keyring
+from ._keys import key_id, write_keypair
+from ._manifest import (
+    MANIFEST_FILE,
+    SOURCE_FILE,
+    SPEC_VERSION,
+    Limits,
+    Manifest,
+    canonical_bytes,
+    compare_versions,
+    parse_manifest,
+)
+from ._registry import (
+    BUILTIN_NAMES,
+    NodeRegistry,
+    builtin_names,
+    collect,
+    default_registry,
+    make_plugin_manager,
+)
+from ._store import PluginStore, StoreEntry, read_plugin_dir
+from ._trust import InstalledRef, PluginVerifier
+from ._verified import VerifiedPlugin
+from .hookspecs import ENTRY_POINT_GROUP, hookimpl, hookspec
+
+__all__ = [
+    "BUILTIN_NAMES",
+    "ENTRY_POINT_GROUP",
+    "MANIFEST_FILE",
+    "SOURCE_FILE",
+    "SPEC_VERSION",
+    "BrokenPluginType",
+    "InstalledRef",
+    "Keyring",
+    "Limits",
+    "Manifest",
+    "NodeRegistry",
+    "PluginStore",
+    "PluginVerifier",
+    "StoreEntry",
+    "StoreHooks",
+    "StorePluginType",
+    "TrustedKey",
+    "VerifiedPlugin",
+    "builtin_names",
+    "canonical_bytes",
+    "collect",
+    "compare_versions",
+    "default_registry",
+    "hookimpl",
+    "hookspec",
+    "key_id",
+    "load_keyring",
+    "make_plugin_manager",
+    "parse_manifest",
+    "read_plugin_dir",
+    "save_keyring",
+    "write_keypair",
+]

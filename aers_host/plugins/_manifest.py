@@ -1,0 +1,395 @@
+"""The plugin manifest: its format, strict parsing, canonical bytes and versions (pure).
+
+A plugin directory holds its files plus ``manifest.json``, a signed envelope
+(design.md §4)::
+
+    {"signed": {"spec_version": "1.0", "name": "tremolo", "version": "1.0.0",
+                "kind": "python", "entry": "tremolo.py:Tremolo", "isolation": "sandbox",
+                "files": {"tremolo.py": {"sha256": "…", "size": 1234}},
+                "params": [{"name": "depth", "default": 0.5, "min": 0, "max": 1}],
+                "permissions": [], "expires": "2027-11-25T00:00:00Z"},
+     "signatures": [{"keyid": "<sha256 of the raw public key>", "sig": "<base64 Ed25519>"}]}
+
+Invariants (each is a refusal with a test):
+
+* The size cap is checked on the raw bytes *before* parsing, so a huge file costs nothing.
+* JSON is parsed strictly: UTF-8 only, duplicate keys refused (two parsers could otherwise
+  disagree about which value was signed), ``NaN``/``Infinity`` refused.
+* The schema (``manifest.schema.json``, JSON Schema 2020-12) refuses unknown fields and wrong
+  types. Signed data nobody checks is an attack surface, so there is no "extra" bag.
+* ``files`` keys are plain relative paths inside the plugin folder: no ``..``, no absolute
+  path, no backslash, no hidden segment.
+* Signatures cover :func:`canonical_bytes` of ``signed`` (RFC 8785), never the file bytes, so
+  re-indenting ``manifest.json`` does not break it and editing any field does.
+
+Nothing here reads the disk except the packaged schema; keys and trust live in ``_trust``.
+
+Example:
+    >>> compare_versions("1.10.0", "1.9.3")
+    1
+    >>> canonical_bytes({"b": 1, "a": "x"})
+    b'{"a":"x","b":1}'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import jsonschema
+import rfc8785
+
+from ..errors import ManifestError
+from ._keys import key_id, sign_bytes
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+#: The manifest format this host speaks; a different major version is refused.
+SPEC_VERSION: Final = "1.0"
+#: The signed envelope inside a plugin folder.
+MANIFEST_FILE: Final = "manifest.json"
+#: The unsigned fields an author edits; ``aers plugin sign`` adds files, expiry, signature.
+SOURCE_FILE: Final = "manifest.in.json"
+#: Fields of ``signed`` that ``aers plugin sign`` computes; a source may not set them.
+COMPUTED_FIELDS: Final = frozenset({"spec_version", "files", "expires"})
+#: Isolation a kind gets when its source does not say.
+DEFAULT_ISOLATION: Final = {"python": "sandbox", "native": "in-process"}
+
+_EXPIRES_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+_VERSION_RE: Final = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps that bound the work one verification can be made to do (style.md §13)."""
+
+    #: Largest ``manifest.json`` accepted, checked before parsing (1 MiB).
+    max_manifest_bytes: int = 1 << 20
+    #: Most files a plugin folder may hold.
+    max_files: int = 1000
+    #: Largest single file.
+    max_file_bytes: int = 64 << 20
+    #: Largest sum of all file sizes.
+    max_total_bytes: int = 256 << 20
+
+
+DEFAULT_LIMITS: Final = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A parsed, schema-valid manifest that is NOT yet trusted (signatures unchecked).
+
+    Attributes:
+        signed: the ``signed`` object exactly as parsed.
+        signatures: ``(keyid, base64 signature)`` pairs in file order.
+    """
+
+    signed: Mapping[str, Any]
+    signatures: tuple[tuple[str, str], ...]
+
+    @property
+    def name(self) -> str:
+        """The plugin name (also its node ``type``)."""
+        return str(self.signed["name"])
+
+    @property
+    def version(self) -> str:
+        """The plugin version string."""
+        return str(self.signed["version"])
+
+    @property
+    def kind(self) -> str:
+        """``python`` or ``native``."""
+        return str(self.signed["kind"])
+
+    @property
+    def files(self) -> Mapping[str, Mapping[str, Any]]:
+        """Relative path → ``{"sha256", "size"}`` as recorded by the signer."""
+        return cast(Mapping[str, Mapping[str, Any]], self.signed["files"])
+
+    def canonical(self) -> bytes:
+        """The bytes every signature covers."""
+        return canonical_bytes(self.signed)
+
+
+def canonical_bytes(signed: Mapping[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON of ``signed``: sorted keys, no whitespace, UTF-8."""
+    return bytes(rfc8785.dumps(dict(signed)))
+
+
+def envelope_bytes(signed: Mapping[str, Any], signatures: list[dict[str, str]]) -> bytes:
+    """The ``manifest.json`` file content: readable, stable, with a final newline."""
+    text = json.dumps(
+        {"signed": signed, "signatures": signatures}, indent=2, sort_keys=True, ensure_ascii=False
+    )
+    return (text + "\n").encode("utf-8")
+
+
+def parse_json_strict(data: bytes, what: str) -> Any:
+    """Parse JSON refusing what lets two readers see different documents.
+
+    Args:
+        data: the raw bytes.
+        what: how to name the document in messages (a file name).
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        ManifestError: not UTF-8, not JSON, a duplicate key, or NaN/Infinity.
+    """
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise ManifestError(f"{what}: duplicate key {key!r} in one JSON object")
+            result[key] = value
+        return result
+
+    def no_constants(token: str) -> Any:
+        raise ManifestError(f"{what}: {token} is not valid JSON")
+
+    def finite_float(token: str) -> float:
+        value = float(token)
+        if not math.isfinite(value):  # 1e400 parses as inf; no range check survives that
+            raise ManifestError(f"{what}: number {token[:20]} is out of range")
+        return value
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{what}: not UTF-8 ({err.reason} at byte {err.start})") from err
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=no_duplicates,
+            parse_constant=no_constants,
+            parse_float=finite_float,
+        )
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"{what}: not valid JSON: {err.msg} (line {err.lineno})") from err
+    except ValueError as err:  # an integer longer than Python's digit limit
+        raise ManifestError(f"{what}: not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise ManifestError(f"{what}: JSON nested too deeply") from err
+
+
+@cache
+def manifest_schema() -> dict[str, Any]:
+    """The packaged JSON Schema (2020-12) of a manifest."""
+    text = resources.files(__package__ or "aers_host.plugins").joinpath("manifest.schema.json")
+    return cast(dict[str, Any], json.loads(text.read_text(encoding="utf-8")))
+
+
+def schema_problems(document: Any, *, signed_only: bool = False) -> list[str]:
+    """Every schema violation of ``document`` as ``path: message`` lines (empty when valid).
+
+    Args:
+        document: a whole envelope, or only its ``signed`` part when ``signed_only``.
+        signed_only: validate against the ``signed`` definition (used when signing).
+    """
+    schema = manifest_schema()
+    if signed_only:
+        schema = {**schema, "$ref": "#/$defs/signed"}
+        for key in ("type", "required", "properties", "additionalProperties"):
+            schema.pop(key, None)
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
+        where = ".".join(str(part) for part in error.absolute_path) or "<root>"
+        problems.append(f"{where}: {_short(error.message)}")
+    return problems
+
+
+def _short(message: str, limit: int = 160) -> str:
+    """Keep schema messages to one readable line (they can quote a whole object)."""
+    line = message.replace("\n", " ")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def relpath_problem(rel: str) -> str | None:
+    """Why ``rel`` is not a safe plugin file path, or None when it is.
+
+    Safe means: relative, ``/``-separated, no empty, ``.``, ``..`` or hidden segment, no
+    backslash or NUL, so joining it to the plugin folder can only name a file inside it.
+    """
+    if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+        return "is an absolute path"
+    if "\\" in rel or "\x00" in rel:
+        return "contains a backslash or NUL"
+    for segment in rel.split("/"):
+        if segment in ("", ".", ".."):
+            return "has an empty, '.' or '..' segment (paths must stay inside the plugin folder)"
+        if segment.startswith("."):
+            return "has a hidden segment"
+    return None
+
+
+def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
+    """Parse and schema-check ``manifest.json`` bytes; nothing here means "trusted".
+
+    Args:
+        data: the raw file content.
+        limits: the size cap to apply.
+
+    Returns:
+        The parsed manifest, still to be verified by ``_trust.PluginVerifier``.
+
+    Raises:
+        ManifestError: too large, not strict JSON, schema violations (all listed, one per
+            line), an unsafe ``files`` path, or an unsupported ``spec_version``.
+    """
+    if len(data) > limits.max_manifest_bytes:
+        raise ManifestError(
+            f"{MANIFEST_FILE}: {len(data)} bytes is over the {limits.max_manifest_bytes}-byte cap"
+        )
+    document = parse_json_strict(data, MANIFEST_FILE)
+    problems = [f"{MANIFEST_FILE}: {p}" for p in schema_problems(document)]
+    if problems:
+        raise ManifestError("\n".join(problems))
+    signed = document["signed"]
+    problems = [
+        f"{MANIFEST_FILE}: files: {rel!r} {why}"
+        for rel in signed["files"]
+        if (why := relpath_problem(rel)) is not None
+    ]
+    major = signed["spec_version"].split(".")[0]
+    if major != SPEC_VERSION.split(".")[0]:
+        problems.append(
+            f"{MANIFEST_FILE}: spec_version {signed['spec_version']} is not supported "
+            f"(this host reads {SPEC_VERSION.split('.')[0]}.x)"
+        )
+    if problems:
+        raise ManifestError("\n".join(problems))
+    signatures = tuple((s["keyid"], s["sig"]) for s in document["signatures"])
+    return Manifest(signed=signed, signatures=signatures)
+
+
+VersionKey = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
+
+
+def version_key(version: str) -> VersionKey:
+    """A sort key for ``MAJOR.MINOR.PATCH[-PRE]`` in semver order.
+
+    A release sorts after its pre-releases; numeric pre-release identifiers compare as
+    numbers and before alphanumeric ones; a shorter identifier list sorts first (semver §11).
+
+    Raises:
+        ValueError: not a version string (the schema refuses those before we get here).
+    """
+    match = _VERSION_RE.match(version)
+    if match is None:
+        raise ValueError(f"not a version: {version!r}")
+    pre = match[4]
+    identifiers = tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in (pre or "").split(".")
+    )
+    if pre is None:
+        return (int(match[1]), int(match[2]), int(match[3]), 1, ())
+    return (int(match[1]), int(match[2]), int(match[3]), 0, identifiers)
+
+
+def compare_versions(left: str, right: str) -> int:
+    """-1, 0 or 1 as ``left`` is older than, equal to or newer than ``right``."""
+    a, b = version_key(left), version_key(right)
+    return (a > b) - (a < b)
+
+
+def parse_expires(text: str) -> datetime:
+    """The ``expires`` field as an aware UTC datetime.
+
+    Raises:
+        ManifestError: the pattern matched but the date does not exist (February 30).
+    """
+    try:
+        return datetime.strptime(text, _EXPIRES_FORMAT).replace(tzinfo=UTC)
+    except ValueError as err:
+        raise ManifestError(f"{MANIFEST_FILE}: expires {text!r} is not a real date") from err
+
+
+def sign_manifest(
+    source_bytes: bytes,
+    files: Mapping[str, bytes],
+    key: Ed25519PrivateKey,
+    *,
+    now: datetime,
+    days: int,
+) -> bytes:
+    """The signed ``manifest.json`` for a plugin folder's files and its manifest source.
+
+    Args:
+        source_bytes: the raw ``manifest.in.json``.
+        files: every file of the folder except ``manifest.json`` (the source included).
+        key: the signing key.
+        now: signing time (aware).
+        days: validity in days.
+
+    Raises:
+        ManifestError: the source is not strict JSON, not an object, or builds an invalid
+            manifest (see :func:`build_signed`).
+    """
+    source = parse_json_strict(source_bytes, SOURCE_FILE)
+    if not isinstance(source, dict):
+        raise ManifestError(f"{SOURCE_FILE}: must be a JSON object")
+    signed = build_signed(source, files, now=now, days=days)
+    signature = {"keyid": key_id(key.public_key()), "sig": sign_bytes(key, canonical_bytes(signed))}
+    return envelope_bytes(signed, [signature])
+
+
+def build_signed(
+    source: Mapping[str, Any], files: Mapping[str, bytes], *, now: datetime, days: int
+) -> dict[str, Any]:
+    """Combine an author's ``manifest.in.json`` with file hashes into the ``signed`` part.
+
+    Args:
+        source: name, version, kind, entry and optionally isolation, params, description.
+        files: every file of the plugin folder except ``manifest.json``, as bytes.
+        now: signing time (aware).
+        days: validity; ``expires`` is ``now + days``, truncated to the second.
+
+    Returns:
+        The ``signed`` object, schema-valid.
+
+    Raises:
+        ManifestError: the source sets a computed field, or the result violates the schema
+            (every problem listed), or the entry file is missing.
+    """
+    if days < 1:
+        raise ManifestError(f"{SOURCE_FILE}: --expires must be at least 1 day, got {days}")
+    computed = sorted(COMPUTED_FIELDS & set(source))
+    if computed:
+        raise ManifestError(
+            f"{SOURCE_FILE}: {', '.join(computed)} are computed by 'aers plugin sign'; "
+            "remove them from the source"
+        )
+    kind = source.get("kind")
+    signed: dict[str, Any] = {
+        "params": [],
+        "permissions": [],
+        **({"isolation": DEFAULT_ISOLATION[kind]} if kind in DEFAULT_ISOLATION else {}),
+        **source,
+        "spec_version": SPEC_VERSION,
+        "files": {
+            rel: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            for rel, data in sorted(files.items())
+        },
+        "expires": (now.astimezone(UTC) + timedelta(days=days)).strftime(_EXPIRES_FORMAT),
+    }
+    problems = [f"{SOURCE_FILE}: {p}" for p in schema_problems(signed, signed_only=True)]
+    if problems:
+        raise ManifestError("\n".join(problems))
+    entry_file = str(signed["entry"]).split(":", 1)[0]
+    if entry_file not in files:
+        raise ManifestError(f"{SOURCE_FILE}: entry file {entry_file!r} is not in the folder")
+    return signed

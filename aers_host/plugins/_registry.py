@@ -1,0 +1,168 @@
+"""The node-type registry: every ``type:`` a config may name, from every source.
+
+Sources, in the order they are collected: the built-in DSP (``aers.builtin``), trusted
+pip-installed packages (entry points in group ``aers.plugins``), then signed plugins from
+the store (``aers.store``). All three register through the same pluggy hook.
+
+Built-in names are reserved: a plugin that registers one is refused, so a config's
+``type: eq`` always means the built-in EQ — even for a built-in that is not implemented yet
+(:data:`BUILTIN_NAMES`), so a plugin cannot squat a name the host will claim later.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Final, cast
+
+import pluggy
+from pluggy import HookImpl
+
+from .._nodetype import NodeType
+from ..errors import PluginValidationError
+from .hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, AersHookSpecs
+
+#: pluggy names of the two sources that are not entry points.
+BUILTIN_PLUGIN: Final = "aers.builtin"
+STORE_PLUGIN: Final = "aers.store"
+
+#: Built-in node types of design.md §7 (and ``remote``): reserved whether or not registered.
+BUILTIN_NAMES: Final = frozenset({
+    "file", "sine", "noise", "impulse", "events", "gain", "eq", "delay", "pan", "mix",
+    "compressor", "limiter", "reverb", "meter", "output", "remote",
+})  # fmt: skip
+
+
+@dataclass(slots=True)
+class NodeRegistry(Mapping[str, NodeType]):
+    """Name → node type, with built-in names reserved, and where each type came from."""
+
+    _types: dict[str, NodeType] = field(default_factory=dict)
+    _sources: dict[str, str] = field(default_factory=dict)
+
+    def add(self, node_type: NodeType, source: str | None = None) -> None:
+        """Register a node type; a clash with an existing or reserved name is refused.
+
+        Args:
+            node_type: the type to add.
+            source: ``builtin``, ``entry-point:<dist>`` or ``store`` (default: its origin).
+
+        Raises:
+            PluginValidationError: the name is taken or reserved for a built-in.
+        """
+        source = source or node_type.origin
+        existing = self._types.get(node_type.name)
+        if existing is not None or (node_type.name in BUILTIN_NAMES and source != "builtin"):
+            taken_by = self._sources.get(node_type.name, "builtin")
+            reason = "a built-in type" if taken_by == "builtin" else taken_by
+            raise PluginValidationError(
+                node_type.name,
+                f"name collides with {reason} of the same name; built-in names are reserved "
+                "(rename the plugin)",
+            )
+        self._types[node_type.name] = node_type
+        self._sources[node_type.name] = source
+
+    def source(self, name: str) -> str:
+        """Where ``name`` came from: ``builtin``, ``entry-point:<dist>`` or ``store``."""
+        return self._sources[name]
+
+    def suggest(self, name: str) -> str:
+        """A "did you mean" hint for an unknown type name ("" when nothing is close)."""
+        close = difflib.get_close_matches(name, list(self._types), n=1)
+        return f"did you mean {close[0]!r}?" if close else ""
+
+    def __getitem__(self, name: str) -> NodeType:
+        return self._types[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+
+def make_plugin_manager() -> pluggy.PluginManager:
+    """A plugin manager with the AERS hookspecs and the built-in DSP registered."""
+    from aers_host import _builtins  # built-ins register through the same hook as everyone else
+
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(AersHookSpecs)
+    pm.register(_builtins, name=BUILTIN_PLUGIN)
+    return pm
+
+
+def _source_names(pm: pluggy.PluginManager) -> dict[str, str]:
+    """Map each pluggy plugin name to its registry source label."""
+    labels = {BUILTIN_PLUGIN: "builtin", STORE_PLUGIN: "store"}
+    for plugin, dist in pm.list_plugin_distinfo():
+        name = pm.get_name(plugin)
+        if name is not None:
+            labels[name] = f"entry-point:{dist.project_name}"
+    return labels
+
+
+def collect(pm: pluggy.PluginManager) -> NodeRegistry:
+    """Build the registry from every registered hook implementation.
+
+    Each implementation is called on its own, built-ins first and the store last, so a
+    clash is always blamed on the newcomer and every type knows its source.
+
+    Raises:
+        PluginValidationError: two sources register the same name.
+    """
+    labels = _source_names(pm)
+    rank = {BUILTIN_PLUGIN: 0, STORE_PLUGIN: 2}
+    impls = sorted(
+        (i for i in pm.hook.aers_register_processors.get_hookimpls() if not _is_wrapper(i)),
+        key=lambda i: rank.get(i.plugin_name, 1),
+    )
+    registry = NodeRegistry()
+    for impl in impls:
+        source = labels.get(impl.plugin_name, impl.plugin_name)
+        for node_type in _as_iterable(impl.function()):
+            registry.add(node_type, source)
+    return registry
+
+
+def _is_wrapper(impl: HookImpl) -> bool:
+    """Wrappers observe other implementations; they register nothing themselves."""
+    return bool(impl.hookwrapper or impl.wrapper)
+
+
+def _as_iterable(batch: object) -> Iterable[NodeType]:
+    """A hook's return value as node types (pluggy types results as ``object``)."""
+    return cast(Iterable[NodeType], batch or ())
+
+
+@cache
+def builtin_names() -> frozenset[str]:
+    """Every reserved name: :data:`BUILTIN_NAMES` plus whatever the built-in DSP registers.
+
+    Cached: the built-ins cannot change while the process runs.
+    """
+    pm = make_plugin_manager()
+    impls = pm.hook.aers_register_processors.get_hookimpls()
+    registered = {
+        t.name for i in impls if i.plugin_name == BUILTIN_PLUGIN for t in _as_iterable(i.function())
+    }
+    return BUILTIN_NAMES | registered
+
+
+def default_registry(*, entry_points: bool = True, store: bool = True) -> NodeRegistry:
+    """The registry a CLI run uses: built-ins, trusted entry-point packages, signed plugins.
+
+    Args:
+        entry_points: load packages from the ``aers.plugins`` entry-point group.
+        store: add the plugins installed in the store, each re-verified now.
+    """
+    from ._discovery import StoreHooks
+
+    pm = make_plugin_manager()
+    if entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    if store:
+        pm.register(StoreHooks(), name=STORE_PLUGIN)
+    return collect(pm)

@@ -1,0 +1,322 @@
+"""The I/O edge of the chain of trust: read plugin folders safely, install, list, remove.
+
+Invariants:
+
+* A plugin folder is read once, through directory file descriptors with ``O_NOFOLLOW``:
+  a symlink, device, fifo or socket anywhere inside it is refused (never followed), hidden
+  entries and ``__pycache__`` are refused with a clear message, and every regular file's
+  bytes are read exactly once. Those bytes are what the verifier hashes and what loaders
+  get, so swapping a file afterwards changes nothing.
+* Install = read → verify → write the *verified bytes* into ``store/.staging-XXXX/``,
+  fsync → rename into ``store/<name>/``. A failure at any point removes the staging folder,
+  leaving the store exactly as it was. Replacing an installed version moves the old copy
+  aside first and deletes it only after the new one is in place.
+* Writers (install, remove) hold ``store/.lock`` (``flock``), and install re-checks the
+  installed version under the lock, so two concurrent installs cannot both pass the
+  rollback check against the same old version.
+* Every load re-reads and re-verifies the installed copy (:func:`load_installed`); the
+  store on disk is never trusted on its own.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> store = PluginStore(pathlib.Path(tempfile.mkdtemp()))
+    >>> store.names()
+    []
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from .._paths import ensure_private_dir, fsync_dir, plugin_store_dir, write_new_file
+from ..errors import ManifestError, PluginError, TrustError
+from ._keyring import Keyring, load_keyring
+from ._manifest import DEFAULT_LIMITS, MANIFEST_FILE, Limits, parse_manifest, relpath_problem
+from ._trust import InstalledRef, PluginVerifier, content_digest
+from ._verified import VerifiedPlugin
+
+_DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFiles:
+    """A plugin folder as bytes: its manifest (None when absent) and every other file."""
+
+    root: Path
+    manifest: bytes | None
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def read_plugin_dir(root: Path, limits: Limits = DEFAULT_LIMITS) -> PluginFiles:
+    """Read every file of a plugin folder once, refusing anything that is not a plain file.
+
+    Args:
+        root: the plugin folder (itself may be reached through a symlink; its content not).
+        limits: caps on file count and sizes.
+
+    Returns:
+        The manifest bytes and relative path → bytes of every other file.
+
+    Raises:
+        PluginError: ``root`` is not a readable folder.
+        TrustError: symlinks, special files, hidden entries or caps exceeded (all listed).
+    """
+    problems: list[str] = []
+    files: dict[str, bytes] = {}
+    try:
+        fd = os.open(root.resolve(strict=True), _DIR_FLAGS)
+    except OSError as err:
+        raise PluginError(f"{root}: not a readable plugin folder ({err.strerror})") from err
+    try:
+        _walk(fd, "", files, problems, limits)
+    finally:
+        os.close(fd)
+    if problems:
+        raise TrustError("\n".join(f"{root}: {p}" for p in problems))
+    manifest = files.pop(MANIFEST_FILE, None)
+    return PluginFiles(root=root, manifest=manifest, files=files)
+
+
+def _walk(
+    dir_fd: int, prefix: str, files: dict[str, bytes], problems: list[str], limits: Limits
+) -> None:
+    """Depth-first read below ``dir_fd``; ``prefix`` is its relative path (with '/')."""
+    with os.scandir(dir_fd) as entries:
+        names = sorted(entry.name for entry in entries)
+    for name in names:
+        rel = prefix + name
+        why = relpath_problem(rel)
+        if why or name == "__pycache__":
+            problems.append(f"{rel}: {why or 'is a bytecode cache'}; remove it from the folder")
+            continue
+        try:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as err:
+            problems.append(f"{rel}: cannot stat ({err.strerror})")
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            problems.append(f"{rel}: is a symlink; plugin folders hold regular files only")
+        elif stat.S_ISDIR(info.st_mode):
+            sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+            try:
+                _walk(sub, rel + "/", files, problems, limits)
+            finally:
+                os.close(sub)
+        elif not stat.S_ISREG(info.st_mode):
+            problems.append(f"{rel}: is not a regular file")
+        elif len(files) >= limits.max_files:
+            problems.append(f"{rel}: more than {limits.max_files} files")
+            return
+        else:
+            data = _read_regular(name, dir_fd, rel, problems, limits)
+            if data is not None:
+                files[rel] = data
+
+
+def _read_regular(
+    name: str, dir_fd: int, rel: str, problems: list[str], limits: Limits
+) -> bytes | None:
+    """Open without following links, re-check on the open file, read once, within the cap."""
+    try:
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as err:  # ELOOP: it became a symlink after the stat
+        problems.append(f"{rel}: cannot open safely ({err.strerror})")
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(f"{rel}: is not a regular file")
+            return None
+        data = handle.read(limits.max_file_bytes + 1)
+    if len(data) > limits.max_file_bytes:
+        problems.append(f"{rel}: larger than the {limits.max_file_bytes}-byte cap")
+        return None
+    return data
+
+
+def _read_signed(path: Path) -> tuple[bytes, dict[str, bytes]]:
+    """A plugin folder's manifest bytes and other files; a folder without one is refused."""
+    source = read_plugin_dir(path)
+    if source.manifest is None:
+        raise ManifestError(f"{path}: no {MANIFEST_FILE} (sign it: aers plugin sign)")
+    return source.manifest, source.files
+
+
+def reserved_names() -> frozenset[str]:
+    """Node type names no plugin may take: every built-in, registered or planned."""
+    from ._registry import builtin_names
+
+    return builtin_names()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEntry:
+    """One installed plugin as ``aers plugin list`` sees it: verified, or why not."""
+
+    name: str
+    plugin: VerifiedPlugin | None
+    error: PluginError | None
+
+
+class PluginStore:
+    """The folder of installed, signed plugins (``$AERS_HOME/plugins`` by default).
+
+    Args:
+        root: the store folder; created (user-only) on first install.
+        keyring: the keyring snapshot to verify with (loaded lazily when None).
+        now: verification time (the current time when None).
+        reserved: names plugins may not take (the built-ins when None).
+    """
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        keyring: Keyring | None = None,
+        now: datetime | None = None,
+        reserved: frozenset[str] | None = None,
+    ) -> None:
+        self.root = root or plugin_store_dir()
+        self._keyring = keyring
+        self._now = now
+        self._reserved = reserved
+        self._verifier: PluginVerifier | None = None
+
+    def verifier(self) -> PluginVerifier:
+        """The verifier of this store: one keyring snapshot and one instant per instance."""
+        if self._verifier is None:
+            self._verifier = PluginVerifier(
+                self._keyring if self._keyring is not None else load_keyring(),
+                now=self._now or datetime.now(UTC),
+                reserved=self._reserved if self._reserved is not None else reserved_names(),
+            )
+        return self._verifier
+
+    def names(self) -> list[str]:
+        """Names of the installed plugins (folders that are not staging or trash)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if not p.name.startswith(".") and not p.is_symlink() and p.is_dir()
+        )
+
+    def verify_dir(self, path: Path) -> VerifiedPlugin:
+        """Verify a plugin folder without installing it.
+
+        Raises:
+            PluginError: any subclass, as :meth:`PluginVerifier.verify` documents.
+        """
+        manifest, files = _read_signed(path)
+        return self.verifier().verify(manifest, files)
+
+    def installed_ref(self, name: str) -> InstalledRef | None:
+        """Version and content digest of the installed ``name``, for rollback checks."""
+        try:
+            manifest = parse_manifest((self.root / name / MANIFEST_FILE).read_bytes())
+        except (OSError, ManifestError):
+            return None  # nothing (readable) installed: there is nothing to roll back from
+        return InstalledRef(manifest.version, content_digest(manifest.signed))
+
+    def install(self, path: Path) -> VerifiedPlugin:
+        """Verify ``path`` and install its verified bytes atomically.
+
+        Raises:
+            PluginError: verification failed (any subclass); the store is unchanged.
+            OSError: the store is not writable; the store is unchanged.
+        """
+        manifest, files = _read_signed(path)
+        # Parsed once here only to learn which installed copy to compare with; the verifier
+        # parses again from the same bytes (cheap: the manifest is capped at 1 MiB).
+        name = parse_manifest(manifest).name
+        installed = self.installed_ref(name)
+        plugin = self.verifier().verify(manifest, files, installed=installed)
+        with self._locked():
+            if self.installed_ref(name) != installed:  # another install won the race
+                raise PluginError(f"{name}: the store changed during install; try again")
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+            try:
+                for rel, data in {**plugin.files, MANIFEST_FILE: manifest}.items():
+                    (staging / rel).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    write_new_file(staging / rel, data, 0o600)
+                fsync_dir(staging)
+                self._swap_in(staging, self.root / plugin.name)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return plugin
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the store's write lock (``.lock``), so concurrent installs serialise."""
+        ensure_private_dir(self.root)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _swap_in(self, staging: Path, target: Path) -> None:
+        """Rename ``staging`` to ``target``, moving an existing ``target`` aside first."""
+        with self._aside(target):
+            os.rename(staging, target)
+        fsync_dir(self.root)
+
+    @contextlib.contextmanager
+    def _aside(self, target: Path) -> Iterator[None]:
+        """Move ``target`` to a trash name; restore it on failure, delete it on success."""
+        if not target.exists():
+            yield
+            return
+        trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=self.root)) / "old"
+        os.rename(target, trash)
+        try:
+            yield
+        except BaseException:
+            os.rename(trash, target)
+            raise
+        finally:
+            shutil.rmtree(trash.parent, ignore_errors=True)
+
+    def remove(self, name: str) -> None:
+        """Uninstall ``name`` (it disappears in one rename, then is deleted).
+
+        Raises:
+            PluginError: no plugin of that name is installed.
+        """
+        target = self.root / name
+        if relpath_problem(name) or "/" in name or not target.is_dir():
+            raise PluginError(f"no installed plugin named {name!r} (see: aers plugin list)")
+        with self._locked(), self._aside(target):
+            pass
+        fsync_dir(self.root)
+
+    def load_installed(self, name: str) -> VerifiedPlugin:
+        """Re-read and re-verify the installed ``name``: what every run does before use.
+
+        Raises:
+            PluginError: missing, or no longer verifies (tampered, key revoked, expired).
+        """
+        return self.verify_dir(self.root / name)
+
+    def entries(self) -> list[StoreEntry]:
+        """Every installed plugin, verified now, with the error for those that fail."""
+        result = []
+        for name in self.names():
+            try:
+                result.append(StoreEntry(name, self.load_installed(name), None))
+            except PluginError as err:
+                result.append(StoreEntry(name, None, err))
+        return result

@@ -1,0 +1,171 @@
+"""``aers plugin new|sign|verify|install|list|remove`` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def author(aers_home: Path, run_cli) -> Path:
+    """A trusted signing key (python scope); returns the private key path."""
+    run_cli("keys", "generate", "author")
+    run_cli("keys", "trust", aers_home / "keys" / "author.pub.pem", "--scope", "python")
+    return aers_home / "keys" / "author.key.pem"
+
+
+@pytest.fixture
+def signed_fx(tmp_path: Path, author: Path, run_cli) -> Path:
+    assert run_cli("plugin", "new", "fx", "--dir", tmp_path).code == 0
+    assert run_cli("plugin", "sign", tmp_path / "fx", "--key", author).code == 0
+    return tmp_path / "fx"
+
+
+def test_author_workflow(signed_fx: Path, aers_home: Path, run_cli) -> None:
+    assert sorted(p.name for p in signed_fx.iterdir()) == [
+        "fx.py", "manifest.in.json", "manifest.json", "test_fx.py"
+    ]  # fmt: skip
+    verified = run_cli("plugin", "verify", signed_fx)
+    assert verified.code == 0 and verified.out.startswith("✓ fx 0.1.0 (python, sandbox)")
+    installed = run_cli("plugin", "install", signed_fx)
+    assert installed.code == 0, installed.err
+    rows = {r["name"]: r for r in json.loads(run_cli("plugin", "list", "--json").out)}
+    assert rows["fx"]["source"] == "store" and rows["fx"]["status"] == "verified"
+    assert rows["fx"]["isolation"] == "sandbox" and len(rows["fx"]["keyid"]) == 64
+    assert rows["gain"]["source"] == "builtin"
+    assert run_cli("plugin", "remove", "fx").code == 0
+    assert "fx" not in {r["name"] for r in json.loads(run_cli("plugin", "list", "--json").out)}
+    assert [p.name for p in (aers_home / "plugins").iterdir()] == [".lock"]
+
+
+@pytest.mark.security
+def test_verify_lists_every_problem_one_line_each(signed_fx: Path, run_cli) -> None:
+    size = (signed_fx / "fx.py").stat().st_size
+    with (signed_fx / "fx.py").open("a") as handle:
+        handle.write("# changed\n")
+    (signed_fx / "extra.txt").write_text("x")
+    result = run_cli("plugin", "verify", signed_fx)
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"error: plugin 'fx': fx.py: size {size + 10} != {size} in the manifest",
+        "error: plugin 'fx': extra.txt: not listed in the manifest (extra file)",
+    ]
+
+
+@pytest.mark.security
+def test_tampered_plugin_is_not_installed(signed_fx: Path, aers_home: Path, run_cli) -> None:
+    (signed_fx / "fx.py").write_text("import os\n")
+    result = run_cli("plugin", "install", signed_fx)
+    assert result.code == 1 and "fx.py" in result.err
+    assert not (aers_home / "plugins").exists() or not list((aers_home / "plugins").iterdir())
+
+
+@pytest.mark.security
+def test_plugin_signed_by_untrusted_key_is_refused(
+    tmp_path: Path, aers_home: Path, run_cli
+) -> None:
+    keyid = run_cli("keys", "generate", "stranger").out.strip()
+    run_cli("plugin", "new", "fx", "--dir", tmp_path)
+    run_cli("plugin", "sign", tmp_path / "fx", "--key", aers_home / "keys" / "stranger.key.pem")
+    result = run_cli("plugin", "install", tmp_path / "fx")
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"error: plugin 'fx': signed by untrusted key {keyid} (aers keys trust PUBFILE)"
+    ]
+
+
+@pytest.mark.security
+def test_new_refuses_builtin_names(tmp_path: Path, aers_home: Path, run_cli) -> None:
+    result = run_cli("plugin", "new", "eq", "--dir", tmp_path)
+    assert result.code == 1 and "reserved" in result.err
+    assert not (tmp_path / "eq").exists()
+
+
+@pytest.mark.security
+def test_sign_refuses_bytecode_caches_with_a_clear_line(
+    tmp_path: Path, author: Path, run_cli
+) -> None:
+    run_cli("plugin", "new", "fx", "--dir", tmp_path)
+    (tmp_path / "fx" / "__pycache__").mkdir()
+    result = run_cli("plugin", "sign", tmp_path / "fx", "--key", author)
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"error: {tmp_path / 'fx'}: __pycache__: is a bytecode cache; remove it from the folder"
+    ]
+    assert not (tmp_path / "fx" / "manifest.json").exists()
+
+
+def test_sign_needs_a_manifest_source(tmp_path: Path, author: Path, run_cli) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "x.py").write_text("")
+    result = run_cli("plugin", "sign", tmp_path / "p", "--key", author)
+    assert result.code == 1 and "manifest.in.json" in result.err
+
+
+def test_sign_with_encrypted_key(
+    tmp_path: Path, aers_home: Path, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASS", "pw")
+    run_cli("keys", "generate", "enc", "--passphrase-env", "PASS")
+    run_cli("plugin", "new", "fx", "--dir", tmp_path)
+    key = aers_home / "keys" / "enc.key.pem"
+    refused = run_cli("plugin", "sign", tmp_path / "fx", "--key", key)
+    assert refused.code == 1 and "passphrase" in refused.err
+    assert run_cli("plugin", "sign", tmp_path / "fx", "--key", key, "--passphrase-env", "PASS")
+
+
+def test_verify_folder_without_manifest(tmp_path: Path, aers_home: Path, run_cli) -> None:
+    run_cli("plugin", "new", "fx", "--dir", tmp_path)
+    result = run_cli("plugin", "verify", tmp_path / "fx")
+    assert result.code == 1 and "no manifest.json" in result.err
+
+
+def test_list_verbose_json_reports_fences(aers_home: Path, run_cli) -> None:
+    result = run_cli("plugin", "list", "--json", "--verbose")
+    assert result.code == 0
+    document = json.loads(result.out)
+    assert {"plugins", "fences"} <= set(document)
+
+
+def test_remove_unknown_plugin(aers_home: Path, run_cli) -> None:
+    result = run_cli("plugin", "remove", "nope")
+    assert result.code == 1 and "no installed plugin named 'nope'" in result.err
+
+
+def test_keys_are_written_private_even_with_a_loose_umask(aers_home: Path, run_cli) -> None:
+    old = os.umask(0)
+    try:
+        run_cli("keys", "generate", "loose")
+    finally:
+        os.umask(old)
+    assert (aers_home / "keys" / "loose.key.pem").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_native_scaffold_builds_signs_installs_and_runs(
+    tmp_path: Path, aers_home: Path, run_cli
+) -> None:
+    run_cli("keys", "generate", "nat")
+    run_cli("keys", "trust", aers_home / "keys" / "nat.pub.pem", "--scope", "native")
+    assert run_cli("plugin", "new", "nat-gain", "--kind", "native", "--dir", tmp_path).code == 0
+    folder = tmp_path / "nat-gain"
+    built = run_cli("plugin", "build", folder)
+    assert built.code == 0, built.err
+    assert built.out.strip().endswith("libnat_gain.so")
+    assert run_cli("plugin", "sign", folder, "--key", aers_home / "keys" / "nat.key.pem").code == 0
+    assert run_cli("plugin", "install", folder).code == 0
+    from aers_host._nodetype import CheckContext
+    from aers_host.plugins import default_registry
+
+    node = default_registry(entry_points=False)["nat-gain"]
+    processor = node.create({"gain_db": -6.0206}, CheckContext(48000, 64, tmp_path))
+    processor.prepare(48000, 64, 1)
+    out = np.zeros((1, 64), np.float32)
+    processor.process(np.ones((1, 64), np.float32), out, 0, ())
+    assert np.allclose(out, 0.5, atol=1e-4)
