@@ -26,8 +26,11 @@ import numpy.typing as npt
 
 from .._processor import Buffer, ParamEvent
 from ..errors import GraphError
-from ._kernels import mix_delayed, mix_scaled
-from ._plan import NodeRuntime, Plan
+from ._kernels import mix_delayed, mix_ramped, mix_scaled
+from ._plan import InputEdge, NodeRuntime, Plan
+
+#: Stand-in line for crossfading inputs that need no compensation delay.
+_NO_LINE = np.zeros((1, 0), np.float32)
 
 _Views = list[tuple[Buffer, Buffer, Buffer | None]]
 #: (node index, bound process, input view, output view, node to gather for, special node)
@@ -121,8 +124,13 @@ class Engine:
         for i, node in enumerate(self.plan.nodes):
             inp, out, _ = views[i]
             special = (
-                node.feedback or node.event_target or node.bypass or node.mute
-                or node.sidechain_buf is not None or bool(node.automation) or bool(node.lanes)
+                node.feedback
+                or node.event_target
+                or node.bypass
+                or node.mute
+                or node.sidechain_buf is not None
+                or bool(node.automation)
+                or bool(node.lanes)
             )
             if node.direct >= 0:
                 inp = views[node.direct][1]
@@ -191,8 +199,12 @@ class Engine:
         return start
 
     def _run_node(
-        self, node: NodeRuntime, inp: Buffer, views: tuple[Buffer, Buffer, Buffer | None],
-        start: int, frames: int,
+        self,
+        node: NodeRuntime,
+        inp: Buffer,
+        views: tuple[Buffer, Buffer, Buffer | None],
+        start: int,
+        frames: int,
     ) -> None:
         """[audio-thread & processing] The general path: events, automation, flags, feedback."""
         out, side = views[1], views[2]
@@ -283,13 +295,29 @@ def _gather(node: NodeRuntime, inp: Buffer, views: _Views, *, back: bool) -> Non
         if edge.back != back:
             continue
         src = views[edge.src][0] if edge.pre else views[edge.src][1]
-        if edge.line is None:
+        if edge.ramp:
+            _mix_ramp(edge, inp, src, accumulate)
+        elif edge.line is None:
             mix_scaled(inp, src, edge.gain, accumulate)
         else:
             edge.pos = mix_delayed(inp, src, edge.gain, accumulate, edge.line, edge.pos)
         accumulate = True
     if not accumulate:
         inp.fill(0.0)
+
+
+def _mix_ramp(edge: InputEdge, inp: Buffer, src: Buffer, accumulate: bool) -> None:
+    """Mix one crossfading input and advance its ramp; the end gain is set exactly."""
+    line = edge.line if edge.line is not None else _NO_LINE
+    edge.pos = mix_ramped(
+        inp, src, edge.gain, edge.step, edge.hold, edge.ramp, accumulate, line, edge.pos
+    )
+    frames = inp.shape[1]
+    held = min(frames, edge.hold)
+    edge.hold -= held
+    done = min(frames - held, edge.ramp)
+    edge.ramp -= done
+    edge.gain = edge.target if edge.ramp == 0 else edge.gain + edge.step * done
 
 
 def _gather_sidechain(node: NodeRuntime, side: Buffer, views: _Views) -> None:

@@ -58,8 +58,48 @@ def mix_delayed(
     return p
 
 
+@njit(cache=True)
+def mix_ramped(
+    dst: np.ndarray,
+    src: np.ndarray,
+    gain: float,
+    step: float,
+    hold: int,
+    ramp: int,
+    accumulate: bool,
+    line: np.ndarray,
+    pos: int,
+) -> int:
+    """Mix with a gain held for ``hold`` samples, then moving by ``step`` for ``ramp``.
+
+    ``line`` delays the source like :func:`mix_delayed`; a zero-length line means none.
+    Returns the new line position.
+    """
+    channels, frames = dst.shape
+    length = line.shape[1]
+    p = pos
+    for i in range(frames):
+        g = np.float32(gain + step * min(max(i - hold, 0), ramp))
+        for c in range(channels):
+            x = src[c, i]
+            if length:
+                delayed = line[c, p]
+                line[c, p] = x
+                x = delayed
+            if accumulate:
+                dst[c, i] += g * x
+            else:
+                dst[c, i] = g * x
+        if length:
+            p += 1
+            if p == length:
+                p = 0
+    return p
+
+
 def warm() -> None:
     """Compile both kernels (populates the on-disk cache)."""
     a = np.zeros((1, 4), np.float32)
     mix_scaled(a, a, 1.0, True)
     mix_delayed(a, a, 1.0, False, np.zeros((1, 2), np.float32), 0)
+    mix_ramped(a, a, 0.0, 0.25, 1, 4, True, np.zeros((1, 0), np.float32), 0)

@@ -40,6 +40,13 @@ class InputEdge:
     back: bool = False
     #: Reads the source's input instead of its output (a pre-fader send).
     pre: bool = False
+    #: Gain change per sample while a crossfade ramp runs, and samples of ramp left.
+    step: float = 0.0
+    ramp: int = 0
+    #: Samples to wait before the ramp starts (new processors filling their latency).
+    hold: int = 0
+    #: Gain once the ramp ends (exact, no accumulated rounding).
+    target: float = 0.0
 
 
 @dataclass(slots=True)
@@ -82,6 +89,8 @@ class Plan:
     block_size: int
     total_latency: int
     feedback: list[int]
+    #: Samples crossfade ramps wait before starting (live-edit transitions only).
+    ramp_hold: int = 0
 
     def node(self, node_id: str) -> NodeRuntime:
         """The runtime of ``node_id``."""
@@ -109,8 +118,27 @@ def build_plan(
     *,
     total_frames: int | None = None,
     event_targets: frozenset[str] = frozenset(),
+    reuse: Mapping[str, Processor] | None = None,
+    ramps: Mapping[int, tuple[float, float]] | None = None,
+    ramp_samples: int = 0,
+    compensation: Mapping[int, int] | None = None,
+    ramp_hold: int = 0,
 ) -> Plan:
     """Create, prepare and wire every node of a validated config.
+
+    Args:
+        config: the validated config.
+        registry: node types to create processors with.
+        total_frames: render length, when known.
+        event_targets: nodes that receive scene events.
+        reuse: node id → an already prepared processor to keep (live edits: its state
+            survives). The caller guarantees the same type and channel layout.
+        ramps: connection index → (start, end) linear gain, ramped over ``ramp_samples``
+            (live edits crossfade added and removed paths).
+        ramp_samples: length of those ramps.
+        ramp_hold: samples every ramp waits before it starts.
+        compensation: connection index → compensation delay, replacing the computed
+            alignment (a live edit's transition keeps each path's timing while it fades).
 
     Raises:
         GraphError: when a processor cannot be created or prepared.
@@ -144,8 +172,12 @@ def build_plan(
                 topology.back_edges,
                 runtimes,
                 node_id in event_targets,
+                (reuse or {}).get(node_id),
+                compensation,
             )
         )
+    for node in runtimes:
+        _apply_ramps(node, config, index, ramps or {}, ramp_samples, ramp_hold)
     for conn in config.connections:  # feedback inputs, now that every source exists
         if conn.index in topology.back_edges:
             runtimes[index[conn.dst]].edges.append(
@@ -172,6 +204,7 @@ def build_plan(
         block_size=block,
         total_latency=max(sinks, default=0),
         feedback=[i for i, n in enumerate(runtimes) if n.feedback],
+        ramp_hold=ramp_hold,
     )
 
 
@@ -196,6 +229,8 @@ def _create_node(
     back_edges: frozenset[int],
     built: list[NodeRuntime],
     event_target: bool,
+    reused: Processor | None = None,
+    compensation: Mapping[int, int] | None = None,
 ) -> NodeRuntime:
     node_id = ctx.node_id
     spec = config.nodes[node_id]
@@ -205,8 +240,9 @@ def _create_node(
     is_source = node_type.role == "source"
     channels_in = 0 if is_source else (n_in if n_in is not None else channels_out)
     try:
-        proc = node_type.create(spec.params, ctx)
-        proc.prepare(config.sample_rate, block, channels_out if is_source else channels_in)
+        proc = reused if reused is not None else node_type.create(spec.params, ctx)
+        if reused is None:
+            proc.prepare(config.sample_rate, block, channels_out if is_source else channels_in)
     except (ValueError, OSError, RuntimeError) as err:
         raise GraphError(f"node {node_id!r} ({spec.type}): cannot prepare: {err}") from err
     path_in = max((_tap_latency(built[index[c.src]], c.tap) for c in main), default=0)
@@ -236,7 +272,9 @@ def _create_node(
         edge = InputEdge(
             index[conn.src],
             _db_to_gain(conn.gain_db),
-            path_in - _tap_latency(src, conn.tap),
+            path_in - _tap_latency(src, conn.tap)
+            if compensation is None
+            else compensation.get(conn.index, 0),
             pre=pre,
         )
         if edge.compensation:
@@ -247,6 +285,29 @@ def _create_node(
         if conn.port == "sidechain":
             node.sidechain_edges.append(InputEdge(index[conn.src], _db_to_gain(conn.gain_db)))
     return node
+
+
+def _apply_ramps(
+    node: NodeRuntime,
+    config: GraphConfig,
+    index: Mapping[str, int],
+    ramps: Mapping[int, tuple[float, float]],
+    samples: int,
+    hold: int,
+) -> None:
+    """Start the crossfade ramps of a node's main inputs (matched by source, in order)."""
+    if not ramps or samples <= 0:
+        return
+    conns = [
+        c for c in config.connections if c.dst == node.id and c.port == "main" and c.index in ramps
+    ]
+    for conn in conns:
+        start, end = ramps[conn.index]
+        for edge in node.edges:
+            if edge.src == index[conn.src] and edge.pre == (conn.tap == "pre") and not edge.ramp:
+                edge.gain, edge.target = start, end
+                edge.step, edge.ramp, edge.hold = (end - start) / samples, samples, hold
+                break
 
 
 def _tap_latency(src: NodeRuntime, tap: str) -> int:
@@ -270,7 +331,7 @@ def _direct_source(node: NodeRuntime) -> int:
     if node.feedback or node.event_target or len(node.edges) != 1:
         return -1
     edge = node.edges[0]
-    plain = edge.gain == 1.0 and edge.line is None and not edge.back and not edge.pre
+    plain = edge.gain == 1.0 and edge.line is None and not (edge.back or edge.pre or edge.ramp)
     return edge.src if plain else -1
 
 
