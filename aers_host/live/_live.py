@@ -32,9 +32,8 @@ from .._nodetype import NodeType
 from .._processor import Processor
 from ..config import GraphConfig, ParsedDocument, validate_config_data
 from ..errors import ConfigError, GraphError
+from ..graph import Engine, InputEdge, Plan, build_plan
 from ._edits import apply_edits
-from ._engine import Engine
-from ._plan import InputEdge, Plan, build_plan
 
 OLD_SUFFIX = "--old"
 

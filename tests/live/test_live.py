@@ -13,8 +13,7 @@ import pytest
 from aers_host.config import load_config
 from aers_host.errors import ConfigError, GraphError
 from aers_host.graph import render
-from aers_host.graph._edits import apply_edits
-from aers_host.graph._live import LiveGraph
+from aers_host.live import LiveGraph, apply_edits
 from aers_host.plugins import default_registry
 
 REGISTRY = default_registry(entry_points=False, store=False)
