@@ -1,0 +1,134 @@
+"""Node options a plugin node honours, what a worker needs per plugin, and the failure window.
+
+Options come from the config beside ``params`` (``CheckContext.node_options``):
+
+=====================  ============================================================
+``isolation``          ``sandbox`` (worker process) or ``in-process``; overrides the
+                       manifest's choice.
+``fallback``           ``bypass`` (default) or ``silence``: what the node outputs for a
+                       block it cannot produce (late, crashed, NaN, failed).
+``deadline_ms``        per-block wait for the worker; default 50 % of the block period.
+``max_failures``       failures (crash, hang, exception) within ``failure_window_s``
+                       that mark the node failed for the rest of the run (default 3 / 10 s).
+``hang_timeout_ms``    a block outstanding this long means the worker hangs and is
+                       restarted (default max(250 ms, 20 deadlines)).
+``memory_mb``          address space a worker may add to its start-up size (default 512).
+``cpu_seconds``        CPU-time limit of one worker incarnation (default 3600).
+``start_timeout_s``    time a worker has to start and load (default 10).
+``state_every_s``      how often the worker snapshots plugin state for restarts (0.25).
+=====================  ============================================================
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from ..errors import PluginValidationError
+
+Fallback = Literal["bypass", "silence"]
+_FALLBACKS: Final = ("bypass", "silence")
+_ISOLATIONS: Final = ("sandbox", "in-process")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOptions:
+    """Validated per-node sandbox options (see the module docstring)."""
+
+    isolation: str
+    fallback: Fallback
+    deadline_s: float
+    max_failures: int
+    failure_window_s: float
+    hang_timeout_s: float
+    memory_mb: int
+    cpu_seconds: int
+    start_timeout_s: float
+    state_every_s: float
+
+    @classmethod
+    def parse(
+        cls, options: Mapping[str, Any], isolation: str, sample_rate: int, block_size: int, who: str
+    ) -> NodeOptions:
+        """[main-thread] Validate ``options``; ``isolation`` is the manifest's default.
+
+        Raises:
+            PluginValidationError: an option has the wrong type or value.
+        """
+
+        def number(key: str, default: float, low: float) -> float:
+            value = options.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= low:
+                raise PluginValidationError(
+                    who, f"node option {key}={value!r} must be a number >= {low}"
+                )
+            return float(value)
+
+        chosen = options.get("isolation", isolation)
+        if chosen not in _ISOLATIONS:
+            raise PluginValidationError(
+                who, f"isolation must be one of {_ISOLATIONS}, got {chosen!r}"
+            )
+        fallback = options.get("fallback", "bypass")
+        if fallback not in _FALLBACKS:
+            raise PluginValidationError(
+                who, f"fallback must be one of {_FALLBACKS}, got {fallback!r}"
+            )
+        period = block_size / sample_rate if sample_rate > 0 else 0.01
+        deadline = number("deadline_ms", 500.0 * period, 0.01) / 1000.0
+        hang = number("hang_timeout_ms", max(250.0, 20_000.0 * deadline), 1.0) / 1000.0
+        return cls(
+            isolation=str(chosen),
+            fallback=fallback,
+            deadline_s=deadline,
+            max_failures=int(number("max_failures", 3, 1)),
+            failure_window_s=number("failure_window_s", 10.0, 0.0),
+            hang_timeout_s=max(hang, deadline),
+            memory_mb=int(number("memory_mb", 512, 16)),
+            cpu_seconds=int(number("cpu_seconds", 3600, 1)),
+            start_timeout_s=number("start_timeout_s", 10.0, 0.1),
+            state_every_s=number("state_every_s", 0.25, 0.001),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StageSpec:
+    """One plugin of a worker's chain, as the worker needs it."""
+
+    name: str
+    filename: str
+    class_name: str
+    source: bytes
+    params: dict[str, float]
+    ranges: dict[str, tuple[float, float]]
+    fallback: str
+    latency_samples: int = 0
+
+
+class FailureWindow:
+    """Counts failures and says when ``max_failures`` fell within ``window_s`` seconds.
+
+    Attributes:
+        failed: True once the limit was reached; never reset during a run.
+        reason: the failure that tipped it (or the last one seen).
+    """
+
+    def __init__(self, max_failures: int, window_s: float) -> None:
+        self._times: deque[float] = deque(maxlen=max_failures)
+        self._window = window_s
+        self.failed = False
+        self.reason = ""
+        self.count = 0
+
+    def note(self, reason: str) -> bool:
+        """[any-thread] Record one failure; return True if the node is now failed."""
+        now = time.monotonic()
+        self._times.append(now)
+        self.count += 1
+        self.reason = reason
+        if len(self._times) == self._times.maxlen and now - self._times[0] <= self._window:
+            self.failed = True
+        return self.failed
