@@ -13,13 +13,14 @@ from .plugins.hookspecs import hookimpl
 @hookimpl
 def aers_register_processors() -> list[NodeType]:
     """The built-in node types of design.md §7."""
-    from . import dsp
+    from . import dsp, remote
     from .graph import _input, _sinks
 
     types: list[NodeType] = [
         *dsp.aers_register_processors(),
         *_sinks.aers_register_processors(),
         _input.INPUT,
+        remote.REMOTE,
     ]
     from . import events
 

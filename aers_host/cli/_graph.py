@@ -14,7 +14,7 @@ from rich.table import Table
 from ..config import GraphConfig, load_config
 from ..errors import ConfigError
 from ..graph import Plan, build_plan, describe, render, render_metrics
-from ..plugins import default_registry
+from ..plugins import NodeRegistry, default_registry
 from ._app import app, err_console, out_console
 
 ConfigArg = Annotated[
@@ -140,9 +140,15 @@ def graph(
         plan.close()
 
 
+OptConfigArg = Annotated[
+    Path | None,
+    typer.Argument(help="Routing config (optional with --resume).", show_default=False),
+]
+
+
 @app.command("render")
 def render_command(
-    config: ConfigArg,
+    config: OptConfigArg = None,
     out_dir: Annotated[
         Path, typer.Option("--out-dir", help="Folder for <output-id>.wav and metrics.json.")
     ] = Path("out"),
@@ -150,11 +156,29 @@ def render_command(
         float | None, typer.Option("--duration", min=0.001, help="Seconds to render.")
     ] = None,
     block_size: BlockOpt = None,
+    save_session: Annotated[
+        str | None,
+        typer.Option("--save-session", help="At the end, save the graph state as session NAME."),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Continue session NAME from its saved sample position."),
+    ] = None,
+    allow_changed: Annotated[
+        bool,
+        typer.Option("--allow-changed", help="Resume even if a plugin build changed (warns)."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Render every output node to OUT_DIR/<node-id>.wav and write OUT_DIR/metrics.json."""
-    cfg = _load(config, block_size, duration)
     registry = default_registry()
+    start, state = 0, None
+    if resume is not None:
+        cfg, start, state = _resume(resume, config, registry, block_size, duration, allow_changed)
+    elif config is None:
+        raise typer.BadParameter("give a CONFIG, or --resume NAME", param_hint="CONFIG")
+    else:
+        cfg = _load(config, block_size, duration)
     show_bar = sys.stderr.isatty() and not as_json
     with Progress(
         TextColumn("[bold]rendering[/bold]"),
@@ -172,9 +196,26 @@ def render_command(
             out_dir=out_dir,
             duration=duration,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            start=start,
+            initial_state=state,
         )
     metrics = render_metrics(result)
     metrics["outputs"] = {node_id: str(path) for node_id, path in result.files.items()}
+    for node in result.plan.nodes:  # remote nodes report their network round trips
+        remote_stats = getattr(node.proc, "remote_stats", None)
+        if callable(remote_stats):
+            metrics["nodes"][node.id]["remote"] = remote_stats()
+    if save_session is not None:
+        from ..session import SessionStore, session_from_state
+
+        with SessionStore() as store:
+            session = session_from_state(save_session, cfg, result.state, registry)
+            version = store.save(session)
+        metrics["session"] = {
+            "name": save_session,
+            "version": version,
+            "position": session.position,
+        }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     if as_json:
@@ -188,3 +229,44 @@ def render_command(
         f"total latency {result.plan.total_latency} samples; "
         f"metrics → {out_dir / 'metrics.json'}"
     )
+    if "session" in metrics:
+        saved = metrics["session"]
+        out_console.print(
+            f"[green]✓[/green] session {save_session!r} saved "
+            f"(version {saved['version']}, next sample {saved['position']})"
+        )
+
+
+def _resume(
+    name: str,
+    config: Path | None,
+    registry: NodeRegistry,
+    block_size: int | None,
+    duration: float | None,
+    allow_changed: bool,
+) -> tuple[GraphConfig, int, dict[str, Any]]:
+    """Load session ``name``: its config (or CONFIG), start sample and engine state."""
+    from ..session import (
+        SessionStore,
+        check_plugins,
+        plugin_changes,
+        plugin_fingerprints,
+        session_config,
+    )
+
+    with SessionStore() as store:
+        session = store.load(name)
+    if config is not None:
+        cfg = _load(config, block_size, duration)
+    else:
+        overrides: dict[str, Any] = {"block_size": block_size} if block_size else {}
+        if duration is not None:
+            overrides["duration"] = duration
+        cfg = session_config(session, registry, overrides)
+    current = plugin_fingerprints(cfg, registry)
+    changes = plugin_changes(session.plugins, current)
+    if not allow_changed:
+        check_plugins(session, current)  # refuses when anything changed
+    for change in changes:
+        err_console.print(f"[yellow]warning:[/yellow] {change}", soft_wrap=True)
+    return cfg, session.position, session.engine_state()

@@ -35,6 +35,8 @@ class RenderResult:
     timings: BlockTimings
     files: dict[str, Path] = field(default_factory=dict)
     captured: dict[str, np.ndarray] = field(default_factory=dict)
+    #: :meth:`Engine.state` after the last block (what a session saves to resume from).
+    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def realtime_factor(self) -> float:
@@ -72,19 +74,38 @@ def render(
     event_targets: frozenset[str] = frozenset(),
     progress: Progress | None = None,
     capture: bool = False,
+    start: int = 0,
+    initial_state: Mapping[str, Any] | None = None,
 ) -> RenderResult:
     """Render ``config`` to ``out_dir/<output-id>.wav`` (and/or into memory with ``capture``).
 
+    Args:
+        config: the validated config.
+        registry: node types to build it with.
+        out_dir: folder for the output files (None: write no files).
+        duration: seconds to render (else the config's, else the longest file source).
+        events: the event scheduler whose audio is mixed in.
+        event_targets: nodes that receive event audio.
+        progress: called with (frames done, frames total) after each block.
+        capture: keep every output's audio in memory (``RenderResult.captured``).
+        start: absolute sample index of the first rendered frame (a resumed session's
+            position); a ``position`` in ``initial_state`` wins over it.
+        initial_state: what :meth:`Engine.state` returned at the end of an earlier render,
+            applied before the first block, so this render continues that one bit for bit.
+
     Raises:
-        GraphError: the graph cannot be built or has no length.
+        GraphError: the graph cannot be built, has no length, or the state does not fit it.
         AudioIOError: an output file cannot be written.
+        SessionError: a processor refuses its saved state.
     """
     plan = build_plan(config, registry, event_targets=event_targets)
     try:
         total = render_length(config, plan, duration)
         block = plan.block_size
         timings = BlockTimings.allocate(-(-total // block), len(plan.nodes))
-        engine = Engine(plan, events=events, timings=timings)
+        engine = Engine(plan, events=events, timings=timings, start=start)
+        if initial_state is not None:
+            engine.restore(initial_state)
         sinks = [(n, n.proc) for n in plan.sinks() if isinstance(n.proc, OutputSink)]
         writers: dict[str, OutputWriter] = {}
         files: dict[str, Path] = {}
@@ -124,7 +145,7 @@ def render(
             if capture
             else {}
         )
-        return RenderResult(plan, total, wall, timings, files, captured)
+        return RenderResult(plan, total, wall, timings, files, captured, engine.state())
     finally:
         plan.close()
 

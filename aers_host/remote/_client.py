@@ -1,0 +1,284 @@
+"""The ``remote`` node type: a Processor whose chain runs on another host (``aers node serve``).
+
+Timing model: block ``n`` is sent to the node during ``process`` of block ``n``; its result
+is output ``latency_blocks`` blocks later. ``latency_samples`` is therefore
+``latency_blocks × block_size`` plus the remote chain's own latency, and the planner
+delays parallel paths by that much, so the graph stays sample-aligned.
+
+``process`` (``[audio-thread & processing]``) never waits longer than the node's
+deadline (``deadline_ms`` node option, default half a block period): it hands the block
+to the link thread (preallocated slot, no copy of Python objects) and outputs the result of
+block ``n - latency_blocks`` if it has arrived, else the ``fallback`` (node option):
+``silence`` (default) or ``bypass`` (the input of that block, i.e. the dry signal delayed
+the same way). Every fallback block is counted in :attr:`RemoteProcessor.late_blocks`.
+
+Results carry their ``seq`` and ``start``, so after a reconnect the output picks up aligned
+to the right sample. Limitations: block sizes must stay fixed (except a shorter final
+block), and a resumed session restarts the remote chain fresh (the in-flight blocks and
+the remote chain's state are not part of the session).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from time import perf_counter
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
+from .._processor import Buffer, ParamEvent, Processor
+from ..errors import GraphError
+from ._chain import chain_shape_problems
+from ._link import Link, Rings
+from ._protocol import BLOCK, HEADER_SIZE, encode_header
+
+#: Slots in each ring beyond ``latency_blocks`` (room for a sender that falls behind).
+EXTRA_SLOTS: Final = 8
+
+
+class RemoteProcessor:
+    """Processor side of a remote node; see the module docstring for the timing model."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        chain: list[Any],
+        *,
+        latency_blocks: int = 1,
+        fallback: str = "silence",
+        deadline_ms: float | None = None,
+        channels_out: int | None = None,
+        connect_timeout_s: float = 5.0,
+        reconnect_max_ms: float = 2000.0,
+    ) -> None:
+        self.url, self._token, self.chain = url, token, list(chain)
+        self.latency_blocks = int(latency_blocks)
+        self.fallback = fallback
+        self._deadline_ms = deadline_ms
+        self._channels_out = channels_out
+        self._connect_timeout = float(connect_timeout_s)
+        self._backoff_max = float(reconnect_max_ms) / 1000.0
+        self.latency_samples = 0
+        #: Blocks output as fallback (late result, node away, or misaligned).
+        self.late_blocks = 0
+        #: Blocks not sent because the node was away.
+        self.dropped_blocks = 0
+        self._link: Link | None = None
+        self._seq = 0
+        self._deadline = 0.0
+        self._delay = 0
+
+    @property
+    def xruns(self) -> int:
+        """Blocks that missed their deadline (the metrics vocabulary for :attr:`late_blocks`)."""
+        return self.late_blocks
+
+    def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
+        """[main-thread & !active] Allocate the rings, connect, and learn the chain's latency.
+
+        Raises:
+            GraphError: the node is unreachable, refuses the token or the chain, or its
+                chain outputs another channel count than the graph expects.
+        """
+        self.close()
+        channels_out = self._channels_out or channels
+        slots = self.latency_blocks + EXTRA_SLOTS
+        self._rings = rings = Rings.allocate(slots, channels, channels_out, max_block)
+        self._in_views = [
+            np.frombuffer(m, "<f4", offset=HEADER_SIZE).reshape(channels, max_block)
+            for m in rings.in_msgs
+        ]
+        self._block, self._channels, self._seq = max_block, channels, 0
+        self._delay = self.latency_blocks * max_block
+        period = max_block / sample_rate
+        self._deadline = (self._deadline_ms / 1000.0) if self._deadline_ms else period / 2
+        hello = {"sample_rate": sample_rate, "block_size": max_block, "channels": channels,
+                 "chain": self.chain}  # fmt: skip
+        link = Link(
+            self.url, self._token, hello, rings,
+            backoff=(0.05, self._backoff_max), open_timeout=self._connect_timeout,
+            poll=min(max(period / 4, 0.0005), 0.005),
+        )  # fmt: skip
+        link.start()
+        self._link = link
+        link.first_result.wait(self._connect_timeout + 1.0)
+        problem = link.fatal or (
+            None if link.connected else f"cannot reach the node at {self.url}: "
+            f"{link.last_error or 'timed out'}"
+        )  # fmt: skip
+        got = int(link.info.get("channels_out", channels_out))
+        if problem is None and got != channels_out:
+            problem = (
+                f"the remote chain outputs {got} channels, the graph expects {channels_out}; "
+                f"set channels_out: {got}"
+            )
+        if problem is not None:
+            self.close()
+            raise GraphError(f"remote node: {problem}")
+        self.latency_samples = self._delay + int(link.info.get("latency_samples", 0))
+
+    def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
+        """[audio-thread & processing] Send this block; output the one ``latency_blocks`` ago."""
+        link, rings = self._link, self._rings
+        assert link is not None, "process() before prepare()"
+        seq, frames = self._seq, inp.shape[1]
+        self._seq = seq + 1
+        i = seq % rings.slots
+        rings.in_seq[i] = -1
+        if frames == self._block:
+            self._in_views[i][...] = inp
+        else:  # the final, shorter block: the payload is (channels, frames) contiguous
+            msg = rings.in_msgs[i]
+            count = self._channels * frames
+            np.frombuffer(msg, "<f4", count, HEADER_SIZE).reshape(self._channels, frames)[...] = inp
+        encode_header(rings.in_msgs[i], BLOCK, seq, start, frames, self._channels)
+        rings.in_len[i] = HEADER_SIZE + self._channels * frames * 4
+        rings.in_epoch[i] = link.epoch if link.connected else -1
+        rings.in_seq[i] = seq
+        if link.connected:
+            link.submit(seq)
+        else:
+            self.dropped_blocks += 1
+        want = seq - self.latency_blocks
+        if want < 0:
+            out.fill(0.0)  # the delayed stream before the first block is silence
+            return
+        j = want % rings.slots
+        if rings.res_seq[j] != want and rings.in_epoch[j] >= 0:
+            self._wait(link, rings, want, j)
+        if rings.res_seq[j] == want and rings.res_start[j] == start - self._delay:
+            out[...] = rings.res_audio[j, :, :frames]
+        else:
+            self.late_blocks += 1
+            if (
+                self.fallback == "bypass"
+                and out.shape[0] == inp.shape[0]
+                and rings.in_seq[j] == want
+            ):
+                if frames == self._block:
+                    out[...] = self._in_views[j]
+                else:
+                    out[...] = self._in_views[j][:, :frames]
+            else:
+                out.fill(0.0)
+        link.needed = want + 1
+
+    def _wait(self, link: Link, rings: Rings, want: int, j: int) -> None:
+        """Wait for result ``want`` until the deadline, or until its epoch is over."""
+        end = perf_counter() + self._deadline
+        epoch = rings.in_epoch[j]
+        link.kick()  # we are going to block anyway: do not let the sender's poll add to it
+        while True:
+            link.arrived.clear()
+            if rings.res_seq[j] == want or not link.connected or link.epoch != epoch:
+                return
+            remaining = end - perf_counter()
+            if remaining <= 0:
+                return
+            link.arrived.wait(remaining)
+
+    def remote_stats(self) -> dict[str, Any]:
+        """[any-thread] Network round trips (µs) and fault counters, for metrics.json."""
+        link = self._link
+        rings = getattr(self, "_rings", None)
+        count = min(rings.rtt_count, len(rings.rtt_us)) if rings is not None else 0
+        rtt = rings.rtt_us[:count] if rings is not None else np.zeros(1)
+        p50, p99, top = (
+            float(v) for v in np.percentile(rtt if count else np.zeros(1), [50, 99, 100])
+        )
+        return {
+            "url": self.url,
+            "rtt_us": {"p50": p50, "p99": p99, "max": top, "count": count},
+            "late_blocks": self.late_blocks,
+            "dropped_blocks": self.dropped_blocks,
+            "reconnects": link.reconnects if link else 0,
+            "late_arrivals": link.late_arrivals if link else 0,
+            "connected": bool(link and link.connected),
+        }
+
+    def reset(self) -> None:
+        """[main-thread & !processing] Forget blocks in flight (results in flight are ignored)."""
+        if getattr(self, "_rings", None) is not None:
+            self._rings.res_seq.fill(-1)
+            self._rings.in_seq.fill(-1)
+        self._seq = 0
+
+    def get_state(self) -> dict[str, Any]:
+        """[main-thread] Settings only: the remote chain's state lives on the node."""
+        return {"url": self.url, "latency_blocks": self.latency_blocks, "chain": self.chain}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Nothing to restore locally (see the module docstring)."""
+
+    def close(self) -> None:
+        """[main-thread] Stop the link thread and close the connection."""
+        if self._link is not None:
+            self._link.close()  # kept: its counters still feed remote_stats()
+
+
+def _options(params: Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
+    opts = ctx.node_options
+    return {
+        "latency_blocks": int(params.get("latency_blocks", 1)),
+        "fallback": str(opts.get("fallback", "silence")),
+        "deadline_ms": float(opts["deadline_ms"]) if "deadline_ms" in opts else None,
+        "channels_out": params.get("channels_out"),
+        "connect_timeout_s": float(params.get("connect_timeout_s", 5.0)),
+        "reconnect_max_ms": float(params.get("reconnect_max_ms", 2000.0)),
+    }
+
+
+def _make_remote(params: Mapping[str, Any], ctx: CheckContext) -> Processor:
+    token = os.environ.get(str(params["token_env"]), "")
+    return RemoteProcessor(
+        str(params["url"]), token, list(params.get("chain", [])), **_options(params, ctx)
+    )
+
+
+def _check_remote(params: Mapping[str, Any], ctx: CheckContext) -> list[ParamIssue]:
+    issues = [
+        ParamIssue("chain", p.removeprefix("chain: "))
+        for p in chain_shape_problems(params.get("chain", []))
+    ]
+    parts = urlsplit(str(params["url"]))
+    if not parts.hostname:
+        issues.append(ParamIssue("url", "the URL names no host", "ws://127.0.0.1:8765"))
+    if not os.environ.get(str(params["token_env"])):
+        issues.append(
+            ParamIssue(
+                "token_env",
+                f"environment variable {params['token_env']} is not set",
+                "export the node's token in it (the token itself never goes in a config)",
+            )
+        )
+    return issues
+
+
+def _remote_channels(params: Mapping[str, Any], n_in: int | None, ctx: CheckContext) -> int:
+    if n_in is None:
+        raise ChannelError("has no input connected", "connect a source to it")
+    return int(params.get("channels_out", n_in))
+
+
+REMOTE = BuiltinNodeType(
+    name="remote",
+    role="processor",
+    summary="Run a processor chain on a remote node (aers node serve) over WebSocket",
+    factory=_make_remote,
+    extra_properties={
+        "url": {"type": "string", "pattern": "^wss?://", "description": "ws://host:port"},
+        "token_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        "chain": {"type": "array", "items": {"type": "object"}, "maxItems": 32},
+        "latency_blocks": {"type": "integer", "minimum": 0, "maximum": 64, "default": 1},
+        "channels_out": {"type": "integer", "minimum": 1, "maximum": 64},
+        "connect_timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+        "reconnect_max_ms": {"type": "number", "minimum": 10, "maximum": 60000},
+    },
+    required=("url", "token_env"),
+    checker=_check_remote,
+    channels=_remote_channels,
+)

@@ -1,0 +1,229 @@
+"""Block round trip over loopback: AERS remote-node WebSocket vs raw TCP, in the same run.
+
+One 512 × 2 float32 block (4 KiB + the 32-byte AERS header) per round trip, 48 kHz stereo:
+
+* tcp: a blocking client and an echo server process, ``TCP_NODELAY`` on both sides —
+  the floor any protocol on loopback can reach;
+* websocket: the AERS protocol against a real ``aers node serve`` process (empty chain,
+  so the node only parses, copies and answers), asyncio ``websockets`` client,
+  permessage-deflate off;
+* processor: ``RemoteProcessor.process`` with ``latency_blocks=0`` — what the audio thread
+  pays end to end (hand-off to the link thread, WebSocket round trip, result back);
+* paced: ``process`` with ``latency_blocks=1`` called at the real block rate — the audio
+  thread's cost when the round trip is hidden behind one block of latency.
+
+Run: ``.venv/bin/python benchmarks/bench_remote.py [--blocks 5000]``
+Writes ``benchmarks/results/remote.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import select
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import websockets
+from websockets.asyncio.client import connect
+
+from aers_host.remote import BLOCK, HELLO, MAX_MESSAGE, RemoteProcessor, encode_block, encode_json
+
+RESULTS = Path(__file__).parent / "results"
+TOKEN = "bench-token-0123456789"
+FRAMES, CHANNELS, SR = 512, 2, 48_000
+AERS = str(Path(sys.executable).with_name("aers"))
+
+ECHO = textwrap.dedent(
+    """
+    import socket, sys
+    size = int(sys.argv[1])
+    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0)); srv.listen(1)
+    print(srv.getsockname()[1], flush=True)
+    conn, _ = srv.accept(); conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray(size); view = memoryview(buf)
+    while True:
+        got = 0
+        while got < size:
+            n = conn.recv_into(view[got:])
+            if not n:
+                sys.exit(0)
+            got += n
+        conn.sendall(buf)
+    """
+)
+
+
+def stats(samples_ns: list[int]) -> dict[str, float]:
+    us = np.asarray(samples_ns, np.float64) / 1000.0
+    return {
+        "median_us": float(np.median(us)),
+        "p99_us": float(np.percentile(us, 99)),
+        "mean_us": float(us.mean()),
+        "min_us": float(us.min()),
+        "n": len(us),
+    }
+
+
+def bench_tcp(message: bytes, blocks: int, warmup: int) -> list[int]:
+    server = subprocess.Popen(
+        [sys.executable, "-c", ECHO, str(len(message))], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = bytearray(len(message))
+        view = memoryview(buf)
+        times = []
+        for i in range(warmup + blocks):
+            t0 = time.perf_counter_ns()
+            sock.sendall(message)
+            got = 0
+            while got < len(buf):
+                got += sock.recv_into(view[got:])
+            if i >= warmup:
+                times.append(time.perf_counter_ns() - t0)
+        sock.close()
+        return times
+    finally:
+        server.kill()
+        server.wait()
+
+
+async def _ws_round_trips(url: str, message: bytes, blocks: int, warmup: int) -> list[int]:
+    async with connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {TOKEN}"},
+        compression=None,
+        max_size=MAX_MESSAGE,
+        ping_interval=None,
+    ) as ws:
+        hello = {"sample_rate": SR, "block_size": FRAMES, "channels": CHANNELS, "chain": []}
+        await ws.send(encode_json(HELLO, hello))
+        await ws.recv()
+        times = []
+        for i in range(warmup + blocks):
+            t0 = time.perf_counter_ns()
+            await ws.send(message)
+            await ws.recv()
+            if i >= warmup:
+                times.append(time.perf_counter_ns() - t0)
+        return times
+
+
+def bench_processor(url: str, blocks: int, warmup: int) -> list[int]:
+    proc = RemoteProcessor(url, TOKEN, [], latency_blocks=0, deadline_ms=1000)
+    proc.prepare(SR, FRAMES, CHANNELS)
+    inp = np.random.default_rng(1).standard_normal((CHANNELS, FRAMES)).astype(np.float32)
+    out = np.zeros_like(inp)
+    times = []
+    try:
+        for i in range(warmup + blocks):
+            t0 = time.perf_counter_ns()
+            proc.process(inp, out, i * FRAMES, ())
+            if i >= warmup:
+                times.append(time.perf_counter_ns() - t0)
+        assert proc.late_blocks == 0 and np.array_equal(out, inp)
+    finally:
+        proc.close()
+    return times
+
+
+def bench_paced(url: str, blocks: int) -> tuple[list[int], int]:
+    """``process`` cost with ``latency_blocks=1`` at real-time pace: the audio thread's bill."""
+    proc = RemoteProcessor(url, TOKEN, [], latency_blocks=1)
+    proc.prepare(SR, FRAMES, CHANNELS)
+    inp = np.random.default_rng(2).standard_normal((CHANNELS, FRAMES)).astype(np.float32)
+    out = np.zeros_like(inp)
+    period = FRAMES / SR
+    times = []
+    next_at = time.perf_counter()
+    try:
+        for i in range(blocks):
+            t0 = time.perf_counter_ns()
+            proc.process(inp, out, i * FRAMES, ())
+            times.append(time.perf_counter_ns() - t0)
+            next_at += period
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+        return times, proc.late_blocks
+    finally:
+        proc.close()
+
+
+def start_node() -> tuple[subprocess.Popen[str], str]:
+    node = subprocess.Popen(
+        [AERS, "node", "serve", "--port", "0", "--token", TOKEN],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert node.stderr is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if select.select([node.stderr], [], [], 0.5)[0]:
+            line = node.stderr.readline()
+            if line.startswith("listening on "):
+                return node, line.split()[-1]
+    node.kill()
+    raise RuntimeError("aers node serve did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--blocks", type=int, default=5000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--paced", type=int, default=300, help="real-time paced blocks")
+    args = parser.parse_args()
+    audio = np.random.default_rng(0).standard_normal((CHANNELS, FRAMES)).astype(np.float32)
+    message = encode_block(BLOCK, 0, 0, audio)
+    tcp = stats(bench_tcp(message, args.blocks, args.warmup))
+    node, url = start_node()
+    try:
+        ws = stats(asyncio.run(_ws_round_trips(url, message, args.blocks, args.warmup)))
+        proc = stats(bench_processor(url, args.blocks, args.warmup))
+        paced_times, paced_late = bench_paced(url, args.paced)
+        paced = {**stats(paced_times), "late_blocks": paced_late}
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+    result: dict[str, Any] = {
+        "block": {"frames": FRAMES, "channels": CHANNELS, "sample_rate": SR,
+                  "bytes": len(message)},
+        "tcp_nodelay_echo": tcp,
+        "websocket_aers_node": ws,
+        "remote_processor_latency0": proc,
+        "remote_processor_latency1_paced": paced,
+        "ratio_ws_over_tcp_median": ws["median_us"] / tcp["median_us"],
+        "block_period_us": FRAMES / SR * 1e6,
+        "compression": None,
+        "websockets": websockets.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "remote.json").write_text(json.dumps(result, indent=2) + "\n")
+    for name in (
+        "tcp_nodelay_echo",
+        "websocket_aers_node",
+        "remote_processor_latency0",
+        "remote_processor_latency1_paced",
+    ):
+        row = result[name]
+        print(f"{name:28s} median {row['median_us']:8.1f} µs   p99 {row['p99_us']:8.1f} µs")
+    print(f"websocket / tcp median: {result['ratio_ws_over_tcp_median']:.1f}×")
+
+
+if __name__ == "__main__":
+    main()

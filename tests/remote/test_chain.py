@@ -1,0 +1,55 @@
+"""Chains are validated like configs and run like the engine; the package surface imports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import aers_host.remote as remote_pkg
+from aers_host.plugins import default_registry
+from aers_host.remote import Chain, ChainError
+
+REGISTRY = default_registry(entry_points=False, store=False)
+
+
+def test_every_public_name_imports() -> None:
+    for name in remote_pkg.__all__:
+        assert getattr(remote_pkg, name) is not None
+
+
+def test_chain_runs_stages_in_order_and_sums_latency() -> None:
+    chain = Chain.build(
+        [{"type": "gain", "params": {"gain_db": -6, "smoothing_ms": 0}},
+         {"type": "limiter", "params": {"lookahead_ms": 1}}],
+        REGISTRY, 48000, 64, 2,
+    )  # fmt: skip
+    assert chain.latency_samples == 48 and chain.channels_out == 2
+    out = chain.process(np.full((2, 64), 0.1, np.float32), 0)
+    assert out.shape == (2, 64)
+    chain.close()
+
+
+def test_empty_chain_is_identity() -> None:
+    chain = Chain.build([], REGISTRY, 48000, 64, 1)
+    block = np.arange(64, dtype=np.float32).reshape(1, 64)
+    assert np.array_equal(chain.process(block, 0), block)
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    ("chain", "why"),
+    [
+        ("gain", "must be a list"),
+        ([{"type": "nope"}], "'nope' is not available here"),
+        ([{"type": "sine"}], "is a source, not a processor"),
+        ([{"type": "output"}], "is a sink"),
+        ([{"type": "remote"}], "cannot contain another remote"),
+        ([{"type": "gain", "params": {"gain_db": 1000}}], "chain.0.params.gain_db"),
+        ([{"type": "gain", "params": {"bogus": 1}}], "unknown key 'bogus'"),
+        ([{"type": "gain", "extra": 1}], "unknown keys"),
+        ([{"type": "gain"}] * 40, "over the limit"),
+    ],
+)
+def test_bad_chains_are_refused_with_every_reason(chain: object, why: str) -> None:
+    with pytest.raises(ChainError, match=why):
+        Chain.build(chain, REGISTRY, 48000, 64, 2)

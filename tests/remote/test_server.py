@@ -1,0 +1,79 @@
+"""The node in-process: fixed chains, token rules, and `aers node serve` refusing to start."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aers_host.errors import GraphError
+from aers_host.plugins import default_registry
+from aers_host.remote import NodeServer, RemoteProcessor
+
+REGISTRY = default_registry(entry_points=False, store=False)
+TOKEN = "in-process-token"
+FIXED = [{"type": "gain", "params": {"gain_db": -12, "smoothing_ms": 0}}]
+
+
+@pytest.fixture
+def fixed_node() -> Iterator[str]:
+    server = NodeServer(TOKEN, registry=REGISTRY, chain=FIXED)
+    ready = threading.Event()
+    bound: list[int] = []
+
+    def on_ready(host: str, port: int) -> None:
+        bound.append(port)
+        ready.set()
+
+    thread = threading.Thread(target=server.serve_forever, args=("127.0.0.1", 0, on_ready))
+    thread.start()
+    assert ready.wait(30)
+    yield f"ws://127.0.0.1:{bound[0]}"
+    server.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_fixed_chain_serves_clients_that_send_none(fixed_node: str) -> None:
+    proc = RemoteProcessor(fixed_node, TOKEN, [], latency_blocks=0, deadline_ms=2000)
+    proc.prepare(48_000, 64, 1)
+    out = np.zeros((1, 64), np.float32)
+    try:
+        proc.process(np.ones((1, 64), np.float32), out, 0, ())
+        assert np.allclose(out, 10 ** (-12 / 20))
+    finally:
+        proc.close()
+
+
+def test_fixed_chain_refuses_another_chain(fixed_node: str) -> None:
+    proc = RemoteProcessor(fixed_node, TOKEN, [{"type": "gain"}], deadline_ms=2000)
+    with pytest.raises(GraphError, match=r"fixed chain \(--chain\)"):
+        proc.prepare(48_000, 64, 1)
+
+
+def test_channel_count_mismatch_is_explained(fixed_node: str) -> None:
+    proc = RemoteProcessor(fixed_node, TOKEN, [], channels_out=2)
+    with pytest.raises(GraphError, match="outputs 1 channels, the graph expects 2"):
+        proc.prepare(48_000, 64, 1)
+
+
+def test_short_token_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 8"):
+        NodeServer("short", registry=REGISTRY)
+
+
+def test_cli_refuses_a_short_token(run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("node", "serve", "--port", "0", "--token", "abc")
+    assert result.code == 1 and "at least 8 characters" in result.err
+
+
+def test_cli_refuses_a_bad_chain_file(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    chain = tmp_path / "chain.yaml"
+    chain.write_text("chain:\n  - {type: sine}\n  - {type: gain, params: {gain_db: 99}}\n")
+    result = run_cli("node", "serve", "--port", "0", "--token", TOKEN, "--chain", chain)
+    assert result.code == 1
+    assert "is a source, not a processor" in result.err and "gain_db" in result.err
+    assert "Traceback" not in result.err
