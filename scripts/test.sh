@@ -9,6 +9,11 @@ echo "==> ruff (style + bandit-equivalent S rules)" >&2
 ruff check aers_host tests benchmarks scripts plugins
 echo "==> mypy" >&2
 mypy
+# The dashboard's browser tests drive Debian's Chromium (never a downloaded browser).
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
+    echo "==> installing Debian's chromium for the browser tests" >&2
+    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; })
+fi
 echo "==> pytest with coverage" >&2
 rm -f .coverage .coverage.*
 python -m pytest --cov --cov-report=term --cov-fail-under=80 "$@"

@@ -1,0 +1,110 @@
+"""``aers serve``: run a graph in real time and serve the live dashboard (docs/dashboard.md).
+
+Binds to loopback by default. Any other address exposes engine controls to the network,
+so it needs ``--token``; with a token every request and WebSocket must present it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sys
+import webbrowser
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import AersError
+from ._app import app, err_console
+
+#: Tokens are URL-safe so they can travel in ``?token=`` and a cookie unchanged.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{16,256}")
+#: Names a loopback bind answers to (Host header allowlist against DNS rebinding).
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+class ServeError(AersError):
+    """A refused ``aers serve`` invocation."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, token: str | None) -> None:
+    """Refuse a non-loopback bind without a token, and malformed tokens.
+
+    Raises:
+        ServeError: with a one-line reason.
+    """
+    if token is not None and not _TOKEN_RE.fullmatch(token):
+        raise ServeError("--token must be 16-256 characters of A-Z a-z 0-9 . _ ~ -")
+    if not is_loopback(host) and token is None:
+        raise ServeError(
+            f"binding to {host} exposes engine controls to the network; "
+            "pass --token SECRET (every request must then present it) or bind to 127.0.0.1"
+        )
+
+
+@app.command()
+def serve(
+    config: Annotated[Path, typer.Argument(help="Routing config (YAML or JSON).")],
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8765,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the dashboard in a browser.")
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Secret every request must present (required off loopback)."),
+    ] = None,
+    rate: Annotated[
+        float, typer.Option("--rate", min=1.0, max=120.0, help="Feed frames per second.")
+    ] = 30.0,
+) -> None:
+    """Run CONFIG in real time and serve the live dashboard, WebSocket feed and REST API."""
+    import uvicorn
+
+    from ..config import load_config
+    from ..plugins import default_registry
+    from ..server import LiveRuntime, create_app, gil_switch_interval
+
+    check_binding(host, token)
+    registry = default_registry()
+    cfg = load_config(config, registry=registry)
+    runtime = LiveRuntime.from_config(cfg, registry)
+    allowed = None if token else {*_LOOPBACK_NAMES, host}
+    application = create_app(runtime, token, rate=rate, allowed_hosts=allowed)
+    # Process-wide, so set here by the process owner (see gil_switch_interval for why).
+    sys.setswitchinterval(gil_switch_interval(cfg.block_size, cfg.sample_rate))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application,
+            host=host,
+            port=port,
+            ws_per_message_deflate=False,
+            ws_max_size=1 << 20,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    err_console.print(
+        f"[green]✓[/green] {len(cfg.nodes)} nodes live at {cfg.sample_rate} Hz, "
+        f"block {cfg.block_size}; dashboard → {url}  (Ctrl-C stops)",
+        soft_wrap=True,
+    )
+    if open_browser:
+        webbrowser.open(url)
+    try:
+        server.run()
+    finally:
+        runtime.close()

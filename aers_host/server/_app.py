@@ -1,0 +1,212 @@
+"""The FastAPI app: dashboard page, WebSocket feed, REST API and Prometheus metrics.
+
+Routes: ``/`` (dashboard), ``/static/...``, ``/ws`` (feed, docs/feed.md), ``/api/graph``,
+``/api/nodes``, ``/api/nodes/{id}``, ``/api/nodes/{id}/params`` (GET/POST),
+``/api/metrics`` (JSON), ``/metrics`` (Prometheus text 0.0.4), ``/openapi.json``.
+
+The app's lifespan starts the runtime's block thread and the feed broadcaster and stops
+both on shutdown; it does not close the runtime (the caller owns it).
+
+Example:
+    >>> app = create_app(LiveRuntime.from_config(cfg, registry))    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+
+from ._auth import AccessGuard
+from ._feed import ClientQueue, FeedHub
+from ._messages import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    dumps,
+    error_message,
+    graph_message,
+    node_info,
+    parse_client_message,
+    validate_control,
+)
+from ._model import Ack, Control
+from ._runtime import LiveRuntime
+from ._stats import live_summary, prometheus
+
+STATIC_DIR = Path(str(files("aers_host.server") / "static"))
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: Seconds a REST parameter change waits for the block that applies it.
+ACK_TIMEOUT = 2.0
+
+
+def create_app(
+    runtime: LiveRuntime,
+    token: str | None = None,
+    *,
+    rate: float = 30.0,
+    allowed_hosts: Iterable[str] | None = None,
+    max_frames: int = 8,
+) -> FastAPI:
+    """Build the app around a (not yet started) runtime.
+
+    Args:
+        runtime: the live engine; started and stopped with the app's lifespan.
+        token: when set, every request and WebSocket must present it.
+        rate: feed frames per second (sets the runtime's publish interval).
+        allowed_hosts: ``Host`` names accepted (None: any; the CLI passes loopback names).
+        max_frames: frames a client may lag before its oldest are dropped.
+    """
+    runtime.publish_interval = 1.0 / rate
+    hub = FeedHub(runtime, max_frames=max_frames)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        hub.attach(asyncio.get_running_loop())
+        task = asyncio.create_task(hub.run())
+        if not runtime.running:
+            runtime.start()
+        try:
+            yield
+        finally:
+            runtime.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="AERS live dashboard",
+        version=f"feed-v{PROTOCOL_VERSION}",
+        summary="Live levels, timings and controls of a running AERS routing graph.",
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc pull scripts from a CDN; the spec is enough
+        redoc_url=None,
+    )
+    app.state.runtime, app.state.hub = runtime, hub
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    def node_index(node_id: str) -> int:
+        index = runtime.plan.index.get(node_id)
+        if index is None:
+            raise HTTPException(404, f"no node {node_id!r} in this graph")
+        return index
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-store"})
+
+    @app.get("/api/graph", summary="Graph snapshot (the feed's first message)")
+    async def get_graph() -> dict[str, Any]:
+        return graph_message(runtime, rate)
+
+    @app.get("/api/nodes", summary="Every node with flags and parameter values")
+    async def get_nodes() -> list[dict[str, Any]]:
+        return [node_info(runtime, i) for i in range(len(runtime.plan.nodes))]
+
+    @app.get("/api/nodes/{node_id}", summary="One node")
+    async def get_node(node_id: str) -> dict[str, Any]:
+        return node_info(runtime, node_index(node_id))
+
+    @app.get("/api/nodes/{node_id}/params", summary="Declared parameters and current values")
+    async def get_params(node_id: str) -> dict[str, Any]:
+        return {p["name"]: p for p in node_info(runtime, node_index(node_id))["params"]}
+
+    @app.post(
+        "/api/nodes/{node_id}/params",
+        summary="Change a parameter at the next block; returns the sample it took effect on",
+    )
+    async def post_param(
+        node_id: str,
+        param: Annotated[str, Body(max_length=128)],
+        value: Annotated[float, Body()],
+    ) -> dict[str, Any]:
+        node_index(node_id)
+        message = {"v": PROTOCOL_VERSION, "type": "param", "node": node_id}
+        try:
+            control = validate_control({**message, "param": param, "value": value}, runtime)
+        except ProtocolError as err:
+            raise HTTPException(422, error_message(err)) from err
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        if not runtime.submit(_with_origin(control, future)):
+            raise HTTPException(503, "too many pending controls; retry")
+        try:
+            ack = await asyncio.wait_for(future, ACK_TIMEOUT)
+        except TimeoutError as err:
+            raise HTTPException(504, "the engine did not apply the change in time") from err
+        return {
+            "node": node_id,
+            "param": param,
+            "value": value,
+            "sample": ack.sample,
+            "loop": ack.loop,
+        }
+
+    @app.get("/api/metrics", summary="Live metrics summary (JSON)")
+    async def get_metrics() -> dict[str, Any]:
+        summary: dict[str, Any] = _jsonable(live_summary(runtime))
+        return summary
+
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus text 0.0.4")
+    async def get_prometheus() -> PlainTextResponse:
+        return PlainTextResponse(prometheus(runtime), media_type=PROMETHEUS_TYPE)
+
+    @app.websocket("/ws")
+    async def feed(websocket: WebSocket) -> None:
+        await websocket.accept()
+        client = hub.add()
+        client.put(dumps(graph_message(runtime, rate)), frame=False)
+        sender = asyncio.create_task(_send_loop(websocket, client))
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                _handle(runtime, client, message.get("text"), message.get("bytes"))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.remove(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    app.add_middleware(AccessGuard, token=token, allowed_hosts=allowed_hosts)
+    return app
+
+
+def _with_origin(control: Control, origin: object) -> Control:
+    return replace(control, origin=origin)
+
+
+def _handle(
+    runtime: LiveRuntime, client: ClientQueue, text: str | None, data: bytes | None
+) -> None:
+    """Validate one client message and queue it, or answer with an error (changing nothing)."""
+    try:
+        control = parse_client_message(text if text is not None else data, runtime)
+    except ProtocolError as err:
+        client.put(dumps(error_message(err)), frame=False)
+        return
+    if not runtime.submit(_with_origin(control, client)):
+        busy = ProtocolError("busy", "too many pending controls; retry", control.req)
+        client.put(dumps(error_message(busy)), frame=False)
+
+
+async def _send_loop(websocket: WebSocket, client: ClientQueue) -> None:
+    while True:
+        await websocket.send_text(await client.get())
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON has no Infinity: non-finite floats become None (silence is ``null`` dBFS)."""
+    # Reuses the metrics exporter's converter; it is private there (see the report).
+    from ..metrics._export import _jsonable as convert
+
+    return convert(value)

@@ -1,0 +1,329 @@
+"""The feed's message schema, version 1 (docs/feed.md): builders and a strict parser.
+
+Every message is a JSON object with ``"v": 1`` and a ``type``. Server → client:
+``graph`` (once, on connect), ``frame`` (at the feed rate), ``event``, ``ack``, ``error``.
+Client → server: ``bypass``, ``mute``, ``solo`` (``value``: true/false) and ``param``
+(``param``: name, ``value``: number), each with an optional ``req`` echoed back.
+
+Parsing follows a fixed order and stops at the first problem, changing nothing:
+
+1. size cap (:data:`MAX_MESSAGE_BYTES`, before decoding anything);
+2. JSON parse; 3. a JSON object; 4. ``v`` equals :data:`PROTOCOL_VERSION`;
+5. a known ``type``; 6. no unknown keys; 7. ``req`` shape;
+8. a known node; 9. the action is allowed on that node (bypass needs matching channels);
+10. value type; 11. a declared parameter; 12. the value within its declared range.
+
+Example:
+    >>> err = ProtocolError("bad_json", "not JSON")
+    >>> error_message(err)["code"]
+    'bad_json'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._model import Ack, Control, Notice, Snapshot
+
+if TYPE_CHECKING:
+    from ._runtime import LiveRuntime
+
+#: Major version of the feed schema; bumped only on incompatible changes.
+PROTOCOL_VERSION = 1
+#: Largest client message accepted (UTF-8 bytes).
+MAX_MESSAGE_BYTES = 4096
+#: Levels below this are reported as this value (silence).
+DB_FLOOR = -120.0
+FLAG_TYPES = ("bypass", "mute", "solo")
+CLIENT_TYPES = (*FLAG_TYPES, "param")
+_KEYS = {
+    "bypass": {"v", "type", "node", "value", "req"},
+    "mute": {"v", "type", "node", "value", "req"},
+    "solo": {"v", "type", "node", "value", "req"},
+    "param": {"v", "type", "node", "param", "value", "req"},
+}
+
+
+class ProtocolError(Exception):
+    """A client message refused; ``code`` is stable, ``message`` is for people."""
+
+    def __init__(self, code: str, message: str, req: int | str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.req = req
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def dumps(message: dict[str, Any]) -> str:
+    """Compact JSON (no NaN/Infinity: the schema never carries them)."""
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+def _db(values: np.ndarray) -> list[float]:
+    with np.errstate(divide="ignore"):
+        db = 20.0 * np.log10(np.maximum(values, 10.0 ** (DB_FLOOR / 20.0)))
+    return [round(float(x), 1) for x in db]
+
+
+def can_bypass(runtime: LiveRuntime, index: int) -> bool:
+    """Bypass copies input to output, so it needs a processor with matching channels."""
+    node = runtime.plan.nodes[index]
+    return node.role == "processor" and node.channels_in == node.channels_out and not node.feedback
+
+
+def _layers(runtime: LiveRuntime) -> list[int]:
+    """Topological layer of each node: longest forward path from a source."""
+    plan = runtime.plan
+    layer = [0] * len(plan.nodes)  # the plan's order is topological: inputs come first
+    for i, node in enumerate(plan.nodes):
+        ins = [e.src for e in node.edges if not e.back] + [e.src for e in node.sidechain_edges]
+        layer[i] = 1 + max((layer[s] for s in ins), default=-1)
+    return layer
+
+
+def node_info(runtime: LiveRuntime, index: int) -> dict[str, Any]:
+    """Static description of one node plus its current flags and parameter values."""
+    node = runtime.plan.nodes[index]
+    values = runtime.param_values(node.id)
+    bypass, mute, solo, audible = runtime.flags(index)
+    return {
+        "id": node.id,
+        "type": node.type_name,
+        "role": node.role,
+        "channels_in": node.channels_in,
+        "channels_out": node.channels_out,
+        "meter_channels": runtime.meters.channels[index],
+        "latency": node.latency,
+        "path_latency": node.path_latency,
+        "can_bypass": can_bypass(runtime, index),
+        "bypass": bypass,
+        "mute": mute,
+        "solo": solo,
+        "audible": audible,
+        "params": [
+            {
+                "name": s.name,
+                "min": s.min,
+                "max": s.max,
+                "default": s.default,
+                "unit": s.unit,
+                "doc": s.doc,
+                "value": values[s.name],
+            }
+            for s in runtime.specs[node.id].values()
+        ],
+    }
+
+
+def graph_message(runtime: LiveRuntime, rate: float) -> dict[str, Any]:
+    """The ``graph`` snapshot a client gets first: nodes, layers, edges, timing facts."""
+    plan = runtime.plan
+    layers = _layers(runtime)
+    nodes = []
+    for i in range(len(plan.nodes)):
+        info = node_info(runtime, i)
+        info["layer"] = layers[i]
+        nodes.append(info)
+    edges = [
+        {
+            "from": c.src,
+            "to": c.dst,
+            "gain_db": c.gain_db,
+            "port": c.port,
+            "feedback": plan.index[c.src] >= plan.index[c.dst],
+        }
+        for c in plan.config.connections
+    ]
+    return {
+        "v": PROTOCOL_VERSION,
+        "type": "graph",
+        "sample_rate": plan.sample_rate,
+        "block_size": plan.block_size,
+        "block_period_us": plan.block_size / plan.sample_rate * 1e6,
+        "total_latency": plan.total_latency,
+        "loop_frames": runtime.loop_frames,
+        "rate": rate,
+        "db_floor": DB_FLOOR,
+        "max_message_bytes": MAX_MESSAGE_BYTES,
+        "nodes": nodes,
+        "edges": edges,
+    }
+
+
+def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
+    """A ``frame`` as JSON text *without* ``dropped`` (spliced in per client)."""
+    period_us = runtime.plan.block_size / runtime.sample_rate * 1e6
+    nodes = {}
+    for i, node in enumerate(runtime.plan.nodes):
+        bypass, mute, solo, audible = snap.flags[i]
+        nodes[node.id] = {
+            "peak_db": _db(snap.peak[i]),
+            "rms_db": _db(snap.rms[i]),
+            "time_us": round(float(snap.node_us_mean[i]), 2),
+            "time_us_max": round(float(snap.node_us_max[i]), 2),
+            "load": round(100.0 * float(snap.node_us_mean[i]) / period_us, 3),
+            "bypass": bypass,
+            "mute": mute,
+            "solo": solo,
+            "audible": audible,
+        }
+    frame = {
+        "seq": snap.seq,
+        "sample": snap.sample,
+        "loop": snap.loop,
+        "blocks": snap.blocks,
+        "block_us": {
+            "last": round(snap.block_us_last, 2),
+            "mean": round(snap.block_us_mean, 2),
+            "max": round(snap.block_us_max, 2),
+        },
+        "cpu": {"engine": round(snap.engine_cpu, 2), "process": round(snap.process_cpu, 2)},
+        "xruns": snap.xruns,
+        "events_in_flight": snap.in_flight,
+        "nodes": nodes,
+    }
+    return dumps(frame)
+
+
+def frame_text(body: str, dropped: int) -> str:
+    """The final ``frame`` text for one client: header, its drop count, then the body."""
+    return f'{{"v":{PROTOCOL_VERSION},"type":"frame","dropped":{int(dropped)},{body[1:]}'
+
+
+def ack_message(ack: Ack) -> dict[str, Any]:
+    """``ack``: the control took effect on the first sample of block ``sample``."""
+    c = ack.control
+    msg: dict[str, Any] = {
+        "v": PROTOCOL_VERSION,
+        "type": "ack",
+        "req": c.req,
+        "action": c.action,
+        "node": c.node,
+        "value": c.value,
+        "sample": ack.sample,
+        "loop": ack.loop,
+    }
+    if c.action == "param":
+        msg["param"] = c.param
+    return msg
+
+
+def event_message(notice: Notice) -> dict[str, Any]:
+    """``event``: a scene event starting or stopping at ``sample`` of pass ``loop``."""
+    return {
+        "v": PROTOCOL_VERSION,
+        "type": "event",
+        "kind": notice.kind,
+        "id": notice.event,
+        "category": notice.category,
+        "to": notice.to,
+        "sample": notice.sample,
+        "loop": notice.loop,
+    }
+
+
+def error_message(err: ProtocolError) -> dict[str, Any]:
+    """``error``: why a client message was refused (nothing was changed)."""
+    return {
+        "v": PROTOCOL_VERSION,
+        "type": "error",
+        "code": err.code,
+        "message": err.message,
+        "req": err.req,
+    }
+
+
+def parse_client_message(raw: str | bytes | None, runtime: LiveRuntime) -> Control:
+    """Validate one client message (steps in the module docstring) into a :class:`Control`.
+
+    Raises:
+        ProtocolError: the first problem found; the runtime was not touched.
+    """
+    # Step 1: size cap before any decoding.
+    if raw is None or isinstance(raw, bytes):
+        raise ProtocolError("bad_message", "send JSON text frames, not binary")
+    if len(raw) > MAX_MESSAGE_BYTES or len(raw.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too_large", f"message exceeds {MAX_MESSAGE_BYTES} bytes")
+    # Steps 2-3: JSON object.
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as err:
+        raise ProtocolError("bad_json", f"not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_message", "a message must be a JSON object")
+    return validate_control(data, runtime)
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def validate_control(data: dict[str, Any], runtime: LiveRuntime) -> Control:
+    """Steps 4-12 on a decoded object (shared by the WebSocket and REST).
+
+    Raises:
+        ProtocolError: the first problem found.
+    """
+    req = data.get("req")
+    req = req if _valid_req(req) else None
+    if data.get("v") != PROTOCOL_VERSION or isinstance(data.get("v"), bool):
+        raise ProtocolError("bad_version", f'expected "v": {PROTOCOL_VERSION}', req)
+    kind = data.get("type")
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError(
+            "unknown_type", f"unknown type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}", req
+        )
+    extra = sorted(set(data) - _KEYS[kind])
+    if extra:
+        raise ProtocolError("bad_message", f"unknown keys: {', '.join(extra)}", req)
+    if "req" in data and not _valid_req(data["req"]):
+        raise ProtocolError("bad_message", "req must be an integer or a string of ≤ 64 chars")
+    node_id = data.get("node")
+    if not isinstance(node_id, str) or node_id not in runtime.plan.index:
+        raise ProtocolError("unknown_node", f"no node {node_id!r} in this graph", req)
+    value = data.get("value")
+    if kind in FLAG_TYPES:
+        if kind == "bypass" and not can_bypass(runtime, runtime.plan.index[node_id]):
+            raise ProtocolError(
+                "not_allowed",
+                f"node {node_id!r} cannot be bypassed (not a processor "
+                "with as many outputs as inputs)",
+                req,
+            )
+        if not isinstance(value, bool):
+            raise ProtocolError("bad_value", f"{kind} value must be true or false", req)
+        return Control(kind, node_id, value, req=req)
+    param = data.get("param")
+    specs = runtime.specs[node_id]
+    if not isinstance(param, str) or param not in specs:
+        known = ", ".join(specs) or "none"
+        raise ProtocolError(
+            "unknown_param", f"node {node_id!r} has no parameter {param!r} (known: {known})", req
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError("bad_value", "param value must be a number", req)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    problem = specs[param].check(number) if math.isfinite(number) else "value must be finite"
+    if problem:
+        raise ProtocolError("out_of_range", problem, req)
+    return Control("param", node_id, number, param=param, req=req)
+
+
+def _valid_req(req: object) -> bool:
+    if isinstance(req, bool):
+        return False
+    return (
+        req is None
+        or (isinstance(req, int) and abs(req) < 2**53)
+        or (isinstance(req, str) and len(req) <= 64)
+    )

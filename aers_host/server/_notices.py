@@ -1,0 +1,60 @@
+"""Scene event start/stop notices, emitted by the block that contains their sample.
+
+The scheduler knows every voice in advance (after voice stealing), so the table of
+starts and stops is built once; per block the track only advances a cursor.
+
+Example:
+    >>> track = NoticeTrack(None, None)
+    >>> bool(track)
+    False
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Literal
+
+from ._model import Notice
+
+_Row = tuple[Literal["start", "stop"], str, str, str]
+
+
+class NoticeTrack:
+    """Sorted event starts/stops of a scene with a read cursor (audio thread only)."""
+
+    def __init__(self, events: Any, plan: Any) -> None:
+        """[main-thread] Build the table from a prepared scheduler (None: no events)."""
+        self.samples: list[int] = []
+        self.rows: list[_Row] = []
+        self.cursor = 0
+        if events is None:
+            return
+        from ..events import log_entries_for_plan
+
+        table: list[tuple[int, _Row]] = []
+        for entry in log_entries_for_plan(events, plan):
+            if entry.get("status") == "dropped":
+                continue
+            info = (str(entry["id"]), str(entry["category"]), str(entry["to"]))
+            table.append((int(entry["at"]), ("start", *info)))
+            table.append((int(entry["end"]), ("stop", *info)))
+        table.sort(key=lambda r: r[0])
+        self.samples = [r[0] for r in table]
+        self.rows = [r[1] for r in table]
+
+    def __bool__(self) -> bool:
+        return bool(self.samples)
+
+    def emit(self, lo: int, hi: int, loop: int, out: collections.deque[Notice]) -> None:
+        """[audio-thread] Append the notices with ``lo <= sample < hi`` to ``out``."""
+        samples, i = self.samples, self.cursor
+        while i < len(samples) and samples[i] < hi:
+            if samples[i] >= lo:
+                kind, event_id, category, to = self.rows[i]
+                out.append(Notice(kind, event_id, category, to, samples[i], loop))
+            i += 1
+        self.cursor = i
+
+    def rewind(self) -> None:
+        """[audio-thread] Back to the scene's start (a new pass)."""
+        self.cursor = 0

@@ -1,0 +1,77 @@
+"""``aers serve``: refused bindings, and a real server that starts, serves and stops."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+from live_server import aers_serve
+
+from aers_host.cli._serve import check_binding, is_loopback
+
+CONFIG = """
+    version: 1
+    nodes:
+      tone: {type: sine, params: {freq: 440, level_db: -6}}
+      main: {type: output}
+    connections:
+      - {from: tone, to: main}
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "live.yaml"
+    path.write_text(textwrap.dedent(CONFIG).lstrip(), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("host", "loop"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("192.168.1.5", False),
+        ("::", False),
+        ("example.com", False),
+    ],
+)
+def test_is_loopback(host: str, loop: bool) -> None:
+    assert is_loopback(host) is loop
+
+
+def test_public_bind_without_token_is_refused(run_cli: Callable[..., object], config: Path) -> None:
+    result = run_cli("serve", config, "--host", "0.0.0.0")
+    assert result.code == 1  # type: ignore[attr-defined]
+    lines = result.err.strip().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--token" in lines[0]
+
+
+def test_malformed_token_is_refused(run_cli: Callable[..., object], config: Path) -> None:
+    result = run_cli("serve", config, "--token", "short")
+    assert result.code == 1 and "error:" in result.err  # type: ignore[attr-defined]
+
+
+def test_missing_config_is_one_error_line(run_cli: Callable[..., object], tmp_path: Path) -> None:
+    result = run_cli("serve", tmp_path / "nope.yaml")
+    assert result.code == 1 and result.err.startswith("error:")  # type: ignore[attr-defined]
+
+
+def test_check_binding_accepts_public_bind_with_token() -> None:
+    check_binding("0.0.0.0", "a-long-enough-token-123")
+
+
+def test_serve_starts_serves_and_stops(config: Path) -> None:
+    with aers_serve(config) as url:
+        graph = httpx.get(f"{url}/api/graph", timeout=5).json()
+        assert [n["id"] for n in graph["nodes"]] == ["tone", "main"]
+        assert httpx.get(f"{url}/", timeout=5).status_code == 200

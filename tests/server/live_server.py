@@ -1,0 +1,61 @@
+"""Start ``aers serve`` as a real subprocess on a free port (CLI and browser tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+AERS = Path(sys.executable).with_name("aers")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def aers_serve(
+    config: Path, *extra: str, port: int | None = None, timeout: float = 60.0
+) -> Iterator[str]:
+    """Run ``aers serve CONFIG --port P``; yield its base URL; stop it with SIGINT."""
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [str(AERS), "serve", str(config), "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"aers serve exited {proc.returncode}: {proc.stderr.read()}")
+            try:
+                if httpx.get(f"{url}/openapi.json", timeout=1.0).status_code in (200, 401):
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "aers serve did not come up"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]

@@ -1,0 +1,75 @@
+"""Token, Host allowlist and WebSocket Origin checks on every request and handshake."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from conftest import Served
+from server_helpers import TOKEN
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+Serve = Callable[..., Served]
+PATHS = [
+    "/",
+    "/static/app.js",
+    "/api/graph",
+    "/api/nodes",
+    "/api/metrics",
+    "/metrics",
+    "/openapi.json",
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_needs_the_token(serve: Serve, path: str) -> None:
+    served = serve(token=TOKEN)
+    with served.client() as http:
+        assert http.get(path).status_code == 401
+        assert (
+            http.get(path, headers={"authorization": "Bearer wrong-token-000000"}).status_code
+            == 401
+        )
+        assert http.get(path, headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_query_token_sets_a_strict_cookie_for_the_page_assets(serve: Serve) -> None:
+    served = serve(token=TOKEN)
+    with served.client() as http:
+        page = http.get(f"/?token={TOKEN}")
+        assert page.status_code == 200
+        cookie = page.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert http.get("/static/app.js").status_code == 200  # the cookie jar sends it
+    with served.client() as http:
+        assert http.get("/static/app.js").status_code == 401
+        assert http.get("/", params={"token": "nope"}).status_code == 401
+
+
+def test_websocket_needs_the_token(serve: Serve) -> None:
+    served = serve(token=TOKEN)
+    with pytest.raises(InvalidStatus) as info, connect(served.ws):
+        pass
+    assert info.value.response.status_code == 403
+    with connect(f"{served.ws}?token={TOKEN}") as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "graph"
+    with connect(served.ws, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "graph"
+
+
+def test_foreign_host_header_is_refused(serve: Serve) -> None:
+    served = serve()
+    with served.client() as http:
+        assert http.get("/api/graph", headers={"host": "evil.example:80"}).status_code == 403
+        assert http.get("/api/graph").status_code == 200
+
+
+def test_cross_origin_websocket_is_refused(serve: Serve) -> None:
+    served = serve()
+    host = served.http.removeprefix("http://")
+    with pytest.raises(InvalidStatus), connect(served.ws, origin="http://evil.example"):  # type: ignore[arg-type]
+        pass
+    with connect(served.ws, origin=f"http://{host}") as ws:  # type: ignore[arg-type]
+        assert json.loads(ws.recv(timeout=5))["type"] == "graph"
