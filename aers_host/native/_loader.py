@@ -3,8 +3,8 @@
 Order of checks (each refusal names the plugin and what was expected):
 
 1. Isolation: native code runs in-process in this version. A plugin or node asking for
-   ``isolation: sandbox`` is refused *before* any byte is loaded, rather than silently run
-   unfenced.
+   any worker isolation (``sandbox``, ``per-instance``, ``per-plugin``, ``shared``) is
+   refused *before* any byte is loaded, rather than silently run unfenced.
 2. :func:`~aers_host.native._library.open_library`: memfd copy, re-hash, dlopen, ABI and
    descriptor checks (see that module for the numbered steps).
 3. The signed manifest's params agree with the descriptor (the config validator only knows
@@ -45,19 +45,21 @@ def load_native_plugin(
         A :class:`NativeProcessor`; the engine calls ``prepare`` before the first block.
 
     Raises:
-        PluginError: isolation ``sandbox`` was requested (not supported for native code).
+        PluginError: a worker isolation was requested (not supported for native code).
         HashMismatchError: the library bytes differ from the manifest's sha256.
         NativeABIError: missing entry symbol, incompatible ABI, dlopen failure.
         PluginValidationError: invalid descriptor params, manifest/descriptor mismatch,
             unknown or out-of-range node params.
     """
-    # Step 1: refuse sandbox isolation before loading anything.
+    # Step 1: refuse worker isolation before loading anything.
     requested = ctx.node_options.get("isolation") or plugin.isolation
-    if plugin.isolation == "sandbox" or requested == "sandbox":
+    refused = {plugin.isolation, requested} - {"in-process"}
+    if refused:
         where = f"node {ctx.node_id!r}" if ctx.node_id else "this node"
         raise PluginError(
             f"plugin {plugin.name!r} ({where}): native plugins run in-process; isolation: "
-            "sandbox is not supported for native code yet — set 'isolation: in-process' (the "
+            f"{sorted(refused)[0]} is not supported for native code yet — set "
+            "'isolation: in-process' (the "
             "plugin must be signed by a key trusted for 'native'), or use a Python plugin if "
             "the code is not trusted"
         )

@@ -216,3 +216,11 @@ def test_memfd_is_sealed_against_writes(libs: dict[str, Path]):
         assert seals & seal
     with pytest.raises(PermissionError):
         os.pwrite(library._fd, b"x", 0)
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("mode", ["per-instance", "per-plugin", "shared"])
+def test_refuses_every_worker_isolation_mode(libs: dict[str, Path], mode: str):
+    ctx = dataclasses.replace(CTX, node_options={"isolation": mode})
+    with pytest.raises(PluginError, match=f"isolation: {mode} is not supported for native code"):
+        load_native_plugin(verified(libs["native_eq"]), {}, ctx)
