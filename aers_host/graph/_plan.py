@@ -9,6 +9,11 @@ largest path latency among its inputs plus its own ``latency_samples``. Each inp
 path is shorter gets a delay line of the difference, so parallel paths line up sample
 for sample at every mix point. Feedback edges are not compensated (their timing is the
 loop's delay by definition); side-chain inputs are not either (a detector, not a signal).
+
+Sandboxed plugin nodes that share a worker (``isolation: shared``/``per-plugin``) are created
+inside a :func:`~aers_host.sandbox.shared_workers` scope, so each shared worker starts once
+with all its nodes; linear runs of such nodes are then fused into one worker round trip
+per block (:func:`~aers_host.sandbox.fuse_sandboxed_runs`). The engine sees no difference.
 """
 
 from __future__ import annotations
@@ -158,24 +163,26 @@ def build_plan(
         )
     except (ChannelMismatch, NodeChannelError) as err:
         raise GraphError(f"{config.file}: {err}") from err
+    from ..sandbox import fuse_sandboxed_runs, shared_workers  # loaded only when planning
+
     runtimes: list[NodeRuntime] = []
-    for node_id in topology.order:
-        n_in = channels_in.get(node_id)
-        runtimes.append(
-            _create_node(
-                config,
-                types[node_id],
-                contexts[node_id],
-                n_in,
-                channels[node_id],
-                index,
-                topology.back_edges,
-                runtimes,
-                node_id in event_targets,
-                (reuse or {}).get(node_id),
-                compensation,
+    with shared_workers():  # sandboxed nodes that share a worker start it together on exit
+        for node_id in topology.order:
+            runtimes.append(
+                _create_node(
+                    config,
+                    types[node_id],
+                    contexts[node_id],
+                    channels_in.get(node_id),
+                    channels[node_id],
+                    index,
+                    topology.back_edges,
+                    runtimes,
+                    node_id in event_targets,
+                    (reuse or {}).get(node_id),
+                    compensation,
+                )
             )
-        )
     for node in runtimes:
         _apply_ramps(node, config, index, ramps or {}, ramp_samples, ramp_hold)
     for conn in config.connections:  # feedback inputs, now that every source exists
@@ -195,6 +202,7 @@ def build_plan(
                 raise GraphError(f"node {node.id!r} ({node.type_name}) has no side-chain input")
             set_sidechain(node.sidechain_buf)
     _resolve_pre_taps(runtimes)
+    fuse_sandboxed_runs(runtimes)  # linear runs in one worker: one round trip per block
     sinks = [n.path_latency for n in runtimes if n.role == "sink"]
     return Plan(
         config=config,

@@ -1,18 +1,24 @@
 """Sandboxed Python plugins: fenced worker processes, shared-memory audio, deadlines."""
 
+from ._fusion import FusedRun, fuse_sandboxed_runs
 from ._host import SandboxedProcessor
 from ._inprocess import InProcessProcessor
 from ._loader import load_python_chain, load_python_plugin, probe_fences
 from ._options import NodeOptions, StageSpec
 from ._protocol import cleanup_stale_segments
+from ._scope import WorkerScope, shared_workers
 
 __all__ = [
+    "FusedRun",
     "InProcessProcessor",
     "NodeOptions",
     "SandboxedProcessor",
     "StageSpec",
+    "WorkerScope",
     "cleanup_stale_segments",
+    "fuse_sandboxed_runs",
     "load_python_chain",
     "load_python_plugin",
     "probe_fences",
+    "shared_workers",
 ]

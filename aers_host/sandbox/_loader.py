@@ -54,6 +54,7 @@ from ._inprocess import InProcessProcessor
 from ._options import NodeOptions, StageSpec
 from ._restricted import compile_plugin
 from ._runtime import initial_params, param_ranges
+from ._scope import share_key
 
 _probe_cache: dict[str, str] | None = None
 _PROBE_SOURCE = (
@@ -106,8 +107,10 @@ def load_python_plugin(
     """[main-thread] Build the Processor for a verified Python plugin node.
 
     ``isolation`` (node option, else the manifest's) picks a :class:`SandboxedProcessor`
-    (worker subprocess, the default) or an :class:`InProcessProcessor`. The worker starts at
-    ``prepare``.
+    (a worker subprocess: ``per-instance``/``sandbox``, the default, or shared with other
+    nodes: ``per-plugin``, ``shared``; see :mod:`._scope`) or an
+    :class:`InProcessProcessor`. A private worker starts at ``prepare``, a shared one when
+    the graph build's :class:`~._scope.WorkerScope` exits.
 
     Raises:
         PluginValidationError: wrong kind or entry, bad node options, or source the
@@ -120,7 +123,7 @@ def load_python_plugin(
     stage = _stage(plugin, params, opts)
     if opts.isolation == "in-process":
         return InProcessProcessor(stage, opts, label)
-    return SandboxedProcessor([stage], opts, label)
+    return SandboxedProcessor([stage], opts, label, share_key(plugin, opts.isolation))
 
 
 def load_python_chain(

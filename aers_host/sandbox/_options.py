@@ -3,8 +3,10 @@
 Options come from the config beside ``params`` (``CheckContext.node_options``):
 
 =====================  ============================================================
-``isolation``          ``sandbox`` (worker process) or ``in-process``; overrides the
-                       manifest's choice.
+``isolation``          ``per-instance`` (one worker per node; ``sandbox`` is an alias),
+                       ``per-plugin`` (one worker per plugin name and version),
+                       ``shared`` (one worker per signing key) or ``in-process``;
+                       overrides the manifest's choice. See :mod:`._scope`.
 ``fallback``           ``bypass`` (default) or ``silence``: what the node outputs for a
                        block it cannot produce (late, crashed, NaN, failed).
 ``deadline_ms``        per-block wait for the worker; default 50 % of the block period.
@@ -31,7 +33,9 @@ from ..errors import PluginValidationError
 
 Fallback = Literal["bypass", "silence"]
 _FALLBACKS: Final = ("bypass", "silence")
-_ISOLATIONS: Final = ("sandbox", "in-process")
+_ISOLATIONS: Final = ("sandbox", "per-instance", "per-plugin", "shared", "in-process")
+#: Isolation modes that host several nodes in one worker.
+SHARING: Final = ("per-plugin", "shared")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,13 @@ class FailureWindow:
         self.failed = False
         self.reason = ""
         self.count = 0
+
+    def blame(self, reason: str) -> None:
+        """[any-thread] Record why the node fell back without counting it against the node.
+
+        Used for nodes co-hosted with a culprit: the crash was not theirs.
+        """
+        self.reason = reason
 
     def note(self, reason: str) -> bool:
         """[any-thread] Record one failure; return True if the node is now failed."""

@@ -1,17 +1,29 @@
 """Wire format between host and worker, and the shared-memory layout both agree on.
 
-Per block only a doorbell crosses the pipe: ``DOORBELL`` (kind, sequence number, frames,
-start sample, event count) followed by ``EVENT`` records (offset, parameter index, value);
-the worker answers with ``REPLY`` (sequence number, status, error mask, NaN mask). Audio
-never crosses the pipe: it sits in one shared-memory segment mapped once on both sides.
+Per block only a doorbell crosses the pipe: ``DOORBELL`` (kind, span, instance, sequence
+number, frames, start sample, event count) followed by ``EVENT`` records (offset, parameter
+index, value); the worker answers with ``REPLY`` (sequence number, status, error mask, NaN
+mask). Audio never crosses the pipe: it sits in one shared-memory segment mapped once on
+both sides.
+
+One worker may host several *instances* (the plugin chains of several graph nodes that
+share it, ``isolation: shared`` or ``per-plugin``). A doorbell addresses ``instance``; a
+block doorbell with ``span`` > 1 is followed (after its events) by ``span`` ``ROUTE``
+records naming the instances to run in sequence, each reading the previous one's output (a
+fused chain of graph nodes: one round trip for all of them); ``instance`` is then the
+first of them. The reply's masks cover every stage of the route, in order. Events always
+address the first instance of the route.
 
 Start-up and main-thread requests (state) use length-prefixed JSON blobs. Nothing from the
 worker is ever unpickled by the host: replies are fixed structs, blobs are size-capped JSON.
 
-Segment layout (``Layout``), all float32, each buffer ``channels * max_block`` long:
-``[stage 0 input][stage 1 input = stage 0 output]...[final output][state][last error]``. A chain
-of N plugins in one worker uses N + 1 buffers; the state area holds the worker's last JSON
-state snapshot behind a small header (``STATE_HEADER``: sequence, length).
+Segment layout (``Layout``): a small header, then one ``Region`` per instance. The header
+holds ``RUNNING``: the index of the instance whose plugin code the worker is executing
+(-1 when idle), written before each call, so after a crash or hang the host knows the
+culprit. A region holds, all float32 and each ``channels * max_block`` long,
+``[stage 0 input][stage 1 input = stage 0 output]...[final output]``, then the state area
+(the instance's last JSON state snapshot behind ``STATE_HEADER``: sequence, length) and
+the text of its last exception.
 
 Segments are named ``aers-<hostpid>-<n>-<random>`` so :func:`cleanup_stale_segments` can
 remove those of hosts that no longer exist.
@@ -26,16 +38,22 @@ import secrets
 import select
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 from typing import Any, Final
 
-DOORBELL: Final = struct.Struct("<BxxxIIqI")
+DOORBELL: Final = struct.Struct("<BBHIIqI")
 EVENT: Final = struct.Struct("<IId")
 REPLY: Final = struct.Struct("<IIII")
 BLOB_HEADER: Final = struct.Struct("<I")
 STATE_HEADER: Final = struct.Struct("<QI4x")
+RUNNING: Final = struct.Struct("<i")
+#: Bytes before the first region (the ``RUNNING`` slot, padded to a cache line).
+HEADER_BYTES: Final = 64
+#: Most stages one block doorbell may cover (the reply masks are 32-bit).
+MAX_SPAN_STAGES: Final = 32
 
 KIND_BLOCK: Final = 1
 KIND_GET_STATE: Final = 2
@@ -46,8 +64,12 @@ KIND_QUIT: Final = 5
 STATUS_OK: Final = 0
 STATUS_ERROR: Final = 1
 
-#: Events carried per doorbell; keeps a doorbell within PIPE_BUF (one atomic write).
-MAX_EVENTS: Final = (4096 - DOORBELL.size) // EVENT.size
+#: One instance index of a fused block's route (``span`` of them follow the events).
+ROUTE: Final = struct.Struct("<H")
+#: Most instances one block doorbell may route through.
+MAX_SPAN: Final = 32
+#: Events carried per doorbell; keeps a doorbell and its route within PIPE_BUF (one write).
+MAX_EVENTS: Final = (4096 - DOORBELL.size - MAX_SPAN * ROUTE.size) // EVENT.size
 #: Largest JSON blob either side accepts (state, config, hello).
 MAX_BLOB: Final = 4 << 20
 #: Bytes reserved for state snapshots in the segment.
@@ -62,12 +84,13 @@ _counter = count(1)
 
 
 @dataclass(frozen=True, slots=True)
-class Layout:
-    """Where each buffer of a segment starts; shared by host and worker."""
+class Region:
+    """Where one instance's buffers, state and error text lie in the segment."""
 
     channels: int
     max_block: int
     stages: int
+    base: int
 
     @property
     def buffer_bytes(self) -> int:
@@ -76,12 +99,12 @@ class Layout:
 
     def buffer_offset(self, index: int) -> int:
         """[any-thread] Offset of buffer ``index`` (0 = chain input, ``stages`` = chain output)."""
-        return index * self.buffer_bytes
+        return self.base + index * self.buffer_bytes
 
     @property
     def state_offset(self) -> int:
         """[any-thread] Offset of the state area (header then JSON)."""
-        return (self.stages + 1) * self.buffer_bytes
+        return self.buffer_offset(self.stages + 1)
 
     @property
     def error_offset(self) -> int:
@@ -89,9 +112,31 @@ class Layout:
         return self.state_offset + STATE_HEADER.size + STATE_CAPACITY
 
     @property
+    def end(self) -> int:
+        """[any-thread] First byte after this region, rounded up to a cache line."""
+        return -(-(self.error_offset + ERROR_AREA) // 64) * 64
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each instance's region starts; shared by host and worker."""
+
+    regions: tuple[Region, ...]
+
+    @classmethod
+    def of(cls, max_block: int, shapes: Sequence[tuple[int, int]]) -> Layout:
+        """[any-thread] The layout for instances of ``(channels, stages)``, in order."""
+        regions: list[Region] = []
+        base = HEADER_BYTES
+        for channels, stages in shapes:
+            regions.append(Region(int(channels), int(max_block), int(stages), base))
+            base = regions[-1].end
+        return cls(tuple(regions))
+
+    @property
     def size(self) -> int:
         """[any-thread] Total segment size."""
-        return self.error_offset + ERROR_AREA
+        return self.regions[-1].end if self.regions else HEADER_BYTES
 
 
 def segment_name() -> str:

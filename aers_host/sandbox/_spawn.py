@@ -169,7 +169,7 @@ class WorkerProcess:
         if self._closed:
             return
         with contextlib.suppress(OSError):
-            os.write(self.ctrl_fd, proto.DOORBELL.pack(proto.KIND_QUIT, 0, 0, 0, 0))
+            os.write(self.ctrl_fd, proto.DOORBELL.pack(proto.KIND_QUIT, 0, 0, 0, 0, 0, 0))
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout)
         self.kill()

@@ -11,10 +11,15 @@ Order (each step before anything plugin-controlled runs):
 6. reply with a hello (fences applied, latencies), then serve doorbells until told to quit
    or the host goes away.
 
-Per block the worker runs every stage of its chain in order; a stage that raises or writes
-NaN/Inf gets its node's fallback (so later stages still see sane audio) and its bit is set
-in the reply's error or NaN mask. After replying, every ``state_every_s`` seconds it snapshots
-the chain's state into the segment, so a restarted worker resumes from the last good state.
+The worker hosts one or more *instances* (one per graph node that shares it), each a chain
+of one or more stages with its own region of the segment. Per block it runs the addressed
+instance (or a fused span of consecutive instances, each reading the previous one's output)
+stage by stage; a stage that raises or writes NaN/Inf gets its node's fallback (so later
+stages still see sane audio) and its bit is set in the reply's error or NaN mask. Before
+calling into an instance's plugin code it writes that instance's index to the segment's
+``RUNNING`` slot, so the host can name the culprit if the process dies or hangs there.
+After replying, every ``state_every_s`` seconds it snapshots each instance's state into its
+region, so a restarted worker resumes every instance from its own last good state.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import mmap
 import os
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from . import _fences
@@ -38,62 +44,65 @@ def _early_fences(host_pid: int) -> dict[str, str]:
     }
 
 
-class _Chain:
-    """The plugins of one worker and their views of the shared segment."""
+class _Instance:
+    """One hosted node: its plugin chain and its views of its region of the segment."""
 
-    def __init__(self, config: dict[str, Any], segment: mmap.mmap) -> None:
+    def __init__(self, spec: dict[str, Any], region: proto.Region, segment: mmap.mmap) -> None:
         import numpy as np  # after the namespace step: numpy must not start threads before it
 
         from ._runtime import PluginRunner
 
-        self.np = np
-        self.layout = proto.Layout(config["channels"], config["max_block"], len(config["stages"]))
+        self.label = str(spec.get("label", ""))
+        self.region = region
         self.segment = segment
         self.runners: list[PluginRunner] = []
         self.fallbacks: list[str] = []
-        self.names: list[str] = [stage["filename"] for stage in config["stages"]]
-        for stage in config["stages"]:
+        self.names: list[str] = [stage["filename"] for stage in spec["stages"]]
+        for stage in spec["stages"]:
             ranges = {k: (float(v[0]), float(v[1])) for k, v in stage["ranges"].items()}
             runner = PluginRunner(
                 stage["source"].encode(), stage["filename"], stage["class"], stage["params"], ranges
             )
             self.runners.append(runner)
             self.fallbacks.append(stage["fallback"])
-        total = self.layout.channels * self.layout.max_block
+        total = region.channels * region.max_block
         self.flat = [
-            np.frombuffer(segment, np.float32, total, self.layout.buffer_offset(i))
-            for i in range(self.layout.stages + 1)
+            np.frombuffer(segment, np.float32, total, region.buffer_offset(i))
+            for i in range(region.stages + 1)
         ]
-        self.zeros = np.zeros(total, np.float32)
         self.views: dict[int, list[Any]] = {}
         self.state_seq = 0
 
-    def prepare(self, config: dict[str, Any]) -> None:
+    def prepare(self, sample_rate: int, max_block: int, states: list[Any] | None) -> None:
         """[worker main-thread] Prepare every plugin and restore the state the host sent."""
-        states = config.get("states") or [None] * len(self.runners)
-        for runner, state in zip(self.runners, states, strict=True):
-            runner.prepare(config["sample_rate"], config["max_block"], config["channels"])
+        for runner, state in zip(self.runners, states or [None] * len(self.runners), strict=True):
+            runner.prepare(sample_rate, max_block, self.region.channels)
             if state:
                 runner.set_state(state)
 
-    def run_block(
-        self, frames: int, start: int, events: list[tuple[int, int, float]]
-    ) -> tuple[int, int]:
+    def buffers(self, frames: int) -> list[Any]:
+        """[worker main-thread] C-contiguous ``(channels, frames)`` views, made once per size."""
+        views = self.views.get(frames)
+        if views is None:
+            shape = (self.region.channels, frames)
+            count = self.region.channels * frames
+            views = self.views[frames] = [flat[:count].reshape(shape) for flat in self.flat]
+        return views
+
+    def run(
+        self, inp: Any, views: list[Any], start: int, events: list[tuple[int, int, float]],
+        zeros: Any,
+    ) -> tuple[int, int]:  # fmt: skip
         """[worker main-thread] Run every stage in order; return (error, NaN) bit masks."""
         from ._runtime import run_stage
 
-        views = self.views.get(frames)
-        if views is None:  # C-contiguous (channels, frames) views, made once per block size
-            shape = (self.layout.channels, frames)
-            count = self.layout.channels * frames
-            views = self.views[frames] = [flat[:count].reshape(shape) for flat in self.flat]
         errors = nans = 0
         for k, runner in enumerate(self.runners):
             mine = [(o, i & 0xFFFF, v) for o, i, v in events if i >> 16 == k] if events else events
-            inp, out = views[k], views[k + 1]
             error, non_finite = run_stage(
-                runner, self.fallbacks[k], inp, out, start, mine, self.zeros
-            )
+                runner, self.fallbacks[k], inp if k == 0 else views[k], views[k + 1], start,
+                mine, zeros,
+            )  # fmt: skip
             if error:
                 errors |= 1 << k
                 self.report_error(f"{self.names[k]}: {error}")
@@ -105,10 +114,11 @@ class _Chain:
         data = text.encode("utf-8", "replace")[: proto.ERROR_AREA - 1].ljust(
             proto.ERROR_AREA, b"\0"
         )
-        self.segment[self.layout.error_offset : self.layout.error_offset + proto.ERROR_AREA] = data
+        at = self.region.error_offset
+        self.segment[at : at + proto.ERROR_AREA] = data
 
     def snapshot_state(self) -> None:
-        """[worker main-thread] Snapshot every stage's state into the segment (if it fits)."""
+        """[worker main-thread] Snapshot every stage's state into the region (if it fits)."""
         try:
             payload = json.dumps([r.get_state() for r in self.runners], allow_nan=False).encode()
         except Exception:  # a plugin's get_state failing must not stop audio
@@ -116,10 +126,95 @@ class _Chain:
         if len(payload) > proto.STATE_CAPACITY:
             return
         self.state_seq += 1
-        base = self.layout.state_offset
+        base = self.region.state_offset
         body = base + proto.STATE_HEADER.size
         self.segment[body : body + len(payload)] = payload
         proto.STATE_HEADER.pack_into(self.segment, base, self.state_seq, len(payload))
+
+
+class _Chain:
+    """Every instance a worker hosts, and the ``RUNNING`` slot that names the one running."""
+
+    def __init__(self, config: dict[str, Any], segment: mmap.mmap) -> None:
+        import numpy as np
+
+        specs = config["instances"]
+        self.layout = layout_of(config)
+        self.segment = segment
+        self.instances: list[_Instance] = []
+        for index, (spec, region) in enumerate(zip(specs, self.layout.regions, strict=True)):
+            self.running(index)  # a module-level crash while loading names this instance
+            try:
+                self.instances.append(_Instance(spec, region, segment))
+            except Exception as exc:
+                raise _LoadError(spec.get("label", index), exc) from exc
+        self.running(-1)
+        widest = max((r.channels for r in self.layout.regions), default=1)
+        self.zeros = np.zeros(widest * int(config["max_block"]), np.float32)
+
+    def running(self, index: int) -> None:
+        """[worker main-thread] Publish which instance's plugin code runs now (-1: none)."""
+        proto.RUNNING.pack_into(self.segment, 0, index)
+
+    def prepare(self, config: dict[str, Any]) -> None:
+        """[worker main-thread] Prepare every instance and restore its state."""
+        for index, (inst, spec) in enumerate(zip(self.instances, config["instances"], strict=True)):
+            self.running(index)
+            try:
+                inst.prepare(config["sample_rate"], config["max_block"], spec.get("states"))
+            except Exception as exc:
+                raise _LoadError(inst.label or index, exc) from exc
+        self.running(-1)
+
+    def run_block(
+        self, route: Sequence[int], frames: int, start: int, events: list[tuple[int, int, float]]
+    ) -> tuple[int, int]:
+        """[worker main-thread] Run the instances of ``route``, each fed the previous one.
+
+        Returns the (error, NaN) masks over every stage of the route, in order.
+        """
+        errors = nans = shift = 0
+        previous = None
+        for k in route:
+            inst = self.instances[k]
+            self.running(k)
+            views = inst.buffers(frames)
+            error, nan = inst.run(
+                views[0] if previous is None else previous, views, start,
+                events if previous is None else [], self.zeros,
+            )  # fmt: skip
+            errors |= error << shift
+            nans |= nan << shift
+            shift += len(inst.runners)
+            previous = views[-1]
+        self.running(-1)
+        return errors & 0xFFFFFFFF, nans & 0xFFFFFFFF
+
+    def snapshot_state(self) -> None:
+        """[worker main-thread] Snapshot every instance's state into its region."""
+        for index, inst in enumerate(self.instances):
+            self.running(index)
+            inst.snapshot_state()
+        self.running(-1)
+
+    def instance(self, index: int) -> _Instance:
+        """[worker main-thread] The addressed instance (the host is trusted to ask for one)."""
+        return self.instances[index]
+
+
+class _LoadError(Exception):
+    """A plugin of one instance failed to load; the message names the node."""
+
+    def __init__(self, who: object, exc: Exception) -> None:
+        super().__init__(f"{who}: {type(exc).__name__}: {exc}")
+
+
+def layout_of(config: dict[str, Any]) -> proto.Layout:
+    """[any-thread] The segment layout a worker config describes."""
+    return proto.Layout.of(
+        int(config["max_block"]),
+        [(int(i["channels"]), len(i["stages"])) for i in config["instances"]],
+    )
 
 
 class _Reader:
@@ -153,42 +248,52 @@ def _answer(reply: int, obj: object) -> None:
     proto.send_blob(reply, obj)
 
 
+def _control(kind: int, inst: _Instance, reader: _Reader) -> Any:
+    """Run one main-thread request against ``inst``; plugin failures become an answer."""
+    try:
+        if kind == proto.KIND_GET_STATE:
+            return {"ok": True, "states": [r.get_state() for r in inst.runners]}
+        if kind == proto.KIND_SET_STATE:
+            states = reader.blob()
+            for runner, state in zip(inst.runners, states, strict=True):
+                runner.set_state(state)
+            return {"ok": True}
+        for runner in inst.runners:
+            try:
+                runner.reset()
+            except Exception:  # noqa: S112 - a failing reset leaves the state as is
+                continue
+        return {"ok": True}
+    except Exception as exc:  # report the plugin's failure to the host
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
 def _serve(ctrl: int, reply: int, chain: _Chain, state_every_s: float) -> None:
     reader = _Reader(ctrl)
     next_snapshot = time.monotonic() + state_every_s
     while True:
-        kind, seq, frames, start, count = proto.DOORBELL.unpack(reader.take(proto.DOORBELL.size))
+        kind, span, index, seq, frames, start, count = proto.DOORBELL.unpack(
+            reader.take(proto.DOORBELL.size)
+        )
         if kind == proto.KIND_BLOCK:
             raw = reader.take(count * proto.EVENT.size) if count else b""
             events: list[tuple[int, int, float]] = list(proto.EVENT.iter_unpack(raw))
-            errors, nans = chain.run_block(frames, start, events)
+            route: Sequence[int] = (index,)
+            if span > 1:
+                route = [
+                    k for (k,) in proto.ROUTE.iter_unpack(reader.take(span * proto.ROUTE.size))
+                ]
+            errors, nans = chain.run_block(route, frames, start, events)
             status = proto.STATUS_ERROR if errors else proto.STATUS_OK
             os.write(reply, proto.REPLY.pack(seq, status, errors, nans))
             if time.monotonic() >= next_snapshot:  # after the reply: off the host's clock
                 chain.snapshot_state()
                 next_snapshot = time.monotonic() + state_every_s
-        elif kind == proto.KIND_GET_STATE:
-            try:
-                result: Any = {"ok": True, "states": [r.get_state() for r in chain.runners]}
-            except Exception as exc:  # report the plugin's failure to the host
-                result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
-            _answer(reply, result)
-        elif kind == proto.KIND_SET_STATE:
-            states = reader.blob()
-            try:
-                for runner, state in zip(chain.runners, states, strict=True):
-                    runner.set_state(state)
-                result = {"ok": True}
-            except Exception as exc:  # report the plugin's failure to the host
-                result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
-            _answer(reply, result)
-        elif kind == proto.KIND_RESET:
-            for runner in chain.runners:
-                try:
-                    runner.reset()
-                except Exception:  # noqa: S112 - a failing reset leaves the state as is
-                    continue
-            _answer(reply, {"ok": True})
+        elif kind in (proto.KIND_GET_STATE, proto.KIND_SET_STATE, proto.KIND_RESET):
+            chain.running(index)
+            answer = _control(kind, chain.instance(index), reader)
+            chain.running(-1)
+            _answer(reply, answer)
         else:
             return
 
@@ -198,9 +303,7 @@ def main(argv: list[str]) -> int:
     ctrl, reply, shm_fd, host_pid = (int(a) for a in argv[:4])
     report = _early_fences(host_pid)
     config = proto.recv_blob(ctrl)
-    segment = mmap.mmap(
-        shm_fd, proto.Layout(config["channels"], config["max_block"], len(config["stages"])).size
-    )
+    segment = mmap.mmap(shm_fd, layout_of(config).size)
     os.close(shm_fd)
     import numpy  # noqa: F401 - imported before the fences close the file system
     import RestrictedPython  # noqa: F401
@@ -220,11 +323,10 @@ def main(argv: list[str]) -> int:
         chain.prepare(config)
         chain.snapshot_state()
     except Exception as exc:  # any load failure is reported, not raised
-        proto.send_blob(
-            reply, {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000], "fences": report}
-        )
+        text = str(exc) if isinstance(exc, _LoadError) else f"{type(exc).__name__}: {exc}"
+        proto.send_blob(reply, {"ok": False, "error": text[:2000], "fences": report})
         return 1
-    latencies = [r.latency_samples for r in chain.runners]
+    latencies = [[r.latency_samples for r in inst.runners] for inst in chain.instances]
     proto.send_blob(reply, {"ok": True, "fences": report, "latency": latencies})
     try:
         gc.freeze()  # everything loaded so far is long-lived: keep it out of collections

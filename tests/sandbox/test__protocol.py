@@ -9,17 +9,20 @@ import pytest
 from aers_host.sandbox import _protocol as proto
 
 
-def test_doorbell_with_max_events_fits_one_atomic_pipe_write() -> None:
-    assert proto.DOORBELL.size + proto.MAX_EVENTS * proto.EVENT.size <= 4096
+def test_doorbell_with_max_events_and_route_fits_one_atomic_pipe_write() -> None:
+    size = proto.DOORBELL.size + proto.MAX_EVENTS * proto.EVENT.size
+    assert size + proto.MAX_SPAN * proto.ROUTE.size <= 4096
 
 
 def test_layout_places_buffers_state_and_error_without_overlap() -> None:
-    layout = proto.Layout(channels=2, max_block=512, stages=3)
-    assert layout.buffer_offset(3) + layout.buffer_bytes == layout.state_offset
-    assert (
-        layout.error_offset == layout.state_offset + proto.STATE_HEADER.size + proto.STATE_CAPACITY
-    )
-    assert layout.size == layout.error_offset + proto.ERROR_AREA
+    layout = proto.Layout.of(512, [(2, 3), (1, 1)])
+    first, second = layout.regions
+    assert first.base == proto.HEADER_BYTES >= proto.RUNNING.size
+    assert first.buffer_offset(3) + first.buffer_bytes == first.state_offset
+    assert first.error_offset == first.state_offset + proto.STATE_HEADER.size + proto.STATE_CAPACITY
+    assert first.error_offset + proto.ERROR_AREA <= first.end == second.base
+    assert second.buffer_bytes == 512 * 4 and second.end == layout.size
+    assert all(r.base % 64 == 0 for r in layout.regions)
 
 
 def test_segment_names_are_recognisable_and_unique() -> None:

@@ -1,0 +1,359 @@
+"""WorkerLink: one worker process and its segment, shared by every node it hosts.
+
+Each hosted node keeps its own :class:`~._host.SandboxedProcessor` (its counters, params,
+state and fallback); the link is what they share. Invariants:
+
+* At most one block is out per worker, whichever member rang it. A member that finds a
+  block still out collects what has arrived; if it is still out the member takes its
+  fallback (an xrun): the audio thread never waits for another member's late block.
+* A dead or hung worker is blamed on the instance named by the segment's ``RUNNING`` slot,
+  the *culprit*: its failure window counts the failure and its reason names it; every
+  other member records "co-hosted with <culprit> which crashed" without it counting
+  against them. A death while no plugin code ran has no culprit and counts for everyone.
+* Until the supervisor thread has started a replacement every member outputs its fallback;
+  the replacement restores each instance from its own last good state (the worker's
+  periodic snapshot in that instance's region, plus the host's parameter values).
+* A member that failed is never called again; the worker is retired once every member
+  has failed or closed, and the segment is freed when the last member leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from .._processor import ParamEvent
+from ..errors import SandboxDegradedWarning, SandboxError
+from . import _protocol as proto
+from ._segment import Segment
+from ._spawn import CONTROL_SEQ, WorkerProcess, supervisor
+
+if TYPE_CHECKING:
+    from ._host import SandboxedProcessor
+
+#: How long a member polls for the reply (yielding the CPU between polls) before sleeping
+#: in ``select``: a worker on another core answers a small block within this, and the yield
+#: lets a worker woken on our own core run at once.
+SPIN_S: Final = 50e-6
+
+
+class WorkerLink:
+    """[main-thread] One worker hosting the plugin chains of one or more nodes.
+
+    Args:
+        sample_rate: the graph's rate.
+        max_block: the largest block any member will process.
+    """
+
+    def __init__(self, sample_rate: int, max_block: int) -> None:
+        self.sample_rate = sample_rate
+        self.max_block = max_block
+        self.members: list[SandboxedProcessor] = []
+        #: Instance indices of members that left (closed or re-prepared elsewhere).
+        self._gone: set[int] = set()
+        self.segment: Segment | None = None
+        self.worker: WorkerProcess | None = None
+        self._ready: WorkerProcess | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._poll = select.poll()
+        self._seq = 0
+        self._waiting = 0
+        self._sent_at = 0.0
+        #: (status, error mask, NaN mask) of the last block answered in time.
+        self.reply = (0, 0, 0)
+        self._doorbell = bytearray(4096)
+
+    # ------------------------------------------------------------------ membership
+    def join(self, member: SandboxedProcessor) -> int:
+        """[main-thread & !active] Add a member before the worker starts; return its index.
+
+        Raises:
+            RuntimeError: the worker has already started (instances are fixed then).
+        """
+        if self.segment is not None:
+            raise RuntimeError("a worker's instances are fixed once it has started")
+        self.members.append(member)
+        return len(self.members) - 1
+
+    def leave(self, member: SandboxedProcessor) -> None:
+        """[main-thread & !processing] A member is done; the last one out stops the worker.
+
+        Its instance stays in the worker (indices never move) but is never called again.
+        """
+        self._gone.add(member.instance)
+        if len(self._gone) >= len(self.members):
+            self.close()
+
+    def active(self, index: int) -> bool:
+        """[any-thread] Whether member ``index`` is still hosted here and healthy."""
+        return index not in self._gone and not self.members[index].failed
+
+    def wanted(self) -> bool:
+        """[any-thread] Whether a worker is still needed: open, and a member still healthy."""
+        return not self._closed and any(self.active(k) for k in range(len(self.members)))
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """[main-thread & !active] Allocate the segment and start the worker.
+
+        Raises:
+            SandboxError: the worker could not start or refused a plugin (the message
+                names the node and carries the worker's reason).
+        """
+        self.segment = Segment(
+            proto.Layout.of(self.max_block, [(m.channels, len(m.stages)) for m in self.members])
+        )
+        future = supervisor().submit(
+            WorkerProcess.start, self.config(), self.segment.path, self._start_timeout()
+        )
+        try:
+            worker = future.result()
+        except SandboxError:
+            self.close()
+            raise
+        fences = {str(k): str(v) for k, v in dict(worker.hello.get("fences", {})).items()}
+        for member in self.members:
+            member.fences = dict(fences)
+        missing = sorted(k for k, v in fences.items() if not v.startswith("applied"))
+        if missing:
+            who = ", ".join(m.label for m in self.members)
+            warnings.warn(
+                f"{who}: sandbox fences unavailable here: {', '.join(missing)}",
+                SandboxDegradedWarning,
+                stacklevel=3,
+            )
+        self._adopt(worker)
+
+    def config(self) -> dict[str, Any]:
+        """[any-thread] The worker's start-up document: limits, then one entry per member.
+
+        A shared worker gets the sum of its members' memory and CPU allowances (it does
+        their work), the longest start timeout and the most frequent state snapshots.
+        """
+        opts = [m.options for m in self.members]
+        return {
+            "sample_rate": self.sample_rate, "max_block": self.max_block,
+            "memory_mb": sum(o.memory_mb for o in opts),
+            "cpu_seconds": sum(o.cpu_seconds for o in opts),
+            "open_files": 16, "state_every_s": min(o.state_every_s for o in opts),
+            "instances": [m.worker_spec() for m in self.members],
+        }  # fmt: skip
+
+    def _start_timeout(self) -> float:
+        return max(m.options.start_timeout_s for m in self.members)
+
+    def _adopt(self, worker: WorkerProcess) -> None:
+        self._poll = select.poll()
+        self._poll.register(worker.reply_fd, select.POLLIN)
+        self._waiting = 0
+        self.worker = worker
+
+    def close(self) -> None:
+        """[main-thread & !processing] Stop the worker and free the segment; idempotent."""
+        with self._lock:
+            self._closed = True
+        workers, self.worker, self._ready = (self.worker, self._ready), None, None
+        for worker in workers:
+            if worker is not None:
+                worker.stop(0.5)
+        if self.segment is not None:
+            self.segment.release()
+            self.segment = None
+
+    # ------------------------------------------------------------------ audio path
+    @property
+    def busy(self) -> bool:
+        """[audio-thread] Whether a block is still out."""
+        return self._waiting != 0
+
+    def acquire(self) -> WorkerProcess | None:
+        """[audio-thread & processing] The live worker (adopting a restarted one), or None."""
+        worker = self.worker
+        if worker is None and self._ready is not None and self.wanted():
+            worker, self._ready = self._ready, None
+            self._adopt(worker)
+            for member in self.members:
+                member.restarts += 1
+        if worker is not None and not self.wanted():
+            self.retire(worker, restart=False)
+            return None
+        return worker
+
+    def settle(self, worker: WorkerProcess, now: float) -> int:
+        """[audio-thread & processing] Deal with a block still out: 0 free, 1 busy, -1 lost."""
+        if not self._waiting:
+            return 0
+        if self._collect(worker) < 0:
+            self.lose(worker, "worker died", "crashed")
+            return -1
+        if not self._waiting:
+            return 0
+        if now - self._sent_at > max(m.options.hang_timeout_s for m in self.members):
+            self.lose(worker, f"worker hung (no reply for {now - self._sent_at:.3f} s)", "hung")
+            return -1
+        return 1
+
+    def ring(
+        self,
+        worker: WorkerProcess,
+        member: SandboxedProcessor,
+        frames: int,
+        start: int,
+        events: Sequence[ParamEvent],
+        route: bytes,
+        deadline: float,
+    ) -> int:
+        """[audio-thread & processing] Send one block and wait: 1 answered, 0 late, -1 lost.
+
+        ``route`` is empty for a block of ``member`` alone, else the packed instances of a
+        fused run (``member`` first). The answer's masks land in :attr:`reply`.
+        """
+        size = self._encode(member, frames, start, events, route)
+        try:
+            os.write(worker.ctrl_fd, memoryview(self._doorbell)[:size])
+        except BlockingIOError:
+            return 0
+        except OSError:
+            self.lose(worker, "worker died", "crashed")
+            return -1
+        self._waiting = self._seq
+        self._sent_at = time.perf_counter()
+        result = self._await(worker, deadline)
+        if result < 0:
+            self.lose(worker, "worker died", "crashed")
+        return result
+
+    def _encode(
+        self,
+        member: SandboxedProcessor,
+        frames: int,
+        start: int,
+        events: Sequence[ParamEvent],
+        route: bytes,
+    ) -> int:
+        size = proto.DOORBELL.size
+        n = 0
+        for event in events:
+            where = member.param_index.get(event.param)
+            if where is None or n >= proto.MAX_EVENTS:
+                continue
+            stage, index = where
+            proto.EVENT.pack_into(
+                self._doorbell, size, max(event.offset, 0), (stage << 16) | index, event.value
+            )
+            member.params[stage][event.param.rsplit(":", 1)[-1]] = float(event.value)
+            size += proto.EVENT.size
+            n += 1
+        span = len(route) // proto.ROUTE.size
+        self._doorbell[size : size + len(route)] = route
+        self._seq = self._seq % 0xFFFFFFFF + 1  # never CONTROL_SEQ
+        proto.DOORBELL.pack_into(
+            self._doorbell, 0, proto.KIND_BLOCK, span, member.instance, self._seq, frames, start, n
+        )
+        return size + len(route)
+
+    def _collect(self, worker: WorkerProcess) -> int:
+        """Read every reply available now; -1 on EOF, else the number of bytes read."""
+        try:
+            data = os.read(worker.reply_fd, 4096)
+        except BlockingIOError:
+            return 0
+        if not data:
+            return -1
+        usable = len(data) - len(data) % proto.REPLY.size
+        for seq, status, errors, nans in proto.REPLY.iter_unpack(data[:usable]):
+            if seq == self._waiting and seq != CONTROL_SEQ:
+                self._waiting = 0
+                self.reply = (status, errors, nans)
+        return len(data)
+
+    def _await(self, worker: WorkerProcess, deadline: float) -> int:
+        """Wait for the current block's reply: 1 got it, 0 deadline passed, -1 worker died."""
+        spin_until = time.perf_counter() + SPIN_S
+        while True:
+            if self._poll.poll(0) and self._collect(worker) < 0:
+                return -1
+            if not self._waiting:
+                return 1
+            now = time.perf_counter()
+            if now >= deadline:
+                return 0
+            if now >= spin_until:
+                select.select([worker.reply_fd], [], [], deadline - now)
+            else:
+                os.sched_yield()
+
+    def lose(self, worker: WorkerProcess, what: str, verb: str) -> None:
+        """[audio-thread] Blame the culprit, tell every member, and have the worker replaced."""
+        index = self.segment.running() if self.segment is not None else -1
+        if index < 0 and len(self.members) == 1:
+            index = 0
+        if index < 0:
+            for member in self.members:
+                member.window.note(f"{what} (no plugin code was running)")
+        else:
+            culprit = self.members[index].label
+            for k, member in enumerate(self.members):
+                if k == index:
+                    member.window.note(f"{what} while running {culprit}")
+                else:
+                    member.window.blame(f"co-hosted with {culprit} which {verb} ({what})")
+        self.retire(worker, restart=True)
+
+    def retire(self, worker: WorkerProcess, *, restart: bool) -> None:
+        """[any-thread] Stop using ``worker``; the supervisor kills (and maybe replaces) it.
+
+        Submitting takes the pool's lock briefly; the audio thread never waits for the kill.
+        """
+        self.worker = None
+        self._waiting = 0
+        with contextlib.suppress(RuntimeError):  # interpreter shutting down: close() kills it
+            if restart:
+                supervisor().submit(self._restart, worker)
+            else:
+                supervisor().submit(worker.kill)
+
+    def _restart(self, old: WorkerProcess) -> None:
+        """[supervisor-thread] Kill ``old``; start a replacement while one is wanted."""
+        old.kill()
+        segment = self.segment
+        while self.wanted() and segment is not None:
+            try:
+                worker = WorkerProcess.start(self.config(), segment.path, self._start_timeout())
+            except (SandboxError, OSError) as exc:
+                if not self.wanted():
+                    return
+                for member in self.members:
+                    member.window.blame(f"restart failed: {exc}")
+                time.sleep(0.05)
+                continue
+            with self._lock:
+                if self._closed:
+                    worker.kill()
+                else:
+                    self._ready = worker
+            return
+
+    # ------------------------------------------------------------------ main-thread requests
+    def control(
+        self, member: SandboxedProcessor, kind: int, payload: object | None
+    ) -> dict[str, Any] | None:
+        """[main-thread & !processing] A state/reset request for ``member``'s instance."""
+        worker = self.worker
+        if worker is None or self._waiting or member.failed:
+            return None
+        header = proto.DOORBELL.pack(kind, 0, member.instance, CONTROL_SEQ, 0, 0, 0)
+        try:
+            return worker.request(header, payload, 2.0)
+        except SandboxError as exc:
+            # A half-read answer would desynchronise the reply pipe: replace the worker.
+            member.window.note(f"state request failed: {exc}")
+            self.retire(worker, restart=self.wanted())
+            return None
