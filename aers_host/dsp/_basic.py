@@ -18,14 +18,15 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext
-from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase
+from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
 from ._common import db_to_lin, kernel, numeric_values, state_array, time_constant
 
 #: Smoother distance below which the gain snaps to its target (-180 dB: inaudible).
@@ -34,18 +35,31 @@ _SNAP = 1e-9
 
 @kernel
 def _gain_kernel(
-    inp: Buffer, out: Buffer, state: np.ndarray, target: float, coeff: float
+    inp: Buffer, out: Buffer, state: np.ndarray, start: int
 ) -> None:  # pragma: no cover - compiled
-    """Per-sample one-pole glide of ``state[0]`` towards ``target``, applied to every channel."""
-    g = state[0]
-    frames = inp.shape[1]
-    for n in range(frames):
-        if g != target:
-            g = target + coeff * (g - target)
-            if abs(g - target) < _SNAP:
-                g = target
-        for c in range(inp.shape[0]):
+    """Per-sample one-pole glide of the factor towards its target, applied to every channel.
+
+    ``state`` is [current factor, target, coefficient]: all in one array, so a bound block
+    call is a plain ``functools.partial`` (``start`` is unused, taken so it can pass through).
+
+    Once the glide has settled (the usual case) the rest of the span is a plain multiply
+    per channel. It runs on row slices indexed from 0: with an index that might be negative
+    numba's wraparound check turns the vectorised loop into gathers and scatters.
+    """
+    g, target, coeff = state[0], state[1], state[2]
+    channels, frames = inp.shape
+    n = 0
+    while n < frames and g != target:
+        g = target + coeff * (g - target)
+        if abs(g - target) < _SNAP:
+            g = target
+        for c in range(channels):
             out[c, n] = inp[c, n] * g
+        n += 1
+    for c in range(channels):
+        src, dst = inp[c, n:], out[c, n:]
+        for m in range(src.shape[0]):
+            dst[m] = src[m] * g
     state[0] = g
 
 
@@ -59,15 +73,13 @@ class Gain(ProcessorBase):
 
     def __init__(self, *, invert: bool = False, **values: float) -> None:
         self.invert = bool(invert)
-        self._state = np.zeros(1, np.float64)
-        self._target = 1.0
-        self._coeff = 0.0
+        self._state = np.array([1.0, 1.0, 0.0])  # current factor, target, coefficient
         super().__init__(**values)
 
     def _on_param(self, name: str) -> None:
         sign = -1.0 if self.invert else 1.0
-        self._target = sign * db_to_lin(self.values["gain_db"])
-        self._coeff = time_constant(self.values["smoothing_ms"], self.sample_rate)
+        self._state[1] = sign * db_to_lin(self.values["gain_db"])
+        self._state[2] = time_constant(self.values["smoothing_ms"], self.sample_rate)
 
     def _allocate(self) -> None:
         self._on_param("gain_db")
@@ -75,11 +87,16 @@ class Gain(ProcessorBase):
 
     def reset(self) -> None:
         """[main-thread & !processing] Jump the smoother to the target (no fade-in at start)."""
-        self._state[0] = self._target
+        self._state[0] = self._state[1]
 
     def render(self, inp: Buffer, out: Buffer, start: int) -> None:
         """[audio-thread & processing] Apply the smoothed gain."""
-        _gain_kernel(inp, out, self._state, self._target, self._coeff)
+        _gain_kernel(inp, out, self._state, start)
+
+    def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
+        """[main-thread & !processing] :meth:`render` on fixed views, as a plain partial."""
+        run = compiled(_gain_kernel, inp, out, self._state, 0)
+        return functools.partial(run, inp, out, self._state)
 
     def get_state(self) -> dict[str, Any]:
         """[main-thread] Params, ``invert`` and the smoother's current factor."""
@@ -100,13 +117,19 @@ class Mix(ProcessorBase):
 
     PARAMS = (ParamSpec("gain_db", 0.0, -120.0, 24.0, "dB", "bus gain"),)
 
+    def __init__(self, **values: float) -> None:
+        self._gain = np.float32(1.0)
+        super().__init__(**values)
+
+    def _on_param(self, name: str) -> None:
+        self._gain = np.float32(db_to_lin(self.values["gain_db"]))
+
     def render(self, inp: Buffer, out: Buffer, start: int) -> None:
         """[audio-thread & processing] Copy or scale the summed input."""
-        g = db_to_lin(self.values["gain_db"])
-        if g == 1.0:
+        if self._gain == 1.0:
             np.copyto(out, inp)
         else:
-            np.multiply(inp, np.float32(g), out=out)
+            np.multiply(inp, self._gain, out=out)
 
 
 def pan_gains(pan: float) -> tuple[float, float]:
@@ -129,22 +152,44 @@ def balance_gains(pan: float) -> tuple[float, float]:
     return min(1.0, math.sqrt(2.0) * left), min(1.0, math.sqrt(2.0) * right)
 
 
+@kernel
+def _pan_kernel(
+    inp: Buffer, out: Buffer, left32: float, right32: float
+) -> None:  # pragma: no cover - compiled
+    """``out[0] = inp[0]·left``, ``out[1] = inp[-1]·right`` (mono feeds both sides).
+
+    The gains are float32 values passed as Python floats (faster for numba to type).
+    """
+    left, right = np.float32(left32), np.float32(right32)
+    src_l, src_r = inp[0], inp[inp.shape[0] - 1]
+    dst_l, dst_r = out[0], out[1]
+    for n in range(src_l.shape[0]):
+        dst_l[n] = src_l[n] * left
+        dst_r[n] = src_r[n] * right
+
+
 class Pan(ProcessorBase):
     """Mono → stereo constant-power panner; stereo in → constant-power balance (see module doc)."""
 
     PARAMS = (ParamSpec("pan", 0.0, -1.0, 1.0, "", "-1 left … +1 right"),)
 
+    def __init__(self, **values: float) -> None:
+        self._left = self._right = 1.0
+        super().__init__(**values)
+
+    def _on_param(self, name: str) -> None:
+        law = pan_gains if self.channels == 1 else balance_gains
+        left, right = law(self.values["pan"])
+        self._left, self._right = float(np.float32(left)), float(np.float32(right))
+
     def render(self, inp: Buffer, out: Buffer, start: int) -> None:
         """[audio-thread & processing] Write the panned stereo pair."""
-        pan = self.values["pan"]
-        if inp.shape[0] == 1:
-            left, right = pan_gains(pan)
-            np.multiply(inp[0], np.float32(left), out=out[0])
-            np.multiply(inp[0], np.float32(right), out=out[1])
-        else:
-            left, right = balance_gains(pan)
-            np.multiply(inp[0], np.float32(left), out=out[0])
-            np.multiply(inp[1], np.float32(right), out=out[1])
+        _pan_kernel(inp, out, self._left, self._right)
+
+    def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
+        """[main-thread & !processing] :meth:`render` on fixed views, without numba dispatch."""
+        run = compiled(_pan_kernel, inp, out, self._left, self._right)
+        return lambda start: run(inp, out, self._left, self._right)
 
 
 def pan_channels(params: Mapping[str, Any], input_channels: int | None, ctx: CheckContext) -> int:

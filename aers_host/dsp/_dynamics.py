@@ -28,14 +28,15 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from .._nodetype import BuiltinNodeType, CheckContext
-from .._processor import Buffer, ParamSpec, ProcessorBase
+from .._processor import Buffer, ParamSpec, ProcessorBase, compiled
 from ._common import (
     db_to_lin,
     kernel,
@@ -44,6 +45,7 @@ from ._common import (
     save_arrays,
     time_constant,
 )
+from ._vecmath import exp, ln
 
 
 def limiter_latency_samples(params: Mapping[str, Any], sample_rate: int) -> int:
@@ -56,44 +58,51 @@ def ballistics_coeff(ms: float, sample_rate: int) -> float:
     return 0.0 if ms < 1e-3 else math.exp(-2.0 * math.pi * 1000.0 / (sample_rate * ms))
 
 
+#: Slots of the compressor's derived coefficients (one float64 array: one kernel argument).
+_RMS, _ATTACK, _RELEASE, _THR, _SLOPE, _MAKEUP, _FLOOR, _TO_DB, _HALF_KNEE, _KNEE_SCALE = range(10)
+_TO_LIN = math.log(10.0) / 20.0  # lin = exp(_TO_LIN·dB)
+
+
 @kernel
 def _compressor_kernel(
-    inp: Buffer, out: Buffer, env: np.ndarray, rms: bool, attack: float, release: float,
-    thr_db: float, ratio: float, knee_db: float, makeup_db: float,
+    inp: Buffer, out: Buffer, env: np.ndarray, gains: np.ndarray, coef: np.ndarray, start: int
 ) -> None:  # pragma: no cover - compiled
-    """Apply the gain computer of the module docstring; ``env[0]`` carries the envelope."""
+    """Apply the gain computer of the module docstring; ``env[0]`` carries the envelope.
+
+    Three passes over the span, because only the first is a recursion: (1) the stereo-linked
+    detector and ballistics write the envelope into ``gains`` (scratch, >= frames long); (2)
+    the gain computer turns each envelope into a linear gain with :mod:`._vecmath`'s ``ln``
+    and ``exp``, branch-free so the loop vectorises; (3) one multiply per sample and channel.
+    ``coef`` holds the parameters, derived once per change (see ``Compressor._on_param``);
+    ``start`` is unused, taken so a bound block call is a plain partial.
+    """
+    channels, frames = inp.shape
+    rms, attack, release = coef[_RMS] > 0.0, coef[_ATTACK], coef[_RELEASE]
     e = env[0]
-    slope = 1.0 / ratio - 1.0
-    makeup = 10.0 ** (makeup_db / 20.0)
-    # below this envelope the curve is flat (no log needed): the knee's lower edge
-    floor_db = thr_db - knee_db / 2.0
-    floor_env = 10.0 ** (floor_db / (10.0 if rms else 20.0))
-    # natural log/exp are cheaper than log10/pow: dB = to_db·ln(e), lin = exp(to_lin·dB)
-    to_db = (10.0 if rms else 20.0) / math.log(10.0)
-    to_lin = math.log(10.0) / 20.0
-    for n in range(inp.shape[1]):
+    for n in range(frames):
         d = 0.0
-        for c in range(inp.shape[0]):
+        for c in range(channels):
             v = float(inp[c, n])
             v = v * v if rms else abs(v)
             if v > d:
                 d = v
         k = attack if d > e else release
         e = d + k * (e - d)
-        if e <= floor_env or e <= 0.0:
-            g = makeup
-        else:
-            level = to_db * math.log(e)
-            over = level - thr_db
-            if knee_db > 0.0 and 2.0 * abs(over) <= knee_db:
-                t = over + knee_db / 2.0
-                gain_db = slope * t * t / (2.0 * knee_db)
-            else:
-                gain_db = slope * over
-            g = makeup * math.exp(to_lin * gain_db)
-        for c in range(inp.shape[0]):
-            out[c, n] = inp[c, n] * g
+        gains[n] = e
     env[0] = e
+    thr, slope, makeup, floor_env = coef[_THR], coef[_SLOPE], coef[_MAKEUP], coef[_FLOOR]
+    to_db, half_knee, knee_scale = coef[_TO_DB], coef[_HALF_KNEE], coef[_KNEE_SCALE]
+    for n in range(frames):
+        e = gains[n]
+        over = to_db * ln(e) - thr
+        t = over + half_knee
+        gain_db = knee_scale * t * t if abs(over) <= half_knee else slope * over
+        flat = e <= floor_env or e <= 0.0
+        gains[n] = makeup if flat else makeup * exp(_TO_LIN * gain_db)
+    for c in range(channels):
+        src, dst = inp[c], out[c]
+        for n in range(frames):
+            dst[n] = src[n] * gains[n]
 
 
 class Compressor(ProcessorBase):
@@ -114,13 +123,29 @@ class Compressor(ProcessorBase):
         super().__init__(**values)
         self.detector = detector
         self._env = np.zeros(1, np.float64)
-        self._attack = self._release = 0.0
+        self._gains = np.zeros(0, np.float64)
+        self._coef = np.zeros(_KNEE_SCALE + 1, np.float64)
 
     def _on_param(self, name: str) -> None:
-        self._attack = ballistics_coeff(self.values["attack_ms"], self.sample_rate)
-        self._release = ballistics_coeff(self.values["release_ms"], self.sample_rate)
+        """Derive the kernel's coefficients (no pow or dict lookup per block)."""
+        v, coef = self.values, self._coef
+        rms = self.detector == "rms"
+        knee, slope = v["knee_db"], 1.0 / v["ratio"] - 1.0
+        coef[_RMS] = 1.0 if rms else 0.0
+        coef[_ATTACK] = ballistics_coeff(v["attack_ms"], self.sample_rate)
+        coef[_RELEASE] = ballistics_coeff(v["release_ms"], self.sample_rate)
+        coef[_THR] = v["threshold_db"]
+        coef[_SLOPE] = slope
+        coef[_MAKEUP] = db_to_lin(v["makeup_db"])
+        # below this envelope the curve is flat (the knee's lower edge): no log needed
+        coef[_FLOOR] = 10.0 ** ((v["threshold_db"] - knee / 2.0) / (10.0 if rms else 20.0))
+        coef[_TO_DB] = (10.0 if rms else 20.0) / math.log(10.0)  # dB = to_db·ln(e)
+        # a zero-width knee is never entered (|over| <= 0 gives slope·0 either way)
+        coef[_HALF_KNEE] = knee / 2.0
+        coef[_KNEE_SCALE] = slope / (2.0 * knee) if knee > 0.0 else 0.0
 
     def _allocate(self) -> None:
+        self._gains = np.zeros(self.max_block, np.float64)
         self.reset()
 
     def reset(self) -> None:
@@ -129,11 +154,13 @@ class Compressor(ProcessorBase):
 
     def render(self, inp: Buffer, out: Buffer, start: int) -> None:
         """[audio-thread & processing] Compress the span."""
-        v = self.values
-        _compressor_kernel(
-            inp, out, self._env, self.detector == "rms", self._attack, self._release,
-            v["threshold_db"], v["ratio"], v["knee_db"], v["makeup_db"],
-        )
+        _compressor_kernel(inp, out, self._env, self._gains, self._coef, start)
+
+    def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
+        """[main-thread & !processing] :meth:`render` on fixed views, as a plain partial."""
+        state = (self._env, self._gains, self._coef)
+        run = compiled(_compressor_kernel, inp, out, *state, 0)
+        return functools.partial(run, inp, out, *state)
 
     def get_state(self) -> dict[str, Any]:
         """[main-thread] Params, detector and envelope."""

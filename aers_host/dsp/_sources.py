@@ -35,6 +35,7 @@ from ._common import (
     state_array,
 )
 from ._eq import nyquist_issue
+from ._vecmath import sin_turns
 
 _LEVEL = ParamSpec("level_db", -12.0, -120.0, 24.0, "dB", "output level (peak)")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -55,15 +56,29 @@ class _Source(ProcessorBase):
 def _sine_kernel(
     out: Buffer, start: int, freq: float, sr: int, phase: float, amp: float
 ) -> None:  # pragma: no cover - compiled
-    """``amp·sin(2π(freq·n/sr + phase))`` with the cycle count reduced exactly per second."""
-    for k in range(out.shape[1]):
-        n = start + k
-        seconds = n // sr
-        cycles = freq * seconds
-        cycles = cycles - math.floor(cycles) + freq * (n - seconds * sr) / sr + phase
-        v = amp * math.sin(2.0 * math.pi * (cycles - math.floor(cycles)))
-        for c in range(out.shape[0]):
-            out[c, k] = v
+    """``amp·sin(2π(freq·n/sr + phase))`` with the cycle count reduced exactly per second.
+
+    The span is cut at whole seconds, so per sample there is no integer division, only a
+    multiply-add and :func:`._vecmath.sin_turns`: the loop vectorises. Every channel gets
+    the same samples.
+    """
+    channels, frames = out.shape
+    inv_sr = 1.0 / sr
+    k = 0
+    while k < frames:
+        seconds = (start + k) // sr
+        rem = start + k - seconds * sr  # sample index within the second
+        m = min(frames - k, sr - rem)
+        whole = freq * seconds
+        frac = whole - math.floor(whole) + phase
+        row = out[0, k : k + m]
+        for i in range(m):
+            row[i] = amp * sin_turns(frac + freq * (rem + i) * inv_sr)
+        k += m
+    for c in range(1, channels):
+        src, dst = out[0], out[c]
+        for i in range(frames):
+            dst[i] = src[i]
 
 
 class Sine(_Source):
@@ -80,8 +95,10 @@ class Sine(_Source):
         self._freq = self.values["freq"]
         self._offset = 0.0  # extra cycles keeping the phase continuous across freq changes
         self._next = 0  # absolute index of the next sample to render
+        self._amp = 0.0
 
     def _on_param(self, name: str) -> None:
+        self._amp = db_to_lin(self.values["level_db"])
         if name == "freq":
             new = self.values["freq"]
             shift = (self._freq - new) * self._next / self.sample_rate
@@ -92,7 +109,7 @@ class Sine(_Source):
         """[audio-thread & processing] Write the tone for samples ``start…``."""
         v = self.values
         phase = v["phase"] + self._offset
-        _sine_kernel(out, start, v["freq"], self.sample_rate, phase, db_to_lin(v["level_db"]))
+        _sine_kernel(out, start, v["freq"], self.sample_rate, phase, self._amp)
         self._next = start + out.shape[1]
 
     def get_state(self) -> dict[str, Any]:

@@ -97,9 +97,32 @@ def mix_ramped(
     return p
 
 
+@njit(cache=True)
+def interleave_into(dst: np.ndarray, src: np.ndarray, at: int) -> None:
+    """``dst[at + i, c] = src[c, i]``: a (channels, frames) block into a (frames, channels) chunk.
+
+    The chunk is in the layout sound files take, so draining it is a contiguous copy
+    instead of a transposing one (which cost ~160 µs per 64 k stereo frames). Indexing the
+    chunk as a flat array with a constant stride lets the stereo loop vectorise.
+    """
+    channels, frames = src.shape
+    flat = dst[at : at + frames].reshape(-1)
+    if channels == 2:
+        left, right = src[0], src[1]
+        for i in range(frames):
+            flat[2 * i] = left[i]
+            flat[2 * i + 1] = right[i]
+        return
+    for c in range(channels):
+        row = src[c]
+        for i in range(frames):
+            flat[i * channels + c] = row[i]
+
+
 def warm() -> None:
-    """Compile both kernels (populates the on-disk cache)."""
+    """Compile the kernels (populates the on-disk cache)."""
     a = np.zeros((1, 4), np.float32)
     mix_scaled(a, a, 1.0, True)
     mix_delayed(a, a, 1.0, False, np.zeros((1, 2), np.float32), 0)
+    interleave_into(np.zeros((8, 1), np.float32), a, 2)
     mix_ramped(a, a, 0.0, 0.25, 1, 4, True, np.zeros((1, 0), np.float32), 0)

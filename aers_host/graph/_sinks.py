@@ -7,7 +7,7 @@ preallocated chunk; the render driver drains full chunks to disk between blocks
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,10 @@ import numpy as np
 import soundfile as sf
 
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
-from .._processor import Buffer, ParamEvent
+from .._processor import Buffer, ParamEvent, compiled
 from ..errors import AudioIOError
 from ..plugins.hookspecs import hookimpl
+from ._kernels import interleave_into
 
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24")
 FORMATS = ("wav", "flac")
@@ -26,7 +27,10 @@ CHUNK_FRAMES = 65_536
 
 
 class OutputSink:
-    """[audio-thread] Copies its input into a chunk the driver drains between blocks."""
+    """[audio-thread] Copies its input into a chunk the driver drains between blocks.
+
+    The chunk is (frames, channels), the layout sound files take.
+    """
 
     latency_samples = 0
 
@@ -40,22 +44,31 @@ class OutputSink:
     def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
         """[main-thread & !active] Allocate the chunk."""
         frames = max(CHUNK_FRAMES, max_block * 2)
-        self.chunk = np.zeros((channels, frames), np.float32)
+        self.chunk = np.zeros((frames, channels), np.float32)
         self.fill = 0
 
     def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
         """[audio-thread & processing] Append the block to the chunk."""
-        frames = inp.shape[1]
-        self.chunk[:, self.fill : self.fill + frames] = inp
-        self.fill += frames
+        interleave_into(self.chunk, inp, self.fill)
+        self.fill += inp.shape[1]
+
+    def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
+        """[main-thread & !processing] ``call(start)`` appending ``inp``, without numba dispatch."""
+        append, frames = compiled(interleave_into, self.chunk, inp, self.fill), inp.shape[1]
+
+        def block(start: int) -> None:
+            append(self.chunk, inp, self.fill)
+            self.fill += frames
+
+        return block
 
     def needs_drain(self, next_frames: int) -> bool:
         """True when the next block would not fit."""
-        return self.fill + next_frames > self.chunk.shape[1]
+        return self.fill + next_frames > self.chunk.shape[0]
 
     def take(self) -> np.ndarray:
         """[main-thread] Return the pending frames as (frames, channels) and empty the chunk."""
-        pending = self.chunk[:, : self.fill].T.copy()
+        pending = self.chunk[: self.fill].copy()
         self.fill = 0
         if self.capture:
             self.captured.append(pending)
