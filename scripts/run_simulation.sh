@@ -4,6 +4,8 @@ set -euo pipefail
 source "$(dirname "$0")/_env.sh"
 aers_setup_venv dev
 cd "$ROOT"
+# The demo keeps its key, keyring and plugin store inside the checkout, never in yours.
+export AERS_HOME="${AERS_HOME:-$ROOT/.aers-home}"
 
 "$ROOT/scripts/demo_plugins.sh"
 aers validate examples/demo.yaml

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
-from live_server import aers_serve
+from server.live_server import aers_serve
 
 from aers_host.cli._serve import check_binding, is_loopback
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from server_helpers import DEMO, REGISTRY, write_config
+from .server_helpers import DEMO, REGISTRY, write_config
 
 from aers_host.config import load_config
 from aers_host.server import LiveRuntime, create_app
