@@ -1,0 +1,74 @@
+"""Scene events: model, procedural generators, sample-accurate scheduler, logs and replay.
+
+The ``events`` and ``duck`` node types reach the registry through
+:func:`aers_register_processors` (``aers_host._builtins`` calls it, so they count as
+built-ins). Generators from plugin packages join the built-ins through the
+``aers_register_event_generators`` hook: :func:`collect_generators` gathers them.
+
+Typical use (what ``aers render`` and ``aers events record`` do)::
+
+    sched = scheduler_for_config(cfg, registry, replay=log_path_or_None)
+    result = render(cfg, registry, out_dir=out, events=sched, event_targets=sched.targets())
+    write_event_log(out / "events.jsonl", log_entries_for_plan(sched, result.plan),
+                    sample_rate=cfg.sample_rate, block_size=cfg.block_size)
+"""
+
+from ._generators import BUILTIN_GENERATORS, BuiltinGenerator, EventGenerator
+from ._hooks import (
+    aers_register_event_generators,
+    aers_register_processors,
+    collect_generators,
+    default_generators,
+)
+from ._model import Event, derived_seed, parse_events
+from ._nodes import (
+    DUCK_NODE,
+    EVENTS_NODE,
+    SIDECHAIN_NODE_TYPES,
+    Duck,
+    EventsSource,
+    warm_kernels,
+)
+from ._replay import EventLog, path_offsets, read_event_log, write_event_log
+from ._scene import events_from_config, load_scene
+from ._scene_gen import SCENE_KINDS, generate_scene, write_scene
+from ._scheduler import EventScheduler, VoiceLimit, pan_matrix
+from ._schema import event_schema, load_event_schema
+from ._wiring import log_entries_for_plan, scheduler_for_config, target_channels, voice_limits
+
+__all__ = [
+    "BUILTIN_GENERATORS",
+    "DUCK_NODE",
+    "EVENTS_NODE",
+    "SCENE_KINDS",
+    "SIDECHAIN_NODE_TYPES",
+    "BuiltinGenerator",
+    "Duck",
+    "Event",
+    "EventGenerator",
+    "EventLog",
+    "EventScheduler",
+    "EventsSource",
+    "VoiceLimit",
+    "aers_register_event_generators",
+    "aers_register_processors",
+    "collect_generators",
+    "default_generators",
+    "derived_seed",
+    "event_schema",
+    "events_from_config",
+    "generate_scene",
+    "load_event_schema",
+    "load_scene",
+    "log_entries_for_plan",
+    "pan_matrix",
+    "parse_events",
+    "path_offsets",
+    "read_event_log",
+    "scheduler_for_config",
+    "target_channels",
+    "voice_limits",
+    "warm_kernels",
+    "write_event_log",
+    "write_scene",
+]

@@ -1,0 +1,303 @@
+"""Scene events (design.md §7): the value object, and parsing with located errors.
+
+Invariants:
+
+* ``Event.at`` is an integer sample index. A ``time`` in seconds is converted exactly once,
+  ``round(time * sample_rate)``, here — nothing downstream sees seconds.
+* ``Event.duration`` is a frame count or None (the source's natural length).
+* ``Event.source`` always carries an explicit ``seed`` for generators (derived from the id
+  when the scene gives none) and an absolute ``file`` path, so an event log written from
+  parsed events replays bit-exactly wherever it is read.
+* Parsing reports every bad event at once, each located as ``file:line: events.3.time``.
+
+Example:
+    >>> [ev] = parse_events([{"id": "a", "category": "fx", "time": 0.5, "to": "bus",
+    ...                       "source": {"generator": "impulse"}}], 48000, Path("."))
+    >>> ev.at, ev.source["seed"] > 0
+    (24000, True)
+"""
+
+from __future__ import annotations
+
+import difflib
+import zlib
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ..errors import ConfigError, Problem
+from ._generators import BUILTIN_GENERATORS, EventGenerator
+from ._schema import load_event_schema
+
+#: The validator is built once: the schema is static.
+_VALIDATOR = jsonschema.Draft202012Validator(load_event_schema())
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One scheduled sound: what plays, where it enters the graph, and on which sample."""
+
+    #: Unique id within the scene (log lines and markers refer to it).
+    id: str
+    #: ``footsteps``, ``dialogue``, ``explosion``, ``ambience`` or any word.
+    category: str
+    #: Absolute sample index of the event's first frame.
+    at: int
+    #: ``{generator, seed, ...params}`` or ``{file: ABSOLUTE_PATH}``.
+    source: Mapping[str, Any] = field(hash=False)
+    #: Length in frames; None plays the source's natural length.
+    duration: int | None = None
+    #: Level applied to the source, in dB.
+    gain_db: float = 0.0
+    #: Constant-power pan, -1 (left) … 1 (right); ignored for mono targets.
+    pan: float = 0.0
+    #: Node whose input receives the audio (an ``events`` node: its output).
+    to: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON form with the start in samples (the replay/scene line of this event)."""
+        record: dict[str, Any] = {"id": self.id, "category": self.category, "at": self.at}
+        if self.duration is not None:
+            record["frames"] = self.duration
+        record.update(gain_db=self.gain_db, pan=self.pan, source=dict(self.source), to=self.to)
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Event:
+        """Inverse of :meth:`to_record` (trusted input: an event log we wrote)."""
+        frames = record.get("frames")
+        return cls(
+            id=str(record["id"]),
+            category=str(record["category"]),
+            at=int(record["at"]),
+            source=dict(record["source"]),
+            duration=None if frames is None else int(frames),
+            gain_db=float(record.get("gain_db", 0.0)),
+            pan=float(record.get("pan", 0.0)),
+            to=str(record.get("to", "")),
+        )
+
+
+def derived_seed(event_id: str) -> int:
+    """A stable seed from an id (CRC-32, not ``hash()``, which is salted per process)."""
+    return zlib.crc32(event_id.encode("utf-8")) + 1
+
+
+def _suggest(name: str, known: Collection[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+@dataclass(slots=True)
+class _Reporter:
+    """Collects problems for one list of events, locating each by index and line."""
+
+    file: str
+    prefix: str
+    lines: Sequence[int] | None
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, index: int, rel: str, message: str, hint: str = "") -> None:
+        line = self.lines[index] if self.lines is not None and index < len(self.lines) else 0
+        path = ".".join(p for p in (self.prefix, str(index), rel) if p)
+        self.problems.append(Problem(self.file, line, path, message, hint))
+
+
+def _schema_problems(index: int, raw: Any, rep: _Reporter) -> bool:
+    """Report schema violations of one event with readable messages; True when valid."""
+    ok = True
+    for err in sorted(_VALIDATOR.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
+        ok = False
+        rel = ".".join(str(p) for p in err.absolute_path)
+        inst = err.instance
+        if err.validator == "oneOf" and isinstance(inst, dict):
+            pair = ("generator", "file") if rel.endswith("source") else ("at", "time")
+            both = all(k in inst for k in pair)
+            rep.add(
+                index,
+                rel,
+                f"give either `{pair[0]}` or `{pair[1]}`, not both"
+                if both
+                else f"needs `{pair[0]}` or `{pair[1]}`",
+            )
+        elif err.validator == "additionalProperties" and isinstance(inst, dict):
+            allowed = list(err.schema.get("properties", {}))
+            for key in (k for k in inst if k not in allowed):
+                rep.add(
+                    index,
+                    ".".join(p for p in (rel, key) if p),
+                    "unknown field",
+                    _suggest(key, allowed) or f"allowed: {', '.join(allowed)}",
+                )
+        elif err.validator == "pattern":
+            rep.add(
+                index,
+                rel,
+                f"{inst!r} is not a word",
+                "start with a letter; then letters, digits, _ or -",
+            )
+        elif err.validator == "required":
+            rep.add(index, rel, err.message.replace("is a required property", "is required"))
+        else:
+            rep.add(index, rel, err.message)
+    return ok
+
+
+def _check_source(
+    index: int,
+    ev: Mapping[str, Any],
+    sample_rate: int,
+    base_dir: Path,
+    generators: Mapping[str, EventGenerator],
+    rep: _Reporter,
+) -> dict[str, Any]:
+    """Semantic source checks; returns the source with seed or absolute path filled in."""
+    source = dict(ev["source"])
+    if "file" in source:
+        path = Path(str(source["file"])).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if not path.is_file():
+            rep.add(index, "source.file", f"file not found: {path}")
+        source["file"] = str(path.resolve())
+        return source
+    name = str(source["generator"])
+    gen = generators.get(name)
+    if gen is None:
+        rep.add(
+            index,
+            "source.generator",
+            f"unknown generator {name!r}",
+            _suggest(name, generators) or f"known: {', '.join(sorted(generators))}",
+        )
+        return source
+    natural = getattr(gen, "natural_seconds", None)
+    if "duration" not in ev and callable(natural) and natural(source) is None:
+        rep.add(
+            index,
+            "duration",
+            f"generator {name!r} has no natural end",
+            "give a duration in seconds",
+        )
+    freq = source.get("freq")
+    if isinstance(freq, int | float) and freq >= sample_rate / 2:
+        rep.add(index, "source.freq", f"{freq:g} Hz is not below Nyquist ({sample_rate / 2:g} Hz)")
+    source.setdefault("seed", derived_seed(str(ev["id"])))
+    return source
+
+
+def _target(
+    index: int,
+    ev: Mapping[str, Any],
+    routing: Mapping[str, str],
+    default_target: str | None,
+    nodes: Collection[str] | None,
+    rep: _Reporter,
+) -> str:
+    """The event's node: explicit ``to``, else the category's route, else the default."""
+    if "to" in ev:
+        to, rel = str(ev["to"]), "to"
+    elif ev["category"] in routing:
+        to, rel = str(routing[ev["category"]]), "category"
+    elif default_target:
+        return default_target
+    else:
+        category = ev["category"]
+        rep.add(
+            index,
+            "to",
+            f"no `to` and no route for category {category!r}",
+            f"add `to: NODE` or `routing: {{{category}: NODE}}`",
+        )
+        return ""
+    if nodes is not None and to not in nodes:
+        rep.add(index, rel, f"target node {to!r} does not exist", _suggest(to, nodes))
+    return to
+
+
+def parse_events(
+    raw: Sequence[Any],
+    sample_rate: int,
+    base_dir: Path,
+    routing: Mapping[str, str] | None = None,
+    *,
+    file: str = "",
+    lines: Sequence[int] | None = None,
+    prefix: str = "events",
+    nodes: Collection[str] | None = None,
+    default_target: str | None = None,
+    generators: Mapping[str, EventGenerator] | None = None,
+) -> list[Event]:
+    """Validate raw event dicts and convert them to :class:`Event` values.
+
+    Args:
+        raw: the ``events:`` list (or a scene file's records).
+        sample_rate: graph rate; ``time`` and ``duration`` seconds become samples with it.
+        base_dir: folder relative ``source.file`` paths resolve against.
+        routing: category → node id, used for events without ``to``.
+        file: file name for messages.
+        lines: 1-based line of each event (index-aligned), when the loader knows them.
+        prefix: path prefix of messages (``events`` gives ``events.3.time``).
+        nodes: the graph's node ids, to check targets (None skips the check).
+        default_target: node for events with neither ``to`` nor a route.
+        generators: name → generator; defaults to the built-ins.
+
+    Returns:
+        The events in input order.
+
+    Raises:
+        ConfigError: with one located problem per bad field, for all events at once.
+    """
+    gens: Mapping[str, EventGenerator] = (
+        generators if generators is not None else BUILTIN_GENERATORS
+    )
+    routes = routing or {}
+    rep = _Reporter(file, prefix, lines)
+    events: list[Event] = []
+    first_seen: dict[str, int] = {}
+    for index, ev in enumerate(raw):
+        event_id = ev.get("id") if isinstance(ev, dict) else None
+        if isinstance(event_id, str) and event_id in first_seen:
+            rep.add(
+                index,
+                "id",
+                f"duplicate id {event_id!r}",
+                f"first used by {prefix}.{first_seen[event_id]}".lstrip("."),
+            )
+        if isinstance(event_id, str):
+            first_seen.setdefault(event_id, index)
+        if not _schema_problems(index, ev, rep):
+            continue
+        source = _check_source(index, ev, sample_rate, base_dir, gens, rep)
+        to = _target(index, ev, routes, default_target, nodes, rep)
+        at = int(ev["at"]) if "at" in ev else round(float(ev["time"]) * sample_rate)
+        duration = ev.get("duration")
+        events.append(
+            Event(
+                id=str(ev["id"]),
+                category=str(ev["category"]),
+                at=at,
+                source=source,
+                duration=None if duration is None else max(1, round(float(duration) * sample_rate)),
+                gain_db=float(ev.get("gain_db", 0.0)),
+                pan=float(ev.get("pan", 0.0)),
+                to=to,
+            )
+        )
+    if nodes is not None:
+        for category, node in routes.items():
+            if node not in nodes:
+                rep.problems.append(
+                    Problem(
+                        file,
+                        0,
+                        f"routing.{category}",
+                        f"target node {node!r} does not exist",
+                        _suggest(node, nodes),
+                    )
+                )
+    if rep.problems:
+        raise ConfigError(rep.problems)
+    return events

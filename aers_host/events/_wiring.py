@@ -1,0 +1,162 @@
+"""Glue between a validated config, the planner and the scheduler (no engine changes needed).
+
+The engine only calls ``EventScheduler.mix_into``; everything else happens here, before
+and after a render:
+
+* :func:`scheduler_for_config` parses the config's events (or a replayed log), works out
+  how many channels each target's buffer has — an ``events`` node's output, any other
+  node's input — from the same channel inference the planner uses, reads voice limits
+  from node options (``max_voices``, ``steal``) and prepares the scheduler.
+* :func:`log_entries_for_plan` turns the scheduler's voices into event-log records whose
+  per-node samples include every latency and compensation delay of the plan.
+
+Example:
+    >>> sched = scheduler_for_config(cfg, registry)                    # doctest: +SKIP
+    >>> result = render(cfg, registry, out_dir=out, events=sched,      # doctest: +SKIP
+    ...                 event_targets=sched.targets())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._nodetype import CheckContext, NodeType
+from ..errors import ConfigError, Problem
+from ._generators import EventGenerator
+from ._hooks import default_generators
+from ._model import Event
+from ._replay import path_offsets, read_event_log
+from ._scene import events_from_config
+from ._scheduler import EventScheduler, VoiceLimit
+
+if TYPE_CHECKING:
+    from ..config import GraphConfig
+    from ..graph import Plan
+
+
+def _sole_events_node(config: GraphConfig) -> str | None:
+    """Events without ``to`` or a route go to the only ``events`` node, if there is one."""
+    ids = [n for n, spec in config.nodes.items() if spec.type == "events"]
+    return ids[0] if len(ids) == 1 else None
+
+
+def _replayed(config: GraphConfig, replay: Path) -> list[Event]:
+    log = read_event_log(replay, config.sample_rate)
+    problems = [
+        Problem(str(replay), 0, f"events.{i}.to", f"target node {ev.to!r} is not in {config.file}")
+        for i, ev in enumerate(log.events)
+        if ev.to not in config.nodes
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return log.events
+
+
+def target_channels(
+    config: GraphConfig, registry: Mapping[str, NodeType], targets: set[str]
+) -> dict[str, int]:
+    """Channels of the buffer each target receives events in (its output if a source)."""
+    from ..graph._channels import infer_channels
+    from ..graph._topology import Edge, plan_topology
+
+    edges = [
+        Edge(c.src, c.dst, c.index, c.port, getattr(c, "tap", "post")) for c in config.connections
+    ]
+    delays = {n for n, spec in config.nodes.items() if spec.type == "delay"}
+    order = plan_topology(list(config.nodes), edges, delays).order
+    types = {n: registry[spec.type] for n, spec in config.nodes.items()}
+
+    def rule(node: str, n_in: int | None) -> int:
+        return types[node].output_channels(config.nodes[node].params, n_in, _ctx(config, node))
+
+    # The planner's own inference, so the buffers the engine hands us always match.
+    channels_out, channels_in = infer_channels(order, edges, rule)
+    return {
+        node: channels_out[node]
+        if types[node].role == "source"
+        else channels_in.get(node, channels_out[node])
+        for node in targets
+    }
+
+
+def _ctx(config: GraphConfig, node: str) -> CheckContext:
+    return CheckContext(config.sample_rate, config.block_size, config.base_dir, node_id=node)
+
+
+def voice_limits(config: GraphConfig) -> dict[str, VoiceLimit]:
+    """``max_voices``/``steal`` node options as limits (nodes without them are unlimited)."""
+    return {
+        node: VoiceLimit(int(spec.options["max_voices"]), spec.options.get("steal", "oldest"))
+        for node, spec in config.nodes.items()
+        if spec.options.get("max_voices")
+    }
+
+
+def scheduler_for_config(
+    config: GraphConfig,
+    registry: Mapping[str, NodeType],
+    *,
+    replay: Path | None = None,
+    generators: Mapping[str, EventGenerator] | None = None,
+) -> EventScheduler | None:
+    """A prepared scheduler for the config's events, or the log's with ``replay``.
+
+    Args:
+        config: the validated config (its ``events``, ``scene``, ``routing`` and node
+            options ``max_voices``/``steal`` are used).
+        registry: node types, for the channel counts of the event targets.
+        replay: an event log whose events replace the config's (bit-exact replay).
+        generators: name → generator; default :func:`default_generators` (built-ins and
+            trusted entry-point packages).
+
+    Returns:
+        None when there is nothing to play (no ``events``, no ``scene``, no replay).
+
+    Raises:
+        ConfigError: invalid events, or a log from another sample rate or graph.
+        GraphError: an event's source cannot be rendered.
+        AudioIOError: a file source cannot be read.
+    """
+    if generators is None:
+        generators = default_generators()
+    if replay is not None:
+        events = _replayed(config, replay)
+    else:
+        data = config.data
+        if not data.get("events") and not data.get("scene"):
+            return None
+        lines = [config.lines.get(f"events.{i}", 0) for i in range(len(data.get("events") or ()))]
+        events = events_from_config(
+            data,
+            config.sample_rate,
+            config.base_dir,
+            file=config.file,
+            lines=lines,
+            nodes=list(config.nodes),
+            default_target=_sole_events_node(config),
+            generators=generators,
+        )
+    if not events:
+        return None
+    channels = target_channels(config, registry, {ev.to for ev in events})
+    scheduler = EventScheduler(
+        events, config.sample_rate, channels, voice_limits(config), generators=generators
+    )
+    scheduler.prepare(config.block_size)
+    return scheduler
+
+
+def log_entries_for_plan(scheduler: EventScheduler, plan: Plan) -> list[dict[str, Any]]:
+    """Event-log records with per-node sample positions from the plan's latencies.
+
+    A node's input offset is its compensated arrival time (``path_latency - latency``,
+    identical for all its inputs after delay compensation) minus the target's.
+    """
+    edges = [(c.src, c.dst) for c in plan.config.connections if c.port == "main"]
+    latency = {n.id: n.latency for n in plan.nodes}
+    arrival = {n.id: n.path_latency - n.latency for n in plan.nodes}
+    order = [n.id for n in plan.nodes]
+    paths = {t: path_offsets(edges, latency, t, arrival, order) for t in scheduler.targets()}
+    return scheduler.log_entries(paths)

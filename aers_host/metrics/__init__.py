@@ -1,0 +1,56 @@
+"""Run metrics: per-node timing, CPU, xruns, levels and BS.1770 loudness, exporters, reports."""
+
+from ._collector import HEALTH_FIELDS, MetricsCollector, warm_kernels
+from ._cpu import CpuClock, proc_cpu_seconds
+from ._export import prometheus_text, to_jsonable, write_csv, write_json
+from ._loudness import (
+    LoudnessStats,
+    block_power,
+    integrated_loudness,
+    k_weighting,
+    k_weighting_sos,
+    measure,
+    momentary_loudness,
+    sample_peak_db,
+    short_term_loudness,
+    true_peak_db,
+)
+from ._report import layered_layout, write_report
+from ._wiring import (
+    BUS_TYPES,
+    BusMeter,
+    RunObserver,
+    collector_from_render,
+    export_run,
+    merge_summaries,
+)
+
+__all__ = [
+    "BUS_TYPES",
+    "HEALTH_FIELDS",
+    "BusMeter",
+    "CpuClock",
+    "LoudnessStats",
+    "MetricsCollector",
+    "RunObserver",
+    "block_power",
+    "collector_from_render",
+    "export_run",
+    "integrated_loudness",
+    "k_weighting",
+    "k_weighting_sos",
+    "layered_layout",
+    "measure",
+    "merge_summaries",
+    "momentary_loudness",
+    "proc_cpu_seconds",
+    "prometheus_text",
+    "sample_peak_db",
+    "short_term_loudness",
+    "to_jsonable",
+    "true_peak_db",
+    "warm_kernels",
+    "write_csv",
+    "write_json",
+    "write_report",
+]
