@@ -13,10 +13,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from .server_helpers import DEMO, REGISTRY, write_config
 
 from aers_host.config import load_config
 from aers_host.server import LiveRuntime, create_app
+
+from .server_helpers import DEMO, REGISTRY, write_config
 
 
 @pytest.fixture

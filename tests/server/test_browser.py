@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from .live_server import aers_serve
 
 pytestmark = pytest.mark.slow

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from .conftest import Served
-from .server_helpers import SCENE, parse_prometheus, receive_until
-from .test_server_messages import BAD
 from websockets.sync.client import connect
 
 from aers_host.server import _app
+
+from .conftest import Served
+from .server_helpers import SCENE, parse_prometheus, receive_until
+from .test_server_messages import BAD
 
 Serve = Callable[..., Served]
 

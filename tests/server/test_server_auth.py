@@ -6,10 +6,11 @@ import json
 from collections.abc import Callable
 
 import pytest
-from .conftest import Served
-from .server_helpers import TOKEN
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+
+from .conftest import Served
+from .server_helpers import TOKEN
 
 Serve = Callable[..., Served]
 PATHS = [

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from .server_helpers import SCENE
 
 from aers_host.server import Control, LiveRuntime, solo_routing
 from aers_host.server._runtime import MAX_PENDING_CONTROLS
+
+from .server_helpers import SCENE
 
 Make = Callable[..., LiveRuntime]
 
