@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..batch import BatchReport, BatchStart, Sweep, load_sweep, parse_scheduler, run_sweep
-from ..plugins import default_registry
 from ._app import app, err_console, out_console
+
+if TYPE_CHECKING:  # the batch package pulls in dask: imported when a batch runs, not at start-up
+    from ..batch import BatchReport, BatchStart, Sweep
 
 #: Failed variants listed under the final table (the rest are in summary.csv).
 MAX_FAILURES_SHOWN = 10
@@ -54,6 +55,9 @@ def batch(
 
     Exit 0 when every variant is done or skipped, 1 when any failed (each is in summary.csv).
     """
+    from ..batch import load_sweep, parse_scheduler
+    from ..plugins import default_registry
+
     kind = parse_scheduler(scheduler)
     if workers is not None and "://" in kind:
         err_console.print("note: --workers is ignored with a scheduler address")
@@ -108,6 +112,8 @@ def _run(
             nonlocal failed
             failed += row["status"] == "failed"
             bar.update(task, advance=1, failed=failed)
+
+        from ..batch import run_sweep
 
         return run_sweep(
             sweep, out_dir, scheduler=kind, workers=workers, on_start=started, on_result=finished
