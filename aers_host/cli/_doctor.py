@@ -16,12 +16,15 @@ from ._app import app, out_console
 
 def warm_kernels() -> float:
     """Compile every numba kernel once (cached on disk); return the seconds it took."""
+    from .. import events, metrics
     from ..dsp import warm_kernels as warm_dsp
     from ..graph import _kernels
 
     t0 = time.perf_counter()
     _kernels.warm()
     warm_dsp()
+    events.warm_kernels()
+    metrics.warm_kernels()
     return time.perf_counter() - t0
 
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..config import GraphConfig, load_config
 from ..errors import ConfigError
-from ..graph import Plan, build_plan, describe, render, render_metrics
+from ..graph import Plan, build_plan, describe
 from ..plugins import NodeRegistry, default_registry
 from ._app import app, err_console, out_console
 
@@ -168,10 +168,38 @@ def render_command(
         bool,
         typer.Option("--allow-changed", help="Resume even if a plugin build changed (warns)."),
     ] = False,
+    stems: Annotated[
+        bool, typer.Option("--stems", help="Also write exact per-event/bus stems + JAMS.")
+    ] = False,
+    stems_residual: Annotated[
+        bool, typer.Option("--stems-residual", help="Stems plus residual.wav (nonlinear graphs).")
+    ] = False,
+    stems_pre: Annotated[
+        bool, typer.Option("--stems-pre", help="Dry stems at each event's target node + JAMS.")
+    ] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="Also write OUT_DIR/report.html with plots.")
+    ] = False,
+    replay: Annotated[
+        Path | None, typer.Option("--replay", help="Replay the events of an event log (JSONL).")
+    ] = None,
+    event_log: Annotated[
+        Path | None, typer.Option("--event-log", help="Write this run's event log (JSONL).")
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Write the per-block metrics time series.")
+    ] = None,
+    prometheus: Annotated[
+        Path | None, typer.Option("--prometheus", help="Write metrics in Prometheus text format.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Render every output node to OUT_DIR/<node-id>.wav and write OUT_DIR/metrics.json."""
+    from .._pipeline import render_run
+    from ._dataset import prepare_stems, stem_mode, write_stems
+
     registry = default_registry()
+    stems_mode = stem_mode(stems, stems_residual, stems_pre, resume)
     start, state = 0, None
     if resume is not None:
         cfg, start, state = _resume(resume, config, registry, block_size, duration, allow_changed)
@@ -179,6 +207,7 @@ def render_command(
         raise typer.BadParameter("give a CONFIG, or --resume NAME", param_hint="CONFIG")
     else:
         cfg = _load(config, block_size, duration)
+    stems_scheduler = prepare_stems(cfg, registry, stems_mode)  # fails before rendering
     show_bar = sys.stderr.isatty() and not as_json
     with Progress(
         TextColumn("[bold]rendering[/bold]"),
@@ -190,17 +219,21 @@ def render_command(
         transient=True,
     ) as bar:
         task = bar.add_task("render", total=None)
-        result = render(
+        outcome = render_run(
             cfg,
             registry,
             out_dir=out_dir,
             duration=duration,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
             start=start,
             initial_state=state,
+            replay=replay,
+            report=report,
+            csv=csv,
+            prometheus=prometheus,
+            event_log=event_log,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    metrics = render_metrics(result)
-    metrics["outputs"] = {node_id: str(path) for node_id, path in result.files.items()}
+    result, metrics = outcome.result, outcome.metrics
     for node in result.plan.nodes:  # remote nodes report their network round trips
         remote_stats = getattr(node.proc, "remote_stats", None)
         if callable(remote_stats):
@@ -217,6 +250,10 @@ def render_command(
             "position": session.position,
         }
     out_dir.mkdir(parents=True, exist_ok=True)
+    if stems_mode is not None and stems_scheduler is not None:
+        metrics["stems"] = write_stems(
+            cfg, registry, out_dir, stems_scheduler, stems_mode, config, duration
+        )
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     if as_json:
         out_console.print_json(json.dumps(metrics))
@@ -229,6 +266,8 @@ def render_command(
         f"total latency {result.plan.total_latency} samples; "
         f"metrics → {out_dir / 'metrics.json'}"
     )
+    if report:
+        out_console.print(f"[green]✓[/green] report → {out_dir / 'report.html'}")
     if "session" in metrics:
         saved = metrics["session"]
         out_console.print(

@@ -2,7 +2,7 @@
 
 from ._engine import BlockTimings, Engine, EventSource
 from ._plan import InputEdge, NodeRuntime, Plan, build_graph, build_plan, describe
-from ._render import RenderResult, render, render_length, render_metrics
+from ._render import Pacing, RenderObserver, RenderResult, render, render_length, render_metrics
 from ._sinks import OutputSink
 from ._topology import CycleError, Edge, Topology, plan_topology
 
@@ -15,7 +15,9 @@ __all__ = [
     "InputEdge",
     "NodeRuntime",
     "OutputSink",
+    "Pacing",
     "Plan",
+    "RenderObserver",
     "RenderResult",
     "Topology",
     "build_graph",

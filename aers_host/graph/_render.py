@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,6 +23,34 @@ from ._plan import Plan, build_plan
 from ._sinks import OutputSink, OutputWriter, output_format
 
 Progress = Callable[[int, int], None]
+
+
+class RenderObserver(Protocol):
+    """Told about a render as it runs (the metrics collector meters buses through this)."""
+
+    def bind(self, plan: Plan, timings: BlockTimings) -> None:
+        """[main-thread] The plan and its timing arrays exist; nothing has run yet."""
+        ...
+
+    def after_block(self, engine: Engine, frames: int) -> None:
+        """[audio-thread] A block was processed; must not allocate."""
+        ...
+
+    def finish(self) -> None:
+        """[main-thread] The last block ran; the plan is still open."""
+        ...
+
+
+@dataclass(slots=True)
+class Pacing:
+    """Real-time pacing of a render (``aers run``): how far behind the wall clock it fell."""
+
+    #: Blocks that finished after their real-time deadline.
+    misses: int = 0
+    #: Largest lateness seen, in seconds.
+    worst_late_s: float = 0.0
+    #: Time lost to misses so far; the schedule is shifted by it.
+    slip_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -76,6 +104,8 @@ def render(
     capture: bool = False,
     start: int = 0,
     initial_state: Mapping[str, Any] | None = None,
+    observer: RenderObserver | None = None,
+    pacing: Pacing | None = None,
 ) -> RenderResult:
     """Render ``config`` to ``out_dir/<output-id>.wav`` (and/or into memory with ``capture``).
 
@@ -92,6 +122,9 @@ def render(
             position); a ``position`` in ``initial_state`` wins over it.
         initial_state: what :meth:`Engine.state` returned at the end of an earlier render,
             applied before the first block, so this render continues that one bit for bit.
+        observer: told when the plan is ready, after every block and at the end.
+        pacing: when given, run at the speed of the wall clock (a real-time simulation)
+            and count the blocks that finished after their deadline.
 
     Raises:
         GraphError: the graph cannot be built, has no length, or the state does not fit it.
@@ -117,6 +150,8 @@ def render(
                     path, plan.sample_rate, node.channels_in, sink.params
                 )
                 files[node.id] = path
+        if observer is not None:
+            observer.bind(plan, timings)
         t0 = time.perf_counter()
         done = 0
         try:
@@ -127,9 +162,15 @@ def render(
                         _drain(sink, writers.get(node.id))
                 engine.process_block(frames)
                 done += frames
+                if observer is not None:
+                    observer.after_block(engine, frames)
+                if pacing is not None:
+                    _pace(pacing, t0, done / plan.sample_rate)
                 if progress is not None:
                     progress(done, total)
             wall = time.perf_counter() - t0
+            if observer is not None:
+                observer.finish()
             for node, sink in sinks:
                 _drain(sink, writers.get(node.id))
         finally:
@@ -148,6 +189,21 @@ def render(
         return RenderResult(plan, total, wall, timings, files, captured, engine.state())
     finally:
         plan.close()
+
+
+def _pace(pacing: Pacing, t0: float, audio_seconds: float) -> None:
+    """Sleep until the audio rendered so far is due; count it late when it already is.
+
+    After a miss the schedule restarts from now, as an audio device does after an
+    underrun, so one stall counts once instead of once per block spent catching up.
+    """
+    late = time.perf_counter() - (t0 + pacing.slip_s) - audio_seconds
+    if late > 0:
+        pacing.misses += 1
+        pacing.worst_late_s = max(pacing.worst_late_s, late)
+        pacing.slip_s += late
+    else:
+        time.sleep(-late)
 
 
 def _drain(sink: OutputSink, writer: OutputWriter | None) -> None:
