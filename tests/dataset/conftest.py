@@ -1,0 +1,23 @@
+"""Fixtures of the dataset tests; config texts and helpers live in dataset_scenes.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from dataset_scenes import REGISTRY, write
+
+from aers_host.config import GraphConfig, load_config
+
+LoadConfig = Callable[..., GraphConfig]
+
+
+@pytest.fixture
+def load(tmp_path: Path) -> LoadConfig:
+    """Write a config text into tmp_path and load it with the built-in registry."""
+
+    def run(text: str, name: str = "graph.yaml", **overrides: object) -> GraphConfig:
+        return load_config(write(tmp_path, text, name), registry=REGISTRY, overrides=overrides)
+
+    return run
