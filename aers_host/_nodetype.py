@@ -146,6 +146,8 @@ class BuiltinNodeType:
     channels: Callable[[Mapping[str, Any], int | None, CheckContext], int] = same_channels
     schema_extra: Mapping[str, Any] = field(default_factory=dict)
     origin: str = "builtin"
+    #: Accepts ``port: sidechain`` connections (its processor has ``set_sidechain``).
+    sidechain: bool = False
 
     def params_schema(self) -> Mapping[str, Any]:
         """Schema of ``params``: declared specs plus extra properties, nothing else."""

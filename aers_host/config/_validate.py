@@ -218,6 +218,14 @@ def _check_connections(
                 join_path(path, "from"),
                 f"{raw['from']!r} is an output (sink) and has no output to connect",
             )
+        if raw.get("port") == "sidechain" and dst_type is not None and not getattr(
+            dst_type, "sidechain", False
+        ):
+            out.add(
+                join_path(path, "port"),
+                f"{raw['to']!r} ({dst_type.name}) has no side-chain input",
+                "side-chain a `compressor` or a `duck`, or use port: main",
+            )
         if raw.get("tap") == "pre" and src_type is not None and src_type.role == "source":
             out.add(
                 join_path(path, "tap"),

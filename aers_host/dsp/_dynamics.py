@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._nodetype import BuiltinNodeType, CheckContext
-from .._processor import Buffer, ParamSpec, ProcessorBase, compiled
+from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
 from ._common import (
     db_to_lin,
     kernel,
@@ -65,9 +65,18 @@ _TO_LIN = math.log(10.0) / 20.0  # lin = exp(_TO_LIN·dB)
 
 @kernel
 def _compressor_kernel(
-    inp: Buffer, out: Buffer, env: np.ndarray, gains: np.ndarray, coef: np.ndarray, start: int
+    inp: Buffer,
+    key: Buffer,
+    out: Buffer,
+    env: np.ndarray,
+    gains: np.ndarray,
+    coef: np.ndarray,
+    start: int,
 ) -> None:  # pragma: no cover - compiled
     """Apply the gain computer of the module docstring; ``env[0]`` carries the envelope.
+
+    The detector listens to ``key``: the input itself, or the side-chain when one is
+    connected (any channel count; the detector takes the loudest channel).
 
     Three passes over the span, because only the first is a recursion: (1) the stereo-linked
     detector and ballistics write the envelope into ``gains`` (scratch, >= frames long); (2)
@@ -81,8 +90,8 @@ def _compressor_kernel(
     e = env[0]
     for n in range(frames):
         d = 0.0
-        for c in range(channels):
-            v = float(inp[c, n])
+        for c in range(key.shape[0]):
+            v = float(key[c, n])
             v = v * v if rms else abs(v)
             if v > d:
                 d = v
@@ -125,6 +134,17 @@ class Compressor(ProcessorBase):
         self._env = np.zeros(1, np.float64)
         self._gains = np.zeros(0, np.float64)
         self._coef = np.zeros(_KNEE_SCALE + 1, np.float64)
+        self._side: Buffer | None = None
+        self._block_start = 0
+
+    def set_sidechain(self, buf: Buffer) -> None:
+        """[main-thread & !active] Key the detector from ``buf`` (filled by the engine per block)."""
+        self._side = buf
+
+    def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
+        """[audio-thread & processing] Remember the block start so split spans find their key."""
+        self._block_start = start
+        super().process(inp, out, start, events)
 
     def _on_param(self, name: str) -> None:
         """Derive the kernel's coefficients (no pow or dict lookup per block)."""
@@ -154,13 +174,21 @@ class Compressor(ProcessorBase):
 
     def render(self, inp: Buffer, out: Buffer, start: int) -> None:
         """[audio-thread & processing] Compress the span."""
-        _compressor_kernel(inp, out, self._env, self._gains, self._coef, start)
+        key = inp
+        if self._side is not None:
+            offset = start - self._block_start
+            key = self._side[:, offset : offset + inp.shape[1]]
+        _compressor_kernel(inp, key, out, self._env, self._gains, self._coef, start)
 
     def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
-        """[main-thread & !processing] :meth:`render` on fixed views, as a plain partial."""
+        """[main-thread & !processing] :meth:`render` on fixed views, as a plain partial.
+
+        Only used without a side-chain (the engine runs side-chained nodes on its general
+        path, which calls :meth:`process`).
+        """
         state = (self._env, self._gains, self._coef)
-        run = compiled(_compressor_kernel, inp, out, *state, 0)
-        return functools.partial(run, inp, out, *state)
+        run = compiled(_compressor_kernel, inp, inp, out, *state, 0)
+        return functools.partial(run, inp, inp, out, *state)
 
     def get_state(self) -> dict[str, Any]:
         """[main-thread] Params, detector and envelope."""
@@ -320,6 +348,7 @@ COMPRESSOR = BuiltinNodeType(
     factory=_compressor_factory,
     specs=Compressor.PARAMS,
     extra_properties={"detector": {"enum": ["peak", "rms"], "default": "peak"}},
+    sidechain=True,
 )
 LIMITER = BuiltinNodeType(
     name="limiter",

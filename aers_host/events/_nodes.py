@@ -161,6 +161,7 @@ DUCK_NODE = BuiltinNodeType(
     summary="side-chain ducker: connections with `port: sidechain` key it",
     factory=_make_duck,
     specs=Duck.PARAMS,
+    sidechain=True,
 )
 
 

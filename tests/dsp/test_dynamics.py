@@ -171,3 +171,67 @@ def test_limiter_block_invariant_and_state_resumes(render: Render) -> None:
     whole.prepare(48000, 512, 2)
     ref = render(whole, x, 512)
     assert np.array_equal(tail, ref[:, 8192:])
+
+
+def test_compressor_side_chain_keys_the_detector(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A quiet signal is compressed exactly when (and only when) its key is loud."""
+    import textwrap
+
+    from aers_host.config import load_config
+    from aers_host.graph import render
+    from aers_host.plugins import default_registry
+
+    registry = default_registry(entry_points=False, store=False)
+    text = """
+        duration: 0.5
+        nodes:
+          bed:  {type: sine, params: {freq: 200, level_db: -30, channels: 2}}
+          key:  {type: sine, params: {freq: 1000, level_db: -3, channels: 1}}
+          comp: {type: compressor, params: {threshold_db: -20, ratio: 10, attack_ms: 1, release_ms: 50}}
+          out:  {type: output}
+          ref:  {type: output}
+        connections:
+          - {from: bed, to: comp}
+          - {from: key, to: comp, port: sidechain}
+          - {from: comp, to: out}
+          - {from: bed, to: ref}
+    """
+    path = tmp_path / "sc.yaml"
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    result = render(load_config(path, registry=registry), registry, out_dir=None, capture=True)
+    keyed, dry = result.captured["out"], result.captured["ref"]
+    # The key sits 17 dB over the threshold: at 10:1 the bed loses ~15 dB once settled.
+    settled = slice(12000, 24000)
+    reduction = 20 * np.log10(np.abs(keyed[:, settled]).max() / np.abs(dry[:, settled]).max())
+    assert -16.5 < reduction < -14.0
+    # Without the key, a -30 dB bed is below threshold: untouched.
+    unkeyed_text = text.replace("          - {from: key, to: comp, port: sidechain}\n", "")
+    path.write_text(textwrap.dedent(unkeyed_text).lstrip(), encoding="utf-8")
+    plain = render(load_config(path, registry=registry), registry, out_dir=None, capture=True)
+    assert np.array_equal(plain.captured["out"], plain.captured["ref"])
+
+
+def test_side_chain_to_a_node_without_one_is_a_config_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import textwrap
+
+    import pytest
+
+    from aers_host.config import load_config
+    from aers_host.errors import ConfigError
+
+    text = """
+        duration: 0.1
+        nodes:
+          a: {type: sine}
+          b: {type: sine}
+          g: {type: gain}
+          out: {type: output}
+        connections:
+          - {from: a, to: g}
+          - {from: b, to: g, port: sidechain}
+          - {from: g, to: out}
+    """
+    path = tmp_path / "bad.yaml"
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"connections\.1\.port: 'g' \(gain\) has no side-chain input"):
+        load_config(path)
