@@ -138,7 +138,7 @@ class Compressor(ProcessorBase):
         self._block_start = 0
 
     def set_sidechain(self, buf: Buffer) -> None:
-        """[main-thread & !active] Key the detector from ``buf`` (filled by the engine per block)."""
+        """[main-thread & !active] Key the detector from ``buf`` (the engine fills it)."""
         self._side = buf
 
     def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
