@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -100,17 +100,12 @@ def record(
     ] = None,
 ) -> None:
     """Render CONFIG and write its event log: per event, every node's sample in and out."""
-    from ..config import load_config
     from ..graph import render
     from ..plugins import default_registry
+    from ._graph import _load
 
     registry = default_registry()
-    overrides: dict[str, Any] = {}
-    if block_size is not None:
-        overrides["block_size"] = block_size
-    if duration is not None:
-        overrides["duration"] = duration
-    cfg = load_config(config, registry=registry, overrides=overrides)
+    cfg = _load(config, block_size, duration, registry)
     scheduler = scheduler_for_config(cfg, registry, replay=replay)
     if scheduler is None:
         raise ConfigError(

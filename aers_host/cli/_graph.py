@@ -27,14 +27,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 
 
 def _load(
-    config: Path, block_size: int | None = None, duration: float | None = None
+    config: Path,
+    block_size: int | None = None,
+    duration: float | None = None,
+    registry: NodeRegistry | None = None,
 ) -> GraphConfig:
+    """Load CONFIG with the CLI overrides (the registry is built once per command)."""
     overrides: dict[str, Any] = {}
     if block_size is not None:
         overrides["block_size"] = block_size
     if duration is not None:
         overrides["duration"] = duration
-    return load_config(config, registry=default_registry(), overrides=overrides)
+    return load_config(config, registry=registry or default_registry(), overrides=overrides)
 
 
 @app.command()
@@ -100,8 +104,9 @@ def graph(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the processing order, each node's latency and the graph's total latency."""
-    cfg = _load(config, block_size)
-    plan = build_plan(cfg, default_registry())
+    registry = default_registry()
+    cfg = _load(config, block_size, registry=registry)
+    plan = build_plan(cfg, registry)
     try:
         if dot:
             print(_dot(plan))
@@ -206,7 +211,7 @@ def render_command(
     elif config is None:
         raise typer.BadParameter("give a CONFIG, or --resume NAME", param_hint="CONFIG")
     else:
-        cfg = _load(config, block_size, duration)
+        cfg = _load(config, block_size, duration, registry)
     stems_scheduler = prepare_stems(cfg, registry, stems_mode)  # fails before rendering
     show_bar = sys.stderr.isatty() and not as_json
     with Progress(
@@ -296,7 +301,7 @@ def _resume(
     with SessionStore() as store:
         session = store.load(name)
     if config is not None:
-        cfg = _load(config, block_size, duration)
+        cfg = _load(config, block_size, duration, registry)
     else:
         overrides: dict[str, Any] = {"block_size": block_size} if block_size else {}
         if duration is not None:

@@ -98,14 +98,15 @@ def run_command(
     from ..graph import Pacing
     from ..plugins import default_registry
 
-    cfg = _load(config, block_size, duration)
+    registry = default_registry()
+    cfg = _load(config, block_size, duration, registry)
     pacing = Pacing()
     interactive = sys.stdout.isatty() and not as_json
     live = Live(console=out_console, auto_refresh=False, transient=False)
     with live if interactive else contextlib.nullcontext():
         outcome = render_run(
             cfg,
-            default_registry(),
+            registry,
             out_dir=out_dir,
             duration=duration,
             pacing=pacing,
