@@ -104,6 +104,7 @@ def render_run(
     if pacing is not None:
         base["deadline_misses"] = pacing.misses
         base["worst_late_ms"] = pacing.worst_late_s * 1000.0
+        base["buffer_fill"] = pacing.buffer_fill(config.block_size / config.sample_rate)
     collector = collector_from_render(result, scheduler=scheduler, observer=observer)
     metrics = export_run(
         collector,

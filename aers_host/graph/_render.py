@@ -51,6 +51,21 @@ class Pacing:
     worst_late_s: float = 0.0
     #: Time lost to misses so far; the schedule is shifted by it.
     slip_s: float = 0.0
+    #: Output-buffer fill when each block was delivered: the time left before it was due,
+    #: in seconds (smallest seen, and the sum over blocks for the mean).
+    min_headroom_s: float = float("inf")
+    headroom_sum_s: float = 0.0
+    blocks: int = 0
+
+    def buffer_fill(self, block_seconds: float) -> dict[str, float]:
+        """Fill of a one-block output buffer at delivery, in percent (100 = a block ahead)."""
+        if not self.blocks:
+            return {"min_percent": 0.0, "mean_percent": 0.0}
+        mean = self.headroom_sum_s / self.blocks
+        return {
+            "min_percent": max(0.0, self.min_headroom_s) / block_seconds * 100.0,
+            "mean_percent": max(0.0, mean) / block_seconds * 100.0,
+        }
 
 
 @dataclass(slots=True)
@@ -198,6 +213,9 @@ def _pace(pacing: Pacing, t0: float, audio_seconds: float) -> None:
     underrun, so one stall counts once instead of once per block spent catching up.
     """
     late = time.perf_counter() - (t0 + pacing.slip_s) - audio_seconds
+    pacing.blocks += 1
+    pacing.headroom_sum_s += max(0.0, -late)
+    pacing.min_headroom_s = min(pacing.min_headroom_s, max(0.0, -late))
     if late > 0:
         pacing.misses += 1
         pacing.worst_late_s = max(pacing.worst_late_s, late)

@@ -119,6 +119,12 @@ class SandboxedProcessor:
         return self.link.worker if self.link is not None else None
 
     @property
+    def worker_pid(self) -> int | None:
+        """[any-thread] OS pid of the worker serving this node (for per-worker CPU metrics)."""
+        worker = self._worker
+        return worker.pid if worker is not None else None
+
+    @property
     def _segment(self) -> Segment | None:
         """[any-thread] The shared segment of this node's worker."""
         return self.link.segment if self.link is not None else None

@@ -92,3 +92,5 @@ def test_run_paces_to_the_wall_clock(tmp_path: Path, run_cli) -> None:  # type: 
     assert "deadline misses" in result.out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "deadline_misses" in metrics
+    fill = metrics["buffer_fill"]
+    assert 0.0 <= fill["min_percent"] <= fill["mean_percent"] <= 100.0
