@@ -1,3 +1,16 @@
 """Imports every command module so each registers its commands on the app."""
 
-from . import _doctor, _events, _graph, _keys, _plugin  # noqa: F401
+from . import (  # noqa: F401
+    _batch,
+    _dataset,
+    _doctor,
+    _edit,
+    _events,
+    _graph,
+    _keys,
+    _node,
+    _plugin,
+    _run,
+    _serve,
+    _session,
+)

@@ -34,6 +34,7 @@ from ..plugins._manifest import sign_manifest
 from ..plugins._scaffold import name_problem, scaffold_files
 from ..plugins._verified import PluginKind
 from ._app import app, err_console, out_console
+from ._edit import call, problems_of, resolve, running_server
 from ._keys import PassphraseEnv, read_passphrase, say
 
 plugin_app = typer.Typer(
@@ -123,13 +124,73 @@ def verify(plugin_dir: PluginDir) -> None:
     )
 
 
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="Running `aers serve` (default: the one in serve.json)."),
+]
+TokenOpt = Annotated[str | None, typer.Option("--token", help="The server's token.")]
+
+
 @plugin_app.command("install")
-def install(plugin_dir: PluginDir) -> None:
-    """Verify a signed plugin folder and install it into the store atomically."""
+def install(
+    plugin_dir: PluginDir,
+    notify: Annotated[
+        str | None,
+        typer.Option("--notify", help="Server URL to hot-reload in (default: a running one)."),
+    ] = None,
+    no_notify: Annotated[
+        bool, typer.Option("--no-notify", help="Do not tell a running server.")
+    ] = False,
+    token: TokenOpt = None,
+) -> None:
+    """Verify a signed plugin folder and install it into the store atomically.
+
+    A running `aers serve` (announced in serve.json, or --notify URL) then hot-reloads it.
+    """
     plugin = PluginStore().install(plugin_dir)
     say(
         out_console, f"installed {plugin.name} {plugin.version} ({plugin.kind}, {plugin.isolation})"
     )
+    if no_notify or (notify is None and running_server() is None):
+        return
+    _reload(plugin.name, notify, token)
+
+
+@plugin_app.command("reload")
+def reload(
+    name: Annotated[str, typer.Argument(help="Installed plugin name.")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Hot-reload the installed NAME in a running server (verify, swap, roll back on failure)."""
+    _reload(name, url, token)
+
+
+def _reload(name: str, url: str | None, token: str | None) -> None:
+    """Ask the server to reload ``name``; exit 1 when refused or rolled back."""
+    target, secret = resolve(url, token)
+    status, answer = call(target, f"/api/plugins/{name}/reload?who=cli", secret, {})
+    if status != 200:
+        raise PluginError("\n".join(f"reload refused: {p}" for p in problems_of(status, answer)))
+    result = answer.get("status")
+    version, previous = answer.get("version"), answer.get("previous") or "?"
+    if result == "rollback_failed":
+        raise PluginError(f"{name} {version} failed probation and could not be rolled back: "
+                          f"{answer.get('reason')}")  # fmt: skip
+    if result == "rolled_back":
+        raise PluginError(
+            f"{name} {version} rolled back to {previous}: {answer.get('reason')} "
+            "(the old version keeps running)"
+        )
+    nodes = ", ".join(answer.get("nodes") or []) or "no nodes"
+    if result == "unchanged":
+        say(out_console, f"{name} {version} already running at {target}")
+    else:
+        say(
+            out_console,
+            f"reloaded {name} {previous} → {version} at {target} ({nodes}; "
+            f"sample {answer.get('sample')}, state: {answer.get('handover') or {}})",
+        )
 
 
 @plugin_app.command("remove")

@@ -2,6 +2,11 @@
 
 Binds to loopback by default. Any other address exposes engine controls to the network,
 so it needs ``--token``; with a token every request and WebSocket must present it.
+
+While it runs, ``$AERS_HOME/serve.json`` (user-only) announces its URL and token, so
+``aers edit -``, ``aers plugin reload`` and ``aers plugin install`` find it; the file is
+removed on exit. ``--session NAME`` saves the live graph and its edit journal after every
+edit and at exit; ``--record DIR`` writes what the outputs played (docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import typer
 
 from ..errors import AersError
 from ._app import app, err_console
+from ._edit import announce, withdraw
 
 #: Tokens are URL-safe so they can travel in ``?token=`` and a cookie unchanged.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{16,256}")
@@ -68,20 +74,37 @@ def serve(
     rate: Annotated[
         float, typer.Option("--rate", min=1.0, max=120.0, help="Feed frames per second.")
     ] = 30.0,
+    crossfade_ms: Annotated[
+        float, typer.Option("--crossfade-ms", min=0.1, max=1000.0, help="Live-edit fade length.")
+    ] = 10.0,
+    session: Annotated[
+        str | None, typer.Option("--session", help="Autosave the live graph as this session.")
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option("--record", help="Write the outputs' audio here at exit.")
+    ] = None,
+    record_seconds: Annotated[
+        float, typer.Option("--record-seconds", min=0.1, max=3600.0, help="Recording room.")
+    ] = 60.0,
 ) -> None:
     """Run CONFIG in real time and serve the live dashboard, WebSocket feed and REST API."""
     import uvicorn
 
     from ..config import load_config
+    from ..dsp import warm_kernels
     from ..plugins import default_registry
-    from ..server import LiveRuntime, create_app, gil_switch_interval
+    from ..server import Autosaver, LiveRuntime, Recorder, create_app, gil_switch_interval
 
     check_binding(host, token)
     registry = default_registry()
     cfg = load_config(config, registry=registry)
-    runtime = LiveRuntime.from_config(cfg, registry)
+    warm_kernels()  # so a live edit never compiles a DSP kernel on the audio thread
+    runtime = LiveRuntime.from_config(cfg, registry, crossfade_ms=crossfade_ms)
+    if record is not None:
+        runtime.recorder = Recorder.for_view(runtime.view, record_seconds)
+    saver = Autosaver(runtime, session) if session else None
     allowed = None if token else {*_LOOPBACK_NAMES, host}
-    application = create_app(runtime, token, rate=rate, allowed_hosts=allowed)
+    application = create_app(runtime, token, rate=rate, allowed_hosts=allowed, autosave=saver)
     # Process-wide, so set here by the process owner (see gil_switch_interval for why).
     sys.setswitchinterval(gil_switch_interval(cfg.block_size, cfg.sample_rate))
     server = uvicorn.Server(
@@ -104,7 +127,12 @@ def serve(
     )
     if open_browser:
         webbrowser.open(url)
+    announced = announce(f"http://{shown}:{port}", token)
     try:
         server.run()
     finally:
+        withdraw(announced)
         runtime.close()
+        if record is not None and runtime.recorder is not None:
+            for path in runtime.recorder.write(record):
+                err_console.print(f"recorded {path}", soft_wrap=True)

@@ -1,6 +1,19 @@
 """Editing a running graph: transactions, crossfaded plan swaps, the edit journal."""
 
 from ._edits import MAX_OPS, OP_SCHEMAS, apply_edits, check_ops
-from ._live import EditTicket, LiveGraph
+from ._live import LiveGraph
+from ._reload import Health, health_of, state_version, unhealthy
+from ._ticket import EditTicket
 
-__all__ = ["MAX_OPS", "OP_SCHEMAS", "EditTicket", "LiveGraph", "apply_edits", "check_ops"]
+__all__ = [
+    "MAX_OPS",
+    "OP_SCHEMAS",
+    "EditTicket",
+    "Health",
+    "LiveGraph",
+    "apply_edits",
+    "check_ops",
+    "health_of",
+    "state_version",
+    "unhealthy",
+]

@@ -4,10 +4,11 @@ Invariants:
 
 * **Transactions.** :meth:`LiveGraph.submit` applies the operations to a copy of the
   config and validates it exactly like a file; an invalid edit raises ``ConfigError`` and
-  nothing changes.
+  nothing changes (not even a parameter of a kept processor: those are applied at the swap).
 * **Off the audio thread.** New plans are built and prepared by the caller's thread. The
-  audio thread only swaps a reference at a block boundary (:meth:`LiveGraph.process_block`)
-  and reports the sample at which the edit took effect.
+  audio thread only swaps references at a block boundary (:meth:`LiveGraph.advance`, called
+  by :meth:`LiveGraph.process_block`) and reports the sample at which the edit took effect.
+  Submitters serialise on a lock the audio thread never takes.
 * **No clicks, no gaps.** The edit first runs as a *transition* plan: the union of the old
   and new graphs, where removed connections ramp to silence, added ones ramp in and changed
   gains glide, over ``crossfade_ms``. A replaced node runs beside its successor (the old
@@ -15,62 +16,43 @@ Invariants:
   exactly the new config — takes over with the same processors.
 * **State survives.** A node kept with the same type, parameters and channel layout keeps
   its processor object, so a delay tail keeps ringing and filters keep their memories.
-  Numeric parameter changes on a kept node are applied as sample-accurate events instead
-  of a rebuild.
+  Numeric parameter changes on a kept node are applied as ``set_param`` at the swap.
+  Runtime flags (bypass, mute) of surviving nodes are carried over at every swap.
+* **Plugin reload.** :meth:`LiveGraph.replace_type` rebuilds every node of one type with a
+  new node type under the same id; at the swap the new processor receives the old one's
+  state when both report the same ``state_version`` (see :func:`state_version`).
 * If the union of old and new is not a valid graph (reversing a connection would make a
   cycle for the length of the fade), the edit is refused with that reason: split it.
+
+Example:
+    >>> live = LiveGraph(cfg, registry, crossfade_ms=5)           # doctest: +SKIP
+    >>> ticket = live.submit({"op": "connect", "from": "a", "to": "bus"})  # doctest: +SKIP
+    >>> live.process_block(512); ticket.sample                     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import time
+from collections import ChainMap
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from .._nodetype import NodeType
 from .._processor import Processor
 from ..config import GraphConfig, ParsedDocument, validate_config_data
 from ..errors import ConfigError, GraphError
-from ..graph import Engine, InputEdge, Plan, build_plan
+from ..graph import BlockTimings, Engine, EventSource, Plan, build_plan
 from ._edits import apply_edits
-
-OLD_SUFFIX = "--old"
-
-
-@dataclass(slots=True)
-class EditTicket:
-    """The outcome of one edit: filled in by the audio thread when it takes effect."""
-
-    ops: list[Mapping[str, Any]]
-    who: str
-    latency_before: int
-    latency_after: int
-    #: Absolute sample at which the edit took effect (set at the swap).
-    sample: int = -1
-    done: threading.Event = field(default_factory=threading.Event)
-
-    def wait(self, timeout: float | None = None) -> int:
-        """Block until the edit is live; return its sample index (-1 on timeout)."""
-        self.done.wait(timeout)
-        return self.sample
-
-
-_LinePairs = list[tuple[InputEdge, InputEdge]]
-
-
-@dataclass(slots=True)
-class _Swap:
-    ticket: EditTicket
-    transition: Engine
-    final: Engine
-    config: GraphConfig
-    fade: int
-    #: Samples the ramps wait for new processors to fill their latency.
-    hold: int
-    #: Compensation lines to carry over at each swap (old edge → new edge).
-    into_transition: _LinePairs
-    into_final: _LinePairs
+from ._reload import hand_over, health_of, state_version
+from ._ticket import EditTicket, Prepare, Stage, Swap
+from ._transition import (
+    OLD_SUFFIX,
+    kept_processors,
+    line_pairs,
+    union,
+    warmup,
+)
 
 
 class LiveGraph:
@@ -80,284 +62,319 @@ class LiveGraph:
         config: the starting config.
         registry: node types.
         crossfade_ms: length of the fades around an edit.
+        events: the event scheduler every engine mixes from (None: no scene).
+        event_targets: nodes that receive scene events.
+        timing_rows: when > 0, every engine records per-block timings in a ring of this
+            many blocks (a fresh one per plan: node columns differ between plans).
+        prepare: per-engine companion builder (see :data:`Prepare`).
     """
 
     def __init__(
-        self, config: GraphConfig, registry: Mapping[str, NodeType], *, crossfade_ms: float = 10.0
+        self,
+        config: GraphConfig,
+        registry: Mapping[str, NodeType],
+        *,
+        crossfade_ms: float = 10.0,
+        events: EventSource | None = None,
+        event_targets: frozenset[str] = frozenset(),
+        timing_rows: int = 0,
+        prepare: Prepare | None = None,
     ) -> None:
         self.registry = registry
         self.config = config
         self.fade = max(1, round(crossfade_ms * config.sample_rate / 1000.0))
-        self.engine = Engine(build_plan(config, registry))
+        self.events = events
+        self.event_targets = event_targets
+        self.timing_rows = timing_rows
+        self._prepare = prepare
+        self.engine = self._engine(build_plan(config, registry, event_targets=event_targets))
+        #: The companion of :attr:`engine` (what ``prepare`` returned; None without one).
+        self.extra: Any = prepare(self.engine, registry) if prepare is not None else None
         #: Applied edits: who, what, sample index, latency before/after.
         self.journal: list[dict[str, Any]] = []
-        self._pending: _Swap | None = None
-        self._final: tuple[Engine, int, _LinePairs] | None = None
+        self._pending: Swap | None = None
+        #: The final stage of the edit fading in, and the sample span of its fade.
+        self._final: tuple[Stage, int, int] | None = None
         self._retired: list[Plan] = []
+        self._held: dict[int, Processor] = {}
         self._lock = threading.Lock()  # serialises submitters, never taken by the audio thread
 
     @property
     def plan(self) -> Plan:
-        """The plan running now."""
+        """[any-thread] The plan running now."""
         return self.engine.plan
+
+    @property
+    def settled(self) -> bool:
+        """[any-thread] True when no edit is waiting or fading in."""
+        return self._pending is None and self._final is None
+
+    def _engine(self, plan: Plan, start: int = 0) -> Engine:
+        timings = (
+            BlockTimings.allocate(self.timing_rows, len(plan.nodes)) if self.timing_rows else None
+        )
+        return Engine(plan, events=self.events, timings=timings, start=start)
 
     # -- control side ---------------------------------------------------------------------
 
-    def submit(self, ops: Any, *, who: str = "api") -> EditTicket:
+    def submit(self, ops: Any, *, who: str = "api", wait: float = 0.0) -> EditTicket:
         """[main-thread] Validate an edit and prepare it; it goes live at the next block.
+
+        Args:
+            ops: one operation or a list (see :mod:`aers_host.live._edits`).
+            who: recorded in the journal.
+            wait: seconds to wait for a previous edit to finish fading in.
 
         Raises:
             ConfigError: the edit is malformed or makes an invalid graph (nothing changes).
-            GraphError: a new node cannot be prepared (nothing changes).
+            GraphError: a new node cannot be prepared, the union cannot crossfade or the
+                previous edit is still fading in (nothing changes).
         """
         with self._lock:
-            if self._pending is not None or self._final is not None:
-                raise GraphError("the previous edit is still fading in; retry in a moment")
+            self._await_settled(wait)
             old = self.config
-            new_data = apply_edits(old.data, ops)
-            doc = ParsedDocument(new_data, old.file)
-            new = validate_config_data(doc, registry=self.registry, base_dir=old.base_dir)
-            current = self.engine.plan
-            transition, final = self._build(current, old, new)
-            ticket = EditTicket(
-                list(ops if isinstance(ops, list) else [ops]),
-                who,
-                current.total_latency,
-                final.plan.total_latency,
-            )
-            self._pending = _Swap(
-                ticket, transition, final, new, self.fade, transition.plan.ramp_hold,
-                _line_pairs(current, transition.plan), _line_pairs(transition.plan, final.plan),
-            )  # fmt: skip
-            return ticket
+            new = _validate(apply_edits(old.data, ops), old, self.registry)
+            ops_list = list(ops if isinstance(ops, list) else [ops])
+            return self._prepare_swap(ops_list, who, old, new, self.registry)
 
-    def _build(self, current: Plan, old: GraphConfig, new: GraphConfig) -> tuple[Engine, Engine]:
-        """The final plan (the new config), then the transition plan that leads to it.
+    def replace_type(
+        self,
+        type_name: str,
+        node_type: NodeType,
+        *,
+        who: str = "reload",
+        ops: list[Mapping[str, Any]] | None = None,
+        reuse: Mapping[str, Processor] | None = None,
+        wait: float = 0.0,
+    ) -> EditTicket | None:
+        """[main-thread] Rebuild every node of ``type_name`` as ``node_type`` (plugin reload).
+
+        The config does not change (a plugin's node type is its name); the registry does.
+        Each node keeps its id; its new processor gets the old one's state at the swap
+        when both report the same :func:`state_version`. ``reuse`` supplies processors
+        instead of creating new ones (a rollback restores the old instances this way).
+
+        Returns:
+            The ticket, or None when no node has that type (only the registry changed).
+
+        Raises:
+            ConfigError: the config does not validate with the new type (its params).
+            GraphError: a new processor cannot be prepared, or an edit is still fading in.
+        """
+        with self._lock:
+            self._await_settled(wait)
+            registry: Mapping[str, NodeType] = ChainMap({type_name: node_type}, dict(self.registry))
+            old = self.config
+            new = _validate(dict(old.data), old, registry)
+            ids = sorted(n for n, spec in old.nodes.items() if spec.type == type_name)
+            if not ids:
+                self.registry = registry
+                return None
+            what = ops or [{"op": "reload_plugin", "type": type_name, "nodes": ids}]
+            return self._prepare_swap(what, who, old, new, registry, ids, reuse or {})
+
+    def _await_settled(self, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        while not self.settled:
+            if time.monotonic() >= deadline:
+                raise GraphError("the previous edit is still fading in; retry in a moment")
+            time.sleep(0.001)
+
+    def _prepare_swap(
+        self,
+        ops: list[Mapping[str, Any]],
+        who: str,
+        old: GraphConfig,
+        new: GraphConfig,
+        registry: Mapping[str, NodeType],
+        rebuild: Collection[str] = (),
+        reuse: Mapping[str, Processor] | None = None,
+    ) -> EditTicket:
+        current = self.engine.plan
+        kept, params = kept_processors(current, old, new, rebuild)
+        given = dict(reuse or {})
+        final = build_plan(new, registry, event_targets=self.event_targets, reuse={**kept, **given})
+        try:
+            transition, renamed = self._transition(current, old, new, kept, final, registry)
+            handover = [
+                (n, current.node(n).proc, final.node(n).proc, state_version(final.node(n).proc))
+                for n in rebuild
+                if n not in given
+            ]
+            survivors = {**{n: n for n in kept}, **{t: o for t, o in renamed.items()}}
+            stage_t = self._stage(transition, current, survivors, registry)
+            stage_f = self._stage(final, transition, {n: n for n in final.index}, registry)
+        except BaseException:  # refused: close what this edit created, nothing else
+            spare = {id(n.proc) for n in current.nodes} | {id(p) for p in given.values()}
+            _close_once([final], spare)
+            raise
+        ticket = EditTicket(ops, who, current.total_latency, final.total_latency)
+        ticket.nodes = {n: final.node(n).proc for n in rebuild if n not in given}
+        ticket.baseline = {n: health_of(p) for n, p in ticket.nodes.items()}
+        self._pending = Swap(
+            ticket, stage_t, stage_f, new, registry, transition.ramp_hold, params, handover
+        )
+        return ticket
+
+    def _transition(
+        self,
+        current: Plan,
+        old: GraphConfig,
+        new: GraphConfig,
+        kept: Mapping[str, Processor],
+        final: Plan,
+        registry: Mapping[str, NodeType],
+    ) -> tuple[Plan, dict[str, str]]:
+        """The transition plan that leads to ``final``, and its renamed outgoing nodes.
 
         The final plan is built first so the transition can reuse its new processors and
         know each new path's compensation; the transition keeps every old path on its old
         timing while it fades out and puts every new one on its new timing as it fades in.
         """
-        kept = _kept_processors(current, old, new)
-        final = build_plan(new, self.registry, reuse=kept)
         reuse = {n.id: n.proc for n in final.nodes}
-        union, fades = _union(old, new, kept, current, final, reuse)
+        doc, fades = union(old, new, kept, current, final, reuse)
+        renamed = {t: t.split(OLD_SUFFIX)[0] for t in doc["nodes"] if t not in new.nodes}
         try:
-            union_config = validate_config_data(
-                ParsedDocument(union, old.file), registry=self.registry, base_dir=old.base_dir
-            )
+            union_config = _validate(doc, old, registry)
         except ConfigError as err:
             raise GraphError(
                 "old and new graph cannot crossfade (their union is invalid: "
                 f"{err.problems[0].message}); split the edit into steps"
             ) from err
-        transition = build_plan(
+        plan = build_plan(
             union_config,
-            self.registry,
+            registry,
+            event_targets=self.event_targets,
             reuse=reuse,
             ramps={i: fade.ramp for i, fade in enumerate(fades) if fade.ramp is not None},
             ramp_samples=self.fade,
             compensation={i: fade.compensation for i, fade in enumerate(fades)},
-            ramp_hold=_warmup(final, kept),
+            ramp_hold=warmup(final, kept),
         )
-        return Engine(transition), Engine(final)
+        return plan, renamed
+
+    def _stage(
+        self,
+        plan: Plan,
+        before: Plan,
+        survivors: Mapping[str, str],
+        registry: Mapping[str, NodeType],
+    ) -> Stage:
+        engine = self._engine(plan)
+        carry = [
+            (plan.index[new_id], before.index[old_id])
+            for new_id, old_id in survivors.items()
+            if new_id in plan.index and old_id in before.index
+        ]
+        extra = self._prepare(engine, registry) if self._prepare is not None else None
+        return Stage(engine, extra, line_pairs(before, plan), carry)
+
+    def hold(self, procs: Collection[Processor]) -> None:
+        """[main-thread] Keep these processors open through :meth:`collect` (a probation)."""
+        self._held.update({id(p): p for p in procs})
+
+    def release(self) -> None:
+        """[main-thread] End a probation: held processors may be closed by :meth:`collect`."""
+        self._held.clear()
 
     def collect(self) -> None:
-        """[main-thread] Close processors of plans that are no longer running."""
+        """[main-thread] Close processors of plans that are no longer running.
+
+        Does nothing while an edit is pending or fading in (the audio thread may still
+        retire a plan then); held processors stay open until :meth:`release`.
+        """
         with self._lock:
+            if not self.settled:
+                return
             retired, self._retired = self._retired, []
-        live = {id(n.proc) for n in self.engine.plan.nodes}
-        if self._final is not None:
-            live |= {id(n.proc) for n in self._final[0].plan.nodes}
-        for plan in retired:
-            for node in plan.nodes:
-                close = getattr(node.proc, "close", None)
-                if id(node.proc) not in live and callable(close):
-                    close()
+            live = {id(n.proc) for n in self.engine.plan.nodes} | set(self._held)
+            keep = [p for p in retired if any(id(n.proc) in self._held for n in p.nodes)]
+            _close_once([p for p in retired if p not in keep], live)
+            self._retired = keep
+
+    def _upcoming(self) -> list[Stage]:
+        swap, final = self._pending, self._final
+        stages = [swap.transition, swap.final] if swap is not None else []
+        return stages + ([final[0]] if final is not None else [])
 
     def close(self) -> None:
-        """Release every processor."""
-        self.engine.plan.close()
+        """[main-thread & !processing] Release every processor, running or retired, once."""
+        plans = [*self._retired, *(s.engine.plan for s in self._upcoming()), self.engine.plan]
+        self._retired, self._pending, self._final = [], None, None
+        _close_once(plans, set())
 
     # -- audio side -----------------------------------------------------------------------
 
-    def process_block(self, frames: int) -> int:
-        """[audio-thread & processing] Process one block, swapping in a pending edit first."""
+    def advance(self) -> bool:
+        """[audio-thread, between blocks] Put a pending edit (or the end of its fade) live.
+
+        Returns:
+            True when the running engine changed (callers re-resolve node references).
+        """
         swap = self._pending
         if swap is not None:
             self._pending = None
-            self._install(swap.transition, swap.into_transition)
-            end = self.engine.position + swap.hold + swap.fade
-            self._final = (swap.final, end, swap.into_final)
-            swap.ticket.sample = self.engine.position
-            self.config = swap.config
-            self.journal.append({
-                "who": swap.ticket.who, "ops": swap.ticket.ops, "sample": swap.ticket.sample,
-                "latency_before": swap.ticket.latency_before,
-                "latency_after": swap.ticket.latency_after,
-            })  # fmt: skip
-            swap.ticket.done.set()
-        elif self._final is not None and self.engine.position >= self._final[1]:
-            self._install(self._final[0], self._final[2])
+            self._go_live(swap)
+            return True
+        final = self._final
+        position = self.engine.position
+        if final is not None and not final[1] <= position < final[2]:  # done, or rewound
+            self._install(final[0])
             self._final = None
+            return True
+        return False
+
+    def process_block(self, frames: int) -> int:
+        """[audio-thread & processing] Process one block, swapping in a pending edit first."""
+        self.advance()
         return self.engine.process_block(frames)
 
-    def _install(self, engine: Engine, lines: _LinePairs) -> None:
-        for old_edge, new_edge in lines:  # keep aligned paths' delayed audio
+    def _go_live(self, swap: Swap) -> None:
+        ticket = swap.ticket
+        for node_id, old, new, version in swap.handover:
+            ticket.handover[node_id] = hand_over(old, new, version)
+        for proc, name, value in swap.params:
+            proc.set_param(name, value)  # type: ignore[attr-defined]
+        self._install(swap.transition)
+        begin = self.engine.position
+        self._final = (swap.final, begin, begin + swap.hold + self.fade)
+        ticket.sample = self.engine.position
+        self.config, self.registry = swap.config, swap.registry
+        self.journal.append({
+            "who": ticket.who, "ops": ticket.ops, "sample": ticket.sample,
+            "latency_before": ticket.latency_before, "latency_after": ticket.latency_after,
+        })  # fmt: skip
+        ticket.done.set()
+
+    def _install(self, stage: Stage) -> None:
+        for old_edge, new_edge in stage.lines:  # keep aligned paths' delayed audio
             new_edge.line[...] = old_edge.line  # type: ignore[index]
             new_edge.pos = old_edge.pos
-        engine.position = self.engine.position
+        before, plan = self.engine.plan.nodes, stage.engine.plan.nodes
+        for new_index, old_index in stage.carry:  # runtime flags survive with the node
+            node, was = plan[new_index], before[old_index]
+            node.mute = was.mute
+            if node.channels_in == node.channels_out and node.role == "processor":
+                node.bypass = was.bypass
+        stage.engine.position = self.engine.position
+        stage.engine.invalidate()
         self._retired.append(self.engine.plan)
-        self.engine = engine
+        self.engine, self.extra = stage.engine, stage.extra
 
 
-def _warmup(final: Plan, kept: Mapping[str, Processor]) -> int:
-    """Samples until every new processor's output is valid (their latencies, chained).
-
-    A new lookahead limiter outputs silence for its latency; fading it in from the swap
-    would jump in part-way up the ramp, so every ramp of the edit waits this long.
-    """
-    warm: dict[str, int] = {}
-    for node in final.nodes:
-        ready = max((warm[final.nodes[e.src].id] for e in node.edges if not e.back), default=0)
-        warm[node.id] = ready + (node.latency if node.id not in kept else 0)
-    return max(warm.values(), default=0)
+def _validate(
+    data: Mapping[str, Any], old: GraphConfig, registry: Mapping[str, NodeType]
+) -> GraphConfig:
+    doc = ParsedDocument(dict(data), old.file)
+    return validate_config_data(doc, registry=registry, base_dir=old.base_dir)
 
 
-def _line_pairs(before: Plan, after: Plan) -> _LinePairs:
-    """Compensation lines of the same input (node, source, tap, length) in both plans."""
-    pairs: _LinePairs = []
-    for node in after.nodes:
-        if node.id not in before.index:
-            continue
-        old_node = before.node(node.id)
-        for edge in node.edges:
-            if edge.line is None:
-                continue
-            src = after.nodes[edge.src].id
-            for old_edge in old_node.edges:
-                same_src = before.nodes[old_edge.src].id == src and old_edge.pre == edge.pre
-                if (
-                    same_src
-                    and old_edge.line is not None
-                    and old_edge.line.shape == edge.line.shape
-                ):
-                    pairs.append((old_edge, edge))
-                    break
-    return pairs
-
-
-def _same_node(old: GraphConfig, new: GraphConfig, node_id: str) -> bool:
-    a, b = old.nodes.get(node_id), new.nodes.get(node_id)
-    return a is not None and b is not None and a.type == b.type and a.options == b.options
-
-
-def _kept_processors(current: Plan, old: GraphConfig, new: GraphConfig) -> dict[str, Processor]:
-    """Processors that survive: same type, options and numeric-only param changes."""
-    kept: dict[str, Processor] = {}
-    for node in current.nodes:
-        if not _same_node(old, new, node.id):
-            continue
-        before, after = old.nodes[node.id].params, new.nodes[node.id].params
-        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
-        numeric = all(isinstance(after.get(k), (int, float)) for k in changed)
-        set_param = getattr(node.proc, "set_param", None)
-        if changed and not (numeric and callable(set_param)):
-            continue
-        for name in changed:
-            set_param(name, float(after[name]))  # type: ignore[misc]
-        kept[node.id] = node.proc
-    return kept
-
-
-_Key = tuple[str, str, str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class _Fade:
-    """How one connection of a transition plan behaves: its ramp and its alignment."""
-
-    ramp: tuple[float, float] | None
-    compensation: int
-
-
-def _key(conn: Mapping[str, Any]) -> _Key:
-    return (conn["from"], conn["to"], conn.get("port", "main"), conn.get("tap", "post"))
-
-
-def _lin(conn: Mapping[str, Any]) -> float:
-    return float(10.0 ** (float(conn.get("gain_db", 0.0)) / 20.0))
-
-
-def _compensation(plan: Plan, key: _Key) -> int:
-    """The compensation delay of connection ``key`` in ``plan`` (0 if none or not found)."""
-    src, dst, _port, tap = key
-    if dst not in plan.index or src not in plan.index:
-        return 0
-    source = plan.index[src]
-    for edge in plan.node(dst).edges:
-        if edge.src == source and edge.pre == (tap == "pre") and not edge.back:
-            return edge.compensation
-    return 0
-
-
-def _union(
-    old: GraphConfig,
-    new: GraphConfig,
-    kept: Mapping[str, Processor],
-    current: Plan,
-    final: Plan,
-    reuse: dict[str, Processor],
-) -> tuple[dict[str, Any], list[_Fade]]:
-    """The transition document and, per connection (in order), its fade.
-
-    New connections fade in on their new timing, connections that go away fade out on
-    their old timing, and a kept connection whose gain or alignment changes does both: its
-    old copy fades out while the new one fades in. A replaced node keeps running as
-    ``ID--old``; a removed node keeps its id until the final plan. ``reuse`` gains the
-    outgoing processors.
-    """
-    nodes = {k: dict(v) for k, v in new.data["nodes"].items()}
-    renamed: dict[str, str] = {}
-    for node_id, spec in old.data["nodes"].items():
-        if node_id in kept:
-            continue
-        target = node_id if node_id not in new.nodes else _old_name(node_id, nodes)
-        renamed[node_id] = target
-        nodes[target] = dict(spec)
-        reuse[target] = current.node(node_id).proc
-    replaced = {n for n, target in renamed.items() if target != n}
-    old_conns = {_key(c): c for c in old.data.get("connections", [])}
-    connections: list[dict[str, Any]] = []
-    fades: list[_Fade] = []
-    for conn in new.data.get("connections", []):
-        key = _key(conn)
-        comp_new = _compensation(final, key)
-        connections.append(dict(conn))
-        before = None if replaced & {key[0], key[1]} else old_conns.get(key)
-        if before is None:
-            fades.append(_Fade((0.0, _lin(conn)), comp_new))
-            continue
-        comp_old = _compensation(current, key)
-        if _lin(before) == _lin(conn) and comp_old == comp_new:
-            fades.append(_Fade(None, comp_new))
-            continue
-        fades.append(_Fade((0.0, _lin(conn)), comp_new))
-        connections.append(dict(conn))  # the old copy fades out on its old timing
-        fades.append(_Fade((_lin(before), 0.0), comp_old))
-    new_keys = {_key(c) for c in new.data.get("connections", [])}
-    for key, conn in old_conns.items():
-        if key in new_keys and not replaced & {key[0], key[1]}:
-            continue
-        src, dst = renamed.get(key[0], key[0]), renamed.get(key[1], key[1])
-        connections.append({**conn, "from": src, "to": dst})
-        fades.append(_Fade((_lin(conn), 0.0), _compensation(current, key)))
-    return {**new.data, "nodes": nodes, "connections": connections}, fades
-
-
-def _old_name(node_id: str, taken: Mapping[str, Any]) -> str:
-    """A free, valid id for the outgoing instance of a replaced node (``ID--old``)."""
-    name = node_id[: 64 - len(OLD_SUFFIX) - 4] + OLD_SUFFIX
-    while name in taken:
-        name += "_"
-    return name
+def _close_once(plans: list[Plan], spare: set[int]) -> None:
+    """Close every processor of ``plans`` once, except those whose id is in ``spare``."""
+    seen = set(spare)
+    for plan in plans:
+        for node in plan.nodes:
+            close = getattr(node.proc, "close", None)
+            if id(node.proc) not in seen and callable(close):
+                close()
+            seen.add(id(node.proc))

@@ -2,10 +2,13 @@
 
 Routes: ``/`` (dashboard), ``/static/...``, ``/ws`` (feed, docs/feed.md), ``/api/graph``,
 ``/api/nodes``, ``/api/nodes/{id}``, ``/api/nodes/{id}/params`` (GET/POST),
-``/api/metrics`` (JSON), ``/metrics`` (Prometheus text 0.0.4), ``/openapi.json``.
+``/api/edits`` (POST an edit, GET the journal), ``/api/config`` (the live config),
+``/api/plugins/{name}/reload`` (POST), ``/api/metrics`` (JSON), ``/metrics`` (Prometheus
+text 0.0.4), ``/openapi.json``.
 
 The app's lifespan starts the runtime's block thread and the feed broadcaster and stops
-both on shutdown; it does not close the runtime (the caller owns it).
+both on shutdown (then, with ``autosave``, stores the final session version); it does not
+close the runtime (the caller owns it). Edits and reloads run on worker threads.
 
 Example:
     >>> app = create_app(LiveRuntime.from_config(cfg, registry))    # doctest: +SKIP
@@ -15,17 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, HTTPException, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi import Body, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from ._auth import AccessGuard
+from ._autosave import Autosaver
+from ._edits import EditRefused, apply_edit, parse_edit
 from ._feed import ClientQueue, FeedHub
 from ._messages import (
     PROTOCOL_VERSION,
@@ -37,7 +42,8 @@ from ._messages import (
     parse_client_message,
     validate_control,
 )
-from ._model import Ack, Control
+from ._model import Ack, Control, EditRequest
+from ._reload import ReloadRefused, reload_plugin
 from ._runtime import LiveRuntime
 from ._stats import live_summary, prometheus
 
@@ -54,6 +60,7 @@ def create_app(
     rate: float = 30.0,
     allowed_hosts: Iterable[str] | None = None,
     max_frames: int = 8,
+    autosave: Autosaver | None = None,
 ) -> FastAPI:
     """Build the app around a (not yet started) runtime.
 
@@ -63,9 +70,11 @@ def create_app(
         rate: feed frames per second (sets the runtime's publish interval).
         allowed_hosts: ``Host`` names accepted (None: any; the CLI passes loopback names).
         max_frames: frames a client may lag before its oldest are dropped.
+        autosave: saves the session after each edit and at shutdown (None: no session).
     """
     runtime.publish_interval = 1.0 / rate
-    hub = FeedHub(runtime, max_frames=max_frames)
+    hub = FeedHub(runtime, max_frames=max_frames, rate=rate)
+    saved = autosave.save if autosave is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +89,8 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if autosave is not None:
+                autosave.save(final=True)
 
     app = FastAPI(
         title="AERS live dashboard",
@@ -92,11 +103,12 @@ def create_app(
     app.state.runtime, app.state.hub = runtime, hub
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    def node_index(node_id: str) -> int:
-        index = runtime.plan.index.get(node_id)
+    def node_index(node_id: str) -> tuple[int, Any]:
+        view = runtime.view
+        index = view.index_of(node_id)
         if index is None:
             raise HTTPException(404, f"no node {node_id!r} in this graph")
-        return index
+        return index, view
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -108,15 +120,48 @@ def create_app(
 
     @app.get("/api/nodes", summary="Every node with flags and parameter values")
     async def get_nodes() -> list[dict[str, Any]]:
-        return [node_info(runtime, i) for i in range(len(runtime.plan.nodes))]
+        view = runtime.view
+        return [node_info(runtime, i, view) for i in range(len(view.plan.nodes))]
 
     @app.get("/api/nodes/{node_id}", summary="One node")
     async def get_node(node_id: str) -> dict[str, Any]:
-        return node_info(runtime, node_index(node_id))
+        return node_info(runtime, *node_index(node_id))
 
     @app.get("/api/nodes/{node_id}/params", summary="Declared parameters and current values")
     async def get_params(node_id: str) -> dict[str, Any]:
-        return {p["name"]: p for p in node_info(runtime, node_index(node_id))["params"]}
+        return {p["name"]: p for p in node_info(runtime, *node_index(node_id))["params"]}
+
+    @app.post("/api/edits", summary="Apply a live edit (an op or a list); acked with its sample")
+    async def post_edit(
+        ops: Annotated[Any, Body()],
+        who: Annotated[str, Query(max_length=64, pattern=r"^[\w.@:-]+$")] = "rest",
+    ) -> JSONResponse:
+        try:
+            ack = await asyncio.to_thread(apply_edit, runtime, ops, who, None, saved)
+        except EditRefused as err:
+            return JSONResponse(err.body, status_code=err.status)
+        return JSONResponse(ack)
+
+    @app.get("/api/edits", summary="The journal of applied edits")
+    async def get_edits() -> dict[str, Any]:
+        return {"v": PROTOCOL_VERSION, "journal": list(runtime.live.journal)}
+
+    @app.get("/api/config", summary="The live config (what an offline render needs)")
+    async def get_config() -> dict[str, Any]:
+        return dict(runtime.live.config.data)
+
+    @app.post("/api/plugins/{name}/reload", summary="Re-verify a store plugin and hot-swap it")
+    async def post_reload(
+        name: str, who: Annotated[str, Query(max_length=64, pattern=r"^[\w.@:-]+$")] = "reload"
+    ) -> JSONResponse:
+        try:
+            result = await asyncio.to_thread(reload_plugin, runtime, name, who=who,
+                                             on_applied=saved)  # fmt: skip
+        except ReloadRefused as err:
+            body = {"v": PROTOCOL_VERSION, "type": "error", "code": err.code,
+                    "message": err.message, "req": None}  # fmt: skip
+            return JSONResponse(body, status_code=422)
+        return JSONResponse({"v": PROTOCOL_VERSION, **result})
 
     @app.post(
         "/api/nodes/{node_id}/params",
@@ -128,7 +173,7 @@ def create_app(
         value: Annotated[float, Body()],
     ) -> dict[str, Any]:
         node_index(node_id)
-        message = {"v": PROTOCOL_VERSION, "type": "param", "node": node_id}
+        message: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "param", "node": node_id}
         try:
             control = validate_control({**message, "param": param, "value": value}, runtime)
         except ProtocolError as err:
@@ -168,7 +213,7 @@ def create_app(
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
-                _handle(runtime, client, message.get("text"), message.get("bytes"))
+                _handle(runtime, client, message.get("text"), message.get("bytes"), saved)
         except WebSocketDisconnect:
             pass
         finally:
@@ -186,17 +231,51 @@ def _with_origin(control: Control, origin: object) -> Control:
 
 
 def _handle(
-    runtime: LiveRuntime, client: ClientQueue, text: str | None, data: bytes | None
+    runtime: LiveRuntime,
+    client: ClientQueue,
+    text: str | None,
+    data: bytes | None,
+    saved: Callable[[], Any] | None = None,
 ) -> None:
-    """Validate one client message and queue it, or answer with an error (changing nothing)."""
+    """Validate one client message and queue it, or answer with an error (changing nothing).
+
+    An ``edit`` is prepared on a worker thread; its ack (or error) follows when it is live.
+    """
     try:
         control = parse_client_message(text if text is not None else data, runtime)
     except ProtocolError as err:
         client.put(dumps(error_message(err)), frame=False)
         return
+    if isinstance(control, EditRequest):
+        task = asyncio.get_running_loop().create_task(_edit(runtime, client, control.data, saved))
+        _TASKS.add(task)
+        task.add_done_callback(_TASKS.discard)
+        return
     if not runtime.submit(_with_origin(control, client)):
         busy = ProtocolError("busy", "too many pending controls; retry", control.req)
         client.put(dumps(error_message(busy)), frame=False)
+
+
+#: Edit tasks in flight (a reference keeps them from being garbage-collected).
+_TASKS: set[asyncio.Task[None]] = set()
+
+
+async def _edit(
+    runtime: LiveRuntime,
+    client: ClientQueue,
+    data: dict[str, Any],
+    saved: Callable[[], Any] | None,
+) -> None:
+    try:
+        ops, req = parse_edit(data)
+    except ProtocolError as err:
+        client.put(dumps(error_message(err)), frame=False)
+        return
+    try:
+        answer = await asyncio.to_thread(apply_edit, runtime, ops, "ws", req, saved)
+    except EditRefused as err:
+        answer = err.body
+    client.put(dumps(answer), frame=False)
 
 
 async def _send_loop(websocket: WebSocket, client: ClientQueue) -> None:

@@ -7,8 +7,9 @@ Invariants (why a slow client can never slow the engine):
 * The broadcaster serialises each frame once and hands the same text to every client's
   :class:`ClientQueue`. ``put`` never blocks: past :attr:`ClientQueue.max_frames`
   pending frames the oldest frame is dropped and counted (the count travels in every
-  frame as ``dropped``). Graph, ack, event and error messages are not dropped unless a
-  client falls :attr:`ClientQueue.max_total` messages behind.
+  frame as ``dropped``). Graph, ack, edited, event and error messages are not dropped
+  unless a client falls :attr:`ClientQueue.max_total` messages behind.
+* After a live edit has faded in, every client gets ``edited`` then a fresh ``graph``.
 * Each client has its own sender task; a stalled socket stalls only that task.
 
 The engine and the web server share one interpreter; :func:`gil_switch_interval` is the
@@ -27,7 +28,8 @@ import collections
 import contextlib
 from typing import TYPE_CHECKING
 
-from ._messages import ack_message, dumps, event_message, frame_body, frame_text
+from ._edits import edited_message
+from ._messages import ack_message, dumps, event_message, frame_body, frame_text, graph_message
 
 if TYPE_CHECKING:
     from ._runtime import LiveRuntime
@@ -92,10 +94,12 @@ class ClientQueue:
 class FeedHub:
     """The set of connected clients and the task that feeds them from the runtime."""
 
-    def __init__(self, runtime: LiveRuntime, *, max_frames: int = 8) -> None:
+    def __init__(self, runtime: LiveRuntime, *, max_frames: int = 8, rate: float = 30.0) -> None:
         """[event-loop] Nothing runs until :meth:`run` is started as a task."""
         self.runtime = runtime
         self.max_frames = max_frames
+        #: Feed rate announced in ``graph`` messages.
+        self.rate = rate
         self.clients: set[ClientQueue] = set()
         self.frames_sent = 0
         self._wake = asyncio.Event()
@@ -141,6 +145,13 @@ class FeedHub:
             text = dumps(event_message(notice))
             for client in self.clients:
                 client.put(text, frame=False)
+        edited = runtime.drain_edited()
+        if edited:  # the graph changed: tell every client, then describe the new one
+            texts = [dumps(edited_message(entry)) for entry in edited]
+            texts.append(dumps(graph_message(runtime, self.rate)))
+            for client in self.clients:
+                for text in texts:
+                    client.put(text, frame=False)
         snap = runtime.snapshot
         if snap is None or snap.seq == self._last_seq:
             return

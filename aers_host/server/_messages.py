@@ -1,9 +1,11 @@
 """The feed's message schema, version 1 (docs/feed.md): builders and a strict parser.
 
 Every message is a JSON object with ``"v": 1`` and a ``type``. Server → client:
-``graph`` (once, on connect), ``frame`` (at the feed rate), ``event``, ``ack``, ``error``.
-Client → server: ``bypass``, ``mute``, ``solo`` (``value``: true/false) and ``param``
-(``param``: name, ``value``: number), each with an optional ``req`` echoed back.
+``graph`` (on connect and after each edit), ``frame`` (at the feed rate), ``event``,
+``ack``, ``edited``, ``error``. Client → server: ``bypass``, ``mute``, ``solo``
+(``value``: true/false) and ``param`` (``param``: name, ``value``: number), each with an
+optional ``req`` echoed back, and ``edit`` (``ops``: a live edit, see ``_edits``), which
+leaves this parser after step 4 as an :class:`EditRequest`.
 
 Parsing follows a fixed order and stops at the first problem, changing nothing:
 
@@ -27,9 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._model import Ack, Control, Notice, Snapshot
+from ._model import Ack, Control, EditRequest, Notice, Snapshot
 
 if TYPE_CHECKING:
+    from ..graph import Plan
+    from ._plans import PlanView
     from ._runtime import LiveRuntime
 
 #: Major version of the feed schema; bumped only on incompatible changes.
@@ -72,15 +76,14 @@ def _db(values: np.ndarray) -> list[float]:
     return [round(float(x), 1) for x in db]
 
 
-def can_bypass(runtime: LiveRuntime, index: int) -> bool:
+def can_bypass(plan: Plan, index: int) -> bool:
     """Bypass copies input to output, so it needs a processor with matching channels."""
-    node = runtime.plan.nodes[index]
+    node = plan.nodes[index]
     return node.role == "processor" and node.channels_in == node.channels_out and not node.feedback
 
 
-def _layers(runtime: LiveRuntime) -> list[int]:
+def _layers(plan: Plan) -> list[int]:
     """Topological layer of each node: longest forward path from a source."""
-    plan = runtime.plan
     layer = [0] * len(plan.nodes)  # the plan's order is topological: inputs come first
     for i, node in enumerate(plan.nodes):
         ins = [e.src for e in node.edges if not e.back] + [e.src for e in node.sidechain_edges]
@@ -88,21 +91,26 @@ def _layers(runtime: LiveRuntime) -> list[int]:
     return layer
 
 
-def node_info(runtime: LiveRuntime, index: int) -> dict[str, Any]:
-    """Static description of one node plus its current flags and parameter values."""
-    node = runtime.plan.nodes[index]
-    values = runtime.param_values(node.id)
-    bypass, mute, solo, audible = runtime.flags(index)
+def node_info(runtime: LiveRuntime, index: int, view: PlanView | None = None) -> dict[str, Any]:
+    """Static description of one node plus its current flags and parameter values.
+
+    ``index`` is into ``view``'s plan (the running one when None): callers that describe
+    several nodes take ``runtime.view`` once, so a live edit in between cannot mix plans.
+    """
+    view = view or runtime.view
+    node = view.plan.nodes[index]
+    values = view.param_values(node.id)
+    bypass, mute, solo, audible = runtime.flags(index, view)
     return {
         "id": node.id,
         "type": node.type_name,
         "role": node.role,
         "channels_in": node.channels_in,
         "channels_out": node.channels_out,
-        "meter_channels": runtime.meters.channels[index],
+        "meter_channels": view.meters.channels[index],
         "latency": node.latency,
         "path_latency": node.path_latency,
-        "can_bypass": can_bypass(runtime, index),
+        "can_bypass": can_bypass(view.plan, index),
         "bypass": bypass,
         "mute": mute,
         "solo": solo,
@@ -117,18 +125,19 @@ def node_info(runtime: LiveRuntime, index: int) -> dict[str, Any]:
                 "doc": s.doc,
                 "value": values[s.name],
             }
-            for s in runtime.specs[node.id].values()
+            for s in view.specs[node.id].values()
         ],
     }
 
 
 def graph_message(runtime: LiveRuntime, rate: float) -> dict[str, Any]:
     """The ``graph`` snapshot a client gets first: nodes, layers, edges, timing facts."""
-    plan = runtime.plan
-    layers = _layers(runtime)
+    view = runtime.view
+    plan = view.plan
+    layers = _layers(plan)
     nodes = []
     for i in range(len(plan.nodes)):
-        info = node_info(runtime, i)
+        info = node_info(runtime, i, view)
         info["layer"] = layers[i]
         nodes.append(info)
     edges = [
@@ -148,6 +157,7 @@ def graph_message(runtime: LiveRuntime, rate: float) -> dict[str, Any]:
         "block_size": plan.block_size,
         "block_period_us": plan.block_size / plan.sample_rate * 1e6,
         "total_latency": plan.total_latency,
+        "edits": len(runtime.live.journal),
         "loop_frames": runtime.loop_frames,
         "rate": rate,
         "db_floor": DB_FLOOR,
@@ -161,9 +171,9 @@ def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
     """A ``frame`` as JSON text *without* ``dropped`` (spliced in per client)."""
     period_us = runtime.plan.block_size / runtime.sample_rate * 1e6
     nodes = {}
-    for i, node in enumerate(runtime.plan.nodes):
+    for i, node_id in enumerate(snap.ids):
         bypass, mute, solo, audible = snap.flags[i]
-        nodes[node.id] = {
+        nodes[node_id] = {
             "peak_db": _db(snap.peak[i]),
             "rms_db": _db(snap.rms[i]),
             "time_us": round(float(snap.node_us_mean[i]), 2),
@@ -240,8 +250,10 @@ def error_message(err: ProtocolError) -> dict[str, Any]:
     }
 
 
-def parse_client_message(raw: str | bytes | None, runtime: LiveRuntime) -> Control:
+def parse_client_message(raw: str | bytes | None, runtime: LiveRuntime) -> Control | EditRequest:
     """Validate one client message (steps in the module docstring) into a :class:`Control`.
+
+    An ``edit`` message of the right version is returned as an :class:`EditRequest`.
 
     Raises:
         ProtocolError: the first problem found; the runtime was not touched.
@@ -258,6 +270,9 @@ def parse_client_message(raw: str | bytes | None, runtime: LiveRuntime) -> Contr
         raise ProtocolError("bad_json", f"not valid JSON: {err}") from err
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", "a message must be a JSON object")
+    version = data.get("v")
+    if data.get("type") == "edit" and version == PROTOCOL_VERSION and not isinstance(version, bool):
+        return EditRequest(data)
     return validate_control(data, runtime)
 
 
@@ -278,7 +293,9 @@ def validate_control(data: dict[str, Any], runtime: LiveRuntime) -> Control:
     kind = data.get("type")
     if kind not in CLIENT_TYPES:
         raise ProtocolError(
-            "unknown_type", f"unknown type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}", req
+            "unknown_type",
+            f"unknown type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}, edit",
+            req,
         )
     extra = sorted(set(data) - _KEYS[kind])
     if extra:
@@ -286,11 +303,12 @@ def validate_control(data: dict[str, Any], runtime: LiveRuntime) -> Control:
     if "req" in data and not _valid_req(data["req"]):
         raise ProtocolError("bad_message", "req must be an integer or a string of ≤ 64 chars")
     node_id = data.get("node")
-    if not isinstance(node_id, str) or node_id not in runtime.plan.index:
+    view = runtime.view
+    if not isinstance(node_id, str) or node_id not in view.plan.index:
         raise ProtocolError("unknown_node", f"no node {node_id!r} in this graph", req)
     value = data.get("value")
     if kind in FLAG_TYPES:
-        if kind == "bypass" and not can_bypass(runtime, runtime.plan.index[node_id]):
+        if kind == "bypass" and not can_bypass(view.plan, view.plan.index[node_id]):
             raise ProtocolError(
                 "not_allowed",
                 f"node {node_id!r} cannot be bypassed (not a processor "
@@ -301,7 +319,7 @@ def validate_control(data: dict[str, Any], runtime: LiveRuntime) -> Control:
             raise ProtocolError("bad_value", f"{kind} value must be true or false", req)
         return Control(kind, node_id, value, req=req)
     param = data.get("param")
-    specs = runtime.specs[node_id]
+    specs = view.specs[node_id]
     if not isinstance(param, str) or param not in specs:
         known = ", ".join(specs) or "none"
         raise ProtocolError(

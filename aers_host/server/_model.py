@@ -7,7 +7,7 @@ All are frozen: the audio thread builds them once and hands them over by referen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,13 @@ class Control:
     param: str = ""
     req: int | str | None = None
     origin: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditRequest:
+    """A WebSocket ``edit`` message past the version check (its ops are checked later)."""
+
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +76,5 @@ class Snapshot:
     xruns: int
     in_flight: int
     flags: tuple[tuple[bool, bool, bool, bool], ...]
+    #: Node ids, in the order of every per-node field (the plan the snapshot was taken on).
+    ids: tuple[str, ...] = ()

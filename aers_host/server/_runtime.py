@@ -20,6 +20,10 @@ Invariants (what keeps the audio thread real-time whatever the dashboard does):
   reset, compensation delay lines are cleared, config automation is re-armed and the event
   scheduler rewinds — each pass is a fresh render of the scene. Live parameter changes and
   flags persist across passes. Without a loop length (live sources) it runs forever.
+* Live edits (:class:`~aers_host.live.LiveGraph`) are validated and prepared by the thread
+  that submits them; the loop puts them live between blocks, then re-resolves everything
+  it holds per plan (:class:`~._plans.PlanView`: meters, specs, solo router) and remaps
+  the solo set by node id. It never keeps a node reference across a block boundary.
 
 Example:
     >>> rt = LiveRuntime.from_config(cfg, registry)       # doctest: +SKIP
@@ -32,20 +36,18 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .._nodetype import NodeType
-from .._processor import ParamSpec
 from ..config import GraphConfig
-from ..errors import GraphError
-from ..graph import BlockTimings, Engine, Plan, build_plan, render_length
-from ._levels import LevelMeters
+from ..graph import Engine, Plan
+from ..live import EditTicket, LiveGraph
 from ._model import Ack, Control, Notice, Snapshot
 from ._notices import NoticeTrack
-from ._solo import SoloRouter
+from ._plans import PlanView, live_graph_for, remap
+from ._window import Window, make_snapshot
 
 #: Blocks of lag after which pacing re-anchors to the wall clock.
 RESYNC_BLOCKS = 8
@@ -53,78 +55,62 @@ RESYNC_BLOCKS = 8
 MAX_CONTROLS_PER_BLOCK = 64
 #: Controls that may wait at once; :meth:`LiveRuntime.submit` refuses more.
 MAX_PENDING_CONTROLS = 1024
-
-
-@dataclass(slots=True)
-class _Window:
-    """Accumulators between two snapshots (audio thread only)."""
-
-    node_ns_sum: np.ndarray
-    node_ns_max: np.ndarray
-    block_ns_sum: int = 0
-    block_ns_max: int = 0
-    blocks: int = 0
-    wall0: float = field(default_factory=time.perf_counter)
-    thread0: float = 0.0
-    process0: float = field(default_factory=time.process_time)
+#: Seconds an edit waits for the previous one to finish fading in.
+EDIT_WAIT = 5.0
 
 
 class LiveRuntime:
-    """Owns a :class:`Plan` and its :class:`Engine` and runs them in real time."""
+    """Owns a :class:`~aers_host.live.LiveGraph` (plan + engine) and runs it in real time."""
 
     def __init__(
         self,
-        plan: Plan,
-        registry: Mapping[str, NodeType],
+        live: LiveGraph,
         *,
         events: Any = None,
         loop_frames: int | None = None,
         publish_interval: float = 1 / 30,
-        history_blocks: int = 8192,
     ) -> None:
         """[main-thread] Wire meters, timings and the solo routing table; start nothing.
 
         Args:
-            plan: a built plan; the runtime closes it in :meth:`close`.
-            registry: node types, for each node's declared parameters.
-            events: a prepared ``EventScheduler`` (or None).
+            live: the editable graph (built with ``prepare=PlanView.of`` and a timing ring);
+                the runtime closes it in :meth:`close`.
+            events: the prepared ``EventScheduler`` the graph mixes from (or None).
             loop_frames: pass length in frames; None runs without looping.
             publish_interval: seconds between snapshots (the feed's frame period).
-            history_blocks: block timings kept for percentiles (a ring).
         """
-        self.plan = plan
+        if not isinstance(live.extra, PlanView) or live.engine.timings is None:
+            raise ValueError("LiveRuntime needs a LiveGraph built by LiveRuntime.from_config")
+        self.live = live
         self.events = events
         self.loop_frames = loop_frames
         self.publish_interval = float(publish_interval)
-        self.timings = BlockTimings.allocate(history_blocks, len(plan.nodes))
-        self.engine = Engine(plan, events=events, timings=self.timings)
-        self.specs: dict[str, dict[str, ParamSpec]] = {
-            n.id: {s.name: s for s in registry[n.type_name].param_specs()} for n in plan.nodes
-        }
-        self.meters = LevelMeters.for_plan(plan)
         self.loop = 0
         self.blocks = 0
         self.xruns = 0
-        self.history_full = False
+        #: Blocks that put an edit (or the end of its fade) live; those of them late (any
+        #: cause); those whose own work (swap + processing) took longer than a block period
+        #: (the edit's fault); the longest such work, ns.
+        self.edit_blocks = self.edit_xruns = self.edit_overruns = self.edit_block_ns_max = 0
         self.soloed: set[int] = set()
-        self.audible: set[int] = set(range(len(plan.nodes)))
-        self._router = SoloRouter(plan)
-        self._automation = [list(n.automation) for n in plan.nodes]
-        self._track = NoticeTrack(events, plan)
+        self.audible: set[int] = set(range(len(self.plan.nodes)))
+        self._track = NoticeTrack(events, self.plan)
         self._controls: collections.deque[Control] = collections.deque()
         self._acks: collections.deque[Ack] = collections.deque(maxlen=4096)
         self._notices: collections.deque[Notice] = collections.deque(maxlen=4096)
+        #: Edits whose fade finished (the graph clients see changed), for the feed.
+        self._edited: collections.deque[dict[str, Any]] = collections.deque(maxlen=1024)
         self._snapshot: Snapshot | None = None
-        self._window = _Window(np.zeros(len(plan.nodes)), np.zeros(len(plan.nodes)))
+        self._window = Window.empty(len(self.plan.nodes))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._reset_history = False
         self._warming = False
+        self._swapped = False
         self._due = 0.0
-        self._sinks = [
-            n.proc for n in plan.nodes if n.role == "sink" and hasattr(n.proc, "needs_drain")
-        ]
+        #: Records output nodes' audio when set (``aers serve --record``).
+        self.recorder: Any = None
         #: Called (from the audio thread) after each snapshot is published.
         self.notify: Callable[[], None] | None = None
 
@@ -134,20 +120,42 @@ class LiveRuntime:
     ) -> LiveRuntime:
         """Plan ``config`` with its scene events and derive the loop length.
 
+        Args:
+            config: the validated config.
+            registry: node types.
+            options: ``crossfade_ms``, ``history_blocks`` (see ``live_graph_for``),
+                ``loop_frames``/``publish_interval`` (see the constructor).
+
         Raises:
             GraphError: the graph cannot be built.
             ConfigError: the scene's events are invalid.
         """
-        from ..events import scheduler_for_config
+        live, scheduler, loop_frames = live_graph_for(
+            config,
+            registry,
+            crossfade_ms=float(options.pop("crossfade_ms", 10.0)),
+            history_blocks=int(options.pop("history_blocks", 8192)),
+        )
+        options.setdefault("loop_frames", loop_frames)
+        return cls(live, events=scheduler, **options)
 
-        scheduler = scheduler_for_config(config, registry)
-        targets = scheduler.targets() if scheduler is not None else frozenset()
-        plan = build_plan(config, registry, event_targets=targets)
-        try:
-            loop_frames: int | None = render_length(config, plan)
-        except GraphError:
-            loop_frames = None  # live sources and no duration: run forever
-        return cls(plan, registry, events=scheduler, loop_frames=loop_frames, **options)
+    # ------------------------------------------------------------- the current plan
+
+    @property
+    def view(self) -> PlanView:
+        """[any-thread] The running plan and what belongs to it (take it once, then use it)."""
+        view: PlanView = self.live.extra
+        return view
+
+    @property
+    def plan(self) -> Plan:
+        """[any-thread] The running plan."""
+        return self.view.plan
+
+    @property
+    def engine(self) -> Engine:
+        """[any-thread] The running engine."""
+        return self.view.engine
 
     # ----------------------------------------------------------------- main-thread API
 
@@ -182,9 +190,9 @@ class LiveRuntime:
             self._thread = None
 
     def close(self) -> None:
-        """[main-thread] Stop and release the plan's processors."""
+        """[main-thread] Stop and release every processor (running and retired plans)."""
         self.stop()
-        self.plan.close()
+        self.live.close()
 
     def submit(self, control: Control) -> bool:
         """[any-thread] Queue a validated control for the next block boundary.
@@ -197,6 +205,19 @@ class LiveRuntime:
         self._controls.append(control)
         return True
 
+    def submit_edit(self, ops: Any, who: str) -> EditTicket:
+        """[main-thread, not the event loop] Validate and prepare a live edit (see LiveGraph).
+
+        Retired processors of earlier edits are closed first. Waits up to
+        :data:`EDIT_WAIT` seconds for a previous edit to finish fading in.
+
+        Raises:
+            ConfigError: the edit is invalid (nothing changed).
+            GraphError: it cannot be prepared or crossfaded (nothing changed).
+        """
+        self.live.collect()
+        return self.live.submit(ops, who=who, wait=EDIT_WAIT)
+
     def drain_acks(self) -> list[Ack]:
         """[any-thread, one consumer] Acks produced since the last call."""
         return _drain(self._acks)
@@ -205,29 +226,28 @@ class LiveRuntime:
         """[any-thread, one consumer] Event notices produced since the last call."""
         return _drain(self._notices)
 
-    def flags(self, index: int) -> tuple[bool, bool, bool, bool]:
-        """[any-thread] (bypass, mute, solo, audible) of node ``index``."""
-        node = self.plan.nodes[index]
-        return node.bypass, node.mute, index in self.soloed, index in self.audible
+    def drain_edited(self) -> list[dict[str, Any]]:
+        """[any-thread, one consumer] Journal entries of edits whose fade finished since."""
+        return _drain(self._edited)
+
+    def flags(self, index: int, view: PlanView | None = None) -> tuple[bool, bool, bool, bool]:
+        """[any-thread] (bypass, mute, solo, audible) of node ``index`` of ``view``'s plan."""
+        view = view or self.view
+        node = view.plan.nodes[index]
+        same = view is self.view  # solo sets are indices into the running plan
+        return node.bypass, node.mute, same and index in self.soloed, same and index in self.audible
 
     def param_values(self, node_id: str) -> dict[str, float]:
         """[any-thread] Current values of a node's declared params (defaults if unknown)."""
-        values = getattr(self.plan.node(node_id).proc, "values", None)
-        specs = self.specs[node_id]
-        if isinstance(values, Mapping):
-            return {k: float(values.get(k, s.default)) for k, s in specs.items()}
-        return {k: s.default for k, s in specs.items()}
+        return self.view.param_values(node_id)
 
     def block_ns(self) -> np.ndarray:
         """[any-thread] Propagation time of the recorded blocks (a copy of the ring)."""
-        return self.timings.block_ns[: self._recorded()].copy()
+        return self.view.recorded_timings()[0]
 
     def node_ns(self) -> np.ndarray:
         """[any-thread] Per-node process time of the recorded blocks, (blocks, nodes)."""
-        return self.timings.node_ns[: self._recorded()].copy()
-
-    def _recorded(self) -> int:
-        return len(self.timings.block_ns) if self.history_full else self.timings.count
+        return self.view.recorded_timings()[1]
 
     def reset_history(self) -> None:
         """[any-thread] Forget recorded block timings at the next block boundary."""
@@ -245,10 +265,8 @@ class LiveRuntime:
         self._warming = True
         self._one_block()  # warm-up (JIT, caches): not paced, not measured, not published
         self._warming = False
-        self.meters.take()
-        self.timings.count, self.history_full = 0, False
-        n = len(self.plan.nodes)
-        self._window = _Window(np.zeros(n), np.zeros(n), thread0=time.thread_time())
+        self.view.forget_history()
+        self._window = Window.empty(len(self.plan.nodes), thread0=time.thread_time())
         self._due = time.perf_counter() + self.publish_interval  # first window: a full one
         slot = float(time.perf_counter_ns())
         while not self._stop.is_set():
@@ -260,35 +278,61 @@ class LiveRuntime:
             end = time.perf_counter_ns()
             if end > slot:
                 self.xruns += 1
+                self.edit_xruns += self._swapped
                 if end - slot > RESYNC_BLOCKS * period_ns:
                     slot = float(end)
 
     def _one_block(self) -> int:
+        t0 = time.perf_counter_ns()
+        before = self.view
+        self._swapped = self.live.advance()
+        if self._swapped:
+            self._adopt(before)
         applied = self._apply_controls()
-        frames = self.plan.block_size
+        view = self.view
+        frames = view.plan.block_size
         if self.loop_frames is not None:
-            frames = min(frames, self.loop_frames - self.engine.position)
-        for sink in self._sinks:
+            frames = min(frames, self.loop_frames - view.engine.position)
+        for sink in view.sinks:
             sink.reset()  # live mode writes no files: drop what the output sink kept
-        start = self.engine.process_block(frames)
-        self._after_block(start, frames)
+        start = view.engine.process_block(frames)
+        if self._swapped:
+            work = time.perf_counter_ns() - t0
+            self.edit_block_ns_max = max(self.edit_block_ns_max, work)
+            self.edit_overruns += work * self.sample_rate > frames * 1_000_000_000
+        self._after_block(view, start, frames)
         for ack in applied:
             self._acks.append(ack)
-        if applied and self.notify is not None:
-            self.notify()  # acks should not wait for the next frame
-        if self.loop_frames is not None and self.engine.position >= self.loop_frames:
+        if (applied or self._swapped) and self.notify is not None:
+            self.notify()  # acks and edits should not wait for the next frame
+        if self.loop_frames is not None and view.engine.position >= self.loop_frames:
             self._rewind()
         return frames
+
+    def _adopt(self, before: PlanView) -> None:
+        """A live edit swapped the plan: re-resolve everything held by index."""
+        view = self.view
+        self.edit_blocks += 1
+        self.soloed = remap(self.soloed, before.plan, view.plan)
+        n = len(view.plan.nodes)
+        self.audible = view.router.apply(self.soloed) if self.soloed else set(range(n))
+        self._window = self._window.resized(n)
+        view.engine.invalidate()
+        if self.live.settled:
+            self._edited.append(self.live.journal[-1] if self.live.journal else {})
 
     def _apply_controls(self) -> list[Ack]:
         applied: list[Ack] = []
         solo_changed = False
+        view = self.view
         while self._controls and len(applied) < MAX_CONTROLS_PER_BLOCK:
             control = self._controls.popleft()
-            index = self.plan.index[control.node]
-            node = self.plan.nodes[index]
+            index = view.index_of(control.node)
+            if index is None:
+                continue  # an edit removed the node after the control was validated
+            node = view.plan.nodes[index]
             if control.action == "param":
-                self.engine.schedule(control.node, control.param, float(control.value))
+                view.engine.schedule(control.node, control.param, float(control.value))
             elif control.action == "bypass":
                 node.bypass = bool(control.value)
             elif control.action == "mute":
@@ -297,35 +341,26 @@ class LiveRuntime:
                 before = set(self.soloed)
                 (self.soloed.add if control.value else self.soloed.discard)(index)
                 solo_changed = solo_changed or before != self.soloed
-            applied.append(Ack(control, self.engine.position, self.loop))
+            applied.append(Ack(control, view.engine.position, self.loop))
         if solo_changed:
-            self.audible = self._router.apply(self.soloed)
+            self.audible = view.router.apply(self.soloed)
         if applied:
-            self._invalidate()
+            view.engine.invalidate()  # flags or routing changed (it caches per-node steps)
         return applied
 
-    def _invalidate(self) -> None:
-        """Tell the engine that flags or routing changed (it caches per-node steps)."""
-        invalidate = getattr(self.engine, "invalidate", None)
-        if callable(invalidate):
-            invalidate()
-
-    def _after_block(self, start: int, frames: int) -> None:
-        timings = self.timings
+    def _after_block(self, view: PlanView, start: int, frames: int) -> None:
+        timings = view.engine.timings
+        assert timings is not None
         row = timings.count - 1
-        window = self._window
-        node_ns = timings.node_ns[row]
-        np.add(window.node_ns_sum, node_ns, out=window.node_ns_sum)
-        np.maximum(window.node_ns_max, node_ns, out=window.node_ns_max)
         block_ns = int(timings.block_ns[row])
-        window.block_ns_sum += block_ns
-        window.block_ns_max = max(window.block_ns_max, block_ns)
-        window.blocks += 1
+        self._window.fold(timings.node_ns[row], block_ns)
         if timings.count == len(timings.block_ns) or self._reset_history:
-            self.history_full = not self._reset_history
+            view.history_full = not self._reset_history
             self._reset_history = False
             timings.count = 0
-        self.meters.accumulate(frames)
+        view.meters.accumulate(frames)
+        if self.recorder is not None and not self._warming:
+            self.recorder.capture(view, start, frames, self.loop)
         self.blocks += 1
         if self._track:
             self._track.emit(start, start + frames, self.loop, self._notices)
@@ -335,57 +370,21 @@ class LiveRuntime:
             # per frame at 30 Hz), but never try to catch up after a stall.
             due = self._due + self.publish_interval
             self._due = due if due > now else now + self.publish_interval
-            self._publish(start, block_ns)
-
-    def _publish(self, start: int, block_ns: int) -> None:
-        window = self._window
-        now, thread, process = time.perf_counter(), time.thread_time(), time.process_time()
-        wall = max(now - window.wall0, 1e-9)
-        peak, rms = self.meters.take()
-        blocks = max(window.blocks, 1)
-        in_flight = self.events.in_flight(start) if self.events is not None else 0
-        self._seq += 1
-        self._snapshot = Snapshot(
-            seq=self._seq,
-            sample=start,
-            loop=self.loop,
-            blocks=window.blocks,
-            peak=self.meters.split(peak),
-            rms=self.meters.split(rms),
-            node_us_mean=window.node_ns_sum / blocks / 1e3,
-            node_us_max=window.node_ns_max / 1e3,
-            block_us_last=block_ns / 1e3,
-            block_us_mean=window.block_ns_sum / blocks / 1e3,
-            block_us_max=window.block_ns_max / 1e3,
-            engine_cpu=100.0 * (thread - window.thread0) / wall,
-            process_cpu=100.0 * (process - window.process0) / wall,
-            xruns=self.xruns,
-            in_flight=int(in_flight),
-            flags=tuple(self.flags(i) for i in range(len(self.plan.nodes))),
-        )
-        n = len(self.plan.nodes)
-        self._window = _Window(np.zeros(n), np.zeros(n), wall0=now, thread0=thread)
-        if self.notify is not None:
-            self.notify()
+            self._seq += 1
+            self._snapshot, self._window = make_snapshot(
+                self, view, self._window, self._seq, start, block_ns
+            )
+            if self.notify is not None:
+                self.notify()
 
     def _rewind(self) -> None:
         """End of a pass: a fresh render of the scene from sample 0 (see module docstring)."""
-        self.engine.position = 0
         self.loop += 1
         self._track.rewind()
-        for i, node in enumerate(self.plan.nodes):
-            node.proc.reset()
-            node.automation[:] = self._automation[i]
-            for lane in getattr(node, "lanes", ()):
-                lane.seek(0)  # config automation replays every pass
-            for edge in node.edges:
-                if edge.line is not None:
-                    edge.line.fill(0.0)
-                    edge.pos = 0
+        self.view.rewind()
         reset = getattr(self.events, "reset", None)
         if callable(reset):
             reset()
-        self._invalidate()
 
 
 def _drain(queue: collections.deque[Any]) -> list[Any]:

@@ -33,12 +33,12 @@ def live_summary(runtime: LiveRuntime) -> dict[str, Any]:
     """The render-style metrics summary over the recorded blocks, plus live counters."""
     from ..metrics import CpuClock, MetricsCollector  # scipy-heavy: load on first scrape
 
-    block_ns = runtime.block_ns()
-    node_ns = runtime.node_ns()[: len(block_ns)]
+    view = runtime.view  # one plan throughout, whatever live edits do meanwhile
+    block_ns, node_ns = view.recorded_timings()
     count = len(block_ns)
-    frames = np.full(count, runtime.plan.block_size, np.int64)
+    plan = view.plan
+    frames = np.full(count, plan.block_size, np.int64)
     timings = BlockTimings(node_ns, block_ns, np.zeros(count, np.int64), frames, count)
-    plan = runtime.plan
     collector = MetricsCollector.from_timings(
         timings,
         [n.id for n in plan.nodes],
@@ -58,14 +58,20 @@ def live_summary(runtime: LiveRuntime) -> dict[str, Any]:
         "blocks_total": runtime.blocks,
         "loop": runtime.loop,
         "loop_frames": runtime.loop_frames,
-        "position": runtime.engine.position,
+        "position": view.engine.position,
+        "edits": len(runtime.live.journal),
+        "edit_blocks": runtime.edit_blocks,
+        "edit_deadline_misses": runtime.edit_xruns,
+        "edit_overruns": runtime.edit_overruns,
+        "edit_block_us_max": runtime.edit_block_ns_max / 1e3,
         "events_in_flight": snap.in_flight if snap is not None else 0,
     }
     summary["outputs"] = {}
     if snap is not None:
-        for i, node in enumerate(plan.nodes):
-            if node.role == "sink" and snap.peak[i].size:
-                summary["outputs"][node.id] = {
+        sinks = {n.id for n in plan.nodes if n.role == "sink"}
+        for i, node_id in enumerate(snap.ids):
+            if node_id in sinks and snap.peak[i].size:
+                summary["outputs"][node_id] = {
                     "peak_dbfs": _db(float(snap.peak[i].max())),
                     "rms_dbfs": _db(float(np.sqrt(np.mean(np.square(snap.rms[i]))))),
                 }

@@ -58,6 +58,8 @@ def serve(make_runtime: Callable[..., LiveRuntime]) -> Iterator[Callable[..., Se
         text: str = DEMO, *, token: str | None = None, rate: float = 30.0, **options: Any
     ) -> Served:
         runtime = make_runtime(text)
+        if callable(options.get("autosave")):  # a factory that needs the runtime
+            options["autosave"] = options["autosave"](runtime)
         app = create_app(runtime, token, rate=rate, allowed_hosts={"127.0.0.1"}, **options)
         config = uvicorn.Config(
             app, host="127.0.0.1", port=0, ws_per_message_deflate=False, log_level="warning"

@@ -69,7 +69,13 @@ function onMessage(msg) {
   if (msg.type === "graph") buildGraph(msg);
   else if (msg.type === "frame") onFrame(msg);
   else if (msg.type === "event") onEvent(msg);
-  else if (msg.type === "ack") {
+  else if (msg.type === "ack" && msg.edit) {
+    state.acks.push(msg);
+    $("last-ack").textContent = `edit (${msg.edit.ops.length} ops) @ sample ${msg.sample}`;
+  } else if (msg.type === "edited") {
+    $("last-ack").textContent = `edit by ${msg.who} live @ sample ${msg.sample}`
+      + (msg.latency_after !== msg.latency_before ? `, latency ${msg.latency_after}` : "");
+  } else if (msg.type === "ack") {
     state.acks.push(msg);
     $("last-ack").textContent = `${msg.action} ${msg.node}${msg.param ? "." + msg.param : ""}`
       + ` = ${msg.value} @ sample ${msg.sample} (pass ${msg.loop})`;

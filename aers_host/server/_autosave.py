@@ -1,0 +1,84 @@
+"""``aers serve --session NAME``: the live graph and its edit journal saved as a session.
+
+After every applied edit (or plugin reload) the session gets a new version holding the
+current config (``LiveGraph.config.data``: exactly what an offline render needs), the
+engine position and the journal (an extra ``journal`` field: the session format keeps
+fields it does not know, docs/sessions.md). Processor states are not read then — that
+needs the audio thread to be stopped — so these versions resume the config from its
+start. On shutdown, with the audio thread stopped and no edit fading in, the final
+version also holds every processor's state, compensation lines and flags.
+
+``aers session export NAME --yaml FILE`` then writes that config; its ``config:`` part is a
+plain config file that ``aers render`` plays offline.
+
+Example:
+    >>> saver = Autosaver(runtime, "jam")     # doctest: +SKIP
+    >>> saver.save()                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._nodetype import NodeType
+
+if TYPE_CHECKING:
+    from ._runtime import LiveRuntime
+
+
+class Autosaver:
+    """Saves a running graph into the session store under one name."""
+
+    def __init__(
+        self,
+        runtime: LiveRuntime,
+        name: str,
+        registry: Mapping[str, NodeType] | None = None,
+        db: Path | None = None,
+    ) -> None:
+        """[main-thread] Check the name now (a bad one fails before serving).
+
+        Raises:
+            SessionError: the name is not a valid session name.
+        """
+        from ..session import check_name
+
+        self.runtime = runtime
+        self.name = check_name(name)
+        self.registry = registry
+        self.db = db
+        self.saved = 0
+        self._lock = threading.Lock()
+
+    def save(self, *, final: bool = False) -> int:
+        """[any-thread but audio] Store a new version; ``final`` adds processor state.
+
+        ``final`` requires the audio thread to be stopped; it falls back to the position
+        alone while an edit is still fading in (the running plan is not the config then).
+
+        Returns:
+            The version number stored.
+
+        Raises:
+            SessionError: the store cannot be written.
+        """
+        from ..session import SessionStore, session_from_state
+
+        live = self.runtime.live
+        with self._lock:
+            config, journal = live.config, [dict(e) for e in live.journal]
+            state: dict[str, Any] = {"position": live.engine.position}
+            if final and live.settled:
+                state = live.engine.state()
+            registry = self.registry if self.registry is not None else live.registry
+            session = session_from_state(self.name, config, state, registry)
+            session = dataclasses.replace(session, extra={**session.extra, "journal": journal})
+            note = f"live: {len(journal)} edits" + (" (final)" if final else "")
+            with SessionStore(self.db) as store:
+                version = store.save(session, note=note)
+            self.saved += 1
+            return version
