@@ -16,16 +16,11 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError, Problem
-from ..events import (
-    BUILTIN_GENERATORS,
-    SCENE_KINDS,
-    generate_scene,
-    log_entries_for_plan,
-    scheduler_for_config,
-    write_event_log,
-    write_scene,
-)
 from ._app import app, err_console, out_console
+
+#: The scene kinds of ``events.SCENE_KINDS``, spelled out so ``aers --help`` need not import
+#: the events package (and scipy); a test keeps the two equal.
+KINDS_HELP = "footsteps, dialogue, explosion, ambience, tone, impulse, mixed"
 
 events_app = typer.Typer(
     name="events",
@@ -37,7 +32,7 @@ app.add_typer(events_app, name="events")
 
 @events_app.command("generate")
 def generate(
-    kind: Annotated[str, typer.Option("--kind", help=f"One of: {', '.join(SCENE_KINDS)}.")],
+    kind: Annotated[str, typer.Option("--kind", help=f"One of: {KINDS_HELP}.")],
     count: Annotated[int, typer.Option("--count", min=1, help="Number of events.")],
     seed: Annotated[int, typer.Option("--seed", min=0, help="Scene seed.")] = 0,
     out: Annotated[
@@ -54,6 +49,8 @@ def generate(
     ] = None,
 ) -> None:
     """Write a seeded scene of COUNT events of KIND (same arguments, same scene)."""
+    from ..events import SCENE_KINDS, generate_scene, write_scene
+
     if kind not in SCENE_KINDS:
         raise typer.BadParameter(
             f"{kind!r}; choose one of {', '.join(SCENE_KINDS)}", param_hint="--kind"
@@ -69,6 +66,8 @@ def generate(
 @events_app.command("generators")
 def generators() -> None:
     """List the built-in event generators and their parameters."""
+    from ..events import BUILTIN_GENERATORS
+
     for name, gen in BUILTIN_GENERATORS.items():
         params = [f"{s.name}={s.default:g}" for s in gen.specs]
         params += [f"{k}={'|'.join(v)}" for k, v in gen.choices.items()]
@@ -106,6 +105,8 @@ def record(
 
     registry = default_registry()
     cfg = _load(config, block_size, duration, registry)
+    from ..events import log_entries_for_plan, scheduler_for_config, write_event_log
+
     scheduler = scheduler_for_config(cfg, registry, replay=replay)
     if scheduler is None:
         raise ConfigError(

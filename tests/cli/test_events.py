@@ -174,3 +174,10 @@ def test_record_reports_bad_scene_lines(run_cli: Callable[..., object], tmp_path
     result = run_cli("events", "record", config, "--out", tmp_path / "log.jsonl")
     assert result.code == 1  # type: ignore[attr-defined]
     assert "scene.jsonl:2: events.1.time" in result.err  # type: ignore[attr-defined]
+
+
+def test_help_lists_every_scene_kind() -> None:
+    from aers_host.cli._events import KINDS_HELP
+    from aers_host.events import SCENE_KINDS
+
+    assert KINDS_HELP.split(", ") == list(SCENE_KINDS)
