@@ -310,7 +310,10 @@ class Graph:
         if frames > plan.block_size:
             raise ValueError(f"block of {frames} frames exceeds block_size {plan.block_size}")
         engine.process_block(frames)
-        return {sink.id: _sink_input(plan, sink.id, frames).copy() for sink in plan.sinks()}
+        outputs = {sink.id: _sink_input(plan, sink.id, frames).copy() for sink in plan.sinks()}
+        for sink in plan.sinks():  # the block is returned, not kept for a file
+            sink.proc.reset()
+        return outputs
 
     def close(self) -> None:
         """Stop streaming and release workers or native handles."""

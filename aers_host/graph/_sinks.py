@@ -40,6 +40,9 @@ class OutputSink:
         self.fill = 0
         self.captured: list[np.ndarray] = []
         self.capture = False
+        #: Blocks that found the chunk full because nobody drained it (their frames, and
+        #: the undrained ones, are dropped: a sink never writes past its chunk).
+        self.overruns = 0
 
     def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
         """[main-thread & !active] Allocate the chunk."""
@@ -49,14 +52,23 @@ class OutputSink:
 
     def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
         """[audio-thread & processing] Append the block to the chunk."""
+        self._make_room(inp.shape[1])
         interleave_into(self.chunk, inp, self.fill)
         self.fill += inp.shape[1]
+
+    def _make_room(self, frames: int) -> None:
+        """The kernel does not check bounds: an undrained chunk is emptied, never overrun."""
+        if self.fill + frames > self.chunk.shape[0]:
+            self.overruns += 1
+            self.fill = 0
 
     def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
         """[main-thread & !processing] ``call(start)`` appending ``inp``, without numba dispatch."""
         append, frames = compiled(interleave_into, self.chunk, inp, self.fill), inp.shape[1]
 
         def block(start: int) -> None:
+            if self.fill + frames > self.chunk.shape[0]:
+                self._make_room(frames)
             append(self.chunk, inp, self.fill)
             self.fill += frames
 

@@ -235,3 +235,18 @@ def test_pre_fader_send_from_a_source_is_refused(tmp_path: Path) -> None:
     """
     with pytest.raises(ConfigError, match=r"connections\.0\.tap: 'src' is a source"):
         config(tmp_path, text)
+
+
+def test_an_undrained_output_sink_never_writes_past_its_chunk() -> None:
+    from aers_host.graph._sinks import OutputSink
+
+    sink = OutputSink({})
+    sink.prepare(48000, 512, 2)
+    block = np.ones((2, 512), np.float32)
+    call = sink.bind_block(block, np.zeros((0, 512), np.float32))
+    capacity = sink.chunk.shape[0]
+    for _ in range(capacity // 512 + 3):
+        call(0)
+    sink.process(block, np.zeros((0, 512), np.float32), 0, ())
+    # 128 blocks fill the chunk; the 129th finds it full, empties it, and 3 more follow.
+    assert sink.overruns == 1 and sink.fill == 4 * 512 <= capacity
