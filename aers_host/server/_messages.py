@@ -171,9 +171,10 @@ def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
     """A ``frame`` as JSON text *without* ``dropped`` (spliced in per client)."""
     period_us = runtime.plan.block_size / runtime.sample_rate * 1e6
     nodes = {}
+    procs = {n.id: n.proc for n in runtime.plan.nodes}
     for i, node_id in enumerate(snap.ids):
         bypass, mute, solo, audible = snap.flags[i]
-        nodes[node_id] = {
+        nodes[node_id] = _health(procs.get(node_id)) | {
             "peak_db": _db(snap.peak[i]),
             "rms_db": _db(snap.rms[i]),
             "time_us": round(float(snap.node_us_mean[i]), 2),
@@ -200,6 +201,20 @@ def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
         "nodes": nodes,
     }
     return dumps(frame)
+
+
+def _health(proc: object) -> dict[str, Any]:
+    """Per-node counters a processor exposes: sandbox xruns, a remote node's round trip."""
+    health: dict[str, Any] = {}
+    xruns = getattr(proc, "xruns", None)
+    if isinstance(xruns, int):
+        health["node_xruns"] = xruns
+    remote_stats = getattr(proc, "remote_stats", None)
+    if callable(remote_stats):
+        stats = remote_stats()
+        health["rtt_us"] = round(float(stats["rtt_us"]["p50"]), 1)
+        health["late_blocks"] = int(stats["late_blocks"])
+    return health
 
 
 def frame_text(body: str, dropped: int) -> str:

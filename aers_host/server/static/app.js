@@ -232,7 +232,9 @@ function updateNode(id, m) {
   });
   const peak = m.peak_db.length ? Math.max(...m.peak_db) : null;
   g.querySelector(".stats").textContent = `${peak === null ? "" : peak.toFixed(1) + " dBFS · "}`
-    + `${m.time_us.toFixed(1)} µs · ${m.load.toFixed(2)} %`;
+    + `${m.time_us.toFixed(1)} µs · ${m.load.toFixed(2)} %`
+    + (m.rtt_us === undefined ? "" : ` · RTT ${m.rtt_us.toFixed(0)} µs`)
+    + (m.node_xruns ? ` · ${m.node_xruns} xruns` : "");
   for (const action of ["bypass", "mute", "solo"]) {
     const b = document.querySelector(`[data-testid="${action}-${CSS.escape(id)}"]`);
     if (b) b.setAttribute("aria-pressed", m[action]);
