@@ -128,6 +128,7 @@ def build_plan(
     ramp_samples: int = 0,
     compensation: Mapping[int, int] | None = None,
     ramp_hold: int = 0,
+    fuse: bool = True,
 ) -> Plan:
     """Create, prepare and wire every node of a validated config.
 
@@ -142,6 +143,8 @@ def build_plan(
             (live edits crossfade added and removed paths).
         ramp_samples: length of those ramps.
         ramp_hold: samples every ramp waits before it starts.
+        fuse: bind fused sandbox runs. Live edits pass False: binding touches processors
+            the running plan is still using, which only the audio thread may do.
         compensation: connection index → compensation delay, replacing the computed
             alignment (a live edit's transition keeps each path's timing while it fades).
 
@@ -202,7 +205,8 @@ def build_plan(
                 raise GraphError(f"node {node.id!r} ({node.type_name}) has no side-chain input")
             set_sidechain(node.sidechain_buf)
     _resolve_pre_taps(runtimes)
-    fuse_sandboxed_runs(runtimes)  # linear runs in one worker: one round trip per block
+    if fuse:
+        fuse_sandboxed_runs(runtimes)  # linear runs in one worker: one round trip per block
     sinks = [n.path_latency for n in runtimes if n.role == "sink"]
     return Plan(
         config=config,

@@ -193,7 +193,9 @@ class LiveGraph:
         current = self.engine.plan
         kept, params = kept_processors(current, old, new, rebuild)
         given = dict(reuse or {})
-        final = build_plan(new, registry, event_targets=self.event_targets, reuse={**kept, **given})
+        final = build_plan(
+            new, registry, event_targets=self.event_targets, reuse={**kept, **given}, fuse=False
+        )
         try:
             transition, renamed = self._transition(current, old, new, kept, final, registry)
             handover = [
@@ -250,6 +252,7 @@ class LiveGraph:
             ramp_samples=self.fade,
             compensation={i: fade.compensation for i, fade in enumerate(fades)},
             ramp_hold=warmup(final, kept),
+            fuse=False,  # see build_plan: fused runs of the running plan stay bound
         )
         return plan, renamed
 
