@@ -90,6 +90,27 @@ class StateReader {
    bool ok_ = true;
 };
 
+// get_state/set_state of the ABI for a plugin object with `serialise(StateWriter&) const`
+// and `restore(const uint8_t*, uint64_t)`: the size query (buffer null or too small) and
+// the no-exceptions-across-the-ABI rule live here once.
+template <class Plugin>
+int64_t get_state_of(const Plugin *plugin, uint8_t *buffer, uint64_t capacity) {
+   StateWriter counter(nullptr, 0);
+   plugin->serialise(counter);
+   if (buffer == nullptr || capacity < static_cast<uint64_t>(counter.result())) return counter.result();
+   StateWriter w(buffer, capacity);
+   plugin->serialise(w);
+   return w.result();
+}
+
+template <class Plugin> bool set_state_of(Plugin *plugin, const uint8_t *data, uint64_t size) {
+   try {
+      return plugin->restore(data, size);
+   } catch (...) {
+      return false;
+   }
+}
+
 }  // namespace aers
 
 #endif  // AERS_PLUGIN_UTIL_HPP

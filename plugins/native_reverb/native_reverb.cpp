@@ -268,20 +268,11 @@ bool AERS_ABI process(void *self, const aers_process_t *p) {
 }
 
 int64_t AERS_ABI get_state(const void *self, uint8_t *buffer, uint64_t capacity) {
-   aers::StateWriter counter(nullptr, 0);
-   self_of(self)->serialise(counter);
-   if (buffer == nullptr || capacity < static_cast<uint64_t>(counter.result())) return counter.result();
-   aers::StateWriter w(buffer, capacity);
-   self_of(self)->serialise(w);
-   return w.result();
+   return aers::get_state_of(self_of(self), buffer, capacity);
 }
 
 bool AERS_ABI set_state(void *self, const uint8_t *data, uint64_t size) {
-   try {
-      return self_of(self)->restore(data, size);
-   } catch (...) {
-      return false;
-   }
+   return aers::set_state_of(self_of(self), data, size);
 }
 
 uint32_t AERS_ABI tail_get(const void *self) { return self_of(self)->tail(); }
