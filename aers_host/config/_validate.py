@@ -13,7 +13,8 @@ mistake does not cascade into ten messages):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,10 @@ def validate_document(
             "", f"config must be a mapping, got {type(data).__name__}", "see examples/demo.yaml"
         )
         raise ConfigError(out.problems)
+    for path in _non_finite(data, ""):
+        out.add(path, "must be a finite number (NaN and infinity are not)")
+    if out.problems:
+        raise ConfigError(out.problems)
     out.extend(schema_problems(data, config_schema(), file=doc.file, base="", line_of=doc.line_of))
     sample_rate = _int_or(data.get("sample_rate"), DEFAULT_SAMPLE_RATE)
     block_size = _int_or(data.get("block_size"), DEFAULT_BLOCK_SIZE)
@@ -90,6 +95,18 @@ def validate_document(
         data=data,
         lines=doc.lines,
     )
+
+
+def _non_finite(value: Any, path: str) -> Iterator[str]:
+    """Paths of NaN/±inf numbers (JSON's NaN and YAML's .nan pass JSON Schema's checks)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, join_path(path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, join_path(path, index))
 
 
 def _int_or(value: Any, default: int) -> int:

@@ -305,3 +305,15 @@ def test_binary_config_is_refused(tmp_path: Path) -> None:
     path.write_bytes(bytes(range(256)) * 8)
     (problem,) = problems(path)
     assert "not UTF-8" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("nan.json", '{"duration": 1, "nodes": {"s": {"type": "sine", "params": {"freq": NaN}}}}'),
+        ("inf.yaml", "duration: 1\nnodes:\n  s: {type: sine, params: {freq: .inf}}\n"),
+    ],
+)
+def test_non_finite_numbers_are_refused(tmp_path: Path, name: str, text: str) -> None:
+    (problem,) = problems(write(tmp_path, text, name))
+    assert problem.path == "nodes.s.params.freq" and "finite" in problem.message
