@@ -46,6 +46,9 @@ def validate(config: ConfigArg, as_json: JsonOpt = False) -> None:
     """Check a config; print every problem as FILE:LINE: path: message (hint); exit 1 if any."""
     try:
         cfg = _load(config)
+        from ..events import events_for_config  # the scene too: parsed, not rendered
+
+        events_for_config(cfg)
     except ConfigError as err:
         if as_json:
             problems = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from importlib import resources
@@ -41,6 +42,18 @@ def did_you_mean(word: str, choices: object) -> str:
     names = [str(c) for c in choices] if isinstance(choices, (list, tuple, set, dict)) else []
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""
+
+
+def non_finite_paths(value: Any, path: str) -> Iterator[str]:
+    """Paths of NaN/±inf numbers (JSON's NaN and YAML's .nan pass JSON Schema's checks)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from non_finite_paths(item, join_path(path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from non_finite_paths(item, join_path(path, index))
 
 
 def schema_problems(

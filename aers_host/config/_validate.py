@@ -13,8 +13,7 @@ mistake does not cascade into ten messages):
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from ._model import (
     NodeSpec,
 )
 from ._parse import ParsedDocument
-from ._schema import config_schema, did_you_mean, join_path, schema_problems
+from ._schema import config_schema, did_you_mean, join_path, non_finite_paths, schema_problems
 
 
 class _Collector:
@@ -65,7 +64,7 @@ def validate_document(
             "", f"config must be a mapping, got {type(data).__name__}", "see examples/demo.yaml"
         )
         raise ConfigError(out.problems)
-    for path in _non_finite(data, ""):
+    for path in non_finite_paths(data, ""):
         out.add(path, "must be a finite number (NaN and infinity are not)")
     if out.problems:
         raise ConfigError(out.problems)
@@ -95,18 +94,6 @@ def validate_document(
         data=data,
         lines=doc.lines,
     )
-
-
-def _non_finite(value: Any, path: str) -> Iterator[str]:
-    """Paths of NaN/±inf numbers (JSON's NaN and YAML's .nan pass JSON Schema's checks)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        yield path
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _non_finite(item, join_path(path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _non_finite(item, join_path(path, index))
 
 
 def _int_or(value: Any, default: int) -> int:

@@ -34,7 +34,13 @@ from ._scene import events_from_config, load_scene
 from ._scene_gen import SCENE_KINDS, generate_scene, write_scene
 from ._scheduler import EventScheduler, VoiceLimit, pan_matrix
 from ._schema import event_schema, load_event_schema
-from ._wiring import log_entries_for_plan, scheduler_for_config, target_channels, voice_limits
+from ._wiring import (
+    events_for_config,
+    log_entries_for_plan,
+    scheduler_for_config,
+    target_channels,
+    voice_limits,
+)
 
 __all__ = [
     "BUILTIN_GENERATORS",
@@ -56,6 +62,7 @@ __all__ = [
     "default_generators",
     "derived_seed",
     "event_schema",
+    "events_for_config",
     "events_from_config",
     "generate_scene",
     "load_event_schema",

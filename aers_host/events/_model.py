@@ -28,6 +28,7 @@ from typing import Any
 
 import jsonschema
 
+from ..config._schema import non_finite_paths
 from ..errors import ConfigError, Problem
 from ._generators import BUILTIN_GENERATORS, EventGenerator
 from ._schema import load_event_schema
@@ -109,6 +110,11 @@ class _Reporter:
 def _schema_problems(index: int, raw: Any, rep: _Reporter) -> bool:
     """Report schema violations of one event with readable messages; True when valid."""
     ok = True
+    for path in non_finite_paths(raw, ""):  # NaN passes every minimum/maximum
+        ok = False
+        rep.add(index, path, "must be a finite number (NaN and infinity are not)")
+    if not ok:
+        return ok
     for err in sorted(_VALIDATOR.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
         ok = False
         rel = ".".join(str(p) for p in err.absolute_path)

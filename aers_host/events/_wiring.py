@@ -94,6 +94,39 @@ def voice_limits(config: GraphConfig) -> dict[str, VoiceLimit]:
     }
 
 
+def events_for_config(
+    config: GraphConfig,
+    *,
+    replay: Path | None = None,
+    generators: Mapping[str, EventGenerator] | None = None,
+) -> list[Event]:
+    """The config's events (inline and ``scene:``), or the log's with ``replay``; parsed only.
+
+    This is what ``aers validate`` checks: nothing is rendered.
+
+    Raises:
+        ConfigError: every invalid event, located in its file and line.
+    """
+    if generators is None:
+        generators = default_generators()
+    if replay is not None:
+        return _replayed(config, replay)
+    data = config.data
+    if not data.get("events") and not data.get("scene"):
+        return []
+    lines = [config.lines.get(f"events.{i}", 0) for i in range(len(data.get("events") or ()))]
+    return events_from_config(
+        data,
+        config.sample_rate,
+        config.base_dir,
+        file=config.file,
+        lines=lines,
+        nodes=list(config.nodes),
+        default_target=_sole_events_node(config),
+        generators=generators,
+    )
+
+
 def scheduler_for_config(
     config: GraphConfig,
     registry: Mapping[str, NodeType],
@@ -121,23 +154,7 @@ def scheduler_for_config(
     """
     if generators is None:
         generators = default_generators()
-    if replay is not None:
-        events = _replayed(config, replay)
-    else:
-        data = config.data
-        if not data.get("events") and not data.get("scene"):
-            return None
-        lines = [config.lines.get(f"events.{i}", 0) for i in range(len(data.get("events") or ()))]
-        events = events_from_config(
-            data,
-            config.sample_rate,
-            config.base_dir,
-            file=config.file,
-            lines=lines,
-            nodes=list(config.nodes),
-            default_target=_sole_events_node(config),
-            generators=generators,
-        )
+    events = events_for_config(config, replay=replay, generators=generators)
     if not events:
         return None
     channels = target_channels(config, registry, {ev.to for ev in events})

@@ -140,3 +140,23 @@ def test_render_without_length_explains(tmp_path: Path, run_cli) -> None:  # typ
     )
     assert result.code == 1
     assert "--duration" in result.err
+
+
+def test_validate_checks_the_scene_file_too(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "scene.jsonl").write_text(
+        '{"id": "a", "category": "x", "time": 0.1, "to": "sfx", "source": {"generator": "impulse"}}\n'
+        '{"id": "b", "category": "x", "time": NaN, "to": "sfx", "source": {"generator": "impulse"}}\n',
+        encoding="utf-8",
+    )
+    text = """
+        duration: 1
+        scene: scene.jsonl
+        nodes:
+          sfx: {type: events}
+          out: {type: output}
+        connections:
+          - {from: sfx, to: out}
+    """
+    result = run_cli("validate", write(tmp_path, text))
+    assert result.code == 1
+    assert result.out.strip() == f"{tmp_path / 'scene.jsonl'}:2: events.1.time: must be a finite number (NaN and infinity are not)"
