@@ -89,12 +89,17 @@ class Frame:
             ProtocolError: not UTF-8 JSON, or not an object.
         """
         try:
-            value = json.loads(bytes(self.payload).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            value = json.loads(bytes(self.payload).decode("utf-8"), parse_constant=_no_constant)
+        except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
             raise ProtocolError(f"{_TYPES[self.type]} payload is not JSON: {err}") from err
         if not isinstance(value, dict):
             raise ProtocolError(f"{_TYPES[self.type]} payload must be a JSON object")
         return value
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse NaN and Infinity, which JSON itself does not allow (Python's parser does)."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def encode_header(

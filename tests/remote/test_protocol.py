@@ -85,3 +85,11 @@ def test_header_layout_is_little_endian_and_fixed() -> None:
     assert raw[:4] == b"AERS"
     assert struct.unpack_from("<Q", raw, 8)[0] == 1
     assert struct.unpack_from("<q", raw, 16)[0] == 2
+
+
+def test_json_payload_refuses_nan_and_infinity() -> None:
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        payload = b'{"chain": [{"type": "gain", "params": {"gain_db": ' + constant + b"}}]}"
+        frame = parse_frame(HEADER.pack(MAGIC, 1, HELLO, 0, 0, 0, 0, 0, 1) + payload)
+        with pytest.raises(ProtocolError, match="not a JSON number"):
+            frame.json()
