@@ -31,7 +31,7 @@ import yaml
 
 from ._nodetype import NodeType
 from .config import GraphConfig, ParsedDocument, load_config, validate_config_data
-from .config._schema import did_you_mean, schema_problems
+from .config._schema import did_you_mean, non_finite_paths, schema_problems
 from .errors import ConfigError, Problem
 from .graph import Engine, Plan, build_plan
 from .graph import render as render_config
@@ -113,6 +113,11 @@ class Graph:
             base=f"nodes.{node_id}.params",
             line_of=lambda _: 0,
         )
+        base = f"nodes.{node_id}.params"
+        problems += [
+            Problem("<graph>", 0, path, "must be a finite number (NaN and infinity are not)")
+            for path in non_finite_paths(params, base)
+        ]
         if problems:
             raise ConfigError(problems)
         entry: dict[str, Any] = {"type": type, **options}

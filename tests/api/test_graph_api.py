@@ -38,6 +38,8 @@ def test_add_refuses_unknown_type_and_bad_params_at_once() -> None:
         g.add("revreb")
     with pytest.raises(ConfigError, match=r"nodes\.sine1\.params\.frq: unknown key 'frq'"):
         g.add("sine", frq=440)
+    with pytest.raises(ConfigError, match=r"nodes\.gain1\.params\.gain_db: must be a finite number"):
+        g.add("gain", gain_db=float("nan"))
     with pytest.raises(ConfigError, match="missing node 'nope'"):
         g.connect("nope", g.add("gain"))
 
