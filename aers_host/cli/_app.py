@@ -6,8 +6,10 @@ exit 2 (typer); anything else is a bug in AERS and exits 3 with the traceback on
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -31,6 +33,11 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout (rich's highlighter is slow on big graphs)."""
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
 def report_error(err: AersError) -> None:

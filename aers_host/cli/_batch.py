@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ._app import app, err_console, out_console
+from ._app import app, err_console, out_console, print_json
 
 if TYPE_CHECKING:  # the batch package pulls in dask: imported when a batch runs, not at start-up
     from ..batch import BatchReport, BatchStart, Sweep
@@ -73,7 +73,7 @@ def batch(
         return
     report = _run(plan, out_dir, kind, workers, show_bar=sys.stderr.isatty() and not as_json)
     if as_json:
-        out_console.print_json(json.dumps(_report_json(report)))
+        print_json(_report_json(report))
     else:
         _print_report(report)
     if report.counts["failed"]:
@@ -123,7 +123,7 @@ def _run(
 def _print_variants(sweep: Sweep, as_json: bool) -> None:
     if as_json:
         rows = [{"variant": v.id, **v.values} for v in sweep.variants]
-        out_console.print_json(json.dumps(rows))
+        print_json(rows)
         return
     table = Table(title=f"{len(sweep.variants)} variants")
     for column in ("variant", *sweep.axes):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import time
@@ -11,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ._app import app, out_console
+from ._app import app, out_console, print_json
 
 
 def warm_kernels() -> float:
@@ -68,7 +67,7 @@ def doctor(
     if seconds is not None:
         checks["kernel warm-up"] = f"{seconds:.2f} s"
     if as_json:
-        out_console.print_json(json.dumps(checks))
+        print_json(checks)
         return
     table = Table(title="aers doctor", show_header=False)
     for name, status in checks.items():

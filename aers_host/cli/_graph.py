@@ -15,7 +15,7 @@ from ..config import GraphConfig, load_config
 from ..errors import ConfigError
 from ..graph import Plan, build_plan, describe
 from ..plugins import NodeRegistry, default_registry
-from ._app import app, err_console, out_console
+from ._app import app, err_console, out_console, print_json
 
 ConfigArg = Annotated[
     Path, typer.Argument(help="Routing config (YAML or JSON).", show_default=False)
@@ -61,13 +61,13 @@ def validate(config: ConfigArg, as_json: JsonOpt = False) -> None:
                 }
                 for p in err.problems
             ]
-            out_console.print_json(json.dumps({"ok": False, "problems": problems}))
+            print_json({"ok": False, "problems": problems})
         else:
             for problem in err.problems:
                 print(problem)  # plain stdout: one greppable line per problem
         raise typer.Exit(1) from None
     if as_json:
-        out_console.print_json(json.dumps({"ok": True, "nodes": len(cfg.nodes)}))
+        print_json({"ok": True, "nodes": len(cfg.nodes)})
     else:
         out_console.print(
             f"[green]✓[/green] {config}: {len(cfg.nodes)} nodes, "
@@ -116,9 +116,7 @@ def graph(
             return
         rows = describe(plan)
         if as_json:
-            out_console.print_json(
-                json.dumps({"nodes": rows, "total_latency_samples": plan.total_latency})
-            )
+            print_json({"nodes": rows, "total_latency_samples": plan.total_latency})
             return
         table = Table(title=f"{config} — processing order")
         for column in ("#", "node", "type", "ch in→out", "latency", "path latency", "notes"):
@@ -264,7 +262,7 @@ def render_command(
         )
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     if as_json:
-        out_console.print_json(json.dumps(metrics))
+        print_json(metrics)
         return
     for node_id, path in result.files.items():
         out_console.print(f"[green]✓[/green] {node_id} → {path}")

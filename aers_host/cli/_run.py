@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from ._app import app, out_console
+from ._app import app, out_console, print_json
 from ._graph import BlockOpt, ConfigArg, JsonOpt, _load
 
 if TYPE_CHECKING:
@@ -114,7 +113,7 @@ def run_command(
         )
     metrics = outcome.metrics
     if as_json:
-        out_console.print_json(json.dumps(metrics))
+        print_json(metrics)
         return
     out_console.print(
         f"ran {outcome.result.frames / cfg.sample_rate:.2f} s in real time: "

@@ -5,7 +5,6 @@ Rendering from a session is ``aers render --resume NAME``; these commands manage
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +22,7 @@ from ..session import (
     session_config,
     session_from_state,
 )
-from ._app import app, err_console, out_console
+from ._app import app, err_console, out_console, print_json
 
 session_app = typer.Typer(
     help="Save, inspect, export and import sessions (graph state) in $AERS_HOME/sessions.db.",
@@ -88,7 +87,7 @@ def load(
         "ok": not changes or allow_changed,
     }
     if as_json:
-        out_console.print_json(json.dumps(summary))
+        print_json(summary)
     else:
         out_console.print(
             f"session {session.name!r} (format {session.format_version}, saved "
@@ -117,7 +116,7 @@ def list_sessions(as_json: JsonOpt = False) -> None:
              "position": i.position, "note": i.note, "bytes": i.size}
             for i in infos
         ]  # fmt: skip
-        out_console.print_json(json.dumps(rows))
+        print_json(rows)
         return
     if not infos:
         out_console.print("no sessions (save one: aers render CONFIG --save-session NAME)")

@@ -8,6 +8,7 @@ inputs is known, and at the end every main input of every node must agree.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Sequence
 
 from .._nodetype import ChannelError
@@ -56,24 +57,24 @@ def infer_channels(
     def width(src: str, pre: bool) -> int | None:
         return channels_in.get(src) if pre else channels.get(src)
 
-    pending = list(order)
-    progress = True
-    while pending and progress:
-        progress = False
-        for node in list(pending):
-            sources = inputs[node]
-            known = [(s, n) for s, pre in sources if (n := width(s, pre)) is not None]
-            if sources and not known:
-                continue  # only fed from later in a loop: wait for it
-            _check_agree(node, known)
-            try:
-                channels[node] = rule(node, known[0][1] if known else None)
-            except ChannelError as err:
-                raise NodeChannelError(node, err) from err
-            if known:
-                channels_in[node] = known[0][1]
-            pending.remove(node)
-            progress = True
+    pending = collections.deque(order)
+    stalled = 0  # nodes put back in a row: once all of them are, nothing can progress
+    while pending and stalled < len(pending):
+        node = pending.popleft()
+        sources = inputs[node]
+        known = [(s, n) for s, pre in sources if (n := width(s, pre)) is not None]
+        if sources and not known:
+            pending.append(node)  # only fed from later in a loop: wait for it
+            stalled += 1
+            continue
+        stalled = 0
+        _check_agree(node, known)
+        try:
+            channels[node] = rule(node, known[0][1] if known else None)
+        except ChannelError as err:
+            raise NodeChannelError(node, err) from err
+        if known:
+            channels_in[node] = known[0][1]
     if pending:  # a loop with no way in
         node = pending[0]
         raise NodeChannelError(

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._nodetype import CheckContext, NodeType, Role
 from .._processor import Buffer, ParamEvent, Processor
-from ..config._model import GraphConfig
+from ..config._model import ConnectionSpec, GraphConfig
 from ..errors import GraphError
 from ._automation import Lane
 from ._channels import ChannelMismatch, NodeChannelError, infer_channels
@@ -168,6 +168,10 @@ def build_plan(
         raise GraphError(f"{config.file}: {err}") from err
     from ..sandbox import fuse_sandboxed_runs, shared_workers  # loaded only when planning
 
+    forward_inputs: dict[str, list[ConnectionSpec]] = {}
+    for conn in config.connections:  # grouped once: planning stays linear in graph size
+        if conn.index not in topology.back_edges:
+            forward_inputs.setdefault(conn.dst, []).append(conn)
     runtimes: list[NodeRuntime] = []
     with shared_workers():  # sandboxed nodes that share a worker start it together on exit
         for node_id in topology.order:
@@ -179,7 +183,7 @@ def build_plan(
                     channels_in.get(node_id),
                     channels[node_id],
                     index,
-                    topology.back_edges,
+                    forward_inputs.get(node_id, []),
                     runtimes,
                     node_id in event_targets,
                     (reuse or {}).get(node_id),
@@ -238,7 +242,7 @@ def _create_node(
     n_in: int | None,
     channels_out: int,
     index: Mapping[str, int],
-    back_edges: frozenset[int],
+    inputs: list[ConnectionSpec],
     built: list[NodeRuntime],
     event_target: bool,
     reused: Processor | None = None,
@@ -247,7 +251,6 @@ def _create_node(
     node_id = ctx.node_id
     spec = config.nodes[node_id]
     block = config.block_size
-    inputs = [c for c in config.connections if c.dst == node_id and c.index not in back_edges]
     main = [c for c in inputs if c.port == "main"]
     is_source = node_type.role == "source"
     channels_in = 0 if is_source else (n_in if n_in is not None else channels_out)
@@ -311,7 +314,7 @@ def _apply_ramps(
     if not ramps or samples <= 0:
         return
     conns = [
-        c for c in config.connections if c.dst == node.id and c.port == "main" and c.index in ramps
+        c for c in config.connections if c.index in ramps and c.dst == node.id and c.port == "main"
     ]
     for conn in conns:
         start, end = ramps[conn.index]

@@ -11,6 +11,7 @@ The order is Kahn's algorithm with ties broken by config order, so it is determi
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -51,20 +52,26 @@ def plan_topology(nodes: Sequence[str], edges: Iterable[Edge], delay_nodes: set[
         CycleError: for the first cycle (in config order) that has no delay on it.
     """
     edge_list = list(edges)
-    back: set[int] = set()
-    for component in _strongly_connected(nodes, edge_list):
-        members = set(component)
-        cyclic = len(component) > 1 or any(e.src == e.dst == component[0] for e in edge_list)
-        if not cyclic:
-            continue
-        for edge in edge_list:
-            if edge.src in members and edge.dst in members and edge.dst in delay_nodes:
-                back.add(edge.index)
+    component_of: dict[str, int] = {}
+    cyclic: set[int] = set()
+    self_loops = {e.src for e in edge_list if e.src == e.dst}
+    for number, component in enumerate(_strongly_connected(nodes, edge_list)):
+        for member in component:
+            component_of[member] = number
+        if len(component) > 1 or component[0] in self_loops:
+            cyclic.add(number)
+    back = {
+        e.index
+        for e in edge_list
+        if e.dst in delay_nodes
+        and component_of[e.src] == component_of[e.dst]
+        and component_of[e.dst] in cyclic
+    }
     forward = [e for e in edge_list if e.index not in back]
     order = _kahn(nodes, forward)
     if len(order) < len(nodes):
-        remaining = [n for n in nodes if n not in set(order)]
-        raise CycleError(_find_cycle(remaining, forward))
+        ordered = set(order)
+        raise CycleError(_find_cycle([n for n in nodes if n not in ordered], forward))
     feedback_nodes = frozenset(e.dst for e in edge_list if e.index in back)
     return Topology(tuple(order), frozenset(back), feedback_nodes)
 
@@ -76,16 +83,16 @@ def _kahn(nodes: Sequence[str], edges: Sequence[Edge]) -> list[str]:
         indegree[edge.dst] += 1
         successors[edge.src].append(edge.dst)
     rank = {n: i for i, n in enumerate(nodes)}
-    ready = sorted((n for n in nodes if indegree[n] == 0), key=rank.__getitem__)
+    ready = [rank[n] for n in nodes if indegree[n] == 0]
+    heapq.heapify(ready)  # ties go to the node that comes first in the config
     order: list[str] = []
     while ready:
-        node = ready.pop(0)
+        node = nodes[heapq.heappop(ready)]
         order.append(node)
         for nxt in successors[node]:
             indegree[nxt] -= 1
             if indegree[nxt] == 0:
-                ready.append(nxt)
-                ready.sort(key=rank.__getitem__)
+                heapq.heappush(ready, rank[nxt])
     return order
 
 
