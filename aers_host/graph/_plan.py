@@ -27,6 +27,7 @@ import numpy as np
 from .._nodetype import CheckContext, NodeType, Role
 from .._processor import Buffer, ParamEvent, Processor
 from ..config._model import ConnectionSpec, GraphConfig
+from ..dsp._common import db_to_lin
 from ..errors import GraphError
 from ._automation import Lane
 from ._channels import ChannelMismatch, NodeChannelError, infer_channels
@@ -113,10 +114,6 @@ class Plan:
                 close()
 
 
-def _db_to_gain(db: float) -> float:
-    return float(10.0 ** (db / 20.0))
-
-
 def build_plan(
     config: GraphConfig,
     registry: Mapping[str, NodeType],
@@ -195,7 +192,7 @@ def build_plan(
     for conn in config.connections:  # feedback inputs, now that every source exists
         if conn.index in topology.back_edges:
             runtimes[index[conn.dst]].edges.append(
-                InputEdge(index[conn.src], _db_to_gain(conn.gain_db), back=True)
+                InputEdge(index[conn.src], db_to_lin(conn.gain_db), back=True)
             )
     for node in runtimes:
         node.feedback = node.id in topology.feedback_nodes
@@ -286,7 +283,7 @@ def _create_node(
         pre = conn.tap == "pre"
         edge = InputEdge(
             index[conn.src],
-            _db_to_gain(conn.gain_db),
+            db_to_lin(conn.gain_db),
             path_in - _tap_latency(src, conn.tap)
             if compensation is None
             else compensation.get(conn.index, 0),
@@ -298,7 +295,7 @@ def _create_node(
         node.edges.append(edge)
     for conn in inputs:
         if conn.port == "sidechain":
-            node.sidechain_edges.append(InputEdge(index[conn.src], _db_to_gain(conn.gain_db)))
+            node.sidechain_edges.append(InputEdge(index[conn.src], db_to_lin(conn.gain_db)))
     return node
 
 

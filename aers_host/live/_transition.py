@@ -18,6 +18,7 @@ from typing import Any
 
 from .._processor import Processor
 from ..config import GraphConfig
+from ..dsp._common import db_to_lin
 from ..graph import InputEdge, Plan
 
 OLD_SUFFIX = "--old"
@@ -109,7 +110,8 @@ def _key(conn: Mapping[str, Any]) -> _Key:
 
 
 def _lin(conn: Mapping[str, Any]) -> float:
-    return float(10.0 ** (float(conn.get("gain_db", 0.0)) / 20.0))
+    """A connection's linear gain."""
+    return db_to_lin(float(conn.get("gain_db", 0.0)))
 
 
 def _compensation(plan: Plan, key: _Key) -> int:
