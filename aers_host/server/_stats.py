@@ -64,6 +64,7 @@ def live_summary(runtime: LiveRuntime) -> dict[str, Any]:
         "edit_deadline_misses": runtime.edit_xruns,
         "edit_overruns": runtime.edit_overruns,
         "edit_block_us_max": runtime.edit_block_ns_max / 1e3,
+        "edit_block_cpu_us_max": runtime.edit_block_cpu_ns_max / 1e3,
         "events_in_flight": snap.in_flight if snap is not None else 0,
     }
     summary["outputs"] = {}
