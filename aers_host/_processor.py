@@ -125,6 +125,10 @@ class ProcessorBase:
 
     #: Automatable parameters of this processor type.
     PARAMS: ClassVar[tuple[ParamSpec, ...]] = ()
+    #: Parameters whose changes :meth:`render_changes` renders in one call. Dense automation
+    #: (a change every sample, from a NumPy array) of any other parameter splits the block
+    #: at every change, which is exact but costs a Python call per change.
+    CHANGE_PARAMS: ClassVar[frozenset[str]] = frozenset()
 
     latency_samples: int = 0
 
@@ -196,6 +200,42 @@ class ProcessorBase:
             process = self.process
             return lambda start: process(inp, out, start, ())
         return functools.partial(self.render, inp, out)
+
+    def process_changes(
+        self,
+        inp: Buffer,
+        out: Buffer,
+        start: int,
+        param: str,
+        at: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
+        """[audio-thread & processing] :meth:`process` with changes of one parameter only.
+
+        ``param`` (one of :attr:`CHANGE_PARAMS`) takes ``values[k]`` from absolute sample
+        ``at[k]`` on (sorted, inside this block). The output is the same, sample for sample,
+        as :meth:`process` given the same changes as events; only the per-change Python
+        calls are gone.
+        """
+        self.render_changes(inp, out, start, param, at, values)
+        spec = self._specs[param]
+        self.values[param] = float(min(max(float(values[-1]), spec.min), spec.max))
+        self._on_param(param)
+
+    def render_changes(
+        self,
+        inp: Buffer,
+        out: Buffer,
+        start: int,
+        param: str,
+        at: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
+        """[audio-thread & processing] Render with ``param`` changing at ``at`` (unclamped).
+
+        Implemented by processors that list ``param`` in :attr:`CHANGE_PARAMS`.
+        """
+        raise NotImplementedError
 
     def _apply_event(self, event: ParamEvent) -> None:
         """Apply one automation event, clamping to the declared range (automation never throws)."""

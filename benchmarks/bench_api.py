@@ -6,8 +6,10 @@
    node fed from NumPy, outputs returned as arrays: no file I/O) vs pedalboard processing
    the same blocks with ``reset=False``.
 2. Automation overhead: a gain node automated at audio rate (a new value every sample,
-   one ParamEvent per sample), at control rate (every 64 samples) and by a breakpoint
-   ramp, vs the same graph with a static gain; in-memory ``render``.
+   rendered in one kernel call per block through ``Gain.render_changes``), the same with
+   that path switched off (the block split at every change: what any parameter without
+   ``CHANGE_PARAMS`` costs), at control rate (every 64 samples) and by a breakpoint ramp,
+   vs the same graph with a static gain; in-memory ``render``.
 
 Run: ``.venv/bin/python benchmarks/bench_api.py [--seconds 20] [--repeats 3]``
 Writes ``benchmarks/results/api.json``.
@@ -16,9 +18,11 @@ Writes ``benchmarks/results/api.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ import numpy as np
 
 from aers_host import Graph, render
 from aers_host.cli._doctor import warm_kernels
+from aers_host.dsp import Gain
 from aers_host.plugins import default_registry
 
 SR = 48_000
@@ -98,6 +103,18 @@ def automation_graph(mode: str, seconds: float) -> Graph:
     return g
 
 
+@contextlib.contextmanager
+def split_every_change(enabled: bool) -> Iterator[None]:
+    """Render gain automation the generic way: one event, one block split, per change."""
+    saved = Gain.CHANGE_PARAMS
+    if enabled:
+        Gain.CHANGE_PARAMS = frozenset()
+    try:
+        yield
+    finally:
+        Gain.CHANGE_PARAMS = saved
+
+
 def time_render(g: Graph, seconds: float, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -130,11 +147,13 @@ def main() -> None:
         results["chain"][str(block)] = row
         print(line, flush=True)
     static = time_render(automation_graph("static", args.seconds), args.seconds, args.repeats)
-    for mode in ("audio-rate", "control-rate", "ramp"):
-        t = time_render(automation_graph(mode, args.seconds), args.seconds, args.repeats)
+    for mode in ("audio-rate", "audio-rate-split", "control-rate", "ramp"):
+        graph = automation_graph(mode.removesuffix("-split"), args.seconds)
+        with split_every_change(mode.endswith("-split")):
+            t = time_render(graph, args.seconds, args.repeats)
         results["automation"][mode] = {"seconds": t, "overhead_vs_static": t / static}
         print(
-            f"automation {mode:>12}: {t / static:6.2f}x the static gain's render time", flush=True
+            f"automation {mode:>16}: {t / static:6.2f}x the static gain's render time", flush=True
         )
     results["automation"]["static_seconds"] = static
     RESULTS.mkdir(exist_ok=True)

@@ -63,17 +63,58 @@ def _gain_kernel(
     state[0] = g
 
 
+@kernel
+def _gain_changes_kernel(
+    inp: Buffer,
+    out: Buffer,
+    state: np.ndarray,
+    start: int,
+    at: np.ndarray,
+    values: np.ndarray,
+    bounds: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """:func:`_gain_kernel` with ``gain_db`` changing to ``values[k]`` at sample ``at[k]``.
+
+    Sample for sample the arithmetic of splitting the block at every change: the same
+    clamp to ``bounds`` ([min dB, max dB, sign]), the same ``10 ** (dB / 20)`` as
+    ``db_to_lin`` and the same glide, so dense automation renders identically either way.
+    """
+    g, target, coeff = state[0], state[1], state[2]
+    low, high, sign = bounds[0], bounds[1], bounds[2]
+    channels, frames = inp.shape
+    k, count = 0, at.shape[0]
+    for n in range(frames):
+        while k < count and at[k] - start <= n:
+            target = sign * 10.0 ** (min(max(values[k], low), high) / 20.0)
+            k += 1
+        if g != target:
+            g = target + coeff * (g - target)
+            if abs(g - target) < _SNAP:
+                g = target
+        for c in range(channels):
+            out[c, n] = inp[c, n] * g
+    state[0] = g
+    state[1] = target
+
+
 class Gain(ProcessorBase):
-    """Click-free gain: a one-pole smoother (``smoothing_ms``) on the linear factor."""
+    """Click-free gain: a one-pole smoother (``smoothing_ms``) on the linear factor.
+
+    ``gain_db`` automated at audio rate renders in one kernel call per block
+    (:meth:`render_changes`): tremolo or a NumPy envelope costs about what a static gain does.
+    """
 
     PARAMS = (
         ParamSpec("gain_db", 0.0, -120.0, 24.0, "dB", "gain"),
         ParamSpec("smoothing_ms", 5.0, 0.0, 1000.0, "ms", "time constant of gain changes"),
     )
+    CHANGE_PARAMS = frozenset({"gain_db"})
 
     def __init__(self, *, invert: bool = False, **values: float) -> None:
         self.invert = bool(invert)
         self._state = np.array([1.0, 1.0, 0.0])  # current factor, target, coefficient
+        spec = self.PARAMS[0]
+        self._bounds = np.array([spec.min, spec.max, -1.0 if self.invert else 1.0])
         super().__init__(**values)
 
     def _on_param(self, name: str) -> None:
@@ -93,6 +134,18 @@ class Gain(ProcessorBase):
         """[audio-thread & processing] Apply the smoothed gain."""
         _gain_kernel(inp, out, self._state, start)
 
+    def render_changes(
+        self,
+        inp: Buffer,
+        out: Buffer,
+        start: int,
+        param: str,
+        at: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
+        """[audio-thread & processing] Apply ``gain_db`` changes inside the glide kernel."""
+        _gain_changes_kernel(inp, out, self._state, start, at, values, self._bounds)
+
     def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
         """[main-thread & !processing] :meth:`render` on fixed views, as a plain partial."""
         run = compiled(_gain_kernel, inp, out, self._state, 0)
@@ -105,6 +158,7 @@ class Gain(ProcessorBase):
     def set_state(self, state: dict[str, Any]) -> None:
         """[main-thread & !processing] Restore params and the smoother position."""
         self.invert = bool(state.get("invert", self.invert))
+        self._bounds[2] = -1.0 if self.invert else 1.0
         super().set_state(state)
         if self.sample_rate:
             self._on_param("gain_db")

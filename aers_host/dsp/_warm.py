@@ -3,7 +3,8 @@
 ``aers doctor --warm`` calls :func:`warm_kernels` at setup so the first render does not pay
 numba's compile time. Kernels are warmed through the processors themselves, once with whole
 blocks and once split by a parameter event, which covers both array layouts numba
-specialises on (C-contiguous blocks and strided sub-blocks).
+specialises on (C-contiguous blocks and strided sub-blocks); processors that render dense
+automation in one call (``CHANGE_PARAMS``) run that kernel on both layouts too.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def warm_kernels() -> int:
         proc.process(inp, out, 0, ())
         event = ParamEvent(frames // 2, proc.PARAMS[0].name if proc.PARAMS else "", 0.0)
         proc.process(inp, out, frames, (event,) if proc.PARAMS else ())
+        for param in sorted(proc.CHANGE_PARAMS):  # whole blocks and the final partial one
+            at = np.array([2 * frames, 2 * frames + 1], np.int64)
+            values = np.array([proc.values[param]] * 2)
+            proc.process_changes(inp, out, 2 * frames, param, at, values)
+            proc.process_changes(inp[:, 1:], out[:, 1:], 2 * frames, param, at, values)
         if isinstance(proc, Delay):
             proc.feedback_read(inp, out, 2 * frames, ())
             proc.feedback_write(inp)

@@ -153,6 +153,19 @@ class Lane:
             i += 1
         self.cursor = i
 
+    def take(self, end: int, least: int) -> tuple[int, int] | None:
+        """[audio-thread] Take the changes before ``end`` when there are ``least`` or more.
+
+        Returns their index range and moves the cursor past them (as :meth:`emit` would);
+        None, moving nothing, when there are fewer.
+        """
+        first = self.cursor
+        stop = int(np.searchsorted(self.samples, end, side="left"))
+        if stop - first < least:
+            return None
+        self.cursor = stop
+        return first, stop
+
     def seek(self, position: int) -> None:
         """[main-thread] Skip every change before ``position`` (resume, loop)."""
         self.cursor = int(np.searchsorted(self.samples, position, side="left"))

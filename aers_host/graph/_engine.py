@@ -26,9 +26,14 @@ import numpy.typing as npt
 
 from .._processor import Buffer, ParamEvent, ProcessorBase
 from ..errors import GraphError
+from ._automation import Lane
 from ._kernels import mix_delayed, mix_ramped, mix_scaled
 from ._plan import InputEdge, NodeRuntime, Plan
 from ._sinks import OutputSink
+
+#: Changes of one lane in a block from which the processor renders them in one call
+#: (``ProcessorBase.process_changes``) instead of splitting the block at each.
+DENSE_CHANGES = 2
 
 #: Stand-in line for crossfading inputs that need no compensation delay.
 _NO_LINE = np.zeros((1, 0), np.float32)
@@ -225,11 +230,18 @@ class Engine:
         events = self.events
         if node.event_target and events is not None and node.role != "source":
             events.mix_into(node.id, inp, start)
-        due = _due_events(node, start, frames) if node.automation or node.lanes else ()
-        if node.feedback:
-            node.proc.feedback_read(inp, out, start, due)  # type: ignore[attr-defined]
-        elif not node.bypass:
-            node.proc.process(inp, out, start, due)
+        dense = _dense_changes(node, start + frames) if node.lanes else None
+        if dense is not None:
+            lane, first, stop = dense
+            node.proc.process_changes(  # type: ignore[attr-defined]
+                inp, out, start, lane.param, lane.samples[first:stop], lane.values[first:stop]
+            )
+        else:
+            due = _due_events(node, start, frames) if node.automation or node.lanes else ()
+            if node.feedback:
+                node.proc.feedback_read(inp, out, start, due)  # type: ignore[attr-defined]
+            elif not node.bypass:
+                node.proc.process(inp, out, start, due)
         if node.event_target and events is not None and node.role == "source":
             events.mix_into(node.id, out, start)
         if node.bypass and inp.shape == out.shape:
@@ -352,6 +364,24 @@ def _gather_sidechain(node: NodeRuntime, side: Buffer, views: _Views) -> None:
     for edge in node.sidechain_edges:
         mix_scaled(side, views[edge.src][1], edge.gain, accumulate)
         accumulate = True
+
+
+def _dense_changes(node: NodeRuntime, end: int) -> tuple[Lane, int, int] | None:
+    """The node's one lane and its changes in this block, when one call can render them.
+
+    Taken when the processor renders that parameter's changes itself
+    (``CHANGE_PARAMS``), the block holds at least :data:`DENSE_CHANGES` of them and
+    nothing else is due (no queued control, no other lane, no feedback or bypass).
+    """
+    if len(node.lanes) != 1 or node.feedback or node.bypass:
+        return None
+    if node.automation and node.automation[0][0] < end:
+        return None
+    lane = node.lanes[0]
+    if lane.param not in getattr(node.proc, "CHANGE_PARAMS", ()):
+        return None
+    taken = lane.take(end, DENSE_CHANGES)
+    return None if taken is None else (lane, *taken)
 
 
 def _due_events(node: NodeRuntime, start: int, frames: int) -> list[ParamEvent]:

@@ -107,6 +107,57 @@ def test_numpy_automation_at_audio_rate_is_sample_exact() -> None:
     assert np.allclose(audio[1000:2400], 10 ** (-6 / 20), atol=1e-7)
 
 
+def tremolo_graph(block: int, curve: np.ndarray, **gain: object) -> Graph:
+    g = Graph(sample_rate=48000, block_size=block, registry=REGISTRY)
+    src = g.add("noise", seed=3, channels=2)
+    node = g.add("gain", id="g", **gain)
+    g.connect(src, node)
+    g.connect(node, g.add("output", id="main"))
+    g.automate(node, "gain_db", curve, hop=1)
+    return g
+
+
+def test_audio_rate_gain_matches_the_analytic_product() -> None:
+    n = 9000
+    curve = -12.0 + 12.0 * np.sin(2 * np.pi * 5 * np.arange(n) / 48000)  # 5 Hz tremolo
+    g = tremolo_graph(512, curve, gain_db=0, smoothing_ms=0)
+    audio = render(g, n / 48000)["main"]
+    dry = Graph(sample_rate=48000, block_size=512, registry=REGISTRY)
+    dry.connect(dry.add("noise", seed=3, channels=2), dry.add("output", id="main"))
+    expected = render(dry, n / 48000)["main"].astype(np.float64) * 10 ** (curve / 20)
+    np.testing.assert_allclose(audio, expected, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("block", [64, 500, 4096])
+def test_dense_gain_automation_renders_like_one_event_per_change(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-call path (Gain.render_changes) against splitting the block at every change."""
+    from aers_host.dsp import _basic
+
+    rng = np.random.default_rng(block)
+    curve = np.repeat(rng.uniform(-150, 40, 700), rng.integers(1, 6, 700))  # clamps too
+    seconds = (len(curve) + 333) / 48000  # past the lane's end, ending on a partial block
+
+    def both(**gain: object) -> tuple[np.ndarray, np.ndarray, int]:
+        calls = []
+        original = _basic.Gain.render_changes
+        monkeypatch.setattr(
+            _basic.Gain, "render_changes", lambda *a: calls.append(1) or original(*a)
+        )
+        one_call = render(tremolo_graph(block, curve, **gain), seconds)["main"]
+        monkeypatch.setattr(_basic.Gain, "CHANGE_PARAMS", frozenset())
+        split = render(tremolo_graph(block, curve, **gain), seconds)["main"]
+        monkeypatch.undo()
+        return one_call, split, len(calls)
+
+    for gain in ({"smoothing_ms": 5.0}, {"smoothing_ms": 0.0, "invert": True}):
+        one_call, split, calls = both(**gain)
+        assert calls >= len(curve) // block  # the one-call path did run
+        np.testing.assert_array_equal(one_call, split)
+        assert np.abs(one_call).max() > 0.01
+
+
 def test_numpy_automation_at_control_rate() -> None:
     g, gain = dc_gain_graph(512)
     g.automate(gain, "gain_db", [0.0, -6.0, -12.0], hop=100, start=50)
