@@ -88,6 +88,27 @@ def test_streaming_process_matches_render() -> None:
     assert np.abs(streamed - sps.sosfilt(sos, signal, axis=1)).max() < 1e-5
 
 
+def test_streaming_feeds_the_named_input_and_refuses_ambiguity() -> None:
+    g = Graph(block_size=64, registry=REGISTRY)
+    left, right = g.add("input", id="left", channels=1), g.add("input", id="right", channels=1)
+    g.connect(left, g.add("output", id="a"))
+    g.connect(right, g.add("gain", id="g", gain_db=-6.0206, smoothing_ms=0))
+    g.connect("g", g.add("output", id="b"))
+    ones = np.ones((1, 64), np.float32)
+    with pytest.raises(ValueError, match="2 input nodes; name one with input="):
+        g.process(ones)
+    with pytest.raises(ValueError, match=r"'nope' is not an input node.*left"):
+        g.process(ones, input="nope")
+    with pytest.raises(ValueError, match="exceeds block_size 64"):
+        g.process(np.ones((1, 65), np.float32), input="left")
+    first = g.process(ones, input="right")
+    assert np.all(first["a"] == 0.0) and np.allclose(first["b"], 0.5, atol=1e-6)
+    second = g.process(2 * ones, input="left")  # each block feeds only what it names
+    assert np.all(second["a"] == 2.0) and np.all(second["b"] == 0.0)
+    assert second["a"].shape == (1, 64) and second["a"].base is None  # a copy, not a view
+    g.close()
+
+
 @pytest.mark.parametrize("block", [64, 512, 4096])
 def test_config_automation_step_lands_on_sample_1000(block: int) -> None:
     g, gain = dc_gain_graph(block)
