@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from .._denormals import flush_supported
 from ._app import app, out_console, print_json
 
 
@@ -36,6 +37,9 @@ def _checks() -> dict[str, str]:
         "numpy": numpy.__version__,
         "numba": numba.__version__,
         "c++ compiler": shutil.which("g++") or "missing: native plugins cannot be built",
+        "denormals": "flushed to zero per block (FTZ/DAZ)"
+        if flush_supported()
+        else f"left to the CPU ({platform.machine()}: no FTZ switch here)",
     }
     try:
         from ..sandbox import probe_fences

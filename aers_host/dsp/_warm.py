@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._denormals import FlushDenormals
 from .._processor import ParamEvent, ProcessorBase
 from ._basic import Gain, Meter, Mix, Pan
 from ._delay import Delay
@@ -47,6 +48,7 @@ def warm_kernels() -> int:
     """
     frames = 16
     count = 0
+    FlushDenormals()  # the engine's per-block FTZ/DAZ switch is compiled code too
     for proc, n_in, n_out in _warm_set():
         proc.prepare(48000, frames, n_in)
         inp = np.zeros((n_in, frames), np.float32)

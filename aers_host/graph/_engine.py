@@ -5,6 +5,7 @@ Invariants of :meth:`Engine.process_block` (``[audio-thread & processing]``):
 * no allocation for full-size blocks (views are built once; the final partial block of a
   render builds its views once more), no I/O, no logging, no locks;
 * every block carries ``start``, the absolute index of its first sample (an ``int``);
+* the block's DSP runs with the CPU flushing denormals to zero (restored after the block);
 * nodes run in the plan's topological order; each node's input is the gain-weighted sum of
   its inputs (aligned by the compensation delays), or the upstream buffer itself when it
   has a single unity input;
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .._denormals import FlushDenormals
 from .._processor import Buffer, ParamEvent, ProcessorBase
 from ..errors import GraphError
 from ._automation import Lane
@@ -98,6 +100,7 @@ class Engine:
     ) -> None:
         """[main-thread & !active] Build the per-block views once."""
         self.plan = plan
+        self._flush = FlushDenormals()
         self.events = events
         self.timings = timings
         #: Absolute sample index of the next block's first frame.
@@ -180,27 +183,32 @@ class Engine:
         views = self._views[frames]
         times = self._times
         clock = perf_counter_ns
-        t_first = t0 = clock()
-        for i, call, bound, inp, out, gather, special in steps:
-            if special is not None:
-                self._run_node(special, inp, views[i], start, frames)
-            else:
-                if gather is not None:
-                    _gather(gather, inp, views, back=False)
-                if bound:
-                    call(start)
+        flush = self._flush
+        saved = flush.enter()  # denormals to zero for this block's DSP (see _denormals)
+        try:
+            t_first = t0 = clock()
+            for i, call, bound, inp, out, gather, special in steps:
+                if special is not None:
+                    self._run_node(special, inp, views[i], start, frames)
                 else:
-                    call(inp, out, start, ())
-            # one clock read per node: each node's end is the next one's start
-            t1 = clock()
-            times[i] = t1 - t0
-            t0 = t1
-        feedback = self.plan.feedback
-        for i in feedback:
-            node = self.plan.nodes[i]
-            inp = views[i][0]
-            _gather(node, inp, views, back=True)
-            node.proc.feedback_write(inp)  # type: ignore[attr-defined]
+                    if gather is not None:
+                        _gather(gather, inp, views, back=False)
+                    if bound:
+                        call(start)
+                    else:
+                        call(inp, out, start, ())
+                # one clock read per node: each node's end is the next one's start
+                t1 = clock()
+                times[i] = t1 - t0
+                t0 = t1
+            feedback = self.plan.feedback
+            for i in feedback:
+                node = self.plan.nodes[i]
+                inp = views[i][0]
+                _gather(node, inp, views, back=True)
+                node.proc.feedback_write(inp)  # type: ignore[attr-defined]
+        finally:
+            flush.leave(saved)
         timings = self.timings
         if timings is not None and timings.count < len(timings.block_ns):
             row = timings.count

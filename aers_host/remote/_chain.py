@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._denormals import FlushDenormals
 from .._nodetype import ChannelError, CheckContext, NodeType
 from .._processor import Buffer, Processor
 from ..config._schema import schema_problems
@@ -74,6 +75,7 @@ class Chain:
         self, stages: list[_Stage], channels_in: int, block_size: int, latency: int
     ) -> None:
         self._stages = stages
+        self._flush = FlushDenormals()
         self.channels_in = channels_in
         self.block_size = block_size
         self.channels_out = stages[-1].out.shape[0] if stages else channels_in
@@ -143,10 +145,14 @@ class Chain:
         """[node-thread] Run the block through every stage; returns a view of the output."""
         frames = inp.shape[1]
         buf = inp
-        for stage in self._stages:
-            out = stage.out[:, :frames]
-            stage.proc.process(buf, out, start, ())
-            buf = out
+        saved = self._flush.enter()  # denormals to zero, as in the engine's block loop
+        try:
+            for stage in self._stages:
+                out = stage.out[:, :frames]
+                stage.proc.process(buf, out, start, ())
+                buf = out
+        finally:
+            self._flush.leave(saved)
         return buf
 
     def warm(self) -> None:
