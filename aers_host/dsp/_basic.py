@@ -186,14 +186,26 @@ class Mix(ProcessorBase):
             np.multiply(inp, self._gain, out=out)
 
 
+@kernel
+def _pan_law(pan: float, mono: bool) -> tuple[float, float]:  # pragma: no cover - compiled
+    """The (left, right) gains of :func:`pan_gains` (``mono``) or :func:`balance_gains`.
+
+    Compiled so the per-sample kernel and the per-event path share one law, bit for bit.
+    """
+    theta = (pan + 1.0) * math.pi / 4.0
+    left, right = math.cos(theta), math.sin(theta)
+    if mono:
+        return left, right
+    return min(1.0, math.sqrt(2.0) * left), min(1.0, math.sqrt(2.0) * right)
+
+
 def pan_gains(pan: float) -> tuple[float, float]:
     """[any-thread] Constant-power pan law: ``θ = (pan + 1)·π/4``, returns ``(cos θ, sin θ)``.
 
     ``L² + R² = 1`` for every position, so a mono source keeps its power as it moves; the
     centre is -3 dB per side.
     """
-    theta = (pan + 1.0) * math.pi / 4.0
-    return math.cos(theta), math.sin(theta)
+    return _pan_law(float(pan), True)
 
 
 def balance_gains(pan: float) -> tuple[float, float]:
@@ -202,8 +214,7 @@ def balance_gains(pan: float) -> tuple[float, float]:
     The side panned away from is attenuated along ``√2·cos θ`` (or ``√2·sin θ``); the other
     side stays at unity, so a centred stereo signal passes unchanged and hard left silences R.
     """
-    left, right = pan_gains(pan)
-    return min(1.0, math.sqrt(2.0) * left), min(1.0, math.sqrt(2.0) * right)
+    return _pan_law(float(pan), False)
 
 
 @kernel
@@ -222,10 +233,38 @@ def _pan_kernel(
         dst_r[n] = src_r[n] * right
 
 
+@kernel
+def _pan_changes_kernel(
+    inp: Buffer,
+    out: Buffer,
+    left32: float,
+    right32: float,
+    start: int,
+    at: np.ndarray,
+    values: np.ndarray,
+    mono: bool,
+) -> None:  # pragma: no cover - compiled
+    """:func:`_pan_kernel` with ``pan`` moving to ``values[k]`` (clamped) at sample ``at[k]``.
+
+    The same clamp, law and float32 rounding as the per-event path (``Pan._on_param``).
+    """
+    left, right = np.float32(left32), np.float32(right32)
+    src_l, src_r = inp[0], inp[inp.shape[0] - 1]
+    k, count = 0, at.shape[0]
+    for n in range(src_l.shape[0]):
+        while k < count and at[k] - start <= n:
+            l64, r64 = _pan_law(min(max(values[k], -1.0), 1.0), mono)
+            left, right = np.float32(l64), np.float32(r64)
+            k += 1
+        out[0, n] = src_l[n] * left
+        out[1, n] = src_r[n] * right
+
+
 class Pan(ProcessorBase):
     """Mono → stereo constant-power panner; stereo in → constant-power balance (see module doc)."""
 
     PARAMS = (ParamSpec("pan", 0.0, -1.0, 1.0, "", "-1 left … +1 right"),)
+    CHANGE_PARAMS = frozenset({"pan"})
 
     def __init__(self, **values: float) -> None:
         self._left = self._right = 1.0
@@ -239,6 +278,19 @@ class Pan(ProcessorBase):
     def render(self, inp: Buffer, out: Buffer, start: int) -> None:
         """[audio-thread & processing] Write the panned stereo pair."""
         _pan_kernel(inp, out, self._left, self._right)
+
+    def render_changes(
+        self,
+        inp: Buffer,
+        out: Buffer,
+        start: int,
+        param: str,
+        at: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
+        """[audio-thread & processing] Auto-pan: the position changes inside one kernel call."""
+        mono = self.channels == 1
+        _pan_changes_kernel(inp, out, self._left, self._right, start, at, values, mono)
 
     def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
         """[main-thread & !processing] :meth:`render` on fixed views, without numba dispatch."""

@@ -10,6 +10,7 @@ import pytest
 
 import aers_host
 from aers_host import ConfigError, Graph, render
+from aers_host.dsp import Gain, Pan
 from aers_host.plugins import default_registry
 
 REGISTRY = default_registry(entry_points=False, store=False)
@@ -128,52 +129,82 @@ def test_numpy_automation_at_audio_rate_is_sample_exact() -> None:
     assert np.allclose(audio[1000:2400], 10 ** (-6 / 20), atol=1e-7)
 
 
-def tremolo_graph(block: int, curve: np.ndarray, **gain: object) -> Graph:
+def automated_graph(
+    block: int, curve: np.ndarray, node_type: str, param: str, channels: int = 2, **params: object
+) -> Graph:
+    """Noise → ``node_type`` with ``param`` driven by ``curve`` at audio rate → ``main``."""
     g = Graph(sample_rate=48000, block_size=block, registry=REGISTRY)
-    src = g.add("noise", seed=3, channels=2)
-    node = g.add("gain", id="g", **gain)
+    src = g.add("noise", seed=3, channels=channels)
+    node = g.add(node_type, id="auto", **params)
     g.connect(src, node)
     g.connect(node, g.add("output", id="main"))
-    g.automate(node, "gain_db", curve, hop=1)
+    g.automate(node, param, curve, hop=1)
     return g
+
+
+def dry_noise(seconds: float, channels: int = 2) -> np.ndarray:
+    dry = Graph(sample_rate=48000, block_size=512, registry=REGISTRY)
+    dry.connect(dry.add("noise", seed=3, channels=channels), dry.add("output", id="main"))
+    return render(dry, seconds)["main"].astype(np.float64)
 
 
 def test_audio_rate_gain_matches_the_analytic_product() -> None:
     n = 9000
     curve = -12.0 + 12.0 * np.sin(2 * np.pi * 5 * np.arange(n) / 48000)  # 5 Hz tremolo
-    g = tremolo_graph(512, curve, gain_db=0, smoothing_ms=0)
+    g = automated_graph(512, curve, "gain", "gain_db", gain_db=0, smoothing_ms=0)
     audio = render(g, n / 48000)["main"]
-    dry = Graph(sample_rate=48000, block_size=512, registry=REGISTRY)
-    dry.connect(dry.add("noise", seed=3, channels=2), dry.add("output", id="main"))
-    expected = render(dry, n / 48000)["main"].astype(np.float64) * 10 ** (curve / 20)
+    expected = dry_noise(n / 48000) * 10 ** (curve / 20)
     np.testing.assert_allclose(audio, expected, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("block", [64, 500, 4096])
-def test_dense_gain_automation_renders_like_one_event_per_change(
-    block: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The one-call path (Gain.render_changes) against splitting the block at every change."""
-    from aers_host.dsp import _basic
+def test_audio_rate_pan_follows_the_constant_power_law() -> None:
+    n = 9000
+    curve = np.sin(2 * np.pi * 3 * np.arange(n) / 48000)  # 3 Hz auto-pan, mono source
+    audio = render(automated_graph(512, curve, "pan", "pan", channels=1), n / 48000)["main"]
+    theta = (curve + 1) * np.pi / 4
+    expected = dry_noise(n / 48000, channels=1) * np.stack([np.cos(theta), np.sin(theta)])
+    np.testing.assert_allclose(audio, expected, rtol=1e-6, atol=1e-7)
 
+
+DENSE_CASES = [  # node type, param, curve range (beyond the declared one: clamped), variants
+    ("gain", "gain_db", (-150, 40), 2, [{"smoothing_ms": 5.0}, {"smoothing_ms": 0, "invert": True}]),
+    ("pan", "pan", (-1.5, 1.5), 1, [{}]),
+    ("pan", "pan", (-1.5, 1.5), 2, [{}]),
+]  # fmt: skip
+PROCESSORS = {"gain": Gain, "pan": Pan}
+
+
+@pytest.mark.parametrize("block", [64, 500, 4096])
+@pytest.mark.parametrize(("node_type", "param", "span", "channels", "variants"), DENSE_CASES)
+def test_dense_automation_renders_like_one_event_per_change(
+    block: int,
+    node_type: str,
+    param: str,
+    span: tuple[float, float],
+    channels: int,
+    variants: list[dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one-call path (``render_changes``) against splitting the block at every change."""
+    cls = PROCESSORS[node_type]
     rng = np.random.default_rng(block)
-    curve = np.repeat(rng.uniform(-150, 40, 700), rng.integers(1, 6, 700))  # clamps too
+    curve = np.repeat(rng.uniform(*span, 700), rng.integers(1, 6, 700))
     seconds = (len(curve) + 333) / 48000  # past the lane's end, ending on a partial block
 
-    def both(**gain: object) -> tuple[np.ndarray, np.ndarray, int]:
+    def both(**params: object) -> tuple[np.ndarray, np.ndarray, int]:
         calls = []
-        original = _basic.Gain.render_changes
-        monkeypatch.setattr(
-            _basic.Gain, "render_changes", lambda *a: calls.append(1) or original(*a)
-        )
-        one_call = render(tremolo_graph(block, curve, **gain), seconds)["main"]
-        monkeypatch.setattr(_basic.Gain, "CHANGE_PARAMS", frozenset())
-        split = render(tremolo_graph(block, curve, **gain), seconds)["main"]
+        original = cls.render_changes
+        monkeypatch.setattr(cls, "render_changes", lambda *a: calls.append(1) or original(*a))
+        graph = automated_graph(block, curve, node_type, param, channels, **params)
+        one_call = render(graph, seconds)["main"]
+        monkeypatch.setattr(cls, "CHANGE_PARAMS", frozenset())
+        graph = automated_graph(block, curve, node_type, param, channels, **params)
+        split = render(graph, seconds)["main"]
         monkeypatch.undo()
         return one_call, split, len(calls)
 
-    for gain in ({"smoothing_ms": 5.0}, {"smoothing_ms": 0.0, "invert": True}):
-        one_call, split, calls = both(**gain)
+    for params in variants:
+        one_call, split, calls = both(**params)
         assert calls >= len(curve) // block  # the one-call path did run
         np.testing.assert_array_equal(one_call, split)
         assert np.abs(one_call).max() > 0.01
