@@ -74,7 +74,7 @@ def create_app(
     """
     runtime.publish_interval = 1.0 / rate
     hub = FeedHub(runtime, max_frames=max_frames, rate=rate)
-    saved = autosave.save if autosave is not None else None
+    saved = autosave.try_save if autosave is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -90,7 +90,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             if autosave is not None:
-                autosave.save(final=True)
+                autosave.try_save(final=True)
 
     app = FastAPI(
         title="AERS live dashboard",

@@ -19,12 +19,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._nodetype import NodeType
+from ..errors import SessionError
 
 if TYPE_CHECKING:
     from ._runtime import LiveRuntime
@@ -40,19 +42,39 @@ class Autosaver:
         registry: Mapping[str, NodeType] | None = None,
         db: Path | None = None,
     ) -> None:
-        """[main-thread] Check the name now (a bad one fails before serving).
+        """[main-thread] Check the name and the store now (a bad one fails before serving).
 
         Raises:
-            SessionError: the name is not a valid session name.
+            SessionError: the name is not a valid session name, or the store is another
+                application's file, damaged or newer than this AERS (left untouched).
         """
-        from ..session import check_name
+        from ..session import SessionStore, check_name
 
         self.runtime = runtime
         self.name = check_name(name)
         self.registry = registry
         self.db = db
+        SessionStore(db).inspect()
         self.saved = 0
+        #: Why the latest save failed (None after a successful one).
+        self.last_error: str | None = None
         self._lock = threading.Lock()
+
+    def try_save(self, *, final: bool = False) -> str | None:
+        """[any-thread but audio] :meth:`save`, reporting a failure instead of raising it.
+
+        The edit an autosave follows is already live: a store that cannot be written (disk
+        full, the file replaced while serving) must not turn its acknowledgement into an
+        error. The problem is printed as one line on stderr and returned (None: saved).
+        """
+        try:
+            self.save(final=final)
+        except SessionError as err:
+            self.last_error = f"session {self.name!r} not saved: {err}"
+            print(f"warning: {self.last_error}", file=sys.stderr, flush=True)
+            return self.last_error
+        self.last_error = None
+        return None
 
     def save(self, *, final: bool = False) -> int:
         """[any-thread but audio] Store a new version; ``final`` adds processor state.

@@ -111,7 +111,8 @@ def apply_edit(
         ops: one operation or a list of them.
         who: recorded in the journal (``rest``, ``ws``, ``cli``, ...).
         req: echoed in the answer.
-        on_applied: called once the edit is live (the session autosave).
+        on_applied: called once the edit is live (the session autosave); a string it
+            returns is a save failure, reported in the ack's ``autosave_error``.
 
     Raises:
         EditRefused: the edit is invalid or cannot be prepared (nothing changed), or the
@@ -124,9 +125,11 @@ def apply_edit(
     if ticket.wait(EDIT_ACK_TIMEOUT) < 0:
         body = edit_error(GraphError("the engine did not reach a block boundary in time"), req)
         raise EditRefused(body, 504)
-    if on_applied is not None:
-        on_applied()
-    return {**edit_ack(_fields(ticket), req), "handover": dict(ticket.handover)}
+    ack = {**edit_ack(_fields(ticket), req), "handover": dict(ticket.handover)}
+    problem = on_applied() if on_applied is not None else None
+    if isinstance(problem, str):  # the edit is live; only its autosave failed
+        ack["autosave_error"] = problem
+    return ack
 
 
 def _fields(ticket: Any) -> dict[str, Any]:

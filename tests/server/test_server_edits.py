@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
+from aers_host.errors import SessionError
 from aers_host.server import Autosaver, Control, LiveRuntime, Recorder
 from aers_host.session import SessionStore
 
@@ -174,6 +176,46 @@ def test_autosave_journals_every_edit_and_the_final_state(
     ]  # fmt: skip
     assert session.config["connections"][-1] == {"from": "verb", "to": "bus", "gain_db": -3}
     assert holder["saver"].saved == 2
+
+
+def foreign_database(path: Path) -> bytes:
+    """Turn ``path`` into another application's SQLite file; return its bytes."""
+    import sqlite3
+
+    path.unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        other.execute("CREATE TABLE customers (name TEXT)")
+        other.commit()
+    return path.read_bytes()
+
+
+def test_a_foreign_session_store_is_refused_before_serving(
+    make_runtime: Callable[..., LiveRuntime], tmp_path: Path
+) -> None:
+    db = tmp_path / "sessions.db"
+    before = foreign_database(db)
+    with pytest.raises(SessionError, match=r"another application.*left untouched"):
+        Autosaver(make_runtime(), "jam", db=db)
+    assert db.read_bytes() == before
+
+
+def test_an_edit_whose_autosave_fails_is_live_and_says_so(
+    serve: Serve, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "sessions.db"
+    served = serve(autosave=lambda runtime: Autosaver(runtime, "jam", db=db))
+    with served.client() as http:
+        http.post("/api/edits", json=ADD_SEND).raise_for_status()
+        before = foreign_database(db)  # the store is replaced while the server runs
+        reply = http.post("/api/edits", json={"op": "set_gain", "from": "verb", "to": "bus",
+                                              "gain_db": -3})  # fmt: skip
+        assert reply.status_code == 200, reply.text
+        ack = reply.json()
+        assert "not saved" in ack["autosave_error"] and "another application" in ack["autosave_error"]
+        assert len(http.get("/api/edits").json()["journal"]) == 2
+        assert http.get("/api/config").json()["connections"][-1]["gain_db"] == -3
+    assert "warning: session 'jam' not saved" in capfd.readouterr().err
+    assert db.read_bytes() == before
 
 
 def test_recorder_stamps_every_block(
