@@ -97,23 +97,35 @@ def _kahn(nodes: Sequence[str], edges: Sequence[Edge]) -> list[str]:
 
 
 def _find_cycle(candidates: Sequence[str], edges: Sequence[Edge]) -> list[str]:
-    """One concrete cycle among nodes that Kahn could not order."""
+    """One concrete cycle among nodes that Kahn could not order.
+
+    Those nodes include everything downstream of a cycle, so the walk stays inside one
+    strongly connected component: there every node has a successor in the component, and
+    following first successors must come back to a node already on the path.
+    """
     inside = set(candidates)
-    successors: dict[str, list[str]] = {n: [] for n in candidates}
-    for edge in edges:
-        if edge.src in inside and edge.dst in inside:
+    inner = [e for e in edges if e.src in inside and e.dst in inside]
+    looped = {e.src for e in inner if e.src == e.dst}
+    component = next(
+        c
+        for c in _strongly_connected(candidates, inner)
+        if len(c) > 1 or c[0] in looped
+    )
+    members = set(component)
+    successors: dict[str, list[str]] = {n: [] for n in component}
+    for edge in inner:
+        if edge.src in members and edge.dst in members:
             successors[edge.src].append(edge.dst)
-    for start in candidates:
-        path: list[str] = []
-        on_path: dict[str, int] = {}
-        node: str | None = start
-        while node is not None and node not in on_path:
-            on_path[node] = len(path)
-            path.append(node)
-            node = successors[node][0] if successors[node] else None
-        if node is not None:
-            return path[on_path[node] :]
-    return list(candidates)
+    rank = {n: i for i, n in enumerate(candidates)}
+    start = min(component, key=rank.__getitem__)  # name the cycle from its first node
+    path: list[str] = []
+    on_path: dict[str, int] = {}
+    node = start
+    while node not in on_path:
+        on_path[node] = len(path)
+        path.append(node)
+        node = successors[node][0]
+    return path[on_path[node] :]
 
 
 def _strongly_connected(nodes: Sequence[str], edges: Sequence[Edge]) -> list[list[str]]:

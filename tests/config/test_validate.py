@@ -136,6 +136,32 @@ def test_cycle_without_delay_is_named(tmp_path: Path) -> None:
     assert "a → b → a" in problem.message or "b → a → b" in problem.message
 
 
+@pytest.mark.parametrize("output_first", [True, False])
+def test_the_named_cycle_leaves_out_nodes_downstream_of_it(
+    tmp_path: Path, output_first: bool
+) -> None:
+    # Nodes fed by the cycle cannot be ordered either, but they are not part of it.
+    first, second = ("{from: bus, to: main}", "{from: bus, to: g}")[:: 1 if output_first else -1]
+    text = """
+        nodes:
+          tone: {type: sine}
+          g: {type: gain}
+          bus: {type: mix}
+          main: {type: output}
+          tail: {type: gain}
+          tap: {type: output}
+        connections:
+          - {from: tone, to: g}
+          - {from: g, to: bus}
+          - FIRST
+          - SECOND
+          - {from: bus, to: tail}
+          - {from: tail, to: tap}
+    """.replace("FIRST", first).replace("SECOND", second)
+    found = problems(write(tmp_path, text))
+    assert any("cycle g → bus → g is not broken" in p.message for p in found), found
+
+
 def test_cycle_through_delay_is_accepted(tmp_path: Path) -> None:
     text = """
         duration: 1
