@@ -312,6 +312,11 @@ class Graph:
         if frames > stream.block_size:
             raise ValueError(f"block of {frames} frames exceeds block_size {stream.block_size}")
         if source is not None:
+            mono_1d = audio.ndim == 1 and source.channels == 1
+            if audio.shape != (source.channels, frames) and not mono_1d:
+                raise ValueError(
+                    f"this input takes ({source.channels}, frames) blocks, got shape {audio.shape}"
+                )
             source.feed(audio.reshape(source.channels, frames))
         stream.engine.process_block(frames)
         outputs = {sink_id: buf[:, :frames].copy() for sink_id, buf in stream.sinks}

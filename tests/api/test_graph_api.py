@@ -102,6 +102,9 @@ def test_streaming_feeds_the_named_input_and_refuses_ambiguity() -> None:
         g.process(ones, input="nope")
     with pytest.raises(ValueError, match="exceeds block_size 64"):
         g.process(np.ones((1, 65), np.float32), input="left")
+    with pytest.raises(ValueError, match=r"takes \(1, frames\) blocks, got shape \(2, 32\)"):
+        g.process(np.ones((2, 32), np.float32), input="left")
+    assert g.process(np.ones(64, np.float32), input="left")["a"].shape == (1, 64)  # mono: 1-D ok
     first = g.process(ones, input="right")
     assert np.all(first["a"] == 0.0) and np.allclose(first["b"], 0.5, atol=1e-6)
     second = g.process(2 * ones, input="left")  # each block feeds only what it names
