@@ -240,10 +240,6 @@ def render_command(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     result, metrics = outcome.result, outcome.metrics
-    for node in result.plan.nodes:  # remote nodes report their network round trips
-        remote_stats = getattr(node.proc, "remote_stats", None)
-        if callable(remote_stats):
-            metrics["nodes"][node.id]["remote"] = remote_stats()
     if save_session is not None:
         from ..session import SessionStore, session_from_state
 

@@ -209,7 +209,11 @@ class MetricsCollector:
             self.in_flight[b] = scheduler.in_flight(int(self.starts[b]))
 
     def record_health(self, processors: Mapping[str, object]) -> None:
-        """[main-thread] Read each processor's xruns/nan_blocks/restarts/failed/failure_reason."""
+        """[main-thread] Read each processor's xruns/nan_blocks/restarts/failed/failure_reason.
+
+        Remote nodes add ``remote``: their ``remote_stats()`` (RTT percentiles, late and
+        dropped blocks, reconnects, connected).
+        """
         self.health = {}
         for node_id, proc in processors.items():
             info: dict[str, Any] = {
@@ -218,6 +222,9 @@ class MetricsCollector:
             info["failed"] = bool(getattr(proc, "failed", False))
             reason = getattr(proc, "failure_reason", None)
             info["failure_reason"] = str(reason) if reason else None
+            remote_stats = getattr(proc, "remote_stats", None)
+            if callable(remote_stats):  # remote nodes: network round trips and faults
+                info["remote"] = remote_stats()
             self.health[node_id] = info
 
     def start(self, processors: Mapping[str, object] | None = None) -> None:

@@ -156,6 +156,35 @@ def prometheus_text(summary: Mapping[str, Any]) -> str:
         "Missed deadlines of sandboxed nodes.",
         [("_total", {"node": n}, s["xruns"]) for n, s in nodes.items() if "xruns" in s],
     )
+    remote = {n: s["remote"] for n, s in nodes.items() if isinstance(s.get("remote"), Mapping)}
+    if remote:
+        out.family(
+            "aers_remote_rtt_seconds",
+            "gauge",
+            "Network round trip of each remote node's blocks.",
+            [
+                ("", {"node": n, "stat": k}, r["rtt_us"][k] / 1e6)
+                for n, r in remote.items()
+                for k in ("p50", "p99", "max")
+            ],
+        )
+        for key, text in (
+            ("late_blocks", "Blocks a remote node answered too late (fallback audio)."),
+            ("dropped_blocks", "Blocks a remote node never answered."),
+            ("reconnects", "Reconnections to each remote node."),
+        ):
+            out.family(
+                f"aers_remote_{key}",
+                "counter",
+                text,
+                [("_total", {"node": n}, r.get(key, 0)) for n, r in remote.items()],
+            )
+        out.family(
+            "aers_remote_connected",
+            "gauge",
+            "1 while the remote node is connected.",
+            [("", {"node": n}, int(bool(r.get("connected")))) for n, r in remote.items()],
+        )
     prop = summary.get("block_propagation_us", {})
     if prop:
         out.family(

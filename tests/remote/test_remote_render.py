@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -76,14 +77,42 @@ def test_remote_gain_equals_local_gain_delayed(
 
 
 def test_cli_render_reports_rtt_in_metrics(tmp_path: Path, node: NodeProcess, run_cli) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("render", write(tmp_path, node.url), "--out-dir", tmp_path / "o")
+    prom = tmp_path / "metrics.prom"
+    result = run_cli(
+        "render", write(tmp_path, node.url), "--out-dir", tmp_path / "o", "--prometheus", prom
+    )
     assert result.code == 0, result.err
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     remote = metrics["nodes"]["rem"]["remote"]
     assert remote["late_blocks"] == 0 and 46 <= remote["rtt_us"]["count"] <= 47
+    samples = dict(line.rsplit(" ", 1) for line in prom.read_text().splitlines() if line[0] != "#")
+    rtt = float(samples['aers_remote_rtt_seconds{node="rem",stat="p50"}'])
+    assert rtt == pytest.approx(remote["rtt_us"]["p50"] / 1e6)
+    assert samples['aers_remote_late_blocks_total{node="rem"}'] == "0"
     out, _ = sf.read(tmp_path / "o" / "out.wav", dtype="float32")
     ref, _ = sf.read(tmp_path / "o" / "ref.wav", dtype="float32")
     assert np.array_equal(out[512:], ref[:-512])
+
+
+def test_live_server_metrics_carry_the_remote_rtt(tmp_path: Path, node: NodeProcess) -> None:
+    from aers_host.metrics import prometheus_text
+    from aers_host.server import LiveRuntime
+    from aers_host.server._stats import live_summary
+
+    runtime = LiveRuntime.from_config(load_config(write(tmp_path, node.url), registry=REGISTRY),
+                                      REGISTRY)  # fmt: skip
+    runtime.start()
+    try:
+        deadline = time.monotonic() + 10
+        while runtime.blocks < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        summary = live_summary(runtime)
+    finally:
+        runtime.close()
+    remote = summary["nodes"]["rem"]["remote"]
+    assert remote["connected"] and remote["rtt_us"]["count"] >= 10, remote
+    assert 0 < remote["rtt_us"]["p50"] <= remote["rtt_us"]["max"]
+    assert 'aers_remote_connected{node="rem"} 1' in prometheus_text(summary)
 
 
 @pytest.mark.security
