@@ -31,7 +31,7 @@ def _db(value: float) -> float:
 
 def live_summary(runtime: LiveRuntime) -> dict[str, Any]:
     """The render-style metrics summary over the recorded blocks, plus live counters."""
-    from ..metrics import CpuClock, MetricsCollector  # scipy-heavy: load on first scrape
+    from ..metrics import MetricsCollector  # scipy-heavy: load on first scrape
 
     view = runtime.view  # one plan throughout, whatever live edits do meanwhile
     block_ns, node_ns = view.recorded_timings()
@@ -47,10 +47,12 @@ def live_summary(runtime: LiveRuntime) -> dict[str, Any]:
     )
     collector.record_health({n.id: n.proc for n in plan.nodes})
     snap = runtime.snapshot
-    window = runtime.publish_interval
-    if snap is not None:  # CPU over the latest frame window (the live figure)
-        collector.clock = CpuClock(wall=window, cpu=snap.process_cpu * window / 100.0)
+    # The engine is paced to real time, so the wall clock says nothing about it: leave the
+    # collector's default, the busy time of the recorded blocks, which makes rtf the
+    # engine's load and realtime_factor its headroom.
     summary = collector.summary()
+    if snap is not None:  # CPU over the latest frame window (the live figure)
+        summary["cpu"]["process_percent"] = snap.process_cpu
     # Counters must never go down, so they come from the runtime, not the ring.
     summary["blocks"] = runtime.blocks
     summary["deadline_misses"] = runtime.xruns

@@ -66,6 +66,11 @@ def test_metrics_json_and_prometheus(serve: Serve) -> None:
         assert metrics["blocks"] > 10 and metrics["live"]["loop_frames"] is None
         assert metrics["nodes"]["tone"]["p99_us"] > 0
         assert metrics["outputs"]["main"]["peak_dbfs"] < 0
+        # paced: wall_seconds is the engine's busy time over the recorded blocks
+        recorded = metrics["frames"] / metrics["block_size"]  # the timing ring, not the counter
+        busy = metrics["block_propagation_us"]["mean"] * recorded / 1e6
+        assert metrics["wall_seconds"] == pytest.approx(busy, rel=1e-6)
+        assert metrics["rtf"] == pytest.approx(busy / metrics["audio_seconds"], rel=1e-6)
         prom = http.get("/metrics")
         assert prom.headers["content-type"].startswith("text/plain; version=0.0.4")
         samples = parse_prometheus(prom.text)
