@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Final
 
+from .._json import dumps
 from .._paths import fsync_dir
 from ..config import ParsedDocument, validate_config_data
 from ..errors import AersError
@@ -142,7 +143,7 @@ def _render(vid: str, config_json: str, base_file: Path, out_dir: Path) -> dict[
         metrics["outputs"] = {node_id: path.name for node_id, path in result.files.items()}
         metrics["variant"] = {"id": vid, "base": str(base_file)}
         (staging / "config.json").write_text(config_json + "\n", encoding="utf-8")
-        _write_synced(staging / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+        _write_synced(staging / METRICS_FILE, dumps(metrics, indent=2) + "\n")
         if not _publish(staging, variant_dir(out_dir, vid)):
             metrics = read_metrics(out_dir, vid)  # report what is on disk, not this copy
     finally:

@@ -6,7 +6,6 @@ exit 2 (typer); anything else is a bug in AERS and exits 3 with the traceback on
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from .._json import dumps
 from ..errors import AersError
 
 EXIT_OK = 0
@@ -37,7 +37,7 @@ app = typer.Typer(
 
 def print_json(data: Any) -> None:
     """Machine-readable output: plain JSON on stdout (rich's highlighter is slow on big graphs)."""
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.write(dumps(data, indent=2) + "\n")
 
 
 def report_error(err: AersError) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -256,7 +255,9 @@ def render_command(
         metrics["stems"] = write_stems(
             cfg, registry, out_dir, stems_scheduler, stems_mode, config, duration
         )
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    from ..metrics import write_json
+
+    write_json(metrics, out_dir / "metrics.json")
     if as_json:
         print_json(metrics)
         return

@@ -39,7 +39,6 @@ before is silence in a linear graph with the bed muted) unless automation is pre
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .._json import dumps
 from ..errors import ConfigError, Problem
 from ..events import log_entries_for_plan, scheduler_for_config
 from ..graph import render
@@ -226,7 +226,7 @@ def render_stems(
         _write_post(report, config, registry, targets, voices, mix.captured, out_dir)
     report.root.mkdir(parents=True, exist_ok=True)
     (report.root / "stems.json").write_text(
-        json.dumps(report.manifest(), indent=2) + "\n", encoding="utf-8"
+        dumps(report.manifest(), indent=2) + "\n", encoding="utf-8"
     )
     return report
 

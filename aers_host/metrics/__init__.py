@@ -1,8 +1,9 @@
 """Run metrics: per-node timing, CPU, xruns, levels and BS.1770 loudness, exporters, reports."""
 
+from .._json import to_jsonable
 from ._collector import HEALTH_FIELDS, MetricsCollector, warm_kernels
 from ._cpu import CpuClock, proc_cpu_seconds
-from ._export import prometheus_text, to_jsonable, write_csv, write_json
+from ._export import prometheus_text, write_csv, write_json
 from ._loudness import (
     LoudnessStats,
     block_power,

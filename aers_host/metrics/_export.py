@@ -14,37 +14,17 @@ Example:
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-
-def to_jsonable(value: Any) -> Any:
-    """Replace non-finite floats with None (JSON has no Infinity) and arrays with lists."""
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-#: Old private name, still imported by ``server/_app.py``; remove once it uses ``to_jsonable``.
-_jsonable = to_jsonable
+from .._json import dumps
 
 
 def write_json(summary: Mapping[str, Any], path: Path) -> Path:
     """Write the summary as indented JSON (``-inf`` dB of silence becomes ``null``)."""
-    path.write_text(json.dumps(to_jsonable(summary), indent=2) + "\n", encoding="utf-8")
+    path.write_text(dumps(summary, indent=2) + "\n", encoding="utf-8")
     return path
 
 

@@ -28,6 +28,7 @@ from fastapi import Body, FastAPI, HTTPException, Query, WebSocket, WebSocketDis
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from .._json import to_jsonable
 from ._auth import AccessGuard
 from ._autosave import Autosaver
 from ._edits import EditRefused, apply_edit, parse_edit
@@ -195,7 +196,7 @@ def create_app(
 
     @app.get("/api/metrics", summary="Live metrics summary (JSON)")
     async def get_metrics() -> dict[str, Any]:
-        summary: dict[str, Any] = _jsonable(live_summary(runtime))
+        summary: dict[str, Any] = to_jsonable(live_summary(runtime))
         return summary
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus text 0.0.4")
@@ -281,11 +282,3 @@ async def _edit(
 async def _send_loop(websocket: WebSocket, client: ClientQueue) -> None:
     while True:
         await websocket.send_text(await client.get())
-
-
-def _jsonable(value: Any) -> Any:
-    """JSON has no Infinity: non-finite floats become None (silence is ``null`` dBFS)."""
-    # Reuses the metrics exporter's converter; it is private there (see the report).
-    from ..metrics._export import _jsonable as convert
-
-    return convert(value)
