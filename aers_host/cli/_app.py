@@ -6,8 +6,10 @@ exit 2 (typer); anything else is a bug in AERS and exits 3 with the traceback on
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -40,6 +42,27 @@ def print_json(data: Any) -> None:
     sys.stdout.write(dumps(data, indent=2) + "\n")
 
 
+def output_file(path: Path | None) -> Path | None:
+    """Typer callback for options naming a file to write: settle where it goes before any work.
+
+    A render that fails on its last write would have spent its time and left half its
+    outputs behind. Like ``--out-dir``, a missing folder is created; one that cannot be
+    (a file in the way, no permission) or a path that is itself a folder is refused here.
+    """
+    if path is None or str(path) == "-":
+        return path
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder; give a file name")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise typer.BadParameter(f"cannot create folder {folder}: {err.strerror or err}") from err
+    if not os.access(folder, os.W_OK):
+        raise typer.BadParameter(f"folder {folder} is not writable")
+    return path
+
+
 def report_error(err: AersError) -> None:
     """Print an AersError as one ``error:`` line per problem."""
     for line in str(err).splitlines() or [type(err).__name__]:
@@ -54,6 +77,12 @@ def main() -> None:
         app()
     except AersError as err:
         report_error(err)
+        sys.exit(EXIT_FAILED)
+    except OSError as err:  # a file the user named could not be read or written
+        if err.filename is None:
+            raise
+        message = f"[red]error:[/red] {err.filename}: {err.strerror or err}"
+        err_console.print(message, soft_wrap=True, highlight=False)
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         err_console.print("interrupted")

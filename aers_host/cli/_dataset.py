@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._app import err_console
+from ._app import err_console, output_file
 from ._events import events_app
 
 if TYPE_CHECKING:
@@ -133,7 +133,9 @@ def from_jams(
         Path, typer.Argument(help="JAMS file from `aers render --stems`.", show_default=False)
     ],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Scene JSONL to write (default: stdout).")
+        Path | None, typer.Option(
+            "--out", help="Scene JSONL to write (default: stdout).", callback=output_file
+        )
     ] = None,
     output: Annotated[
         str | None, typer.Option("--output", help="Which output's annotation to read.")

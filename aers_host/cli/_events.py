@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError, Problem
-from ._app import app, err_console, out_console
+from ._app import app, err_console, out_console, output_file
 
 #: The scene kinds of ``events.SCENE_KINDS``, spelled out so ``aers --help`` need not import
 #: the events package (and scipy); a test keeps the two equal.
@@ -36,7 +36,9 @@ def generate(
     count: Annotated[int, typer.Option("--count", min=1, help="Number of events.")],
     seed: Annotated[int, typer.Option("--seed", min=0, help="Scene seed.")] = 0,
     out: Annotated[
-        Path | None, typer.Option("--out", help="JSONL file to write (default: stdout).")
+        Path | None, typer.Option(
+            "--out", help="JSONL file to write (default: stdout).", callback=output_file
+        )
     ] = None,
     duration: Annotated[
         float, typer.Option("--duration", min=0.001, help="Seconds over which events start.")
@@ -84,7 +86,9 @@ def _config_sha256(path: Path) -> str:
 @events_app.command("record")
 def record(
     config: Annotated[Path, typer.Argument(help="Routing config with events.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Event log (JSONL) to write.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Event log (JSONL) to write.", callback=output_file)
+    ],
     duration: Annotated[
         float | None, typer.Option("--duration", min=0.001, help="Seconds to render.")
     ] = None,

@@ -14,7 +14,7 @@ from ..config import GraphConfig, load_config
 from ..errors import ConfigError
 from ..graph import Plan, build_plan, describe
 from ..plugins import NodeRegistry, default_registry
-from ._app import app, err_console, out_console, print_json
+from ._app import app, err_console, out_console, output_file, print_json
 
 ConfigArg = Annotated[
     Path, typer.Argument(help="Routing config (YAML or JSON).", show_default=False)
@@ -189,13 +189,19 @@ def render_command(
         Path | None, typer.Option("--replay", help="Replay the events of an event log (JSONL).")
     ] = None,
     event_log: Annotated[
-        Path | None, typer.Option("--event-log", help="Write this run's event log (JSONL).")
+        Path | None, typer.Option(
+            "--event-log", help="Write this run's event log (JSONL).", callback=output_file
+        )
     ] = None,
     csv: Annotated[
-        Path | None, typer.Option("--csv", help="Write the per-block metrics time series.")
+        Path | None, typer.Option(
+            "--csv", help="Write the per-block metrics time series.", callback=output_file
+        )
     ] = None,
     prometheus: Annotated[
-        Path | None, typer.Option("--prometheus", help="Write metrics in Prometheus text format.")
+        Path | None, typer.Option(
+            "--prometheus", help="Write metrics in Prometheus text format.", callback=output_file
+        )
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -22,7 +22,7 @@ from ..session import (
     session_config,
     session_from_state,
 )
-from ._app import app, err_console, out_console, print_json
+from ._app import app, err_console, out_console, output_file, print_json
 
 session_app = typer.Typer(
     help="Save, inspect, export and import sessions (graph state) in $AERS_HOME/sessions.db.",
@@ -136,7 +136,9 @@ def list_sessions(as_json: JsonOpt = False) -> None:
 @session_app.command("export")
 def export(
     name: NameArg,
-    yaml_file: Annotated[Path, typer.Option("--yaml", help="YAML file to write.")],
+    yaml_file: Annotated[
+        Path, typer.Option("--yaml", help="YAML file to write.", callback=output_file)
+    ],
 ) -> None:
     """Write session NAME to a YAML file (readable config, compact exact state)."""
     with SessionStore() as store:
