@@ -37,6 +37,7 @@ class InProcessProcessor:
         self.xruns = self.nan_blocks = self.restarts = self.errors = self.fallback_blocks = 0
         self.fences: dict[str, str] = {"isolation": "in-process: no OS fences"}
         self._zeros = np.zeros(0, np.float32)
+        self._own_inp = np.zeros((0, 0), np.float32)
 
     @property
     def failed(self) -> bool:
@@ -51,6 +52,7 @@ class InProcessProcessor:
     def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
         """[main-thread & !active] Call the plugin's ``prepare``; a raise fails the node."""
         self._zeros = np.zeros(channels * max_block, np.float32)
+        self._own_inp = np.zeros((channels, max_block), np.float32)
         try:
             self._runner.prepare(sample_rate, max_block, channels)
         except Exception as exc:  # plugin code: any failure marks the node
@@ -66,10 +68,16 @@ class InProcessProcessor:
         coded = [
             (e.offset, self._index[e.param], e.value) for e in events if e.param in self._index
         ]
+        # The engine may hand over the upstream node's own buffer (read by other nodes
+        # too): the plugin gets a private copy, so writing into its input corrupts nothing.
+        own = self._own_inp[: inp.shape[0], : inp.shape[1]]
+        np.copyto(own, inp)
         began = time.perf_counter()
         error, non_finite = run_stage(
-            self._runner, self._stage.fallback, inp, out, start, coded, self._zeros
+            self._runner, self._stage.fallback, own, out, start, coded, self._zeros
         )
+        if error or non_finite:  # the fallback from the untouched input, not the copy
+            apply_fallback(self._stage.fallback, inp, out)
         if time.perf_counter() - began > self._opts.deadline_s:
             self.xruns += 1
         if error:

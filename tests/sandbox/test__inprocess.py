@@ -34,6 +34,26 @@ def test_same_restrictions_in_process(body: str, prepared: Any) -> None:
 
 
 @pytest.mark.security
+def test_writing_into_its_input_corrupts_nothing_outside_the_plugin(prepared: Any) -> None:
+    # The engine passes an upstream node's buffer straight through when a node reads it
+    # alone; other nodes (a tap, a send) read that same buffer afterwards.
+    proc = prepared(process_body("inp[...] = 0.0"), isolation="in-process")
+    shared = signal_block(0)
+    before = shared.copy()
+    out = np.full_like(shared, -7.0)
+    proc.process(shared, out, 0, ())
+    np.testing.assert_array_equal(shared, before)
+    assert np.all(out == 0.0)  # the plugin saw its own (zeroed) copy
+
+
+@pytest.mark.security
+def test_a_failing_plugin_falls_back_to_the_untouched_input(prepared: Any) -> None:
+    proc = prepared(process_body("inp[...] = 9.0\nraise ValueError('late')"), isolation="in-process")
+    outs = run(proc, 1)
+    np.testing.assert_array_equal(outs[0], signal_block(0))  # bypass of the real input
+
+
+@pytest.mark.security
 def test_compile_refusal_in_process() -> None:
     with pytest.raises(PluginValidationError):
         make(process_body("x = ().__class__"), isolation="in-process")
