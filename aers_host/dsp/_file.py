@@ -5,6 +5,8 @@ Invariants:
       from memory, so a slow disk can never cause an xrun.
     * Output sample ``n`` is file frame ``n + round(start·fs)`` (modulo the length when
       ``loop``), so the output does not depend on the block size; past the end it is silence.
+    * ``length_frames`` is the number of frames played (None while looping): what the
+      render length uses when no duration is given.
 """
 
 from __future__ import annotations
@@ -77,6 +79,19 @@ class FileSource(ProcessorBase):
 
     def _on_param(self, name: str) -> None:
         self._play[1] = np.float32(db_to_lin(self.values["gain_db"]))
+
+    @property
+    def length_frames(self) -> int | None:
+        """[main-thread] Frames this source plays at the graph rate; None if it never ends.
+
+        The file's length after resampling minus the ``start`` offset (0 when ``start`` is
+        past the end). A looping file never ends. Known once prepared (None before): the
+        resampled length comes from the audio read in :meth:`prepare`. The render length
+        (:func:`aers_host.graph.render_length`) uses it when no duration is given.
+        """
+        if self.loop or not self.sample_rate:
+            return None
+        return max(0, int(self._data.shape[1]) - int(self._play[0]))
 
     def _allocate(self) -> None:
         """[main-thread & !active] Read and resample the whole file.

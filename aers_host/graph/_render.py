@@ -19,7 +19,7 @@ from .._nodetype import NodeType
 from ..config._model import GraphConfig
 from ..errors import GraphError
 from ._engine import BlockTimings, Engine, EventSource
-from ._plan import Plan, build_plan
+from ._plan import NodeRuntime, Plan, build_plan
 from ._sinks import OutputSink, OutputWriter, output_format
 
 Progress = Callable[[int, int], None]
@@ -91,20 +91,39 @@ class RenderResult:
 def render_length(config: GraphConfig, plan: Plan, duration: float | None = None) -> int:
     """Frames to render: ``duration`` (CLI, then config) or the longest file source + latency.
 
+    Without a duration every source must end: it says how many frames it plays through a
+    ``length_frames`` attribute that is not None (a non-looping ``file`` source does; a
+    looping file, ``sine``, ``noise``, ``impulse``, ``events`` and plugin sources never
+    end). The render then lasts the longest source's length plus the plan's total latency
+    (at least one frame), so the last file sample reaches every output.
+
     Raises:
-        GraphError: when nothing says how long to render.
+        GraphError: when nothing says how long to render (naming the endless sources).
     """
     seconds = duration if duration is not None else config.duration
     if seconds is not None:
         return max(1, round(seconds * config.sample_rate))
-    lengths = [getattr(n.proc, "length_frames", None) for n in plan.nodes if n.role == "source"]
-    finite = [int(v) for v in lengths if v is not None]
-    if finite and len(finite) == len(lengths):
-        return max(finite) + plan.total_latency
+    sources = [n for n in plan.nodes if n.role == "source"]
+    lengths = {n.id: getattr(n.proc, "length_frames", None) for n in sources}
+    endless = [n for n in sources if lengths[n.id] is None]
+    if sources and not endless:
+        return max(1, max(int(v) for v in lengths.values() if v is not None) + plan.total_latency)
+    if len(endless) == 1:
+        why = f"source {_endless_name(endless[0])} never ends"
+    elif endless:
+        why = f"sources {', '.join(map(_endless_name, endless))} never end"
+    else:
+        why = "the graph has no source whose length could set it"
     raise GraphError(
-        f"{config.file}: no `duration` and some sources never end; "
+        f"{config.file}: no `duration` and {why}; "
         "set `duration:` in the config or pass --duration SECONDS"
     )
+
+
+def _endless_name(node: NodeRuntime) -> str:
+    """An endless source as the render-length error names it: ``'bed' (file, loop: true)``."""
+    looping = node.type_name == "file" and getattr(node.proc, "loop", False)
+    return f"{node.id!r} ({node.type_name}{', loop: true' if looping else ''})"
 
 
 def render(
