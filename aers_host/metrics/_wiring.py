@@ -180,6 +180,7 @@ def export_run(
     out_dir: Path,
     *,
     base: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     events: Sequence[Any] = (),
     edges: Sequence[Edge] = (),
     report: Literal["html", "markdown"] | None = None,
@@ -192,6 +193,8 @@ def export_run(
         collector: the run's metrics.
         out_dir: folder for ``metrics.json`` and the report.
         base: metrics the caller already has (``graph.render_metrics``), merged underneath.
+        overrides: top-level values that replace the collector's (a paced run's own
+            ``deadline_misses``: blocks late against the wall clock, not against the budget).
         events: scene events or log records, for report markers.
         edges: ``(from, to[, port])`` connections, for the report's graph drawing.
         report: ``html`` or ``markdown`` to write a report; None for none.
@@ -202,7 +205,7 @@ def export_run(
         The merged summary, with ``files`` naming everything written.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = merge_summaries(base or {}, collector.summary())
+    summary = {**merge_summaries(base or {}, collector.summary()), **(overrides or {})}
     files: dict[str, str] = {}
     series = collector.timeseries() if csv is not None or report is not None else {}
     if csv is not None:

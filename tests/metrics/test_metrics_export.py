@@ -107,3 +107,4 @@ def test_types_match_semantics() -> None:
 def test_minimal_summary() -> None:
     families = parse(prometheus_text({"blocks": 0, "nodes": {}, "outputs": {}}))
     assert list(families) == ["aers_blocks"]
+
