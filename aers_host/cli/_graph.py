@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -269,6 +270,7 @@ def render_command(
         return
     for node_id, path in result.files.items():
         out_console.print(f"[green]✓[/green] {node_id} → {path}")
+    report_node_health(metrics)
     out_console.print(
         f"{result.frames / cfg.sample_rate:.2f} s of audio in {result.wall_seconds:.2f} s "
         f"({result.realtime_factor:.0f}× real time); "
@@ -283,6 +285,32 @@ def render_command(
             f"[green]✓[/green] session {save_session!r} saved "
             f"(version {saved['version']}, next sample {saved['position']})"
         )
+
+
+def report_node_health(metrics: Mapping[str, Any]) -> None:
+    """One warning line per node that failed, restarted, missed deadlines or produced NaN.
+
+    Sandboxed plugins are contained, not silent: the run completes on their fallback audio,
+    so the terminal must say which node did what (metrics.json has the same fields).
+    """
+    for node_id, node in dict(metrics.get("nodes") or {}).items():
+        facts = []
+        if node.get("failed"):
+            reason = node.get("failure_reason")
+            facts.append(f"failed ({reason}); its fallback played" if reason else "failed")
+        for key, what in (
+            ("xruns", "blocks late (fallback audio)"),
+            ("nan_blocks", "blocks of NaN/Inf replaced"),
+            ("restarts", "worker restarts"),
+        ):
+            if node.get(key):
+                facts.append(f"{node[key]} {what}")
+        if facts:
+            err_console.print(
+                f"[yellow]warning:[/yellow] node {node_id!r}: {'; '.join(facts)}",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 def _resume(

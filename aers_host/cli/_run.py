@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from ._app import app, out_console, print_json
-from ._graph import BlockOpt, ConfigArg, JsonOpt, _load
+from ._graph import BlockOpt, ConfigArg, JsonOpt, _load, report_node_health
 
 if TYPE_CHECKING:
     from ..graph import BlockTimings, Engine, Pacing, Plan
@@ -115,6 +115,7 @@ def run_command(
     if as_json:
         print_json(metrics)
         return
+    report_node_health(metrics)
     out_console.print(
         f"ran {outcome.result.frames / cfg.sample_rate:.2f} s in real time: "
         f"{pacing.misses} deadline misses (worst {pacing.worst_late_s * 1000:.1f} ms late); "
