@@ -234,9 +234,11 @@ class PluginStore:
         """Verify ``path`` and install its verified bytes atomically.
 
         Raises:
-            PluginError: verification failed (any subclass); the store is unchanged.
-            OSError: the store is not writable; the store is unchanged.
+            PluginError: verification failed (any subclass), or the store could not be
+                written (disk full, file-size limit, permissions); the store is unchanged.
         """
+        with self._locked():
+            self._recover()  # first: a version stranded by a crash counts as installed
         manifest, files = _read_signed(path)
         # Parsed once here only to learn which installed copy to compare with; the verifier
         # parses again from the same bytes (cheap: the manifest is capped at 1 MiB).
@@ -253,9 +255,34 @@ class PluginStore:
                     write_new_file(staging / rel, data, 0o600)
                 fsync_dir(staging)
                 self._swap_in(staging, self.root / plugin.name)
+            except OSError as err:
+                raise PluginError(
+                    f"{name}: cannot write into the plugin store {self.root}: "
+                    f"{err.strerror or err}; nothing was installed"
+                ) from err
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         return plugin
+
+    def _recover(self) -> None:
+        """[under the lock] Clear what an install killed midway left behind.
+
+        A ``.staging-*`` folder is an install that never reached its rename: deleted. A
+        ``.trash-*`` folder holds a replaced version; if the process died between moving it
+        aside and renaming the new one in, the plugin's own folder is missing and the old
+        version goes back, otherwise the trash is deleted.
+        """
+        for leftover in self.root.glob(".staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for trash in self.root.glob(".trash-*"):
+            old = trash / "old"
+            try:
+                name = parse_manifest((old / MANIFEST_FILE).read_bytes()).name
+            except (OSError, ManifestError):
+                name = ""
+            if name and not relpath_problem(name) and not (self.root / name).exists():
+                os.rename(old, self.root / name)
+            shutil.rmtree(trash, ignore_errors=True)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -297,6 +324,9 @@ class PluginStore:
             PluginError: no plugin of that name is installed.
         """
         target = self.root / name
+        if self.root.is_dir():
+            with self._locked():
+                self._recover()
         if relpath_problem(name) or "/" in name or not target.is_dir():
             raise PluginError(f"no installed plugin named {name!r} (see: aers plugin list)")
         with self._locked(), self._aside(target):

@@ -52,7 +52,7 @@ def test_failed_swap_restores_the_old_version(
         real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", failing_rename)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(PluginError, match=r"cannot write into the plugin store .*No space left"):
         store.install(publisher.plugin_dir(tmp_path, version="2.0.0"))
     assert store_listing(store) == before
     assert store.load_installed("fx").version == "1.0.0"
@@ -65,9 +65,36 @@ def test_failed_first_install_leaves_nothing(
         raise OSError(5, "I/O error")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError):
+    with pytest.raises(PluginError, match="I/O error; nothing was installed"):
         store.install(publisher.plugin_dir(tmp_path))
     assert store_listing(store) == []
+
+
+def test_leftovers_of_a_killed_install_are_cleared_by_the_next_one(
+    store: PluginStore, publisher: Publisher, tmp_path: Path
+) -> None:
+    store.install(publisher.plugin_dir(tmp_path, version="1.0.0"))
+    half = store.root / ".staging-killed"  # an install killed while writing its copy
+    (half / "sub").mkdir(parents=True)
+    (half / "sub" / "big.bin").write_bytes(b"x" * 1000)
+    store.install(publisher.plugin_dir(tmp_path, version="1.1.0"))
+    assert not half.exists()
+    assert [p.name for p in store.root.iterdir() if p.name.startswith(".")] == [".lock"]
+
+
+def test_a_version_stranded_between_the_two_renames_is_put_back(
+    store: PluginStore, publisher: Publisher, tmp_path: Path
+) -> None:
+    store.install(publisher.plugin_dir(tmp_path, version="1.0.0"))
+    trash = store.root / ".trash-killed"  # killed after moving 1.0.0 aside, before the swap
+    trash.mkdir()
+    os.rename(store.root / "fx", trash / "old")
+    assert store.names() == []
+    with pytest.raises(PluginError, match="no installed plugin named 'gx'"):
+        store.remove("gx")  # any store write first puts the stranded version back
+    assert store.load_installed("fx").version == "1.0.0" and not trash.exists()
+    with pytest.raises(TrustError):  # and rollback protection sees it again
+        store.install(publisher.plugin_dir(tmp_path, version="0.9.0"))
 
 
 def test_install_that_lost_a_race_changes_nothing(
