@@ -237,8 +237,7 @@ class PluginStore:
             PluginError: verification failed (any subclass), or the store could not be
                 written (disk full, file-size limit, permissions); the store is unchanged.
         """
-        with self._locked():
-            self._recover()  # first: a version stranded by a crash counts as installed
+        self._recover_if_present()  # first: a version stranded by a crash counts as installed
         manifest, files = _read_signed(path)
         # Parsed once here only to learn which installed copy to compare with; the verifier
         # parses again from the same bytes (cheap: the manifest is capped at 1 MiB).
@@ -263,6 +262,12 @@ class PluginStore:
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         return plugin
+
+    def _recover_if_present(self) -> None:
+        """:meth:`_recover` under the lock, when the store exists (a refusal creates nothing)."""
+        if self.root.is_dir():
+            with self._locked():
+                self._recover()
 
     def _recover(self) -> None:
         """[under the lock] Clear what an install killed midway left behind.
@@ -324,9 +329,7 @@ class PluginStore:
             PluginError: no plugin of that name is installed.
         """
         target = self.root / name
-        if self.root.is_dir():
-            with self._locked():
-                self._recover()
+        self._recover_if_present()
         if relpath_problem(name) or "/" in name or not target.is_dir():
             raise PluginError(f"no installed plugin named {name!r} (see: aers plugin list)")
         with self._locked(), self._aside(target):
