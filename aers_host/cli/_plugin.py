@@ -26,6 +26,7 @@ from ..plugins import (
     StorePluginType,
     builtin_names,
     default_registry,
+    entry_point_names,
     load_keyring,
     read_plugin_dir,
 )
@@ -147,7 +148,7 @@ def install(
 
     A running `aers serve` (announced in serve.json, or --notify URL) then hot-reloads it.
     """
-    plugin = PluginStore().install(plugin_dir)
+    plugin = PluginStore(reserved=builtin_names() | entry_point_names()).install(plugin_dir)
     say(
         out_console, f"installed {plugin.name} {plugin.version} ({plugin.kind}, {plugin.isolation})"
     )
@@ -216,6 +217,10 @@ def plugin_rows(registry: NodeRegistry) -> list[dict[str, Any]]:
         elif source != "builtin":
             row.update(kind="python-package", status="trusted (pip)")
         rows.append(row)
+    for name, reason in sorted(registry.refused.items()):
+        source, _, why = reason.partition(": ")
+        rows.append({"name": name, "version": "", "kind": "?", "isolation": "?", "keyid": "",
+                     "status": f"not loaded: {why}", "source": source})  # fmt: skip
     return rows
 
 

@@ -115,7 +115,10 @@ def _check_nodes(
         type_name = raw["type"]
         node_type = registry.get(type_name)
         if node_type is None:
-            hint = did_you_mean(type_name, list(registry)) or (
+            refused = getattr(registry, "refused", {}).get(type_name)
+            hint = (f"a plugin of that name was not loaded: {refused}" if refused else "") or (
+                did_you_mean(type_name, list(registry))
+            ) or (
                 "built-in types: "
                 + ", ".join(n for n, t in registry.items() if t.origin == "builtin")
             )

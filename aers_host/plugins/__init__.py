@@ -22,6 +22,7 @@ from ._registry import (
     builtin_names,
     collect,
     default_registry,
+    entry_point_names,
     make_plugin_manager,
 )
 from ._store import PluginStore, StoreEntry, read_plugin_dir
@@ -53,6 +54,7 @@ __all__ = [
     "collect",
     "compare_versions",
     "default_registry",
+    "entry_point_names",
     "hookimpl",
     "hookspec",
     "key_id",

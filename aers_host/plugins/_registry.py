@@ -41,6 +41,8 @@ class NodeRegistry(Mapping[str, NodeType]):
 
     _types: dict[str, NodeType] = field(default_factory=dict)
     _sources: dict[str, str] = field(default_factory=dict)
+    #: Name → why a source's type of that name was not registered (:func:`collect`).
+    refused: dict[str, str] = field(default_factory=dict)
 
     def add(self, node_type: NodeType, source: str | None = None) -> None:
         """Register a node type; a clash with an existing or reserved name is refused.
@@ -108,10 +110,9 @@ def collect(pm: pluggy.PluginManager) -> NodeRegistry:
     """Build the registry from every registered hook implementation.
 
     Each implementation is called on its own, built-ins first and the store last, so a
-    clash is always blamed on the newcomer and every type knows its source.
-
-    Raises:
-        PluginValidationError: two sources register the same name.
+    clash is always blamed on the newcomer and every type knows its source. The newcomer
+    is left out and recorded in ``refused`` (shown by ``aers plugin list``, and as the hint
+    when a config names it): one badly named package must not stop every other graph.
     """
     labels = _source_names(pm)
     rank = {BUILTIN_PLUGIN: 0, STORE_PLUGIN: 2}
@@ -123,8 +124,28 @@ def collect(pm: pluggy.PluginManager) -> NodeRegistry:
     for impl in impls:
         source = labels.get(impl.plugin_name, impl.plugin_name)
         for node_type in _as_iterable(impl.function()):
-            registry.add(node_type, source)
+            try:
+                registry.add(node_type, source)
+            except PluginValidationError as err:
+                registry.refused.setdefault(node_type.name, f"{source}: {err}")
     return registry
+
+
+def entry_point_names() -> frozenset[str]:
+    """Node type names registered by pip-installed packages (group ``aers.plugins``).
+
+    A store plugin may not take one: which of the two a config meant would depend on
+    load order.
+    """
+    pm = make_plugin_manager()
+    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    impls = pm.hook.aers_register_processors.get_hookimpls()
+    return frozenset(
+        t.name
+        for i in impls
+        if i.plugin_name != BUILTIN_PLUGIN and not _is_wrapper(i)
+        for t in _as_iterable(i.function())
+    )
 
 
 def _is_wrapper(impl: HookImpl) -> bool:

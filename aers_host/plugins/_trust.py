@@ -90,7 +90,8 @@ class PluginVerifier:
     Args:
         keyring: the trusted and revoked keys to judge signatures by.
         now: the current time (timezone-aware), for expiry.
-        reserved: node type names a plugin may not take (the built-ins).
+        reserved: node type names a plugin may not take (the built-ins; at install, also
+            the types of pip-installed packages).
         limits: size caps.
 
     Raises:
@@ -240,7 +241,10 @@ class PluginVerifier:
         signed = manifest.signed
         problems: list[str] = []
         if manifest.name in self._reserved:
-            problems.append("name collides with a built-in node type; built-in names are reserved")
+            problems.append(
+                "name collides with a built-in node type or an installed Python package's; "
+                "those names are reserved (rename the plugin)"
+            )
         entry_file = str(signed["entry"]).split(":", 1)[0]
         if entry_file not in manifest.files:
             problems.append(f"entry file {entry_file!r} is not listed in files")

@@ -14,7 +14,7 @@ import pytest
 from plugin_fakes import PY_SOURCE, Publisher
 
 from aers_host._nodetype import BuiltinNodeType, CheckContext
-from aers_host.errors import HashMismatchError, PluginError, PluginValidationError
+from aers_host.errors import HashMismatchError, PluginError
 from aers_host.plugins import (
     ENTRY_POINT_GROUP,
     BrokenPluginType,
@@ -147,17 +147,19 @@ def test_missing_loader_is_a_plugin_error(
 @pytest.mark.security
 def test_registry_refuses_a_plugin_named_like_a_builtin(store: PluginStore) -> None:
     pm = bare_manager(store, node("eq"))
-    pm.register(types.SimpleNamespace(aers_register_processors=_impl([node("eq")])), name="x")
-    with pytest.raises(PluginValidationError, match="built-in"):
-        collect(pm)
+    squatter = node("eq")
+    pm.register(types.SimpleNamespace(aers_register_processors=_impl([squatter])), name="x")
+    registry = collect(pm)
+    assert registry["eq"] is not squatter and registry.source("eq") == "builtin"
+    assert "built-in names are reserved" in registry.refused["eq"]
 
 
 @pytest.mark.security
 def test_reserved_names_are_refused_even_before_the_builtin_exists(store: PluginStore) -> None:
     pm = bare_manager(store)
     pm.register(types.SimpleNamespace(aers_register_processors=_impl([node("reverb")])), name="x")
-    with pytest.raises(PluginValidationError, match="reserved"):
-        collect(pm)
+    registry = collect(pm)
+    assert "reverb" not in registry and "reserved" in registry.refused["reverb"]
 
 
 @pytest.fixture
@@ -210,3 +212,39 @@ def test_cli_plugin_list_shows_all_three_sources(
     assert sources["gain"] == "builtin"
     assert sources["ext-fx"] == f"entry-point:{entry_point_package}"
     assert sources["fx"] == "store"
+
+
+@pytest.mark.security
+def test_a_store_plugin_cannot_take_a_pip_packages_name(
+    aers_home: Path, tmp_path: Path, entry_point_package: str, run_cli: Any
+) -> None:
+    publisher = Publisher()
+    (aers_home / "publisher.pub.pem").write_bytes(publisher.public_pem)
+    assert run_cli("keys", "trust", aers_home / "publisher.pub.pem", "--scope", "python").code == 0
+    result = run_cli("plugin", "install", publisher.plugin_dir(tmp_path, name="ext-fx", days=3650))
+    assert result.code == 1 and "those names are reserved" in result.err
+    assert not (aers_home / "plugins" / "ext-fx").exists()
+
+
+def test_a_name_clash_leaves_everything_else_working(
+    aers_home: Path, tmp_path: Path, entry_point_package: str, run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A store plugin installed before a pip package claimed its name: listed, not loaded."""
+    publisher = Publisher()
+    (aers_home / "publisher.pub.pem").write_bytes(publisher.public_pem)
+    assert run_cli("keys", "trust", aers_home / "publisher.pub.pem", "--scope", "python").code == 0
+    from aers_host.cli import _plugin
+
+    monkeypatch.setattr(_plugin, "entry_point_names", frozenset)  # the package came later
+    source = publisher.plugin_dir(tmp_path, name="ext-fx", days=3650)
+    assert run_cli("plugin", "install", source).code == 0
+    listed = run_cli("plugin", "list", "--json")
+    assert listed.code == 0, listed.err
+    rows = [r for r in json.loads(listed.out) if r["name"] == "ext-fx"]
+    assert [r["source"] for r in rows] == [f"entry-point:{entry_point_package}", "store"]
+    assert rows[1]["status"].startswith("not loaded: ") and "collides" in rows[1]["status"]
+    config = tmp_path / "g.yaml"
+    config.write_text("nodes:\n  s: {type: sine}\n  o: {type: output}\n"
+                      "connections:\n  - {from: s, to: o}\n", encoding="utf-8")  # fmt: skip
+    assert run_cli("validate", config).code == 0  # a graph not using the name still works
