@@ -4,8 +4,17 @@ Format (JSONL, UTF-8): the first line is a header
 ``{"aers_event_log": 1, "sample_rate": 48000, "block_size": 512, ...}``; every further
 line is one event as :meth:`EventScheduler.log_entries` wrote it: the event itself
 (``id, category, at, frames?, gain_db, pan, source (with seed), to``) plus what happened
-(``end``, ``status`` played|stolen|dropped, ``stolen_by``, ``peak_db``) and ``path``: one
-``{"node", "in", "out"}`` per node the audio passes, in absolute samples.
+(``end``, ``status`` played|stolen|dropped|unplayed, ``stolen_by``, ``peak_db``) and
+``path``: one ``{"node", "in", "out"}`` per node the audio passes, in absolute samples.
+
+* ``unplayed``: the event starts at or after the end of the render, so none of it was
+  rendered: ``path`` is ``[]`` and ``peak_db`` null (``end`` stays the scheduled one).
+* ``peak_db`` is the peak of the audio that sounded inside the render (after any steal).
+* ``in``/``out`` are the *onset*: the first sample of the event's audio entering and
+  leaving the node — ``at`` plus every latency and compensation delay on the way, plus
+  the line of each ``delay`` node with ``mix: 1`` (the default) it passes. A delay with a
+  dry share (``mix < 1``) lets the event through at once (the echo follows later), so it
+  adds nothing to the onset. Where paths of different delays join, the earliest counts.
 
 Replay (``--replay LOG``) builds the scene from these lines only: starts are samples and
 seeds are explicit, so with the same config the render is bit-identical.
@@ -131,6 +140,9 @@ def path_offsets(
     target: str,
     compensated: Mapping[str, int] | None = None,
     order: Sequence[str] = (),
+    *,
+    delays: Mapping[str, int] | None = None,
+    pre_taps: Iterable[tuple[str, str]] = (),
 ) -> list[PathStep]:
     """Nodes downstream of ``target`` with input/output offsets relative to entering it.
 
@@ -138,29 +150,43 @@ def path_offsets(
     one, so a node's input offset is its arrival time in the whole graph minus the
     target's; ``compensated`` may pass the planner's own arrival times instead.
 
+    Intended delays (a ``delay`` node's line) are not latency: the planner does not
+    compensate them, so they shift the event's audio on the paths through that node
+    only. A node's input offset is the *onset*: the earliest the event's audio reaches
+    it over any path (a copy arriving later through a delay does not move it).
+
     Args:
-        edges: ``(from, to)`` connections.
+        edges: ``(from, to)`` connections carrying the source's output.
         latency: node id → ``latency_samples`` (missing = 0).
         target: the node the event enters.
         compensated: node id → arrival offset of its input from the planner, if known.
         order: the planner's processing order, to list equal offsets in that order.
+        delays: node id → the signal delay its output adds to an event's onset beyond
+            its latency (missing = 0); see :func:`onset_delay` for ``delay`` nodes.
+        pre_taps: ``(from, to)`` connections carrying the source's *input* (pre-fader
+            sends): neither the source's latency nor its delay applies to them.
 
     Returns:
         ``(node, in_offset, out_offset)`` for the target and everything it feeds, in
         topological order.
     """
-    forward = _forward_edges(list(edges), order)
-    succ: dict[str, list[str]] = {}
-    pred: dict[str, list[str]] = {}
-    for a, b in forward:
-        succ.setdefault(a, []).append(b)
-        pred.setdefault(b, []).append(a)
+    tagged = [(a, b, False) for a, b in edges] + [(a, b, True) for a, b in pre_taps]
+    forward_pairs = set(_forward_edges([(a, b) for a, b, _ in tagged], order))
+    forward = [e for e in tagged if (e[0], e[1]) in forward_pairs]
+    extra_delay = dict(delays or {})
+    succ: dict[str, list[tuple[str, bool]]] = {}
+    pred: dict[str, list[tuple[str, bool]]] = {}
+    for a, b, pre in forward:
+        succ.setdefault(a, []).append((b, pre))
+        pred.setdefault(b, []).append((a, pre))
     arrival: dict[str, int] = dict(compensated or {})
 
     def arrive(node: str) -> int:
         if node not in arrival:
             ups = pred.get(node, [])
-            arrival[node] = max((arrive(u) + latency.get(u, 0) for u in ups), default=0)
+            arrival[node] = max(
+                (arrive(u) + (0 if pre else latency.get(u, 0)) for u, pre in ups), default=0
+            )
         return arrival[node]
 
     reached: list[str] = []
@@ -168,14 +194,46 @@ def path_offsets(
     while stack:
         node = stack.pop()
         reached.append(node)
-        for nxt in succ.get(node, []):
+        for nxt, _ in succ.get(node, []):
             if nxt not in seen:
                 seen.add(nxt)
                 stack.append(nxt)
+    # How much later than the compensated timeline the event's onset reaches a node's
+    # input: the smallest sum of intended delays over the paths from the target
+    # (forward edges form a DAG: relax them in topological order, Kahn's algorithm).
+    late: dict[str, int] = {target: 0}
+    waiting = {n: sum(1 for u, _ in pred.get(n, []) if u in seen) for n in reached}
+    ready = [target]
+    while ready:
+        node = ready.pop()
+        for nxt, pre in succ.get(node, []):
+            via = late[node] + (0 if pre else extra_delay.get(node, 0))
+            late[nxt] = min(late.get(nxt, via), via)
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                ready.append(nxt)
+
     base = arrive(target)
-    steps = [(n, arrive(n) - base, arrive(n) - base + latency.get(n, 0)) for n in reached]
+    steps = []
+    for n in reached:
+        t_in = arrive(n) - base + late[n]
+        steps.append((n, t_in, t_in + latency.get(n, 0) + extra_delay.get(n, 0)))
     rank = {node: i for i, node in enumerate(order)}
     return sorted(steps, key=lambda s: (s[1], s[2], rank.get(s[0], len(rank)), s[0]))
+
+
+def onset_delay(samples: int, mix: float) -> int:
+    """Samples a ``delay`` node moves an event's *first* sample by (its latency is 0).
+
+    With ``mix = 1`` (the default) only the wet signal leaves the node, so the onset
+    leaves ``samples`` later. With any dry share (``mix < 1``) the event's audio leaves
+    at once, the echo follows ``samples`` later: the onset is the dry one, delay 0.
+
+    Example:
+        >>> onset_delay(100, 1.0), onset_delay(100, 0.5), onset_delay(0, 1.0)
+        (100, 0, 0)
+    """
+    return int(samples) if mix >= 1.0 else 0
 
 
 def _forward_edges(edges: Sequence[tuple[str, str]], order: Sequence[str]) -> list[tuple[str, str]]:

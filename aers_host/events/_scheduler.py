@@ -154,6 +154,9 @@ class EventScheduler:
         self._voices: list[_Voice] = []
         self._starts: list[int] = []
         self._ends: list[int] = []
+        #: One past the last sample the engine pulled through :meth:`mix_into` since
+        #: ``prepare``/``reset`` (-1: nothing rendered yet), for :meth:`log_entries`.
+        self._rendered = -1
 
     def render_source(self, event: Event) -> npt.NDArray[np.float64]:
         """The event's source as ``(channels, frames)``, trimmed or padded to its duration.
@@ -216,6 +219,7 @@ class EventScheduler:
             played = [v for v in lane_voices if v.end > v.start]
             self._lanes[target] = _Lane(played, [v.start for v in played])
         self._voices = voices
+        self._rendered = -1
         self._starts = sorted(v.start for v in voices if v.end > v.start)
         self._ends = sorted(v.end for v in voices if v.end > v.start)
 
@@ -261,6 +265,9 @@ class EventScheduler:
             buf: ``(channels, frames)`` float32 view to add into, channels as declared.
             start: absolute sample index of ``buf[:, 0]``.
         """
+        stop = start + buf.shape[1]
+        if stop > self._rendered:
+            self._rendered = stop
         lane = self._lanes.get(target)
         if lane is None:
             return
@@ -268,7 +275,6 @@ class EventScheduler:
             lane.cursor = 0
         lane.last_start = start
         voices = lane.voices
-        stop = start + buf.shape[1]
         cursor = lane.cursor
         while cursor < len(voices) and voices[cursor].end <= start:
             cursor += 1
@@ -291,30 +297,63 @@ class EventScheduler:
         """[main-thread] Rewind the read cursors (the rendered audio is kept)."""
         for lane in self._lanes.values():
             lane.cursor, lane.last_start = 0, -1
+        self._rendered = -1
 
     def log_entries(
-        self, paths: Mapping[str, Sequence[PathStep]] | None = None
+        self,
+        paths: Mapping[str, Sequence[PathStep]] | None = None,
+        *,
+        until: int | None = None,
     ) -> list[dict[str, Any]]:
         """One event-log record per event, in start order (see :mod:`._replay`).
+
+        ``status`` is what the voice limits decided (``played``, ``stolen``, ``dropped``),
+        or ``unplayed`` for an event starting at or after the end of the render: none of
+        its audio was rendered, so it has no ``path`` (``[]``) and no ``peak_db``. A voice
+        whose thief starts only after the end is ``played`` within the render.
+        ``peak_db`` is the peak of what sounded inside the render (None if nothing did).
 
         Args:
             paths: target → the nodes its audio passes, with input/output offsets relative
                 to ``at`` (from :func:`path_offsets`); default: the target alone.
+            until: the end of the render (exclusive sample); default: as far as the engine
+                pulled this scheduler through :meth:`mix_into` since ``prepare``/``reset``,
+                or no limit when nothing was rendered yet (a log of the plan).
 
         Raises:
             RuntimeError: called before :meth:`prepare`.
         """
         if self.max_block == 0:
             raise RuntimeError("log_entries() needs prepare() first")
+        if until is None and self._rendered >= 0:
+            until = self._rendered
+        starts = {v.event.id: v.start for v in self._voices}
         entries = []
         for voice in self._voices:
             steps = (paths or {}).get(voice.event.to) or [(voice.event.to, 0, 0)]
-            peak = float(np.max(np.abs(voice.audio))) if voice.audio.size else 0.0
             entry = voice.event.to_record()
+            if until is not None and voice.start >= until:
+                entry.update(
+                    end=voice.end,
+                    status="unplayed",
+                    stolen_by=None,
+                    peak_db=None,
+                    path=[],
+                )
+                entries.append(entry)
+                continue
+            frames = voice.end - voice.start
+            if until is not None:
+                frames = min(frames, until - voice.start)
+            sounded = voice.audio[:, : max(frames, 0)]
+            peak = float(np.max(np.abs(sounded))) if sounded.size else 0.0
+            status, stolen_by = voice.status, voice.stolen_by or None
+            if stolen_by is not None and until is not None and starts[stolen_by] >= until:
+                status, stolen_by = "played", None  # the cut lies after the render's end
             entry.update(
                 end=voice.end,
-                status=voice.status,
-                stolen_by=voice.stolen_by or None,
+                status=status,
+                stolen_by=stolen_by,
                 peak_db=round(_db(peak), 3) if peak > 0 else None,
                 path=[
                     {"node": node, "in": voice.start + din, "out": voice.start + dout}

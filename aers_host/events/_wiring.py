@@ -8,7 +8,8 @@ and after a render:
   node's input — from the same channel inference the planner uses, reads voice limits
   from node options (``max_voices``, ``steal``) and prepares the scheduler.
 * :func:`log_entries_for_plan` turns the scheduler's voices into event-log records whose
-  per-node samples include every latency and compensation delay of the plan.
+  per-node samples include every latency and compensation delay of the plan, and the
+  intended delay of ``delay`` nodes (which is not latency, so nothing compensates it).
 
 Example:
     >>> sched = scheduler_for_config(cfg, registry)                    # doctest: +SKIP
@@ -23,11 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._nodetype import CheckContext, NodeType
+from ..dsp import Delay, delay_samples
 from ..errors import ConfigError, Problem
 from ._generators import EventGenerator
 from ._hooks import default_generators
 from ._model import Event
-from ._replay import path_offsets, read_event_log
+from ._replay import onset_delay, path_offsets, read_event_log
 from ._scene import events_from_config
 from ._scheduler import EventScheduler, VoiceLimit
 
@@ -165,15 +167,51 @@ def scheduler_for_config(
     return scheduler
 
 
-def log_entries_for_plan(scheduler: EventScheduler, plan: Plan) -> list[dict[str, Any]]:
-    """Event-log records with per-node sample positions from the plan's latencies.
+def log_entries_for_plan(
+    scheduler: EventScheduler, plan: Plan, *, frames: int | None = None
+) -> list[dict[str, Any]]:
+    """Event-log records with per-node sample positions from the plan's latencies and delays.
 
     A node's input offset is its compensated arrival time (``path_latency - latency``,
-    identical for all its inputs after delay compensation) minus the target's.
+    identical for all its inputs after delay compensation) minus the target's, plus the
+    intended delay of the ``delay`` nodes on the way (:func:`delay_onsets`), which the
+    planner does not compensate.
+
+    Args:
+        scheduler: the scheduler the render played.
+        plan: the render's plan.
+        frames: the render's end (exclusive); default: as far as the engine pulled the
+            scheduler. Events starting at or after it are logged ``unplayed``.
     """
-    edges = [(c.src, c.dst) for c in plan.config.connections if c.port == "main"]
+    main = [c for c in plan.config.connections if c.port == "main"]
+    edges = [(c.src, c.dst) for c in main if c.tap != "pre"]
+    pre = [(c.src, c.dst) for c in main if c.tap == "pre"]
     latency = {n.id: n.latency for n in plan.nodes}
     arrival = {n.id: n.path_latency - n.latency for n in plan.nodes}
     order = [n.id for n in plan.nodes]
-    paths = {t: path_offsets(edges, latency, t, arrival, order) for t in scheduler.targets()}
-    return scheduler.log_entries(paths)
+    delays = delay_onsets(plan)
+    paths = {
+        t: path_offsets(edges, latency, t, arrival, order, delays=delays, pre_taps=pre)
+        for t in scheduler.targets()
+    }
+    return scheduler.log_entries(paths, until=frames)
+
+
+def delay_onsets(plan: Plan) -> dict[str, int]:
+    """Node id → samples its ``delay`` line moves an event's first sample (onset).
+
+    ``samples``/``ms`` when the configured ``mix`` is 1 (the default); nothing with a dry
+    share (:func:`onset_delay`) or when the node is bypassed (its input passes as is).
+    The configured ``mix`` is used: automating it across 1 during a render is not followed.
+    """
+    default_mix = next(spec.default for spec in Delay.PARAMS if spec.name == "mix")
+    onsets: dict[str, int] = {}
+    for node in plan.nodes:
+        if node.type_name != "delay" or node.bypass:
+            continue
+        params = plan.config.nodes[node.id].params
+        mix = float(params.get("mix", default_mix))
+        onset = onset_delay(delay_samples(params, plan.sample_rate), mix)
+        if onset:
+            onsets[node.id] = onset
+    return onsets

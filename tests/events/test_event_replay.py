@@ -18,6 +18,7 @@ from aers_host.events import (
     read_event_log,
     write_event_log,
 )
+from aers_host.events._replay import onset_delay
 
 SR = 48000
 
@@ -103,3 +104,36 @@ def test_path_offsets_survive_feedback_loops() -> None:
     edges = [("ev", "bus"), ("bus", "dly"), ("dly", "bus"), ("bus", "out")]
     steps = dict((n, (i, o)) for n, i, o in path_offsets(edges, {"dly": 4800}, "ev"))
     assert steps["bus"] == (0, 0) and steps["dly"] == (0, 4800) and steps["out"] == (0, 0)
+
+
+def test_path_offsets_add_intended_delays_after_latency() -> None:
+    # the chain: ev → lim (48 latency) → dly (100 samples, not latency) → out
+    edges = [("ev", "lim"), ("lim", "dly"), ("dly", "out")]
+    steps = path_offsets(edges, {"lim": 48}, "ev", delays={"dly": 100})
+    assert steps == [("ev", 0, 0), ("lim", 0, 48), ("dly", 48, 148), ("out", 148, 148)]
+
+
+def test_path_offsets_take_the_earliest_of_joining_paths() -> None:
+    # ev → dly (300) → bus and ev → lim (48) → bus: the bus hears the limiter path first.
+    edges = [("ev", "dly"), ("dly", "bus"), ("ev", "lim"), ("lim", "bus"), ("bus", "out")]
+    steps = {n: (i, o) for n, i, o in path_offsets(edges, {"lim": 48}, "ev", delays={"dly": 300})}
+    assert steps["dly"] == (0, 300) and steps["bus"] == (48, 48) and steps["out"] == (48, 48)
+
+
+def test_a_pre_tap_carries_the_input_before_the_delay() -> None:
+    steps = path_offsets(
+        [("ev", "dly"), ("dly", "a")], {}, "ev", delays={"dly": 100}, pre_taps=[("dly", "b")]
+    )
+    assert dict((n, (i, o)) for n, i, o in steps) == {
+        "ev": (0, 0),
+        "dly": (0, 100),
+        "a": (100, 100),
+        "b": (0, 0),
+    }
+
+
+def test_only_a_fully_wet_delay_moves_the_onset() -> None:
+    assert onset_delay(100, 1.0) == 100
+    assert onset_delay(100, 0.999) == 0  # the dry share sounds at once, the echo later
+    assert onset_delay(100, 0.0) == 0
+    assert onset_delay(0, 1.0) == 0

@@ -203,3 +203,43 @@ def test_file_sources_are_read_resampled_and_panned(tmp_path: Path) -> None:
     assert not click[:, :100].any() and not click[:, 580:].any()  # 441 → 480 frames at 48 kHz
     assert abs(click[1]).max() < 1e-6  # hard left
     assert 0.4 < click[0].max() <= 0.55  # resampled, still about 0.5
+
+
+def test_events_starting_at_or_after_the_render_end_are_unplayed() -> None:
+    events = [
+        event("in", 100, {"generator": "impulse"}),
+        event("last", 999, {"generator": "impulse"}),
+        event("end", 1000, {"generator": "impulse"}),
+        event("far", 4_800_000, {"generator": "impulse"}),
+    ]
+    sched = EventScheduler(events, SR, {"bus": 1})
+    sched.prepare(64)
+    # before any render the log describes the plan: nothing is cut off
+    assert {e["status"] for e in sched.log_entries()} == {"played"}
+    run(sched, "bus", 1, 1000, 64)  # the engine pulled samples [0, 1000)
+    entries = {e["id"]: e for e in sched.log_entries({"bus": [("bus", 0, 0), ("out", 48, 48)]})}
+    assert [entries[i]["status"] for i in ("in", "last", "end", "far")] == [
+        "played",
+        "played",
+        "unplayed",
+        "unplayed",
+    ]
+    assert entries["far"]["path"] == [] and entries["far"]["peak_db"] is None
+    assert entries["last"]["path"][-1] == {"node": "out", "in": 1047, "out": 1047}
+    # an explicit end wins over what was rendered
+    assert [e["status"] for e in sched.log_entries(until=5_000_000)] == ["played"] * 4
+
+
+def test_a_voice_stolen_only_after_the_render_end_played() -> None:
+    sched = tones()  # "a" from 0, stolen by "b" at 1037
+    statuses = {e["id"]: (e["status"], e["stolen_by"]) for e in sched.log_entries(until=1037)}
+    assert statuses == {"a": ("played", None), "b": ("unplayed", None)}
+    statuses = {e["id"]: (e["status"], e["stolen_by"]) for e in sched.log_entries(until=1038)}
+    assert statuses == {"a": ("stolen", "b"), "b": ("played", None)}
+
+
+def test_peak_is_of_what_sounded() -> None:
+    sched = tones("quietest", gains=(0.0, -20.0))  # "b" is dropped: it never sounds
+    entries = {e["id"]: e for e in sched.log_entries()}
+    assert entries["b"]["status"] == "dropped" and entries["b"]["peak_db"] is None
+    assert entries["a"]["peak_db"] is not None
