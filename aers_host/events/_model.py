@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 
 from ..config._schema import non_finite_paths
@@ -35,6 +36,21 @@ from ._schema import load_event_schema
 
 #: The validator is built once: the schema is static.
 _VALIDATOR = jsonschema.Draft202012Validator(load_event_schema())
+
+#: jsonschema interprets the schema for every event: ~0.2 ms per valid one, 25 s for a
+#: 100 000-event scene. fastjsonschema compiles the same schema into Python code once
+#: (~15 µs per event); it decides "valid?", and jsonschema runs only for the events it
+#: rejects, to word their problems (tests hold the two verdicts equal).
+_FAST_VALIDATE = fastjsonschema.compile(load_event_schema())
+
+
+def _surely_valid(raw: Any) -> bool:
+    """True when the event passes the schema (False: let jsonschema say why not)."""
+    try:
+        _FAST_VALIDATE(raw)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +131,8 @@ def _schema_problems(index: int, raw: Any, rep: _Reporter) -> bool:
         rep.add(index, path, "must be a finite number (NaN and infinity are not)")
     if not ok:
         return ok
+    if _surely_valid(raw):
+        return True
     for err in sorted(_VALIDATOR.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
         ok = False
         rel = ".".join(str(p) for p in err.absolute_path)

@@ -4,6 +4,13 @@ A scene file holds one event per line (blank lines and ``#`` comments are skippe
 problems are reported with the file's own line numbers. A config's events are its inline
 ``events:`` list plus its ``scene:`` file, with ids unique across both.
 
+Hostile or runaway scenes are refused before they can cost much:
+
+1. files over :data:`MAX_SCENE_BYTES` are refused from ``stat`` alone, unread;
+2. reading stops at the first event past :data:`MAX_SCENE_EVENTS`, which also bounds a
+   config's inline ``events`` and the two sources together (validating a scene at the
+   limit takes ~4 s).
+
 Example:
     >>> load_scene(Path("scene.jsonl"), 48000, {"footsteps": "sfx"})  # doctest: +SKIP
 """
@@ -11,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +26,107 @@ from ..errors import ConfigError, Problem
 from ._generators import EventGenerator
 from ._model import Event, parse_events
 
+#: Largest scene file read at all: 100 000 generated events take ~23 MB, so this leaves
+#: room for long ids and file paths while a runaway file is refused unread.
+MAX_SCENE_BYTES = 64 * 1024 * 1024
+#: Most events in one scene (a scene file, a config's inline ``events``, or both together).
+#: Parsing and validating costs ~35 µs an event, so a scene at the limit checks in ~4 s.
+MAX_SCENE_EVENTS = 100_000
+#: Scene text is split into lines this many characters at a time (at a ``\n``), so a
+#: file of blank lines never becomes a list of millions of strings.
+_CHUNK_CHARS = 1 << 20
+_SPLIT_HINT = "split it into several scene files, one `scene:` per config"
 
-def read_jsonl(path: Path) -> tuple[list[Any], list[int]]:
+
+def _too_many(file: str, line: int, what: str, hint: str = _SPLIT_HINT) -> Problem:
+    """``events.LIMIT`` (the first event past the limit) of ``file`` is one too many."""
+    return Problem(
+        file,
+        line,
+        f"events.{MAX_SCENE_EVENTS}",
+        f"{what} more than the limit of {MAX_SCENE_EVENTS:,} events",
+        hint,
+    )
+
+
+def _scene_text(path: Path) -> str:
+    """The file's text, refused from ``stat`` alone when over :data:`MAX_SCENE_BYTES`."""
+    where = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ConfigError([Problem(where, 0, "", f"cannot read scene: {err}")]) from err
+    limit = f"over the {MAX_SCENE_BYTES // 2**20} MiB limit"
+    if size > MAX_SCENE_BYTES:
+        raise ConfigError(
+            [Problem(where, 0, "", f"scene is {size / 1e6:.1f} MB, {limit}", _SPLIT_HINT)]
+        )
+    try:
+        with path.open("rb") as f:  # bounded: a growing file or a device can outrun stat
+            data = f.read(MAX_SCENE_BYTES + 1)
+        if len(data) > MAX_SCENE_BYTES:
+            raise ConfigError([Problem(where, 0, "", f"scene is {limit}", _SPLIT_HINT)])
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError([Problem(where, 0, "", f"cannot read scene: {err}")]) from err
+
+
+def _numbered_lines(text: str) -> Iterator[tuple[int, str]]:
+    r"""``enumerate(text.splitlines(), 1)``, split a chunk at a time (same lines, same numbers).
+
+    Chunks end just after a ``\n``, so no line break (``\r\n`` included) straddles two.
+    """
+    number, start = 0, 0
+    while start < len(text):
+        cut = text.find("\n", start + _CHUNK_CHARS)
+        end = len(text) if cut < 0 else cut + 1
+        for line in text[start:end].splitlines():
+            number += 1
+            yield number, line
+        start = end
+
+
+def read_jsonl(path: Path, max_records: int | None = None) -> tuple[list[Any], list[int]]:
     """Records and their 1-based line numbers; blank and ``#`` lines are skipped.
 
+    Args:
+        path: the JSONL file (at most :data:`MAX_SCENE_BYTES`).
+        max_records: refuse the file at its first record line past this many (None: no
+            limit beyond the size).
+
     Raises:
-        ConfigError: the file cannot be read, or a line is not a JSON object.
+        ConfigError: the file cannot be read, is too large or has too many records, or a
+            line is not a JSON object.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError([Problem(str(path), 0, "", f"cannot read scene: {err}")]) from err
+    records, lines, problems, over = _read_records(path, max_records)
+    if over:
+        problems.append(_too_many(str(path), over, "scene has"))
+    if problems:
+        raise ConfigError(problems)
+    return records, lines
+
+
+def _read_records(
+    path: Path, max_records: int | None
+) -> tuple[list[Any], list[int], list[Problem], int]:
+    """Records, their lines, bad lines, and the line of the record past ``max_records``.
+
+    That last is 0 when there is none; otherwise reading stopped there.
+
+    Raises:
+        ConfigError: the file cannot be read or is over :data:`MAX_SCENE_BYTES`.
+    """
+    text = _scene_text(path)
     records: list[Any] = []
     lines: list[int] = []
     problems: list[Problem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    seen = 0
+    for number, line in _numbered_lines(text):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        if max_records is not None and seen == max_records:
+            return records, lines, problems, number
+        seen += 1
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
@@ -43,14 +134,15 @@ def read_jsonl(path: Path) -> tuple[list[Any], list[int]]:
                 Problem(str(path), number, "", f"not valid JSON: {err.msg} (column {err.colno})")
             )
             continue
+        except RecursionError:
+            problems.append(Problem(str(path), number, "", "line nests too deeply"))
+            continue
         if not isinstance(record, dict):
             problems.append(Problem(str(path), number, "", "each line must be a JSON object"))
             continue
         records.append(record)
         lines.append(number)
-    if problems:
-        raise ConfigError(problems)
-    return records, lines
+    return records, lines, problems, 0
 
 
 def load_scene(
@@ -65,9 +157,10 @@ def load_scene(
     """Parse a JSONL scene (one event per line); problems carry the file's line numbers.
 
     Raises:
-        ConfigError: unreadable file, bad JSON line, or any invalid event.
+        ConfigError: unreadable file, over :data:`MAX_SCENE_BYTES` or
+            :data:`MAX_SCENE_EVENTS`, bad JSON line, or any invalid event.
     """
-    records, lines = read_jsonl(path)
+    records, lines = read_jsonl(path, MAX_SCENE_EVENTS)
     return parse_events(
         records,
         sample_rate,
@@ -105,16 +198,53 @@ def events_from_config(
         generators: name → generator (default: the built-ins).
 
     Raises:
-        ConfigError: any invalid event (both sources are checked before raising), or an id
-            used in both the list and the scene.
+        ConfigError: any invalid event (both sources are checked before raising), an id
+            used in both the list and the scene, or more than :data:`MAX_SCENE_EVENTS`
+            events in the list, the scene or both together (then nothing is parsed).
     """
     rate = int(sample_rate)
     routing: Mapping[str, str] = config.get("routing") or {}
+    inline: Sequence[Any] = config.get("events") or []
     problems: list[Problem] = []
+    scene_problems: list[Problem] = []  # reported after the inline events' own, as before
+    too_many = len(inline) > MAX_SCENE_EVENTS
+    if too_many:
+        line = lines[MAX_SCENE_EVENTS] if lines and len(lines) > MAX_SCENE_EVENTS else 0
+        problems.append(_too_many(file, line, "`events` has", "split them across several configs"))
+    scene: tuple[Path, list[Any], list[int]] | None = None
+    if config.get("scene"):
+        scene_path = Path(str(config["scene"])).expanduser()
+        scene_path = scene_path if scene_path.is_absolute() else base_dir / scene_path
+        try:
+            records, record_lines, bad, over = _read_records(scene_path, MAX_SCENE_EVENTS)
+        except ConfigError as err:  # unreadable or too large: the inline events still count
+            scene_problems += err.problems
+        else:
+            if over:
+                too_many = True
+                problems.append(_too_many(str(scene_path), over, "scene has"))
+            scene_problems += bad
+            if not bad:
+                scene = (scene_path, records, record_lines)
+    total = len(inline) + (len(scene[1]) if scene is not None else 0)
+    if not too_many and total > MAX_SCENE_EVENTS:
+        too_many = True
+        problems.append(
+            Problem(
+                file,
+                0,
+                "scene",
+                f"`events` and `scene` hold {total:,} events together, "
+                f"more than the limit of {MAX_SCENE_EVENTS:,}",
+                "move some of them to another config",
+            )
+        )
+    if too_many:  # validating a runaway scene is what the limit avoids
+        raise ConfigError(problems + scene_problems)
     events: list[Event] = []
     try:
         events += parse_events(
-            config.get("events") or [],
+            inline,
             rate,
             base_dir,
             routing,
@@ -126,14 +256,17 @@ def events_from_config(
         )
     except ConfigError as err:
         problems += err.problems
-    if config.get("scene"):
-        scene_path = Path(str(config["scene"])).expanduser()
-        scene_path = scene_path if scene_path.is_absolute() else base_dir / scene_path
+    problems += scene_problems
+    if scene is not None:
+        scene_path, records, record_lines = scene
         try:
-            events += load_scene(
-                scene_path,
+            events += parse_events(
+                records,
                 rate,
+                scene_path.parent,
                 routing,
+                file=str(scene_path),
+                lines=record_lines,
                 nodes=nodes,
                 default_target=default_target,
                 generators=generators,
