@@ -86,6 +86,9 @@ class _Families:
         rows = list(samples)
         if not rows:
             return
+        if kind == "counter":  # text format 0.0.4 types the sample's own name: x_total
+            name = f"{name}_total"
+            rows = [(suffix.removeprefix("_total"), labels, v) for suffix, labels, v in rows]
         self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         for suffix, labels, value in rows:
             label = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())

@@ -64,11 +64,12 @@ def parse(text: str) -> dict[str, list[tuple[str, str, float]]]:
             m = SAMPLE.match(line)
             assert m, f"not a valid sample line: {line!r}"
             name = m.group(1)
+            # 0.0.4: a sample is named like its family, but for a summary's _sum/_count
             family = next(
                 f
                 for f in declared
                 if name == f
-                or (name.startswith(f) and name[len(f) :] in ("_total", "_sum", "_count"))
+                or (declared[f] == "summary" and name in (f"{f}_sum", f"{f}_count"))
             )
             value = m.group(3)
             families[family].append((name, m.group(2) or "", float(value.replace("Inf", "inf"))))
@@ -77,7 +78,7 @@ def parse(text: str) -> dict[str, list[tuple[str, str, float]]]:
 
 def test_every_line_is_valid_exposition_format() -> None:
     families = parse(prometheus_text(SUMMARY))
-    assert families["aers_blocks"] == [("aers_blocks_total", "", 10.0)]
+    assert families["aers_blocks_total"] == [("aers_blocks_total", "", 10.0)]
     assert ("aers_node_process_seconds", '{node="out",quantile="0.99"}', 2e-6) in families[
         "aers_node_process_seconds"
     ]
@@ -88,7 +89,7 @@ def test_every_line_is_valid_exposition_format() -> None:
         ("aers_output_peak_dbfs", '{output="out"}', -math.inf)
     ]
     assert families["aers_worker_cpu_percent"][0][2] == 3.0
-    assert families["aers_xruns"] == [("aers_xruns_total", "", 2.0)]
+    assert families["aers_xruns_total"] == [("aers_xruns_total", "", 2.0)]
 
 
 def test_label_values_are_escaped() -> None:
@@ -100,11 +101,11 @@ def test_label_values_are_escaped() -> None:
 def test_types_match_semantics() -> None:
     text = prometheus_text(SUMMARY)
     assert "# TYPE aers_node_process_seconds summary" in text
-    assert "# TYPE aers_blocks counter" in text
+    assert "# TYPE aers_blocks_total counter" in text
     assert "# TYPE aers_output_integrated_lufs gauge" in text
 
 
 def test_minimal_summary() -> None:
     families = parse(prometheus_text({"blocks": 0, "nodes": {}, "outputs": {}}))
-    assert list(families) == ["aers_blocks"]
+    assert list(families) == ["aers_blocks_total"]
 
