@@ -6,6 +6,7 @@ exit 2 (typer); anything else is a bug in AERS and exits 3 with the traceback on
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import traceback
@@ -61,6 +62,13 @@ def output_file(path: Path | None) -> Path | None:
     if not os.access(folder, os.W_OK):
         raise typer.BadParameter(f"folder {folder} is not writable")
     return path
+
+
+def finite_seconds(value: float | None) -> float | None:
+    """Typer callback for durations: ``inf``/``nan`` parse as floats but are no length."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds")
+    return value
 
 
 def report_error(err: AersError) -> None:

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError, Problem
-from ._app import app, err_console, out_console, output_file
+from ._app import app, err_console, finite_seconds, out_console, output_file
 
 #: The scene kinds of ``events.SCENE_KINDS``, spelled out so ``aers --help`` need not import
 #: the events package (and scipy); a test keeps the two equal.
@@ -41,7 +41,12 @@ def generate(
         )
     ] = None,
     duration: Annotated[
-        float, typer.Option("--duration", min=0.001, help="Seconds over which events start.")
+        float, typer.Option(
+            "--duration",
+            min=0.001,
+            help="Seconds over which events start.",
+            callback=finite_seconds,
+        )
     ] = 30.0,
     max_polyphony: Annotated[
         int | None, typer.Option("--max-polyphony", min=1, help="Most overlapping per category.")
@@ -90,7 +95,9 @@ def record(
         Path, typer.Option("--out", help="Event log (JSONL) to write.", callback=output_file)
     ],
     duration: Annotated[
-        float | None, typer.Option("--duration", min=0.001, help="Seconds to render.")
+        float | None, typer.Option(
+            "--duration", min=0.001, help="Seconds to render.", callback=finite_seconds
+        )
     ] = None,
     block_size: Annotated[
         int | None, typer.Option("--block-size", min=32, max=8192, help="Override block_size.")

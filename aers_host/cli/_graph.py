@@ -15,7 +15,7 @@ from ..config import GraphConfig, load_config
 from ..errors import ConfigError
 from ..graph import Plan, build_plan, describe
 from ..plugins import NodeRegistry, default_registry
-from ._app import app, err_console, out_console, output_file, print_json
+from ._app import app, err_console, finite_seconds, out_console, output_file, print_json
 
 ConfigArg = Annotated[
     Path, typer.Argument(help="Routing config (YAML or JSON).", show_default=False)
@@ -159,7 +159,9 @@ def render_command(
         Path, typer.Option("--out-dir", help="Folder for <output-id>.wav and metrics.json.")
     ] = Path("out"),
     duration: Annotated[
-        float | None, typer.Option("--duration", min=0.001, help="Seconds to render.")
+        float | None, typer.Option(
+            "--duration", min=0.001, help="Seconds to render.", callback=finite_seconds
+        )
     ] = None,
     block_size: BlockOpt = None,
     save_session: Annotated[

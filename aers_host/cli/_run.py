@@ -13,7 +13,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from ._app import app, out_console, print_json
+from ._app import app, finite_seconds, out_console, print_json
 from ._graph import BlockOpt, ConfigArg, JsonOpt, _load, report_node_health
 
 if TYPE_CHECKING:
@@ -84,7 +84,9 @@ class LiveTable:
 def run_command(
     config: ConfigArg,
     duration: Annotated[
-        float | None, typer.Option("--duration", min=0.001, help="Seconds to run.")
+        float | None, typer.Option(
+            "--duration", min=0.001, help="Seconds to run.", callback=finite_seconds
+        )
     ] = None,
     block_size: BlockOpt = None,
     out_dir: Annotated[

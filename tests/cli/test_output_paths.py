@@ -92,3 +92,17 @@ def test_an_os_error_on_a_named_file_is_one_line_not_a_traceback(
     err = capsys.readouterr().err
     assert exit_info.value.code == 1
     assert err.strip() == "error: /data/take1.wav: Permission denied"
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+@pytest.mark.parametrize("command", [["render", "{cfg}", "--out-dir", "{out}"], ["run", "{cfg}"],
+                                     ["events", "record", "{cfg}", "--out", "{tmp}/l.jsonl"]])
+def test_a_non_finite_duration_is_the_options_fault_not_the_configs(
+    tmp_path: Path, config: Path, aers_home: Path, run_cli: Callable[..., Any], value: str,
+    command: list[str],
+) -> None:  # fmt: skip
+    args = [a.format(cfg=config, out=tmp_path / "out", tmp=tmp_path) for a in command]
+    result = run_cli(*args, "--duration", value)
+    assert result.code == 2 and "Invalid value for '--duration'" in flat(result.err)
+    assert str(config) not in result.err and not (tmp_path / "out").exists()
+    assert not (tmp_path / "l.jsonl").exists()
