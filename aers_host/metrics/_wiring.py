@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from ..graph import Plan, RenderResult
 
 
-#: Node types metered per block by default: buses and event sources.
-BUS_TYPES = frozenset({"mix", "events", "duck"})
+#: Node types metered per block by default: buses, event sources and ``meter`` nodes
+#: (placed in a graph precisely so their levels are reported).
+BUS_TYPES = frozenset({"mix", "events", "duck", "meter"})
 
 
 class BusMeter:
