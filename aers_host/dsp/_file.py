@@ -97,9 +97,15 @@ class FileSource(ProcessorBase):
         """[main-thread & !active] Read and resample the whole file.
 
         Raises:
-            AudioIOError: the file vanished or became unreadable since the check.
+            AudioIOError: the file vanished or became unreadable since the check, or holds
+                NaN/infinite samples (float files can), which would poison every mix after it.
         """
         self._data, _ = read_audio(self.path, self.sample_rate)
+        bad = int(np.count_nonzero(~np.isfinite(self._data)))
+        if bad:
+            raise AudioIOError(
+                f"{self.path}: {bad} samples are NaN or infinite; repair or re-export the file"
+            )
         self._play[0] = round(self.start_seconds * self.sample_rate)
 
     def render(self, inp: Buffer, out: Buffer, start: int) -> None:

@@ -73,3 +73,21 @@ def test_unreadable_file_is_a_param_issue(tmp_path: Path, node_types: dict[str, 
     (tmp_path / "junk.wav").write_bytes(b"not audio at all")
     issues = node_types["file"].check({"path": "junk.wav"}, CheckContext(48000, 512, tmp_path))
     assert len(issues) == 1 and "cannot read audio file" in issues[0].message
+
+
+def test_a_file_with_nan_samples_is_refused_naming_it(
+    tmp_path: Path, aers_home: Path, run_cli: Callable[..., Any]
+) -> None:
+    audio = np.full((4800, 1), 0.25, np.float32)
+    audio[100], audio[200] = np.nan, np.inf
+    sf.write(tmp_path / "bad.wav", audio, 48000, subtype="FLOAT")
+    config = tmp_path / "g.yaml"
+    config.write_text(
+        "nodes:\n  f: {type: file, params: {path: bad.wav}}\n  o: {type: output}\n"
+        "connections:\n  - {from: f, to: o}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("render", config, "--out-dir", tmp_path / "out")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "bad.wav: 2 samples are NaN or infinite" in " ".join(result.err.split())
+    assert not (tmp_path / "out" / "o.wav").exists()
