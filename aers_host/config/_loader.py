@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from .._nodetype import NodeType
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError
 from ._model import GraphConfig
-from ._parse import ParsedDocument, parse_text, read_config_text
+from ._parse import ParsedDocument, _too_deep, parse_text, read_config_text
 from ._validate import validate_document
 
 
@@ -56,4 +56,4 @@ def validate_config_data(
     try:
         return validate_document(doc, registry, base_dir or Path.cwd())
     except RecursionError as err:  # a document built in Python may nest without limit
-        raise ConfigError([Problem(doc.file, 0, "", "config nests too deeply")]) from err
+        raise ConfigError([_too_deep(doc.file)]) from err

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,24 +64,42 @@ def read_config_text(path: Path) -> str:
     except OSError as err:
         raise ConfigError([Problem(where, 0, "", f"cannot read config: {err.strerror}")]) from err
     if size > MAX_CONFIG_BYTES:
+        raise ConfigError([_too_large(where, f"config is {size / 1e6:.1f} MB, {_LIMIT}")])
+    try:
+        with path.open("rb") as handle:  # bounded: a growing file or a device can outrun stat
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise ConfigError([Problem(where, 0, "", f"cannot read config: {err.strerror}")]) from err
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([_too_large(where, f"config is {_LIMIT}")])
+    try:  # universal newlines, as text mode reads them
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
         raise ConfigError(
             [
                 Problem(
                     where,
-                    0,
+                    line,
                     "",
-                    f"config is {size / 1e6:.1f} MB, "
-                    f"over the {MAX_CONFIG_BYTES // 2**20} MiB limit",
-                    "move large event lists to a JSONL scene file (scene: PATH)",
+                    f"config is not UTF-8 text: invalid byte 0x{data[err.start]:02x}",
+                    "a config is a YAML or JSON text file; save it as UTF-8",
                 )
             ]
-        )
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError([Problem(where, 0, "", "config is not UTF-8 text")]) from err
-    except OSError as err:
-        raise ConfigError([Problem(where, 0, "", f"cannot read config: {err.strerror}")]) from err
+        ) from err
+
+
+_LIMIT = f"over the {MAX_CONFIG_BYTES // 2**20} MiB limit"
+
+
+def _too_large(where: str, message: str) -> Problem:
+    return Problem(
+        where,
+        0,
+        "",
+        message,
+        "move large event lists to a JSONL scene file and name it with `scene: PATH`",
+    )
 
 
 def parse_text(text: str, file: str) -> ParsedDocument:
@@ -114,13 +133,13 @@ def _parse(text: str, file: str) -> ParsedDocument:
 
 
 def _parse_json(text: str, file: str) -> Any:
-    duplicates: list[Problem] = []
+    has_duplicates = False
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal has_duplicates
         result: dict[str, Any] = {}
         for key, value in pairs:
-            if key in result:
-                duplicates.append(Problem(file, 0, key, f"duplicate key {key!r}"))
+            has_duplicates = has_duplicates or key in result
             result[key] = value
         return result
 
@@ -130,9 +149,78 @@ def _parse_json(text: str, file: str) -> Any:
         raise ConfigError(
             [Problem(file, err.lineno, "", f"JSON syntax error: {err.msg} (column {err.colno})")]
         ) from err
-    if duplicates:
-        raise ConfigError(duplicates)
+    if has_duplicates:  # json keeps no positions: find them (and their paths) in the text
+        raise ConfigError(_json_duplicate_keys(text, file))
     return data
+
+
+#: A JSON string literal (the text already parsed, so it is well-formed).
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+@dataclass(slots=True)
+class _JsonFrame:
+    """An open JSON object or array while scanning: its path and where we are in it."""
+
+    path: str
+    is_object: bool
+    keys: dict[str, int] = field(default_factory=dict)  # key -> line it was first given on
+    key: str = ""
+    expect_key: bool = True
+    index: int = 0
+
+    def child(self) -> str:
+        part = self.key if self.is_object else str(self.index)
+        return f"{self.path}.{part}" if self.path else part
+
+
+def _json_duplicate_keys(text: str, file: str) -> list[Problem]:
+    """Duplicate keys of valid JSON ``text``, located like YAML's (line and dotted path).
+
+    An iterative scan of the structure (no recursion, so deep nesting costs nothing).
+    """
+    problems: list[Problem] = []
+    stack: list[_JsonFrame] = []
+    i, end = 0, len(text)
+    while i < end:
+        char = text[i]
+        top = stack[-1] if stack else None
+        if char == '"':
+            match = _JSON_STRING.match(text, i)
+            if match is None:  # unreachable for text json accepted
+                break
+            if top is not None and top.is_object and top.expect_key:
+                key = str(json.loads(match.group()))
+                line = text.count("\n", 0, i) + 1
+                if key in top.keys:
+                    problems.append(_duplicate(file, line, top.path, key, top.keys[key]))
+                else:
+                    top.keys[key] = line
+                top.key, top.expect_key = key, False
+            i = match.end()
+            continue
+        if char in "{[":
+            stack.append(_JsonFrame(top.child() if top is not None else "", char == "{"))
+        elif char in "}]":
+            if stack:
+                stack.pop()
+        elif char == "," and top is not None:
+            if top.is_object:
+                top.expect_key = True
+            else:
+                top.index += 1
+        i += 1
+    return problems
+
+
+def _duplicate(file: str, line: int, parent: str, key: str, first_line: int) -> Problem:
+    """A key given twice in one mapping (YAML and JSON alike)."""
+    path = f"{parent}.{key}" if parent else key
+    if parent == "nodes":
+        hint = f"first defined on line {first_line}; give each node its own id"
+        return Problem(file, line, path, f"duplicate node id {key!r}", hint)
+    hint = f"first given on line {first_line}; keep only one"
+    return Problem(file, line, path, f"duplicate key {key!r}", hint)
 
 
 def _parse_yaml(text: str, file: str) -> ParsedDocument:
@@ -203,14 +291,15 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
 
 def _find_duplicate_keys(node: yaml.Node, path: str, file: str, out: list[Problem]) -> None:
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
+        seen: dict[str, int] = {}  # key -> line it was first given on
         for key_node, value_node in node.value:
             key = str(key_node.value)
             child = f"{path}.{key}" if path else key
+            line = key_node.start_mark.line + 1
             if key in seen:
-                what = "duplicate node id" if path == "nodes" else "duplicate key"
-                out.append(Problem(file, key_node.start_mark.line + 1, child, f"{what} {key!r}"))
-            seen.add(key)
+                out.append(_duplicate(file, line, path, key, seen[key]))
+            else:
+                seen[key] = line
             _find_duplicate_keys(value_node, child, file, out)
     elif isinstance(node, yaml.SequenceNode):
         for index, child_node in enumerate(node.value):

@@ -121,4 +121,18 @@ def _message(error: ValidationError) -> tuple[str, str]:
         return f"{instance} is too large: must be {relation} {value}", ""
     if kind == "minProperties":
         return "must not be empty", ""
+    if kind == "not" and isinstance(value, dict) and set(value) == {"required"}:
+        return _exclusive_keys(list(value["required"]))
     return error.message, ""
+
+
+def _exclusive_keys(keys: list[object]) -> tuple[str, str]:
+    """(message, hint) for ``not: {required: [a, b]}``: keys that must not all be given."""
+    names = [f"`{k}`" for k in keys]
+    if len(names) == 2:
+        return (
+            f"{names[0]} and {names[1]} are both given",
+            f"give either {' or '.join(names)}, not both",
+        )
+    listed = ", ".join(names)
+    return f"{listed} are all given", f"give at most {len(names) - 1} of {listed}"

@@ -150,6 +150,16 @@ def _output_channels(params: Mapping[str, Any], n_in: int | None, ctx: CheckCont
 
 
 def _check_output(params: Mapping[str, Any], ctx: CheckContext) -> list[ParamIssue]:
+    suffix = Path(str(params.get("path", ""))).suffix
+    if "format" not in params and suffix and suffix.lower().lstrip(".") not in FORMATS:
+        supported = " or ".join(f".{f}" for f in FORMATS)
+        return [
+            ParamIssue(
+                "path",
+                f"unknown output format {suffix!r}: supported formats are {', '.join(FORMATS)}",
+                f"end the path in {supported}, or set `format`",
+            )
+        ]
     if output_format(params) == "flac" and params.get("subtype") == "FLOAT":
         return [ParamIssue("subtype", "FLAC cannot store FLOAT samples", "use PCM_16 or PCM_24")]
     return []

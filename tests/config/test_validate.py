@@ -113,8 +113,16 @@ def test_duplicate_node_id(tmp_path: Path) -> None:
 
 def test_duplicate_node_id_in_json(tmp_path: Path) -> None:
     text = '{"duration": 1, "nodes": {"a": {"type": "sine"}, "a": {"type": "noise"}}}'
-    found = problems(write(tmp_path, text, "graph.json"))
-    assert any("duplicate key 'a'" in p.message for p in found)
+    path = write(tmp_path, text, "graph.json")
+    assert problems(path) == [
+        Problem(
+            str(path),
+            1,
+            "nodes.a",
+            "duplicate node id 'a'",
+            "first defined on line 1; give each node its own id",
+        )
+    ]
 
 
 def test_cycle_without_delay_is_named(tmp_path: Path) -> None:
