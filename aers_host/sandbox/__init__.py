@@ -6,12 +6,14 @@ from ._inprocess import InProcessProcessor
 from ._loader import load_python_chain, load_python_plugin, probe_fences
 from ._options import NodeOptions, StageSpec
 from ._protocol import cleanup_stale_segments
+from ._refused import RefusedProcessor
 from ._scope import WorkerScope, shared_workers
 
 __all__ = [
     "FusedRun",
     "InProcessProcessor",
     "NodeOptions",
+    "RefusedProcessor",
     "SandboxedProcessor",
     "StageSpec",
     "WorkerScope",

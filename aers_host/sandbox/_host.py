@@ -17,6 +17,9 @@ Invariants (the audio thread must never stall on a worker):
   hosts outputs its fallback; the node whose code was running is named the culprit.
 * Failures (crash, hang, exception in plugin code) go through a :class:`FailureWindow`;
   ``max_failures`` within the window mark the node failed: fallback for the rest of the run.
+* A worker that refuses the node's plugin at start (a refused import, a ``prepare`` that
+  raises or outlasts ``start_timeout_s``) or cannot start fails the node from the start
+  (:meth:`SandboxedProcessor.refuse`): fallback for the run, the run itself goes on.
 * NaN/Inf in the output never leaves the node: the host screens every block it copies out.
 * A node in a fused run (:mod:`._fusion`) may have its block computed by the run's leader;
   it then only copies its output out of shared memory.
@@ -36,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._processor import Buffer, ParamEvent
-from ..errors import SandboxError
 from . import _protocol as proto
 from ._link import WorkerLink
 from ._options import FailureWindow, NodeOptions, StageSpec
+from ._refused import one_line
 from ._runtime import all_finite, apply_fallback
 from ._scope import current_scope
 from ._segment import Segment
@@ -139,11 +142,10 @@ class SandboxedProcessor:
         """[main-thread & !active] Join a worker: a shared one of the current scope, or a new one.
 
         A private worker starts now; a shared one starts when its
-        :class:`~._scope.WorkerScope` exits (then every node it hosts is known).
-
-        Raises:
-            SandboxError: the worker could not start or refused the plugin (the message
-                carries the worker's reason, e.g. the import that was refused).
+        :class:`~._scope.WorkerScope` exits (then every node it hosts is known). A worker
+        that cannot start, or that refuses this node's plugin (a refused import, a
+        ``prepare`` that raises or never returns), does not raise: the node is failed from
+        the start (:meth:`refuse`) with the worker's reason.
         """
         global _cleaned_up
         self._leave()
@@ -163,11 +165,17 @@ class SandboxedProcessor:
         self.instance = link.join(self)
         self.link = link
         if scope is None:
-            try:
-                link.start()
-            except SandboxError:
-                self._leave()
-                raise
+            link.start()
+
+    def refuse(self, reason: str) -> None:
+        """[main-thread & !active] The worker refused this node or never started: fail it now.
+
+        The node leaves its worker for good (the link has already dropped it) and outputs
+        its fallback for the rest of the run, as any failed node does.
+        """
+        self.link, self.run = None, None
+        _live.discard(self)
+        self.window.refuse(one_line(reason))
 
     def worker_spec(self) -> dict[str, Any]:
         """[any-thread] What the worker needs to host this node: stages, channels, state."""

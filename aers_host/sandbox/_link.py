@@ -103,21 +103,34 @@ class WorkerLink:
     def start(self) -> None:
         """[main-thread & !active] Allocate the segment and start the worker.
 
-        Raises:
-            SandboxError: the worker could not start or refused a plugin (the message
-                names the node and carries the worker's reason).
+        A worker that cannot start, or refuses a plugin (a refused import, a ``prepare``
+        that raises or outlasts the start timeout), raises nothing here: the member whose
+        plugin code was running then (every member, when none was) is refused — failed
+        from the start with the worker's one-line reason, which names the node — and the
+        worker is started again for the others. Each retry drops a member, so this ends.
         """
-        self.segment = Segment(
-            proto.Layout.of(self.max_block, [(m.channels, len(m.stages)) for m in self.members])
-        )
-        future = supervisor().submit(
-            WorkerProcess.start, self.config(), self.segment.path, self._start_timeout()
-        )
-        try:
-            worker = future.result()
-        except SandboxError:
-            self.close()
-            raise
+        while True:
+            self._drop_gone()
+            if not self.members:
+                self.close()
+                return
+            self.segment = Segment(
+                proto.Layout.of(self.max_block, [(m.channels, len(m.stages)) for m in self.members])
+            )
+            future = supervisor().submit(
+                WorkerProcess.start, self.config(), self.segment.path, self._start_timeout()
+            )
+            try:
+                worker = future.result()
+                break
+            except SandboxError as exc:
+                culprit = self.segment.running()  # read before close() frees the segment
+                self.close()
+                self._closed = False  # the others get a new worker
+                refused = [culprit] if culprit >= 0 else list(range(len(self.members)))
+                for k in refused:
+                    self.members[k].refuse(str(exc))
+                    self._gone.add(k)
         fences = {str(k): str(v) for k, v in dict(worker.hello.get("fences", {})).items()}
         for member in self.members:
             member.fences = dict(fences)
@@ -130,6 +143,14 @@ class WorkerLink:
                 stacklevel=3,
             )
         self._adopt(worker)
+
+    def _drop_gone(self) -> None:
+        """[main-thread & !active] Forget members that left before the worker started."""
+        if self._gone:
+            self.members = [m for k, m in enumerate(self.members) if k not in self._gone]
+            self._gone = set()
+            for k, member in enumerate(self.members):
+                member.instance = k
 
     def config(self) -> dict[str, Any]:
         """[any-thread] The worker's start-up document: limits, then one entry per member.

@@ -47,11 +47,12 @@ from typing import Any
 
 from .._nodetype import CheckContext
 from .._processor import Processor
-from ..errors import PluginValidationError, SandboxDegradedWarning, SandboxError
+from ..errors import PluginError, PluginValidationError, SandboxDegradedWarning
 from ..plugins._verified import VerifiedPlugin
 from ._host import SandboxedProcessor
 from ._inprocess import InProcessProcessor
 from ._options import NodeOptions, StageSpec
+from ._refused import RefusedProcessor
 from ._restricted import compile_plugin
 from ._runtime import initial_params, param_ranges
 from ._scope import share_key
@@ -79,8 +80,15 @@ def _static_latency(source: bytes, class_name: str) -> int:
     return 0
 
 
-def _stage(plugin: VerifiedPlugin, params: Mapping[str, Any], opts: NodeOptions) -> StageSpec:
-    """Check the plugin in the host without running it: kind, entry, restricted compile."""
+def _stage(
+    plugin: VerifiedPlugin, params: Mapping[str, Any], opts: NodeOptions, compile_now: bool = True
+) -> StageSpec:
+    """Check the plugin in the host without running it: kind, entry, restricted compile.
+
+    Raises:
+        PluginValidationError: not a Python plugin, no such entry, or (``compile_now``)
+            source the sandbox compiler refuses.
+    """
     if plugin.kind != "python":
         raise PluginValidationError(plugin.name, f"kind {plugin.kind!r} is not a Python plugin")
     if not plugin.entry_symbol or plugin.entry_file not in plugin.files:
@@ -88,7 +96,8 @@ def _stage(plugin: VerifiedPlugin, params: Mapping[str, Any], opts: NodeOptions)
             plugin.name, f"entry {plugin.entry!r} names no verified file and class"
         )
     source = plugin.entry_bytes()
-    compile_plugin(source, plugin.entry_file)  # early, precise errors; nothing runs here
+    if compile_now:
+        compile_plugin(source, plugin.entry_file)  # early, precise errors; nothing runs here
     return StageSpec(
         name=plugin.name,
         filename=plugin.entry_file,
@@ -112,17 +121,28 @@ def load_python_plugin(
     :class:`InProcessProcessor`. A private worker starts at ``prepare``, a shared one when
     the graph build's :class:`~._scope.WorkerScope` exits.
 
+    A plugin refused at load — source the sandbox compiler refuses or, in-process, a
+    module or constructor that raises (e.g. a refused ``import``) — is not an error: its
+    node is a :class:`~._refused.RefusedProcessor`, failed from the start, on its fallback,
+    with the refusal as ``failure_reason``. (A sandboxed plugin the *worker* refuses, or
+    whose worker cannot start, fails its :class:`SandboxedProcessor` at ``prepare`` the
+    same way.) The refused code never runs.
+
     Raises:
-        PluginValidationError: wrong kind or entry, bad node options, or source the
-            sandbox compiler refuses.
+        PluginValidationError: wrong kind or entry, or bad node options (config errors).
     """
     label = ctx.node_id or plugin.name
     opts = NodeOptions.parse(
         ctx.node_options, plugin.isolation, ctx.sample_rate, ctx.block_size, label
     )
-    stage = _stage(plugin, params, opts)
-    if opts.isolation == "in-process":
-        return InProcessProcessor(stage, opts, label)
+    stage = _stage(plugin, params, opts, compile_now=False)
+    try:
+        compile_plugin(stage.source, stage.filename)  # nothing runs here
+        if opts.isolation == "in-process":
+            return InProcessProcessor(stage, opts, label)  # runs the (restricted) module
+    except Exception as exc:  # a refusal, or plugin code raising: the node fails, not the run
+        reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        return RefusedProcessor(label, reason, opts.fallback, stage.params)
     return SandboxedProcessor([stage], opts, label, share_key(plugin, opts.isolation))
 
 
@@ -170,10 +190,11 @@ def probe_fences() -> dict[str, str]:
         )
         processor = load_python_plugin(probe, {}, ctx)
         try:
-            processor.prepare(48000, 64, 1)
-            report = dict(getattr(processor, "fences", {}))
-        except SandboxError as exc:
-            report = {"worker": f"unavailable: {exc}"}
+            processor.prepare(48000, 64, 1)  # a worker that cannot start fails the node
+            if getattr(processor, "failed", False):
+                report = {"worker": f"unavailable: {getattr(processor, 'failure_reason', '')}"}
+            else:
+                report = dict(getattr(processor, "fences", {}))
         finally:
             processor.close()  # type: ignore[attr-defined]
         _probe_cache = report

@@ -127,6 +127,11 @@ class FailureWindow:
         self.reason = ""
         self.count = 0
 
+    def refuse(self, reason: str) -> None:
+        """[main-thread] Fail the node now, before it ran: its plugin was refused at load."""
+        self.failed = True
+        self.reason = reason
+
     def blame(self, reason: str) -> None:
         """[any-thread] Record why the node fell back without counting it against the node.
 

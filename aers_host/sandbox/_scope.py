@@ -32,8 +32,6 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, final
 
-from ..errors import SandboxError
-
 if TYPE_CHECKING:
     from ..plugins._verified import VerifiedPlugin
     from ._link import WorkerLink
@@ -62,8 +60,10 @@ def current_scope() -> WorkerScope | None:
 class WorkerScope:
     """[main-thread] Groups the sharing nodes prepared inside it; starts their workers on exit.
 
-    If the body raises, no worker is started. If a worker refuses its plugins, every
-    worker of the scope is stopped and the :class:`SandboxError` (naming the node) raised.
+    If the body raises, no worker is started. A worker that refuses a plugin (or cannot
+    start) fails that plugin's node from the start and starts for the others
+    (:meth:`~._link.WorkerLink.start`); only a host-side error (no shared memory) stops
+    every worker of the scope and propagates.
     """
 
     __slots__ = ("_links", "_token")
@@ -100,7 +100,7 @@ class WorkerScope:
         """Start every group's worker, unless the body raised.
 
         Raises:
-            SandboxError: a worker could not start or refused a plugin.
+            OSError: the host could not allocate a worker's shared memory.
         """
         if self._token is not None:
             _current.reset(self._token)
@@ -110,7 +110,7 @@ class WorkerScope:
         try:
             for link in self._links.values():
                 link.start()
-        except SandboxError:
+        except BaseException:
             for link in self._links.values():
                 link.close()
             raise

@@ -127,6 +127,13 @@ def _probation(runtime: LiveRuntime, ticket: EditTicket, blocks: int) -> str:
     failed = [f"{n}: {h}" for n, h in ticket.handover.items() if h.startswith("error")]
     if failed:
         return "state handover failed (" + "; ".join(failed) + ")"
+    refused = [  # a plugin refused at load plays its fallback as a failed node: not an upgrade
+        f"{n}: {getattr(ticket.nodes[n], 'failure_reason', '') or 'failed'}"
+        for n, health in ticket.baseline.items()
+        if health.failed
+    ]
+    if refused:
+        return "the new version failed to prepare (" + "; ".join(refused) + ")"
     start = runtime.blocks
     period = runtime.plan.block_size / runtime.sample_rate
     deadline = time.monotonic() + blocks * period * 4 + EDIT_ACK_TIMEOUT

@@ -13,8 +13,8 @@ import pytest
 
 from aers_host._nodetype import CheckContext
 from aers_host._processor import ParamEvent, Processor
-from aers_host.errors import PluginValidationError, SandboxError
-from aers_host.sandbox import SandboxedProcessor, load_python_chain
+from aers_host.errors import PluginValidationError
+from aers_host.sandbox import RefusedProcessor, SandboxedProcessor, load_python_chain
 
 from ._helpers import (
     BLOCK,
@@ -207,17 +207,19 @@ def test_close_twice_and_process_after_close_is_fallback() -> None:
     assert shm_segments_of(os.getpid()) == []
 
 
-def test_module_level_refusal_fails_prepare_cleanly() -> None:
+def test_module_level_refusal_fails_the_node_cleanly_at_prepare() -> None:
     proc = make("import os\nclass P:\n    pass\n")
-    with pytest.raises(SandboxError, match="ImportError"):
-        proc.prepare(RATE, BLOCK, 2)
+    proc.prepare(RATE, BLOCK, 2)  # the worker refuses: the node fails, prepare does not
+    assert proc.failed and "ImportError" in proc.failure_reason
+    assert proc._worker is None and shm_segments_of(os.getpid()) == []
     proc.close()
     assert shm_segments_of(os.getpid()) == []
 
 
 def test_compile_refusal_happens_at_load_in_the_host() -> None:
-    with pytest.raises(PluginValidationError, match="_"):
-        make("class P:\n    x = ().__class__\n")
+    proc = make("class P:\n    x = ().__class__\n")
+    assert isinstance(proc, RefusedProcessor)  # no worker was ever involved
+    assert proc.failed and "refused by the sandbox compiler" in proc.failure_reason
 
 
 @pytest.mark.parametrize("options", [{"fallback": "loud"}, {"deadline_ms": -1}, {"isolation": "vm"},

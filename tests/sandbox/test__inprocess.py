@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from aers_host._processor import ParamEvent, Processor
-from aers_host.errors import PluginValidationError
-from aers_host.sandbox import InProcessProcessor
+from aers_host.sandbox import InProcessProcessor, RefusedProcessor
 
 from ._helpers import BLOCK, GAIN, GAIN_SPEC, make, process_body, run, signal_block
 
@@ -55,8 +54,9 @@ def test_a_failing_plugin_falls_back_to_the_untouched_input(prepared: Any) -> No
 
 @pytest.mark.security
 def test_compile_refusal_in_process() -> None:
-    with pytest.raises(PluginValidationError):
-        make(process_body("x = ().__class__"), isolation="in-process")
+    proc = make(process_body("x = ().__class__"), isolation="in-process")
+    assert isinstance(proc, RefusedProcessor)
+    assert proc.failed and "refused by the sandbox compiler" in proc.failure_reason
 
 
 def test_nan_and_slow_blocks_are_counted(prepared: Any) -> None:

@@ -12,9 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aers_host.errors import PluginValidationError
-
-from ._helpers import BLOCK, FAST, Neighbour, listing, make, process_body, signal_block, writing
+from ._helpers import BLOCK, FAST, Neighbour, listing, process_body, signal_block, writing
 
 pytestmark = pytest.mark.security
 TMP = Path("/tmp")
@@ -126,20 +124,23 @@ COMPILE_REFUSALS = {
 
 
 @pytest.mark.parametrize("body", COMPILE_REFUSALS.values(), ids=COMPILE_REFUSALS.keys())
-def test_compile_refusal_at_load(body: str, sandbox_cwd: Path) -> None:
-    with pytest.raises(PluginValidationError, match="refused by the sandbox compiler"):
-        make(process_body(body))
-    assert listing(sandbox_cwd) == set()
+def test_compile_refusal_at_load(
+    body: str, prepared: Any, sandbox_cwd: Path, listener: socket.socket
+) -> None:
+    proc = prepared(process_body(body))  # refused in the host: a failed node, not an error
+    assert proc.failed and "refused by the sandbox compiler" in proc.failure_reason
+    run_beside_neighbour(proc, 3)
+    assert proc.fallback_blocks == 3
+    assert_no_trace(set(), sandbox_cwd, listener)
 
 
-def test_module_level_import_os_refused_at_prepare_and_nothing_runs(sandbox_cwd: Path) -> None:
-    from aers_host.errors import SandboxError
-
-    proc = make("import os\nos.system('touch aers-evil')\nclass P:\n    pass\n")
-    with pytest.raises(SandboxError, match="only math and numpy"):
-        proc.prepare(48_000, BLOCK, 2)
-    proc.close()
-    assert listing(sandbox_cwd) == set()
+def test_module_level_import_os_refused_at_prepare_and_nothing_runs(
+    prepared: Any, sandbox_cwd: Path, listener: socket.socket
+) -> None:
+    proc = prepared("import os\nos.system('touch aers-evil')\nclass P:\n    pass\n")
+    assert proc.failed and "only math and numpy" in proc.failure_reason
+    run_beside_neighbour(proc, 3)
+    assert_no_trace(set(), sandbox_cwd, listener)
 
 
 def test_infinite_loop_is_killed_and_the_run_continues(prepared: Any, sandbox_cwd: Path) -> None:

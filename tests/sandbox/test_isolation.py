@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -13,7 +14,6 @@ import numpy as np
 import pytest
 
 from aers_host._nodetype import CheckContext
-from aers_host.errors import SandboxError
 from aers_host.sandbox import SandboxedProcessor, load_python_plugin, shared_workers
 
 from ._graphs import chain_config, planned, registry, step, step_plugin, variant, worker_pids
@@ -194,16 +194,29 @@ def test_a_hang_is_blamed_on_the_hanging_node(group: Any) -> None:
     assert procs[0].failure_reason.startswith("co-hosted with n1 which hung")
 
 
-def test_a_refused_plugin_fails_the_scope_naming_its_node() -> None:
-    with (
-        pytest.raises(SandboxError, match=r"refused the plugin: n1: .*ImportError"),
-        shared_workers(),
-    ):
+def test_a_refused_plugin_fails_only_its_node_naming_it() -> None:
+    procs = []
+    with shared_workers():
         for k, source in enumerate((PASS, "import os\nclass P:\n    pass\n")):
             ctx = CheckContext(
                 RATE, BLOCK, Path("."), node_id=f"n{k}", node_options={"isolation": "shared"}
             )
-            load_python_plugin(plugin(source), {}, ctx).prepare(RATE, BLOCK, 2)
+            procs.append(load_python_plugin(plugin(source), {}, ctx))
+            procs[-1].prepare(RATE, BLOCK, 2)
+    try:
+        good, refused = procs
+        assert refused.failed  # type: ignore[attr-defined]
+        assert re.search(r"refused the plugin: n1: .*ImportError", refused.failure_reason)  # type: ignore[attr-defined]
+        assert not good.failed and good._worker is not None  # type: ignore[attr-defined]
+        inp = signal_block(0)
+        outs = [np.full_like(inp, -7.0) for _ in procs]
+        for proc, out in zip(procs, outs, strict=True):
+            proc.process(inp, out, 0, ())
+        np.testing.assert_array_equal(outs[0], inp)  # PASS, from its (restarted) worker
+        np.testing.assert_array_equal(outs[1], inp)  # the refused node's bypass
+    finally:
+        for proc in procs:
+            proc.close()  # type: ignore[attr-defined]
 
 
 def test_outside_a_scope_a_shared_node_gets_its_own_worker() -> None:

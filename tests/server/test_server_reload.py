@@ -80,7 +80,9 @@ CONFIG = f"""
 """
 
 
-def write_plugin(root: Path, version: str, *, state_version: int = 1, crash: bool = False) -> Path:
+def write_plugin(
+    root: Path, version: str, *, state_version: int = 1, crash: bool = False, hostile: bool = False
+) -> Path:
     folder = root / f"tdelay-{version}"
     folder.mkdir()
     source = SOURCE.format(
@@ -89,6 +91,8 @@ def write_plugin(root: Path, version: str, *, state_version: int = 1, crash: boo
         delay=DELAY,
         crash="raise ValueError('broken build')" if crash else "pass",
     )
+    if hostile:  # refused by the sandbox before any of it runs
+        source = "import os\n" + textwrap.dedent(source).lstrip()
     (folder / "delay.py").write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
     manifest = {
         "name": "tdelay", "version": version, "kind": "python", "entry": "delay.py:Delay",
@@ -229,3 +233,16 @@ def test_incompatible_state_is_not_handed_over(
     y, first = recording(runtime)
     # the metric sees the lost tail: the new delay starts empty
     assert swap_discontinuity_db(y, reference(first, len(y)), result["sample"] - first) > -6.0
+
+
+def test_a_version_refused_at_load_is_rolled_back(
+    served: tuple[str, LiveRuntime], publish: Callable[..., Path], run_cli: Callable[..., Any]
+) -> None:
+    url, runtime = served
+    time.sleep(0.3)
+    running = runtime.plan.node("dly").proc
+    refused = run_cli("plugin", "install", publish("1.1.0", hostile=True), "--notify", url)
+    assert refused.code == 1 and "rolled back to 1.0.0" in refused.err, refused.err
+    assert "failed to prepare" in refused.err and "only math and numpy" in refused.err
+    time.sleep(0.2)
+    assert runtime.plan.node("dly").proc is running and not getattr(running, "failed", False)
