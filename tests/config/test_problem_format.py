@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from config_helpers import problems, write
 
 from aers_host.config import MAX_CONFIG_BYTES, load_config
 from aers_host.errors import ConfigError, Problem
 from aers_host.events import events_for_config
-
-
-def write(tmp_path: Path, text: str, name: str = "graph.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    return path
-
-
-def problems(path: Path) -> list[Problem]:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value.problems
 
 
 def event_problems(path: Path) -> list[Problem]:

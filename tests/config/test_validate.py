@@ -9,22 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from config_helpers import problems, write
 
 from aers_host.config import load_config
-from aers_host.errors import ConfigError, Problem
-
-
-def write(tmp_path: Path, text: str, name: str = "graph.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    return path
-
-
-def problems(path: Path) -> list[Problem]:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value.problems
-
+from aers_host.errors import Problem
 
 GOOD = """
     version: 1
