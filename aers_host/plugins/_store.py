@@ -214,13 +214,17 @@ class PluginStore:
         )
 
     def verify_dir(self, path: Path) -> VerifiedPlugin:
-        """Verify a plugin folder without installing it.
+        """Verify a plugin folder without installing it, as :meth:`install` would.
+
+        That includes the rollback check against the installed copy of the same name (a
+        folder that *is* the installed copy compares equal to itself and passes).
 
         Raises:
             PluginError: any subclass, as :meth:`PluginVerifier.verify` documents.
         """
         manifest, files = _read_signed(path)
-        return self.verifier().verify(manifest, files)
+        installed = self.installed_ref(parse_manifest(manifest).name)
+        return self.verifier().verify(manifest, files, installed=installed)
 
     def installed_ref(self, name: str) -> InstalledRef | None:
         """Version and content digest of the installed ``name``, for rollback checks."""

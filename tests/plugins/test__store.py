@@ -9,7 +9,7 @@ import pytest
 from plugin_fakes import Publisher, store_listing
 
 from aers_host import _paths
-from aers_host.errors import HashMismatchError, PluginError, TrustError
+from aers_host.errors import HashMismatchError, PluginError, RollbackError, TrustError
 from aers_host.plugins import InstalledRef, PluginStore, read_plugin_dir
 from aers_host.plugins._manifest import Limits
 
@@ -188,3 +188,15 @@ def test_without_aers_home_platformdirs_are_used(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("AERS_HOME", raising=False)
     assert _paths.keyring_path().parent == Path(platformdirs.user_config_dir("aers"))
     assert _paths.plugin_store_dir().parent == Path(platformdirs.user_data_dir("aers"))
+
+
+def test_verify_refuses_a_rollback_like_install_does(
+    store: PluginStore, publisher: Publisher, tmp_path: Path
+) -> None:
+    store.install(publisher.plugin_dir(tmp_path / "new", version="0.2.0"))
+    older = publisher.plugin_dir(tmp_path / "old", version="0.1.0")
+    with pytest.raises(RollbackError):
+        store.verify_dir(older)
+    with pytest.raises(RollbackError):
+        store.install(older)
+    assert store.verify_dir(store.root / "fx").version == "0.2.0"  # the installed copy itself
