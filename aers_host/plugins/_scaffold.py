@@ -9,6 +9,8 @@ implements the C ABI of ``aers_plugin.h`` and is built by ``aers plugin build``.
 Example:
     >>> sorted(scaffold_files("fuzz-box", "python"))
     ['fuzz_box.py', 'manifest.in.json', 'test_fuzz_box.py']
+    >>> sorted(scaffold_files("fuzz-box", "native"))
+    ['fuzz_box.cpp', 'manifest.in.json', 'test_fuzz_box.py']
 """
 
 from __future__ import annotations
@@ -76,6 +78,55 @@ def test_minus_six_db_halves_the_level():
     out = np.zeros_like(inp)
     plugin.process(inp, out, 0, ())
     assert np.allclose(out, 0.5, atol=1e-4)
+'''
+
+_NATIVE_TEST: Final = '''\
+"""Tests for {name}: build, sign with a throwaway key, install and render, all in a temporary
+AERS home. Run: python -B -m pytest -p no:cacheprovider test_{module}.py (needs g++ and AERS)."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+
+HERE = pathlib.Path(__file__).parent
+AERS = shutil.which("aers", path=str(pathlib.Path(sys.executable).parent)) or "aers"
+
+
+def aers(home, *args):
+    env = {{**os.environ, "AERS_HOME": str(home)}}
+    done = subprocess.run([AERS, *map(str, args)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_minus_six_db_halves_the_level(tmp_path):
+    home, plugin, keys = tmp_path / "home", tmp_path / "{name}", tmp_path / "keys"
+    skip = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.so", "manifest.json")
+    shutil.copytree(HERE, plugin, ignore=skip)
+    aers(home, "plugin", "build", plugin)
+    aers(home, "keys", "generate", "throwaway", "--out", keys)
+    aers(home, "keys", "trust", keys / "throwaway.pub.pem", "--scope", "native")
+    aers(home, "plugin", "sign", plugin, "--key", keys / "throwaway.key.pem")
+    aers(home, "plugin", "install", plugin)
+    config = tmp_path / "graph.json"
+    config.write_text(json.dumps({{
+        "duration": 0.01,
+        "nodes": {{
+            "dc": {{"type": "impulse", "params": {{"every": 1, "channels": 1}}}},
+            "fx": {{"type": "{name}", "params": {{"gain_db": -6.0206}}}},
+            "out": {{"type": "output"}},
+        }},
+        "connections": [{{"from": "dc", "to": "fx"}}, {{"from": "fx", "to": "out"}}],
+    }}))
+    aers(home, "render", config, "--out-dir", tmp_path / "out")
+    audio, _ = sf.read(tmp_path / "out" / "out.wav")
+    assert np.allclose(audio, 0.5, atol=1e-4)
 '''
 
 _NATIVE_SOURCE: Final = """\
@@ -185,7 +236,10 @@ def scaffold_files(name: str, kind: str) -> dict[str, str]:
         }
     elif kind == "native":
         entry = f"lib{module}.so:aers_plugin_entry"
-        files = {f"{module}.cpp": _NATIVE_SOURCE.format(name=name, module=module)}
+        files = {
+            f"{module}.cpp": _NATIVE_SOURCE.format(name=name, module=module),
+            f"test_{module}.py": _NATIVE_TEST.format(name=name, module=module),
+        }
     else:
         raise ValueError(f"unknown plugin kind {kind!r}")
     source = {

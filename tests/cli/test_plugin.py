@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +157,12 @@ def test_native_scaffold_builds_signs_installs_and_runs(
     run_cli("keys", "trust", aers_home / "keys" / "nat.pub.pem", "--scope", "native")
     assert run_cli("plugin", "new", "nat-gain", "--kind", "native", "--dir", tmp_path).code == 0
     folder = tmp_path / "nat-gain"
+    own_test = subprocess.run(  # the scaffold's own test: build, sign, install, render
+        [sys.executable, "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "default",
+         "test_nat_gain.py"],
+        cwd=folder, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert own_test.returncode == 0, own_test.stdout + own_test.stderr
     built = run_cli("plugin", "build", folder)
     assert built.code == 0, built.err
     assert built.out.strip().endswith("libnat_gain.so")
