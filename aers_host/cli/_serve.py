@@ -11,8 +11,10 @@ edit and at exit; ``--record DIR`` writes what the outputs played (docs/dashboar
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import re
+import socket
 import sys
 import webbrowser
 from pathlib import Path
@@ -42,6 +44,20 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free one), made before serving.
+
+    Raises:
+        ServeError: the address is taken or cannot be bound, in one line.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as err:
+        hint = "pick another --port" if err.errno == errno.EADDRINUSE else "check --host"
+        raise ServeError(f"cannot listen on {host}:{port}: {err.strerror or err} ({hint})") from err
 
 
 def check_binding(host: str, token: str | None) -> None:
@@ -88,6 +104,27 @@ def serve(
     ] = 60.0,
 ) -> None:
     """Run CONFIG in real time and serve the live dashboard, WebSocket feed and REST API."""
+    check_binding(host, token)
+    listener = listen(host, port)  # before anything is announced: a taken port fails here
+    try:
+        _serve(listener, config, host, token, open_browser, rate, crossfade_ms, session,
+               record, record_seconds)  # fmt: skip
+    finally:
+        listener.close()
+
+
+def _serve(
+    listener: socket.socket,
+    config: Path,
+    host: str,
+    token: str | None,
+    open_browser: bool,
+    rate: float,
+    crossfade_ms: float,
+    session: str | None,
+    record: Path | None,
+    record_seconds: float,
+) -> None:
     import uvicorn
 
     from ..config import load_config
@@ -95,7 +132,7 @@ def serve(
     from ..plugins import default_registry
     from ..server import Autosaver, LiveRuntime, Recorder, create_app, gil_switch_interval
 
-    check_binding(host, token)
+    port = listener.getsockname()[1]
     registry = default_registry()
     cfg = load_config(config, registry=registry)
     warm_kernels()  # so a live edit never compiles a DSP kernel on the audio thread
@@ -129,7 +166,7 @@ def serve(
         webbrowser.open(url)
     announced = announce(f"http://{shown}:{port}", token)
     try:
-        server.run()
+        server.run(sockets=[listener])
     finally:
         withdraw(announced)
         runtime.close()

@@ -75,3 +75,17 @@ def test_serve_starts_serves_and_stops(config: Path) -> None:
         graph = httpx.get(f"{url}/api/graph", timeout=5).json()
         assert [n["id"] for n in graph["nodes"]] == ["tone", "main"]
         assert httpx.get(f"{url}/", timeout=5).status_code == 200
+
+
+def test_a_taken_port_is_one_error_line_before_any_announcement(
+    run_cli: Callable[..., object], config: Path
+) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_cli("serve", config, "--port", str(port))
+    assert result.code == 1  # type: ignore[attr-defined]
+    err = result.err  # type: ignore[attr-defined]
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "pick another --port" in err and "live at" not in err
