@@ -26,21 +26,25 @@ class NoticeTrack:
         """[main-thread] Build the table from a prepared scheduler (None: no events)."""
         self.samples: list[int] = []
         self.rows: list[_Row] = []
+        #: Start sample of each row's event (a stop row's event may have started).
+        self.starts: list[int] = []
         self.cursor = 0
         if events is None:
             return
         from ..events import log_entries_for_plan
 
-        table: list[tuple[int, _Row]] = []
+        table: list[tuple[int, _Row, int]] = []
         for entry in log_entries_for_plan(events, plan):
             if entry.get("status") == "dropped":
                 continue
             info = (str(entry["id"]), str(entry["category"]), str(entry["to"]))
-            table.append((int(entry["at"]), ("start", *info)))
-            table.append((int(entry["end"]), ("stop", *info)))
+            at = int(entry["at"])
+            table.append((at, ("start", *info), at))
+            table.append((int(entry["end"]), ("stop", *info), at))
         table.sort(key=lambda r: r[0])
         self.samples = [r[0] for r in table]
         self.rows = [r[1] for r in table]
+        self.starts = [r[2] for r in table]
 
     def __bool__(self) -> bool:
         return bool(self.samples)
@@ -54,6 +58,18 @@ class NoticeTrack:
                 out.append(Notice(kind, event_id, category, to, samples[i], loop))
             i += 1
         self.cursor = i
+
+    def cut(self, sample: int, loop: int, out: collections.deque[Notice]) -> None:
+        """[audio-thread] The pass ends at ``sample``: stop every event still sounding there.
+
+        Without this an event that outlasts the loop point would start on every pass and
+        never stop in the feed; its stop notice carries the loop point's sample.
+        """
+        samples = self.samples
+        for i in range(self.cursor, len(samples)):
+            kind, event_id, category, to = self.rows[i]
+            if kind == "stop" and self.starts[i] < sample:
+                out.append(Notice("stop", event_id, category, to, sample, loop))
 
     def rewind(self) -> None:
         """[audio-thread] Back to the scene's start (a new pass)."""

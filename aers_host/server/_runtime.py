@@ -384,6 +384,8 @@ class LiveRuntime:
 
     def _rewind(self) -> None:
         """End of a pass: a fresh render of the scene from sample 0 (see module docstring)."""
+        if self._track and self.loop_frames is not None:
+            self._track.cut(self.loop_frames, self.loop, self._notices)
         self.loop += 1
         self._track.rewind()
         self.view.rewind()

@@ -118,6 +118,20 @@ def test_scene_loops_and_reports_event_notices(make_runtime: Make) -> None:
     assert [n[:3] for n in again] == [n[:3] for n in notices] and {n[3] for n in again} == {1}
 
 
+def test_an_event_sounding_at_the_loop_point_is_stopped_there(make_runtime: Make) -> None:
+    # "long" starts at 19200 and would last to 33600; the pass ends at 24000
+    rt = make_runtime(SCENE.replace("    events:\n", "    events:\n      - {id: long, category: fx, "
+                      "at: 19200, duration: 0.3, source: {generator: tone}, to: fx}\n"),
+                      publish_interval=0.0)  # fmt: skip
+    blocks = -(-24000 // 512)
+    rt.run_blocks(2 * blocks)
+    notices = [(n.kind, n.event, n.sample, n.loop) for n in rt.drain_notices()]
+    long = [n for n in notices if n[1] == "long"]
+    assert long == [("start", "long", 19200, 0), ("stop", "long", 24000, 0),
+                    ("start", "long", 19200, 1), ("stop", "long", 24000, 1)]  # fmt: skip
+    assert ("stop", "boom", 16800, 1) in notices  # the others as before
+
+
 def test_each_pass_renders_the_same_audio(make_runtime: Make) -> None:
     rt = make_runtime(SCENE, publish_interval=0.0)
     passes = []
