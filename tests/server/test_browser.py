@@ -174,7 +174,7 @@ def test_dashboard_reconnects_after_a_server_restart(page: Any, tmp_path: Path) 
 
 
 def test_event_timeline_shows_scene_events(page: Any, tmp_path: Path) -> None:
-    from server_helpers import SCENE
+    from .server_helpers import SCENE
 
     config = tmp_path / "scene.yaml"
     config.write_text(textwrap.dedent(SCENE).lstrip(), encoding="utf-8")
@@ -191,7 +191,7 @@ def test_event_timeline_shows_scene_events(page: Any, tmp_path: Path) -> None:
 
 
 def test_token_protected_dashboard_loads_with_the_printed_url(page: Any, tmp_path: Path) -> None:
-    from server_helpers import TOKEN
+    from .server_helpers import TOKEN
 
     config = tmp_path / "live.yaml"
     config.write_text(textwrap.dedent(CONFIG).lstrip(), encoding="utf-8")
