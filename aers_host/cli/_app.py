@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .._json import dumps
 from ..errors import AersError
@@ -72,9 +73,15 @@ def finite_seconds(value: float | None) -> float | None:
 
 
 def report_error(err: AersError) -> None:
-    """Print an AersError as one ``error:`` line per problem."""
+    """Print an AersError as one ``error:`` line per problem.
+
+    The message is escaped: it quotes user input and patterns (``[in variant …]``,
+    ``^[a-z][a-z0-9-]{0,62}$``) that rich would otherwise take for style tags and drop.
+    """
     for line in str(err).splitlines() or [type(err).__name__]:
-        err_console.print(f"[red]error:[/red] {line}", soft_wrap=True, markup=True, highlight=False)
+        err_console.print(
+            f"[red]error:[/red] {escape(line)}", soft_wrap=True, markup=True, highlight=False
+        )
 
 
 def main() -> None:
@@ -89,7 +96,7 @@ def main() -> None:
     except OSError as err:  # a file the user named could not be read or written
         if err.filename is None:
             raise
-        message = f"[red]error:[/red] {err.filename}: {err.strerror or err}"
+        message = f"[red]error:[/red] {escape(f'{err.filename}: {err.strerror or err}')}"
         err_console.print(message, soft_wrap=True, highlight=False)
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -309,7 +310,7 @@ def report_node_health(metrics: Mapping[str, Any]) -> None:
                 facts.append(f"{node[key]} {what}")
         if facts:
             err_console.print(
-                f"[yellow]warning:[/yellow] node {node_id!r}: {'; '.join(facts)}",
+                f"[yellow]warning:[/yellow] {escape(f'node {node_id!r}: ' + '; '.join(facts))}",
                 soft_wrap=True,
                 highlight=False,
             )
@@ -346,5 +347,5 @@ def _resume(
     if not allow_changed:
         check_plugins(session, current)  # refuses when anything changed
     for change in changes:
-        err_console.print(f"[yellow]warning:[/yellow] {change}", soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/yellow] {escape(change)}", soft_wrap=True)
     return cfg, session.position, session.engine_state()

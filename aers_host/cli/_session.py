@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..plugins import default_registry
@@ -98,7 +99,7 @@ def load(
         for plugin, fp in session.plugins.items():
             out_console.print(f"  plugin {plugin}: {fp.version or '?'} from {fp.source}")
         for change in changes:
-            err_console.print(f"[yellow]warning:[/yellow] {change}", soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/yellow] {escape(change)}", soft_wrap=True)
     if not allow_changed:
         check_plugins(session, current)  # raises (exit 1) when a plugin changed
     if not as_json:

@@ -24,3 +24,8 @@ def test_each_unhealthy_node_gets_one_warning_line(capsys: pytest.CaptureFixture
         "938 blocks late (fallback audio); 2 worker restarts",
         "warning: node 'nan': 94 blocks of NaN/Inf replaced",
     ]
+
+
+def test_brackets_in_a_failure_reason_survive(capsys: pytest.CaptureFixture[str]) -> None:
+    report_node_health({"nodes": {"n": {"failed": True, "failure_reason": "[Errno 2] gone"}}})
+    assert "failed ([Errno 2] gone)" in capsys.readouterr().err

@@ -106,3 +106,20 @@ def test_a_non_finite_duration_is_the_options_fault_not_the_configs(
     assert result.code == 2 and "Invalid value for '--duration'" in flat(result.err)
     assert str(config) not in result.err and not (tmp_path / "out").exists()
     assert not (tmp_path / "l.jsonl").exists()
+
+
+def test_error_lines_keep_their_brackets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """rich must not read a message's [brackets] as style tags and drop them."""
+    from aers_host.cli import _app
+    from aers_host.errors import PluginError
+
+    def fail() -> None:
+        raise PluginError("name does not match '^[a-z][a-z0-9-]{0,62}$' [in variant x=1]")
+
+    monkeypatch.setattr(_app, "app", fail)
+    with pytest.raises(SystemExit):
+        _app.main()
+    err = capsys.readouterr().err
+    assert "'^[a-z][a-z0-9-]{0,62}$' [in variant x=1]" in err
