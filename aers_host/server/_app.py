@@ -167,18 +167,19 @@ def create_app(
     @app.post(
         "/api/nodes/{node_id}/params",
         summary="Change a parameter at the next block; returns the sample it took effect on",
+        response_model=None,
     )
     async def post_param(
         node_id: str,
         param: Annotated[str, Body(max_length=128)],
         value: Annotated[float, Body()],
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | JSONResponse:
         node_index(node_id)
         message: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "param", "node": node_id}
         try:
             control = validate_control({**message, "param": param, "value": value}, runtime)
-        except ProtocolError as err:
-            raise HTTPException(422, error_message(err)) from err
+        except ProtocolError as err:  # the feed's own error body, as docs/feed.md shows it
+            return JSONResponse(error_message(err), status_code=422)
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         if not runtime.submit(_with_origin(control, future)):
             raise HTTPException(503, "too many pending controls; retry")

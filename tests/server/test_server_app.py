@@ -34,6 +34,9 @@ def test_rest_graph_nodes_params(serve: Serve) -> None:
         assert done.status_code == 200, done.text
         assert done.json()["sample"] % 512 == 0 and done.json()["sample"] > 0
         assert http.get("/api/nodes/g/params").json()["gain_db"]["value"] == -12.0
+        refused = http.post("/api/nodes/g/params", json={"param": "gain_db", "value": 99})
+        assert refused.status_code == 422
+        assert refused.json()["type"] == "error" and refused.json()["code"] == "out_of_range"
         for body, status in [
             ({"param": "gain_db", "value": 99}, 422),
             ({"param": "drive", "value": 1}, 422),
