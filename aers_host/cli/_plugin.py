@@ -148,7 +148,13 @@ def install(
 
     A running `aers serve` (announced in serve.json, or --notify URL) then hot-reloads it.
     """
-    plugin = PluginStore(reserved=builtin_names() | entry_point_names()).install(plugin_dir)
+    store = PluginStore(reserved=builtin_names() | entry_point_names())
+    checked = store.verify_dir(plugin_dir)
+    if checked.kind == "native":  # a library no graph could load must not be installed
+        from ..native import open_library
+
+        open_library(checked)
+    plugin = store.install(plugin_dir)
     say(
         out_console, f"installed {plugin.name} {plugin.version} ({plugin.kind}, {plugin.isolation})"
     )
