@@ -33,7 +33,7 @@ from ..plugins import (
 from ..plugins._keys import key_id, load_private_key
 from ..plugins._manifest import sign_manifest
 from ..plugins._scaffold import name_problem, scaffold_files
-from ..plugins._verified import PluginKind
+from ..plugins._verified import PluginKind, VerifiedPlugin
 from ._app import app, err_console, out_console
 from ._edit import call, problems_of, resolve, running_server
 from ._keys import PassphraseEnv, read_passphrase, say
@@ -149,18 +149,21 @@ def install(
     A running `aers serve` (announced in serve.json, or --notify URL) then hot-reloads it.
     """
     store = PluginStore(reserved=builtin_names() | entry_point_names())
-    checked = store.verify_dir(plugin_dir)
-    if checked.kind == "native":  # a library no graph could load must not be installed
-        from ..native import open_library
-
-        open_library(checked)
-    plugin = store.install(plugin_dir)
+    plugin = store.install(plugin_dir, check=_loadable)
     say(
         out_console, f"installed {plugin.name} {plugin.version} ({plugin.kind}, {plugin.isolation})"
     )
     if no_notify or (notify is None and running_server() is None):
         return
     _reload(plugin.name, notify, token)
+
+
+def _loadable(plugin: VerifiedPlugin) -> None:
+    """A native library no graph could load (ABI, entry symbol, descriptor) is not installed."""
+    if plugin.kind == "native":
+        from ..native import open_library
+
+        open_library(plugin)
 
 
 @plugin_app.command("reload")

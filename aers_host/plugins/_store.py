@@ -32,7 +32,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,9 +222,15 @@ class PluginStore:
         Raises:
             PluginError: any subclass, as :meth:`PluginVerifier.verify` documents.
         """
+        return self._verified(path)[1]
+
+    def _verified(self, path: Path) -> tuple[bytes, VerifiedPlugin, InstalledRef | None]:
+        """Manifest bytes, verified plugin and the installed copy checked for rollback."""
         manifest, files = _read_signed(path)
+        # Parsed once here only to learn which installed copy to compare with; the verifier
+        # parses again from the same bytes (cheap: the manifest is capped at 1 MiB).
         installed = self.installed_ref(parse_manifest(manifest).name)
-        return self.verifier().verify(manifest, files, installed=installed)
+        return manifest, self.verifier().verify(manifest, files, installed=installed), installed
 
     def installed_ref(self, name: str) -> InstalledRef | None:
         """Version and content digest of the installed ``name``, for rollback checks."""
@@ -234,20 +240,25 @@ class PluginStore:
             return None  # nothing (readable) installed: there is nothing to roll back from
         return InstalledRef(manifest.version, content_digest(manifest.signed))
 
-    def install(self, path: Path) -> VerifiedPlugin:
+    def install(
+        self, path: Path, *, check: Callable[[VerifiedPlugin], object] | None = None
+    ) -> VerifiedPlugin:
         """Verify ``path`` and install its verified bytes atomically.
+
+        Args:
+            path: the signed plugin folder.
+            check: called with the verified plugin before anything is written; whatever
+                it raises refuses the install (the CLI loads native libraries here).
 
         Raises:
             PluginError: verification failed (any subclass), or the store could not be
                 written (disk full, file-size limit, permissions); the store is unchanged.
         """
         self._recover_if_present()  # first: a version stranded by a crash counts as installed
-        manifest, files = _read_signed(path)
-        # Parsed once here only to learn which installed copy to compare with; the verifier
-        # parses again from the same bytes (cheap: the manifest is capped at 1 MiB).
-        name = parse_manifest(manifest).name
-        installed = self.installed_ref(name)
-        plugin = self.verifier().verify(manifest, files, installed=installed)
+        manifest, plugin, installed = self._verified(path)
+        if check is not None:
+            check(plugin)
+        name = plugin.name
         with self._locked():
             if self.installed_ref(name) != installed:  # another install won the race
                 raise PluginError(f"{name}: the store changed during install; try again")
