@@ -17,6 +17,7 @@ import typer
 
 from ..errors import ConfigError, Problem
 from ._app import app, err_console, finite_seconds, out_console, output_file
+from ._graph import BlockOpt, DurationOpt
 
 #: The scene kinds of ``events.SCENE_KINDS``, spelled out so ``aers --help`` need not import
 #: the events package (and scipy); a test keeps the two equal.
@@ -94,14 +95,8 @@ def record(
     out: Annotated[
         Path, typer.Option("--out", help="Event log (JSONL) to write.", callback=output_file)
     ],
-    duration: Annotated[
-        float | None, typer.Option(
-            "--duration", min=0.001, help="Seconds to render.", callback=finite_seconds
-        )
-    ] = None,
-    block_size: Annotated[
-        int | None, typer.Option("--block-size", min=32, max=8192, help="Override block_size.")
-    ] = None,
+    duration: DurationOpt = None,
+    block_size: BlockOpt = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out-dir", help="Also write the rendered outputs here.")
     ] = None,

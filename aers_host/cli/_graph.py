@@ -25,6 +25,10 @@ BlockOpt = Annotated[
     int | None, typer.Option("--block-size", min=32, max=8192, help="Override block_size.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+DurationOpt = Annotated[
+    float | None,
+    typer.Option("--duration", min=0.001, help="Seconds to render.", callback=finite_seconds),
+]
 
 
 def _load(
@@ -159,11 +163,7 @@ def render_command(
     out_dir: Annotated[
         Path, typer.Option("--out-dir", help="Folder for <output-id>.wav and metrics.json.")
     ] = Path("out"),
-    duration: Annotated[
-        float | None, typer.Option(
-            "--duration", min=0.001, help="Seconds to render.", callback=finite_seconds
-        )
-    ] = None,
+    duration: DurationOpt = None,
     block_size: BlockOpt = None,
     save_session: Annotated[
         str | None,
