@@ -241,6 +241,29 @@ def _target(
     return to
 
 
+def routing_problems(
+    routing: Mapping[str, str],
+    nodes: Collection[str],
+    file: str,
+    lines: Mapping[str, int] | None = None,
+) -> list[Problem]:
+    """One problem per ``routing`` rule whose target is not one of ``nodes``.
+
+    ``lines`` maps ``routing.CATEGORY`` to its line in ``file`` when the loader knows it.
+    """
+    return [
+        Problem(
+            file,
+            (lines or {}).get(f"routing.{category}", 0),
+            f"routing.{category}",
+            f"target node {node!r} does not exist",
+            _suggest(node, nodes),
+        )
+        for category, node in routing.items()
+        if node not in nodes
+    ]
+
+
 def parse_events(
     raw: Sequence[Any],
     sample_rate: int,
@@ -253,6 +276,7 @@ def parse_events(
     nodes: Collection[str] | None = None,
     default_target: str | None = None,
     generators: Mapping[str, EventGenerator] | None = None,
+    check_routing: bool = True,
 ) -> list[Event]:
     """Validate raw event dicts and convert them to :class:`Event` values.
 
@@ -267,6 +291,8 @@ def parse_events(
         nodes: the graph's node ids, to check targets (None skips the check).
         default_target: node for events with neither ``to`` nor a route.
         generators: name → generator; defaults to the built-ins.
+        check_routing: report ``routing`` targets that are not ``nodes`` (off for a
+            caller that checks them once itself, with their lines: :func:`routing_problems`).
 
     Returns:
         The events in input order.
@@ -310,18 +336,8 @@ def parse_events(
                 to=to,
             )
         )
-    if nodes is not None:
-        for category, node in routes.items():
-            if node not in nodes:
-                rep.problems.append(
-                    Problem(
-                        file,
-                        0,
-                        f"routing.{category}",
-                        f"target node {node!r} does not exist",
-                        _suggest(node, nodes),
-                    )
-                )
+    if nodes is not None and check_routing:
+        rep.problems += routing_problems(routes, nodes, file)
     if rep.problems:
         raise ConfigError(rep.problems)
     return events

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import ConfigError, Problem
 from ._generators import EventGenerator
-from ._model import Event, parse_events
+from ._model import Event, parse_events, routing_problems
 
 #: Largest scene file read at all: 100 000 generated events take ~23 MB, so this leaves
 #: room for long ids and file paths while a runaway file is refused unread.
@@ -49,13 +49,39 @@ def _too_many(file: str, line: int, what: str, hint: str = _SPLIT_HINT) -> Probl
     )
 
 
+class UnreadableScene(ConfigError):
+    """The scene file could not be opened or decoded (the cause is kept for rewording).
+
+    Read on its own (``read_jsonl``) the problem is located at the file itself; a config's
+    ``scene:`` rewords it at that key (:meth:`at_config_key`).
+    """
+
+    def __init__(self, path: Path, cause: OSError | UnicodeDecodeError) -> None:
+        self.path, self.cause = path, cause
+        super().__init__([Problem(str(path), 0, "", f"cannot read scene: {cause}")])
+
+    def at_config_key(self, file: str, line: int, written: str) -> Problem:
+        """``FILE:LINE: scene: cannot read scene file WRITTEN: reason (hint)``."""
+        cause = self.cause
+        if isinstance(cause, UnicodeDecodeError):
+            reason, hint = "not UTF-8 text", "a scene is a JSONL text file, one event per line"
+        elif isinstance(cause, FileNotFoundError):
+            reason = cause.strerror or str(cause)
+            hint = (
+                f"looked for {self.path.resolve()}; a relative path starts at the config's folder"
+            )
+        else:
+            reason, hint = cause.strerror or str(cause), "check the path and its permissions"
+        return Problem(file, line, "scene", f"cannot read scene file {written}: {reason}", hint)
+
+
 def _scene_text(path: Path) -> str:
     """The file's text, refused from ``stat`` alone when over :data:`MAX_SCENE_BYTES`."""
     where = str(path)
     try:
         size = path.stat().st_size
     except OSError as err:
-        raise ConfigError([Problem(where, 0, "", f"cannot read scene: {err}")]) from err
+        raise UnreadableScene(path, err) from err
     limit = f"over the {MAX_SCENE_BYTES // 2**20} MiB limit"
     if size > MAX_SCENE_BYTES:
         raise ConfigError(
@@ -68,7 +94,7 @@ def _scene_text(path: Path) -> str:
             raise ConfigError([Problem(where, 0, "", f"scene is {limit}", _SPLIT_HINT)])
         return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError([Problem(where, 0, "", f"cannot read scene: {err}")]) from err
+        raise UnreadableScene(path, err) from err
 
 
 def _numbered_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -184,6 +210,7 @@ def events_from_config(
     nodes: Collection[str] | None = None,
     default_target: str | None = None,
     generators: Mapping[str, EventGenerator] | None = None,
+    key_lines: Mapping[str, int] | None = None,
 ) -> list[Event]:
     """All events of a validated config: its ``events:`` list plus its ``scene:`` file.
 
@@ -193,6 +220,8 @@ def events_from_config(
         base_dir: the config's folder.
         file: the config's name, for messages.
         lines: line of each inline event, when the loader knows them.
+        key_lines: config path → line (``scene``, ``routing.CATEGORY``), for problems of
+            the config's own keys.
         nodes: the graph's node ids (targets are checked against them).
         default_target: node for events with neither ``to`` nor a route.
         generators: name → generator (default: the built-ins).
@@ -205,6 +234,7 @@ def events_from_config(
     rate = int(sample_rate)
     routing: Mapping[str, str] = config.get("routing") or {}
     inline: Sequence[Any] = config.get("events") or []
+    key_lines = key_lines or {}
     problems: list[Problem] = []
     scene_problems: list[Problem] = []  # reported after the inline events' own, as before
     too_many = len(inline) > MAX_SCENE_EVENTS
@@ -217,7 +247,10 @@ def events_from_config(
         scene_path = scene_path if scene_path.is_absolute() else base_dir / scene_path
         try:
             records, record_lines, bad, over = _read_records(scene_path, MAX_SCENE_EVENTS)
-        except ConfigError as err:  # unreadable or too large: the inline events still count
+        except UnreadableScene as err:  # a mistake in the config's `scene:` key
+            written = str(config["scene"])
+            scene_problems.append(err.at_config_key(file, key_lines.get("scene", 0), written))
+        except ConfigError as err:  # too large: the inline events still count
             scene_problems += err.problems
         else:
             if over:
@@ -253,9 +286,12 @@ def events_from_config(
             nodes=nodes,
             default_target=default_target,
             generators=generators,
+            check_routing=False,
         )
     except ConfigError as err:
         problems += err.problems
+    if nodes is not None:  # once, at the rules' own lines (both parses skip it)
+        problems += routing_problems(routing, nodes, file, key_lines)
     problems += scene_problems
     if scene is not None:
         scene_path, records, record_lines = scene
@@ -270,6 +306,7 @@ def events_from_config(
                 nodes=nodes,
                 default_target=default_target,
                 generators=generators,
+                check_routing=False,
             )
         except ConfigError as err:
             problems += err.problems

@@ -117,95 +117,16 @@ def events_for_config(
     if not data.get("events") and not data.get("scene"):
         return []
     lines = [config.lines.get(f"events.{i}", 0) for i in range(len(data.get("events") or ()))]
-    try:
-        return events_from_config(
-            data,
-            config.sample_rate,
-            config.base_dir,
-            file=config.file,
-            lines=lines,
-            nodes=list(config.nodes),
-            default_target=_sole_events_node(config),
-            generators=generators,
-        )
-    except ConfigError as err:
-        raise ConfigError(_located_in_config(config, err.problems)) from err
-
-
-def _line(config: GraphConfig, path: str) -> int:
-    """Line of ``path`` in the config, or of its nearest ancestor that has one (0 if none)."""
-    while path:
-        if path in config.lines:
-            return config.lines[path]
-        path = path.rpartition(".")[0]
-    return 0
-
-
-def _located_in_config(config: GraphConfig, problems: list[Problem]) -> list[Problem]:
-    """Problems of the config's own keys moved to the config's file and line.
-
-    The event parser reports a bad ``routing`` entry once per event source, under that
-    source's file and without a line, and an unreadable scene under the scene's path; both
-    are mistakes in the config, so they are reported once, at the config's key.
-    """
-    located: list[Problem] = []
-    seen: set[Problem] = set()
-    scene = _scene_path(config)
-    for problem in problems:
-        if problem.path.startswith("routing.") and not problem.line:
-            problem = Problem(
-                config.file,
-                _line(config, problem.path),
-                problem.path,
-                problem.message,
-                problem.hint,
-            )
-        elif (
-            scene is not None
-            and problem.file == str(scene)
-            and not problem.line
-            and not problem.path
-            and problem.message.startswith("cannot read scene")
-        ):
-            problem = _unreadable_scene(config, scene, problem)
-        if problem not in seen:
-            seen.add(problem)
-            located.append(problem)
-    return located
-
-
-def _scene_path(config: GraphConfig) -> Path | None:
-    """The ``scene:`` file as the event parser resolves it (None without one)."""
-    raw = config.data.get("scene")
-    if not raw:
-        return None
-    path = Path(str(raw)).expanduser()
-    return path if path.is_absolute() else config.base_dir / path
-
-
-def _unreadable_scene(config: GraphConfig, scene: Path, problem: Problem) -> Problem:
-    """``CONFIG:LINE: scene: cannot read scene file X: reason (hint)``."""
-    try:
-        with scene.open("rb"):
-            pass
-    except OSError as err:
-        reason = err.strerror or str(err)
-        if isinstance(err, FileNotFoundError):
-            hint = f"looked for {scene.resolve()}; a relative path starts at the config's folder"
-        else:
-            hint = "check the path and its permissions"
-    else:  # it opens, so reading or decoding it failed
-        detail = problem.message.partition(": ")[2]
-        if "codec can't decode" in detail:
-            reason, hint = "not UTF-8 text", "a scene is a JSONL text file, one event per line"
-        else:
-            reason, hint = detail or "unreadable", "check the file"
-    return Problem(
-        config.file,
-        _line(config, "scene"),
-        "scene",
-        f"cannot read scene file {config.data['scene']}: {reason}",
-        hint,
+    return events_from_config(
+        data,
+        config.sample_rate,
+        config.base_dir,
+        file=config.file,
+        lines=lines,
+        nodes=list(config.nodes),
+        default_target=_sole_events_node(config),
+        generators=generators,
+        key_lines=config.lines,
     )
 
 
