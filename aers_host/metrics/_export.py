@@ -88,7 +88,6 @@ class _Families:
             return
         if kind == "counter":  # text format 0.0.4 types the sample's own name: x_total
             name = f"{name}_total"
-            rows = [(suffix.removeprefix("_total"), labels, v) for suffix, labels, v in rows]
         self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         for suffix, labels, value in rows:
             label = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
@@ -105,7 +104,7 @@ def prometheus_text(summary: Mapping[str, Any]) -> str:
     nodes: Mapping[str, Mapping[str, Any]] = summary.get("nodes", {})
     outputs: Mapping[str, Mapping[str, Any]] = summary.get("outputs", {})
     blocks = int(summary.get("blocks", 0))
-    out.family("aers_blocks", "counter", "Blocks processed.", [("_total", {}, blocks)])
+    out.family("aers_blocks", "counter", "Blocks processed.", [("", {}, blocks)])
     out.family(
         "aers_node_process_seconds",
         "summary",
@@ -137,7 +136,7 @@ def prometheus_text(summary: Mapping[str, Any]) -> str:
         "aers_node_xruns",
         "counter",
         "Missed deadlines of sandboxed nodes.",
-        [("_total", {"node": n}, s["xruns"]) for n, s in nodes.items() if "xruns" in s],
+        [("", {"node": n}, s["xruns"]) for n, s in nodes.items() if "xruns" in s],
     )
     remote = {n: s["remote"] for n, s in nodes.items() if isinstance(s.get("remote"), Mapping)}
     if remote:
@@ -160,7 +159,7 @@ def prometheus_text(summary: Mapping[str, Any]) -> str:
                 f"aers_remote_{key}",
                 "counter",
                 text,
-                [("_total", {"node": n}, r.get(key, 0)) for n, r in remote.items()],
+                [("", {"node": n}, r.get(key, 0)) for n, r in remote.items()],
             )
         out.family(
             "aers_remote_connected",
@@ -177,19 +176,13 @@ def prometheus_text(summary: Mapping[str, Any]) -> str:
             [("", {"stat": k}, v / 1e6) for k, v in prop.items()],
         )
     scalars = [
-        (
-            "aers_deadline_misses",
-            "counter",
-            "Blocks slower than real time.",
-            "deadline_misses",
-            "_total",
-        ),
-        ("aers_xruns", "counter", "Xruns summed over all nodes.", "xruns", "_total"),
-        ("aers_rtf", "gauge", "Wall seconds per audio second.", "rtf", ""),
+        ("aers_deadline_misses", "counter", "Blocks slower than real time.", "deadline_misses"),
+        ("aers_xruns", "counter", "Xruns summed over all nodes.", "xruns"),
+        ("aers_rtf", "gauge", "Wall seconds per audio second.", "rtf"),
     ]
-    for name, kind, text, key, suffix in scalars:
+    for name, kind, text, key in scalars:
         if key in summary:
-            out.family(name, kind, text, [(suffix, {}, summary[key])])
+            out.family(name, kind, text, [("", {}, summary[key])])
     cpu = summary.get("cpu", {})
     if cpu:
         out.family(
