@@ -24,6 +24,7 @@ import asyncio
 import collections
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
@@ -145,7 +146,7 @@ class Link:
     def kick(self) -> None:
         """[any-thread] Make the sender send what is pending now (before blocking on a result)."""
         if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._wake_sender)
+            self._call_soon(self._wake_sender)
 
     def _wake_sender(self) -> None:
         nap = self._nap_future
@@ -162,8 +163,21 @@ class Link:
         """[main-thread] Stop the thread and close the connection (waits up to 2 s)."""
         if self._thread.is_alive():
             if self._task is not None:
-                self._loop.call_soon_threadsafe(self._task.cancel)
+                self._call_soon(self._task.cancel)
             self._thread.join(timeout=2.0)
+
+    def _call_soon(self, callback: Callable[[], object]) -> None:
+        """[any-thread] Run ``callback`` on the link thread, if its loop still runs.
+
+        The link thread closes its loop on the way out (after a fatal refusal, say), so a
+        caller that saw the thread alive can still find the loop closed a moment later.
+        A closed loop means the thread is finishing: there is nothing left to wake or cancel.
+        """
+        try:
+            self._loop.call_soon_threadsafe(callback)
+        except RuntimeError:
+            if not self._loop.is_closed():
+                raise
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

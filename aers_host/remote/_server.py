@@ -146,8 +146,14 @@ class NodeServer:
 
     def stop(self) -> None:
         """[any-thread] Make :meth:`run` return (closing every connection)."""
-        if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
+        loop, stopping = self._loop, self._stopping
+        if loop is None or stopping is None:
+            return
+        try:
+            loop.call_soon_threadsafe(stopping.set)
+        except RuntimeError:  # the loop closed between our look and the call: already stopped
+            if not loop.is_closed():
+                raise
 
     def serve_forever(
         self, host: str, port: int, ready: Callable[[str, int], None] | None = None

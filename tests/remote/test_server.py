@@ -77,3 +77,17 @@ def test_cli_refuses_a_bad_chain_file(tmp_path: Path, run_cli) -> None:  # type:
     assert result.code == 1
     assert "is a source, not a processor" in result.err and "gain_db" in result.err
     assert "Traceback" not in result.err
+
+
+def test_stop_after_the_server_has_ended_is_quiet() -> None:
+    server = NodeServer(TOKEN, registry=REGISTRY, chain=FIXED)
+    ready = threading.Event()
+    thread = threading.Thread(
+        target=server.serve_forever, args=("127.0.0.1", 0, lambda _h, _p: ready.set())
+    )
+    thread.start()
+    assert ready.wait(30)
+    server.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    server.stop()  # its loop is closed now: a second stop has nothing to do

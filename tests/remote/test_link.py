@@ -1,0 +1,33 @@
+"""The link thread's lifecycle seen from the threads that talk to it."""
+
+from __future__ import annotations
+
+import pytest
+
+from aers_host.remote._link import Link, Rings
+
+
+@pytest.fixture
+def finished_link() -> Link:
+    """A link refused for good: its thread has run, closed its loop and ended."""
+    link = Link("http://not-a-websocket", "token-0123456789", {}, Rings.allocate(2, 1, 1, 64))
+    link.start()
+    link._thread.join(10)
+    assert link.fatal is not None and "invalid node URL" in link.fatal
+    assert link._loop.is_closed()
+    return link
+
+
+def test_close_and_kick_tolerate_a_loop_closed_after_the_alive_check(
+    finished_link: Link, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The window CI hit: the caller sees the thread alive, the thread closes its loop.
+    monkeypatch.setattr(finished_link._thread, "is_alive", lambda: True)
+    finished_link.kick()
+    finished_link.close()
+
+
+def test_close_of_a_finished_link_is_quiet_and_repeatable(finished_link: Link) -> None:
+    finished_link.close()
+    finished_link.close()
+    assert not finished_link.connected
