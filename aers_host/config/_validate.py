@@ -7,8 +7,10 @@ mistake does not cascade into ten messages):
 2. per node: known ``type`` (did-you-mean), its params schema, its semantic checks
    (Nyquist, files that exist);
 3. per connection: both ends exist, sources take no input, sinks give no output;
-4. the whole graph: cycles only through delays (long enough for the block size) and
-   channel counts that agree at every input.
+4. the whole graph: cycles only through delays, checked on every connection whose ends
+   exist (a cycle is a fact about the wiring, whatever else is wrong); then, once all
+   else is clean, feedback delays at least a block long and channel counts that agree
+   at every input (these would only echo earlier mistakes).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ..dsp import delay_samples
 from ..errors import ConfigError, Problem
 from ..graph._automation import Lane, Point, parse_point
 from ..graph._channels import ChannelMismatch, NodeChannelError, infer_channels
-from ..graph._topology import CycleError, Edge, plan_topology
+from ..graph._topology import CycleError, Edge, Topology, plan_topology
 from ._model import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_SAMPLE_RATE,
@@ -77,8 +79,9 @@ def validate_document(
     nodes, types = _check_nodes(raw_nodes, registry, ctx, out)
     raw_connections = data.get("connections") or []
     connections = _check_connections(raw_connections, raw_nodes, types, out)
-    if not out.problems:
-        _check_graph(nodes, connections, types, ctx, out)
+    topology = _check_cycles(raw_nodes, connections, out)
+    if topology is not None and not out.problems:
+        _check_feedback_and_channels(nodes, connections, topology, types, ctx, out)
     if out.problems:
         raise ConfigError(out.problems)
     return GraphConfig(
@@ -259,24 +262,43 @@ def _check_connections(
     return connections
 
 
-def _check_graph(
+def _edges(connections: list[ConnectionSpec]) -> list[Edge]:
+    return [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in connections]
+
+
+def _check_cycles(
+    raw_nodes: Mapping[str, Any], connections: list[ConnectionSpec], out: _Collector
+) -> Topology | None:
+    """The plan's order, or None after reporting a cycle that no ``delay`` node breaks.
+
+    Works from the raw nodes, so a node whose params are wrong still counts as a delay.
+    """
+    delays = {
+        node_id
+        for node_id, raw in raw_nodes.items()
+        if isinstance(raw, dict) and raw.get("type") == "delay"
+    }
+    try:
+        return plan_topology(list(raw_nodes), _edges(connections), delays)
+    except CycleError as err:
+        last, first = err.cycle[-1], err.cycle[0]
+        closing = next(c.index for c in connections if c.src == last and c.dst == first)
+        out.add(
+            join_path("connections", closing),
+            f"cycle {err} is not broken by a delay node",
+            "feedback must pass through a `delay` node of at least one block",
+        )
+        return None
+
+
+def _check_feedback_and_channels(
     nodes: Mapping[str, NodeSpec],
     connections: list[ConnectionSpec],
+    topology: Topology,
     types: Mapping[str, NodeType],
     ctx: CheckContext,
     out: _Collector,
 ) -> None:
-    edges = [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in connections]
-    delays = {n for n, spec in nodes.items() if spec.type == "delay"}
-    try:
-        topology = plan_topology(list(nodes), edges, delays)
-    except CycleError as err:
-        out.add(
-            "connections",
-            f"cycle {err} is not broken by a delay node",
-            "feedback must pass through a `delay` node of at least one block",
-        )
-        return
     for node_id in topology.feedback_nodes:
         length = delay_samples(nodes[node_id].params, ctx.sample_rate)
         if length < ctx.block_size:
@@ -286,7 +308,7 @@ def _check_graph(
                 f"shorter than block_size {ctx.block_size}",
                 "lengthen the delay or lower block_size",
             )
-    _check_channels(nodes, edges, types, topology.order, ctx, out)
+    _check_channels(nodes, _edges(connections), types, topology.order, ctx, out)
 
 
 def _check_channels(

@@ -339,3 +339,62 @@ def test_binary_config_is_refused(tmp_path: Path) -> None:
 def test_non_finite_numbers_are_refused(tmp_path: Path, name: str, text: str) -> None:
     (problem,) = problems(write(tmp_path, text, name))
     assert problem.path == "nodes.s.params.freq" and "finite" in problem.message
+
+
+def test_cycle_is_located_at_the_connection_that_closes_it(tmp_path: Path) -> None:
+    text = """
+        nodes:
+          src: {type: sine}
+          a: {type: gain}
+          b: {type: gain}
+          out: {type: output}
+        connections:
+          - {from: src, to: a}
+          - {from: a, to: b}
+          - {from: b, to: out}
+          - {from: b, to: a}
+    """
+    path = write(tmp_path, text)
+    closing_line = path.read_text().splitlines().index("  - {from: b, to: a}") + 1
+    (problem,) = problems(path)
+    assert "a → b → a" in problem.message
+    assert problem.path == "connections.3" and problem.line == closing_line
+
+
+def test_cycle_is_reported_together_with_other_problems(tmp_path: Path) -> None:
+    # One run of `aers validate` lists the cycle beside a bad type and a bad param.
+    text = """
+        nodes:
+          src: {type: sine, params: {freq: 440, gainn: 1}}
+          a: {type: gain}
+          b: {type: gian}
+          d: {type: delay, params: {ms: -5}}
+          out: {type: output}
+        connections:
+          - {from: src, to: a}
+          - {from: a, to: b}
+          - {from: b, to: a}
+          - {from: a, to: out}
+    """
+    found = problems(write(tmp_path, text))
+    paths = {p.path for p in found}
+    assert {"nodes.src.params.gainn", "nodes.b.type", "nodes.d.params.ms"} <= paths, found
+    assert any("cycle a → b → a is not broken" in p.message for p in found), found
+
+
+def test_a_delay_with_bad_params_still_breaks_its_cycle(tmp_path: Path) -> None:
+    # The delay's own mistake is reported; no phantom cycle is added to it.
+    text = """
+        nodes:
+          src: {type: impulse}
+          bus: {type: mix}
+          dly: {type: delay, params: {ms: -5}}
+          out: {type: output}
+        connections:
+          - {from: src, to: bus}
+          - {from: bus, to: dly}
+          - {from: dly, to: bus}
+          - {from: bus, to: out}
+    """
+    (problem,) = problems(write(tmp_path, text))
+    assert problem.path == "nodes.dly.params.ms"

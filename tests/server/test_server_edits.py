@@ -34,7 +34,7 @@ INVALID: list[tuple[Any, str]] = [
     ({"op": "connect", "from": "tone"}, "edit.0"),
     ({"op": "remove_node", "id": "ghost"}, "edit.0.id"),
     ({"op": "disconnect", "from": "tone", "to": "bus"}, "edit.0"),
-    ({"op": "connect", "from": "bus", "to": "g"}, "connections"),
+    ({"op": "connect", "from": "bus", "to": "g"}, "connections.5"),
     ({"op": "set_param", "id": "g", "param": "gain_db", "value": 99}, "nodes.g.params.gain_db"),
     ([], "edit"),
     ([{"op": "add_node", "id": "x", "type": "gain"}, {"op": "connect", "from": "x", "to": "no"}],
