@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,10 +32,6 @@ def _chain_from_file(path: Path) -> list[Any]:
     if problems:
         raise NodeConfigError("\n".join(f"{path}: {p}" for p in problems))
     return list(chain) if isinstance(chain, list) else []
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 @node_app.command("serve")
@@ -86,7 +81,6 @@ def serve(
         # plain print, flushed: scripts and tests wait for this exact line
         print(f"listening on ws://{bound_host}:{bound_port}", file=sys.stderr, flush=True)
 
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops the node like Ctrl-C
     try:
         server.serve_forever(host, port, ready)
     except OSError as err:

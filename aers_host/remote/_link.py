@@ -34,6 +34,7 @@ import numpy.typing as npt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from .._threads import helper_thread
 from ._protocol import ERROR, HELLO, MAX_MESSAGE, RESULT, ProtocolError, encode_json, parse_frame
 
 #: Round trips kept for the RTT statistics (a ring of the latest ones).
@@ -111,7 +112,7 @@ class Link:
         self._poll = poll
         self._nap_future: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._thread = threading.Thread(target=self._run, name="aers-remote-link", daemon=True)
+        self._thread = helper_thread(self._run, "aers-remote-link")
         #: Set when the first connection succeeded or failed (see :attr:`fatal`).
         self.first_result = threading.Event()
         #: Set by the receiver whenever a result lands (the audio thread waits on it).

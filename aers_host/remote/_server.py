@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import http
+import signal
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -113,6 +115,8 @@ class NodeServer:
         self.stats = NodeStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
+        #: The signal that stopped :meth:`serve_forever`, if one did.
+        self.interrupted_by: int | None = None
 
     def _check_token(self, connection: ServerConnection, request: Request) -> Response | None:
         if hmac.compare_digest(token_from_request(request).encode(), self._token):
@@ -128,6 +132,8 @@ class NodeServer:
         Raises:
             OSError: the address cannot be bound.
         """
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()  # before binding: a stop() while binding still counts
         async with serve(
             self._handle,
             host,
@@ -137,8 +143,6 @@ class NodeServer:
             process_request=self._check_token,
             ping_interval=None,
         ) as server:
-            self._loop = asyncio.get_running_loop()
-            self._stopping = asyncio.Event()
             bound = next(iter(server.sockets)).getsockname()
             if ready is not None:
                 ready(str(bound[0]), int(bound[1]))
@@ -158,8 +162,34 @@ class NodeServer:
     def serve_forever(
         self, host: str, port: int, ready: Callable[[str, int], None] | None = None
     ) -> None:
-        """Blocking :meth:`run` (until KeyboardInterrupt)."""
-        asyncio.run(self.run(host, port, ready))
+        """Blocking :meth:`run` until :meth:`stop`, or on the main thread SIGINT or SIGTERM.
+
+        On the main thread the two signals reach the loop through its wakeup fd, so an idle
+        node stops at once whichever thread the kernel delivered them to (see
+        :mod:`aers_host._threads`); connections are closed, then KeyboardInterrupt is raised
+        as for Ctrl-C.
+
+        Raises:
+            KeyboardInterrupt: stopped by SIGINT or SIGTERM.
+            OSError: the address cannot be bound.
+        """
+        self.interrupted_by = None
+        asyncio.run(self._run_until_signalled(host, port, ready))
+        if self.interrupted_by is not None:
+            raise KeyboardInterrupt
+
+    async def _run_until_signalled(
+        self, host: str, port: int, ready: Callable[[str, int], None] | None
+    ) -> None:
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, self._on_signal, signum)
+        await self.run(host, port, ready)
+
+    def _on_signal(self, signum: int) -> None:
+        self.interrupted_by = signum
+        self.stop()
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.stats.connections += 1

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
+from .._threads import leave_signals_to_main_thread
 from ..errors import SandboxError, WorkerCrashed, WorkerTimeout
 from . import _protocol as proto
 
@@ -46,7 +47,11 @@ def supervisor() -> ThreadPoolExecutor:
     """[any-thread] The process-wide pool whose (long-lived) threads start every worker."""
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aers-sandbox")
+        _executor = ThreadPoolExecutor(
+            max_workers=2,
+            thread_name_prefix="aers-sandbox",
+            initializer=leave_signals_to_main_thread,
+        )
     return _executor
 
 

@@ -28,6 +28,7 @@ import gc
 import json
 import mmap
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -300,6 +301,9 @@ def _serve(ctrl: int, reply: int, chain: _Chain, state_every_s: float) -> None:
 
 def main(argv: list[str]) -> int:
     """[worker main-thread] Entry point; returns the exit status."""
+    # Forked from the host's supervisor thread, we inherited its mask (terminal signals
+    # blocked, see aers_host._threads); a worker starts from the default mask instead.
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
     ctrl, reply, shm_fd, host_pid = (int(a) for a in argv[:4])
     report = _early_fences(host_pid)
     config = proto.recv_blob(ctrl)

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .._nodetype import NodeType
+from .._threads import helper_thread
 from ..config import GraphConfig
 from ..graph import Engine, Plan
 from ..live import EditTicket, LiveGraph
@@ -180,7 +181,7 @@ class LiveRuntime:
         if self.running:
             raise RuntimeError("LiveRuntime already running")
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="aers-audio", daemon=True)
+        self._thread = helper_thread(self._run, "aers-audio")
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from signal_masks import TERMINAL, thread_blocks
 
 from aers_host.remote._link import Link, Rings
 
@@ -31,3 +32,14 @@ def test_close_of_a_finished_link_is_quiet_and_repeatable(finished_link: Link) -
     finished_link.close()
     finished_link.close()
     assert not finished_link.connected
+
+
+def test_the_link_thread_leaves_terminal_signals_to_the_main_thread() -> None:
+    # Nothing listens on port 1: the thread stays alive, retrying with backoff.
+    link = Link("ws://127.0.0.1:1", "token-0123456789", {}, Rings.allocate(2, 1, 1, 64))
+    link.start()
+    try:
+        assert link.first_result.wait(10) and link.fatal is None
+        assert thread_blocks(link._thread.native_id) >= TERMINAL
+    finally:
+        link.close()

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from signal_masks import blocked_signals
 
 from aers_host.errors import GraphError
 from aers_host.plugins import default_registry
 from aers_host.remote import NodeServer, RemoteProcessor
+
+from .conftest import NodeProcess
 
 REGISTRY = default_registry(entry_points=False, store=False)
 TOKEN = "in-process-token"
@@ -91,3 +97,21 @@ def test_stop_after_the_server_has_ended_is_quiet() -> None:
     thread.join(10)
     assert not thread.is_alive()
     server.stop()  # its loop is closed now: a second stop has nothing to do
+
+
+def test_cli_node_stops_on_ctrl_c_delivered_to_any_thread(own_node: NodeProcess) -> None:
+    # The kernel may hand a process-wide SIGINT to any thread that does not block it, such
+    # as numpy's BLAS pool or asyncio's resolver thread. Send it to such a thread directly:
+    # the idle node must still wake up and stop, not sit in its event loop.
+    assert own_node.proc is not None
+    pid = own_node.proc.pid
+    others = [
+        tid
+        for tid in (int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        if tid != pid
+        and signal.SIGINT not in blocked_signals(Path(f"/proc/{pid}/task/{tid}/status"))
+    ]
+    assert others, "the node has no other thread that takes SIGINT"
+    assert ctypes.CDLL(None, use_errno=True).tgkill(pid, others[0], signal.SIGINT) == 0
+    assert own_node.proc.wait(10) == 130
+    assert "node stopped" in own_node.stop()

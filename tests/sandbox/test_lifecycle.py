@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from signal_masks import TERMINAL, blocked_signals
 
 from aers_host.sandbox import cleanup_stale_segments
 
-from ._helpers import shm_segments_of
+from ._helpers import PASS, shm_segments_of
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = """
@@ -31,7 +32,8 @@ proc.prepare(48000, 256, 2)
 print(json.dumps({"worker": proc._worker.pid, "segment": proc._segment.name}), flush=True)
 if sys.argv[2] == "exit":
     sys.exit(0)
-time.sleep(60)
+for _ in range(1200):  # like an engine, wake often: a signal the kernel gave to numpy's
+    time.sleep(0.05)   # BLAS thread is only seen when Python runs (see aers_host._threads)
 """
 
 
@@ -111,3 +113,16 @@ def test_first_worker_of_a_process_runs_the_cleanup(
     prepared("class P:\n    def process(self, inp, out, start, events):\n        out[:] = inp\n")  # type: ignore[operator]
     prepared("class P:\n    def process(self, inp, out, start, events):\n        out[:] = inp\n")  # type: ignore[operator]
     assert calls == [1]
+
+
+def test_supervisor_threads_leave_terminal_signals_to_the_main_thread() -> None:
+    from aers_host.sandbox._spawn import supervisor
+
+    blocked = supervisor().submit(signal.pthread_sigmask, signal.SIG_BLOCK, ()).result(10)
+    assert set(blocked) >= TERMINAL
+
+
+def test_workers_start_with_no_signal_blocked(prepared: object) -> None:
+    # Forked from a supervisor thread, a worker must not keep that thread's mask.
+    proc = prepared(PASS)  # type: ignore[operator]
+    assert blocked_signals(Path(f"/proc/{proc._worker.pid}/status")) == set()

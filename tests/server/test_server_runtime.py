@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from signal_masks import TERMINAL, thread_blocks
 
 from aers_host.server import Control, LiveRuntime, solo_routing
 from aers_host.server._runtime import MAX_PENDING_CONTROLS
@@ -160,3 +161,13 @@ def test_paced_thread_keeps_real_time(make_runtime: Make) -> None:
     with pytest.raises(RuntimeError):
         rt.start()
         rt.start()
+
+
+def test_the_audio_thread_leaves_terminal_signals_to_the_main_thread(make_runtime: Make) -> None:
+    rt = make_runtime()
+    rt.start()
+    try:
+        assert rt._thread is not None
+        assert thread_blocks(rt._thread.native_id) >= TERMINAL
+    finally:
+        rt.stop()
