@@ -72,6 +72,23 @@ def read_plugin_dir(root: Path, limits: Limits = DEFAULT_LIMITS) -> PluginFiles:
         PluginError: ``root`` is not a readable folder.
         TrustError: symlinks, special files, hidden entries or caps exceeded (all listed).
     """
+    source, problems = scan_plugin_dir(root, limits)
+    if problems:
+        raise TrustError("\n".join(problems))
+    return source
+
+
+def scan_plugin_dir(
+    root: Path, limits: Limits = DEFAULT_LIMITS
+) -> tuple[PluginFiles, list[str]]:
+    """Like :func:`read_plugin_dir`, but return the folder's problems instead of raising.
+
+    Each problem reads ``root: what``; the regular files are returned beside them, so a
+    caller can report those files' problems in the same run.
+
+    Raises:
+        PluginError: ``root`` is not a readable folder.
+    """
     problems: list[str] = []
     files: dict[str, bytes] = {}
     try:
@@ -82,10 +99,10 @@ def read_plugin_dir(root: Path, limits: Limits = DEFAULT_LIMITS) -> PluginFiles:
         _walk(fd, "", files, problems, limits)
     finally:
         os.close(fd)
-    if problems:
-        raise TrustError("\n".join(f"{root}: {p}" for p in problems))
     manifest = files.pop(MANIFEST_FILE, None)
-    return PluginFiles(root=root, manifest=manifest, files=files)
+    return PluginFiles(root=root, manifest=manifest, files=files), [
+        f"{root}: {p}" for p in problems
+    ]
 
 
 def _walk(
@@ -143,14 +160,6 @@ def _read_regular(
         problems.append(f"{rel}: larger than the {limits.max_file_bytes}-byte cap")
         return None
     return data
-
-
-def _read_signed(path: Path) -> tuple[bytes, dict[str, bytes]]:
-    """A plugin folder's manifest bytes and other files; a folder without one is refused."""
-    source = read_plugin_dir(path)
-    if source.manifest is None:
-        raise ManifestError(f"{path}: no {MANIFEST_FILE} (sign it: aers plugin sign)")
-    return source.manifest, source.files
 
 
 def reserved_names() -> frozenset[str]:
@@ -225,12 +234,31 @@ class PluginStore:
         return self._verified(path)[1]
 
     def _verified(self, path: Path) -> tuple[bytes, VerifiedPlugin, InstalledRef | None]:
-        """Manifest bytes, verified plugin and the installed copy checked for rollback."""
-        manifest, files = _read_signed(path)
-        # Parsed once here only to learn which installed copy to compare with; the verifier
-        # parses again from the same bytes (cheap: the manifest is capped at 1 MiB).
-        installed = self.installed_ref(parse_manifest(manifest).name)
-        return manifest, self.verifier().verify(manifest, files, installed=installed), installed
+        """Manifest bytes, verified plugin and the installed copy checked for rollback.
+
+        A folder holding symlinks or special files is refused, but its regular files are
+        still verified, so one run lists those problems *and* any tampered or extra file.
+
+        Raises:
+            TrustError: the folder's own problems, with whatever verification found.
+            PluginError: as :meth:`PluginVerifier.verify` documents, for a clean folder.
+        """
+        source, problems = scan_plugin_dir(path)
+        try:
+            manifest = source.manifest
+            if manifest is None:
+                raise ManifestError(f"{path}: no {MANIFEST_FILE} (sign it: aers plugin sign)")
+            # Parsed here only to learn which installed copy to compare with; the verifier
+            # parses again from the same bytes (cheap: the manifest is capped at 1 MiB).
+            installed = self.installed_ref(parse_manifest(manifest).name)
+            plugin = self.verifier().verify(manifest, source.files, installed=installed)
+        except PluginError as err:
+            if not problems:
+                raise
+            raise TrustError("\n".join([*problems, str(err)])) from err
+        if problems:
+            raise TrustError("\n".join(problems))
+        return manifest, plugin, installed
 
     def installed_ref(self, name: str) -> InstalledRef | None:
         """Version and content digest of the installed ``name``, for rollback checks."""

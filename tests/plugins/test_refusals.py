@@ -88,6 +88,32 @@ def test_symlinked_subfolder_refused(
     assert "symlink" in str(refused(store, folder, TrustError))
 
 
+def test_folder_and_file_problems_are_listed_together(
+    store: PluginStore, publisher: Publisher, tmp_path: Path
+) -> None:
+    # One run names the symlink, the FIFO, the tampered file and the extra file.
+    folder = publisher.plugin_dir(tmp_path)
+    os.symlink("/etc/passwd", folder / "link")
+    os.mkfifo(folder / "fifo")
+    (folder / "fx.py").write_bytes((folder / "fx.py").read_bytes() + b"# changed\n")
+    (folder / "extra.txt").write_text("x")
+    lines = str(refused(store, folder, TrustError)).splitlines()
+    for expected in ("link: is a symlink", "fifo: is not a regular file", "fx.py", "extra.txt"):
+        assert any(expected in line for line in lines), (expected, lines)
+
+
+def test_folder_problems_come_with_a_bad_signature(
+    store: PluginStore, publisher: Publisher, tmp_path: Path
+) -> None:
+    folder = publisher.plugin_dir(tmp_path)
+    os.symlink("/etc/passwd", folder / "link")
+    manifest = folder / "manifest.json"
+    bumped = edit(manifest.read_bytes(), lambda m: m["signed"].update(version="9.9.9"))
+    manifest.write_bytes(bumped)  # signed content changed: the signature no longer matches
+    message = str(refused(store, folder, TrustError))
+    assert "link: is a symlink" in message and "signature" in message
+
+
 @pytest.mark.parametrize("bad", ["../escape.py", "/etc/passwd", "a/../../b.py", "./x.py"])
 def test_files_entry_outside_plugin_dir_refused(
     store: PluginStore, publisher: Publisher, tmp_path: Path, bad: str
