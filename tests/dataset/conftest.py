@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dataset_scenes import REGISTRY, write
+from dataset_scenes import REGISTRY, LoadConfig, write
 
 from aers_host.config import GraphConfig, load_config
-
-LoadConfig = Callable[..., GraphConfig]
 
 
 @pytest.fixture

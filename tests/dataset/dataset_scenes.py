@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ from aers_host.graph import render
 from aers_host.plugins import default_registry
 
 REGISTRY = default_registry(entry_points=False, store=False)
+
+#: The ``load`` fixture: config text (and overrides) in, loaded config out.
+LoadConfig = Callable[..., GraphConfig]
 
 #: Linear event paths: reverb, eq, a feedback echo, a bed tone, a voice limit that steals,
 #: an event called ``bed``, a second output fed by dialogue only and one no event reaches.

@@ -8,8 +8,7 @@ from pathlib import Path
 import jams
 import numpy as np
 import pytest
-from conftest import LoadConfig
-from dataset_scenes import LINEAR, NONLINEAR, REGISTRY, render_mix, write
+from dataset_scenes import LINEAR, NONLINEAR, REGISTRY, LoadConfig, render_mix, write
 
 from aers_host.dataset import NAMESPACE, load_jams, polyphony, scene_from_jams, write_dataset
 from aers_host.errors import ConfigError

@@ -6,8 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import LoadConfig
-from dataset_scenes import LINEAR, NONLINEAR
+from dataset_scenes import LINEAR, NONLINEAR, LoadConfig
 
 from aers_host.config import NodeSpec
 from aers_host.dataset import NonlinearNode, NonlinearStemsError, event_reach, nonlinear_nodes

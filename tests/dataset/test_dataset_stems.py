@@ -7,8 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import LoadConfig
-from dataset_scenes import DIRECT, LINEAR, NONLINEAR, REGISTRY, dbfs, read, render_mix, wav_sum
+from dataset_scenes import (
+    DIRECT,
+    LINEAR,
+    NONLINEAR,
+    REGISTRY,
+    LoadConfig,
+    dbfs,
+    read,
+    render_mix,
+    wav_sum,
+)
 
 from aers_host.dataset import NonlinearStemsError, StemsReport, render_stems
 
