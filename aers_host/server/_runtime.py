@@ -89,6 +89,9 @@ class LiveRuntime:
         self.loop = 0
         self.blocks = 0
         self.xruns = 0
+        #: Blocks whose own work, measured as the audio thread's CPU time, took longer than
+        #: a block period (late *because of* the engine, not a busy machine); the longest.
+        self.overruns = self.block_cpu_ns_max = 0
         #: Blocks that put an edit (or the end of its fade) live; those of them late (any
         #: cause); those whose own work (swap + processing) took longer than a block period
         #: (the edit's fault); the longest such work, ns.
@@ -298,14 +301,18 @@ class LiveRuntime:
         for sink in view.sinks:
             sink.reset()  # live mode writes no files: drop what the output sink kept
         start = view.engine.process_block(frames)
+        # A block's own work is this thread's CPU time: wall time also counts the scheduler
+        # lending the core to other processes, which is not the engine's doing (that shows
+        # up in xruns instead).
+        work = time.thread_time_ns() - cpu0
+        overran = work * self.sample_rate > frames * 1_000_000_000
+        if not self._warming:
+            self.overruns += overran
+            self.block_cpu_ns_max = max(self.block_cpu_ns_max, work)
         if self._swapped:
-            # The edit's own work is this thread's CPU time: wall time also counts the
-            # scheduler lending the core to other processes, which is not the edit's doing
-            # (that shows up in edit_xruns instead).
-            work = time.thread_time_ns() - cpu0
             self.edit_block_ns_max = max(self.edit_block_ns_max, time.perf_counter_ns() - t0)
             self.edit_block_cpu_ns_max = max(self.edit_block_cpu_ns_max, work)
-            self.edit_overruns += work * self.sample_rate > frames * 1_000_000_000
+            self.edit_overruns += overran
         self._after_block(view, start, frames)
         for ack in applied:
             self._acks.append(ack)

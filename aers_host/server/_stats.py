@@ -61,6 +61,8 @@ def live_summary(runtime: LiveRuntime) -> dict[str, Any]:
         "loop": runtime.loop,
         "loop_frames": runtime.loop_frames,
         "position": view.engine.position,
+        "overruns": runtime.overruns,
+        "block_cpu_us_max": runtime.block_cpu_ns_max / 1e3,
         "edits": len(runtime.live.journal),
         "edit_blocks": runtime.edit_blocks,
         "edit_deadline_misses": runtime.edit_xruns,

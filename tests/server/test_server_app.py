@@ -67,6 +67,7 @@ def test_metrics_json_and_prometheus(serve: Serve) -> None:
     with served.client() as http:
         metrics = http.get("/api/metrics").json()
         assert metrics["blocks"] > 10 and metrics["live"]["loop_frames"] is None
+        assert metrics["live"]["overruns"] == 0 and metrics["live"]["block_cpu_us_max"] > 0
         assert metrics["nodes"]["tone"]["p99_us"] > 0
         assert metrics["outputs"]["main"]["peak_dbfs"] < 0
         # paced: wall_seconds is the engine's busy time over the recorded blocks
@@ -150,15 +151,18 @@ def test_slow_client_drops_frames_and_the_engine_keeps_pace(
     with connect(served.ws) as ws:
         receive_until(ws, "graph")
         receive_until(ws, "frame")  # the engine is warm and publishing
-        blocks0, xruns0, t0 = rt.blocks, rt.xruns, time.monotonic()
+        blocks0, overruns0, t0 = rt.blocks, rt.overruns, time.monotonic()
         time.sleep(2.0)
         blocks, elapsed = rt.blocks - blocks0, time.monotonic() - t0
         (client,) = served.app.state.hub.clients
         assert client.dropped > 30 and len(client) <= client.max_frames + 1
         dropped = [receive_until(ws, "frame")["dropped"] for _ in range(3)]
     assert dropped[-1] > 0 and dropped == sorted(dropped)
+    # An engine that waited on this client would make ~4 blocks a second, not ~94. Its
+    # lateness (xruns) depends on the machine's load, so the client's cost is checked as
+    # the audio thread's own work instead: no block's CPU time exceeded the block period.
     assert blocks > 0.9 * elapsed * 48000 / 512
-    assert rt.xruns - xruns0 <= 2
+    assert rt.overruns - overruns0 == 0, (rt.xruns, rt.block_cpu_ns_max)
 
 
 def test_clients_are_forgotten_on_disconnect(serve: Serve) -> None:
