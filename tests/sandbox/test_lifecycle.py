@@ -19,8 +19,9 @@ from ._helpers import PASS, shm_segments_of
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = """
-import json, signal, sys, time
+import faulthandler, json, signal, sys, time
 from pathlib import Path
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's view into a hang
 sys.path.insert(0, sys.argv[1])
 from aers_host._nodetype import CheckContext
 from aers_host.plugins._verified import VerifiedPlugin
@@ -41,13 +42,25 @@ def start_host(mode: str) -> tuple[subprocess.Popen[str], dict[str, object]]:
     host = subprocess.Popen(
         [sys.executable, "-c", HOST, str(ROOT), mode],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     assert host.stdout is not None
-    info = json.loads(host.stdout.readline())
-    host.stdout.close()
-    return host, info
+    return host, json.loads(host.stdout.readline())
+
+
+def finished(host: subprocess.Popen[str], timeout: float = 30.0) -> int:
+    """The host's exit status once it ends; a host still running after ``timeout`` fails
+    the test with every thread's stack (and is killed, so nothing outlives the test)."""
+    try:
+        host.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        host.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        host.kill()
+        _, err = host.communicate()
+        pytest.fail(f"the host still ran {timeout} s later; its threads:\n{err[-6000:]}")
+    return host.returncode
 
 
 def gone(pid: int, timeout: float = 5.0) -> bool:
@@ -67,7 +80,7 @@ def test_kill_9_of_the_host_kills_its_worker_and_cleanup_removes_segments() -> N
     host, info = start_host("sleep")
     assert not gone(int(info["worker"]), 0.1)
     host.send_signal(signal.SIGKILL)
-    host.wait()
+    finished(host)
     assert gone(int(info["worker"]))  # PR_SET_PDEATHSIG
     cleanup_stale_segments()
     assert shm_segments_of(host.pid) == []
@@ -77,14 +90,14 @@ def test_kill_9_of_the_host_kills_its_worker_and_cleanup_removes_segments() -> N
 def test_ctrl_c_stops_workers_and_frees_segments() -> None:
     host, info = start_host("sleep")
     host.send_signal(signal.SIGINT)
-    host.wait(10)
+    assert finished(host) != 0  # interrupted
     assert gone(int(info["worker"]))
     assert shm_segments_of(host.pid) == []
 
 
 def test_normal_exit_without_close_cleans_up_at_exit() -> None:
     host, info = start_host("exit")
-    assert host.wait(10) == 0
+    assert finished(host) == 0
     assert gone(int(info["worker"]))
     assert shm_segments_of(host.pid) == []
 

@@ -124,8 +124,9 @@ def test_a_looping_prepare_in_a_shared_worker_fails_only_its_node(sandbox_cwd: P
     procs: list[Any] = []
     with shared_workers():
         for k, source in enumerate((PASS, LOOPING, PASS)):
-            ctx = CheckContext(RATE, BLOCK, Path("."), node_id=f"n{k}",
-                               node_options={"isolation": "shared", "start_timeout_s": 1.5})  # fmt: skip
+            # A generous deadline: a loaded machine's late block is not what this is about.
+            options = {"isolation": "shared", "start_timeout_s": 1.5, "deadline_ms": 2000.0}
+            ctx = CheckContext(RATE, BLOCK, Path("."), node_id=f"n{k}", node_options=options)
             procs.append(load_python_plugin(plugin(source), {}, ctx))
             procs[-1].prepare(RATE, BLOCK, 2)
     try:
