@@ -4,6 +4,8 @@ A sandboxed Python delay plugin (2400 samples, feedback 0.99) is installed as v1
 served with an impulse into it, so an echo train rings for the whole test. Then:
 
 * v1.1.0 (same ``state_version``) is installed with ``--notify``: the server hot-swaps it.
+  The node's deadline is 2 s: a block a loaded machine makes late would fall back and
+  change the tail whether or not a swap happened, and the swap is what is measured here.
   **Metric.** The live output ``y`` is compared with the tail the plugin makes when never
   swapped (``r[k·2400] = 0.99^(k-1)``, zero elsewhere). The swap's discontinuity is
   ``max |y[n] - r[n]|`` over the crossfade and the following echoes, in dB relative to the
@@ -72,7 +74,7 @@ CONFIG = f"""
     block_size: {BLOCK}
     nodes:
       imp: {{type: impulse, params: {{channels: 1, at: 600}}}}
-      dly: {{type: tdelay, params: {{feedback: {FEEDBACK}}}}}
+      dly: {{type: tdelay, deadline_ms: 2000, params: {{feedback: {FEEDBACK}}}}}
       out: {{type: output}}
     connections:
       - {{from: imp, to: dly}}
