@@ -19,6 +19,7 @@ from .._paths import keys_dir
 from ..errors import TrustError
 from ..plugins import load_keyring, save_keyring, write_keypair
 from ..plugins._keyring import Scope
+from ..plugins._keys import read_key_file
 from ._app import app, err_console, out_console
 
 keys_app = typer.Typer(
@@ -92,10 +93,7 @@ def trust(
     name: Annotated[str | None, typer.Option("--name", help="Label (default: file stem).")] = None,
 ) -> None:
     """Trust a public key for signing plugins of the given scope."""
-    try:
-        pem = pubfile.read_bytes()
-    except OSError as err:
-        raise TrustError(f"{pubfile}: cannot read ({err.strerror})") from err
+    pem = read_key_file(pubfile, TrustError)
     label = name or pubfile.name.removesuffix(".pem").removesuffix(".pub")
     ring = load_keyring().with_key(pem, scope, label)
     save_keyring(ring)

@@ -30,7 +30,7 @@ from ..plugins import (
     load_keyring,
     read_plugin_dir,
 )
-from ..plugins._keys import key_id, load_private_key
+from ..plugins._keys import key_id, load_private_key, read_key_file
 from ..plugins._manifest import sign_manifest
 from ..plugins._scaffold import name_problem, scaffold_files
 from ..plugins._verified import PluginKind, VerifiedPlugin
@@ -97,10 +97,7 @@ def sign(
     source = read_plugin_dir(plugin_dir)
     if SOURCE_FILE not in source.files:
         raise ManifestError(f"{plugin_dir}: no {SOURCE_FILE} (aers plugin new scaffolds one)")
-    try:
-        key_bytes = key.read_bytes()
-    except OSError as err:
-        raise PluginError(f"{key}: cannot read ({err.strerror})") from err
+    key_bytes = read_key_file(key, PluginError)
     secret = read_passphrase(passphrase_env, prompt=passphrase)
     private = load_private_key(key_bytes, secret, source=str(key))
     data = sign_manifest(

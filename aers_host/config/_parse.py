@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from .._files import TooLarge, read_bounded
 from ..errors import ConfigError, Problem
 
 #: Largest config file read at all (a scene with thousands of inline events fits easily).
@@ -60,18 +61,12 @@ def read_config_text(path: Path) -> str:
     """
     where = str(path)
     try:
-        size = path.stat().st_size
+        data = read_bounded(path, MAX_CONFIG_BYTES)
+    except TooLarge as err:
+        size = "" if err.size is None else f" {err.size / 1e6:.1f} MB,"
+        raise ConfigError([_too_large(where, f"config is{size} {_LIMIT}")]) from err
     except OSError as err:
         raise ConfigError([Problem(where, 0, "", f"cannot read config: {err.strerror}")]) from err
-    if size > MAX_CONFIG_BYTES:
-        raise ConfigError([_too_large(where, f"config is {size / 1e6:.1f} MB, {_LIMIT}")])
-    try:
-        with path.open("rb") as handle:  # bounded: a growing file or a device can outrun stat
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as err:
-        raise ConfigError([Problem(where, 0, "", f"cannot read config: {err.strerror}")]) from err
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError([_too_large(where, f"config is {_LIMIT}")])
     try:  # universal newlines, as text mode reads them
         return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as err:

@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._files import TooLarge, read_bounded
 from ..errors import ConfigError, Problem
 from ._generators import EventGenerator
 from ._model import Event, parse_events, routing_problems
@@ -77,22 +78,13 @@ class UnreadableScene(ConfigError):
 
 def _scene_text(path: Path) -> str:
     """The file's text, refused from ``stat`` alone when over :data:`MAX_SCENE_BYTES`."""
-    where = str(path)
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise UnreadableScene(path, err) from err
     limit = f"over the {MAX_SCENE_BYTES // 2**20} MiB limit"
-    if size > MAX_SCENE_BYTES:
-        raise ConfigError(
-            [Problem(where, 0, "", f"scene is {size / 1e6:.1f} MB, {limit}", _SPLIT_HINT)]
-        )
     try:
-        with path.open("rb") as f:  # bounded: a growing file or a device can outrun stat
-            data = f.read(MAX_SCENE_BYTES + 1)
-        if len(data) > MAX_SCENE_BYTES:
-            raise ConfigError([Problem(where, 0, "", f"scene is {limit}", _SPLIT_HINT)])
-        return data.decode("utf-8")
+        return read_bounded(path, MAX_SCENE_BYTES).decode("utf-8")
+    except TooLarge as err:
+        size = "" if err.size is None else f" {err.size / 1e6:.1f} MB,"
+        message = f"scene is{size} {limit}"
+        raise ConfigError([Problem(str(path), 0, "", message, _SPLIT_HINT)]) from err
     except (OSError, UnicodeDecodeError) as err:
         raise UnreadableScene(path, err) from err
 

@@ -27,7 +27,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
+from .._files import TooLarge, read_bounded
 from ..errors import PluginError
+from ..plugins._manifest import DEFAULT_LIMITS
 
 #: Seconds one compiler or cmake invocation may take.
 BUILD_TIMEOUT_S: Final = 600
@@ -116,8 +118,9 @@ def _library_name(plugin_dir: Path) -> str:
     source = plugin_dir / "manifest.in.json"
     if source.is_file():
         try:
-            entry = str(json.loads(source.read_text("utf-8")).get("entry", ""))
-        except (OSError, ValueError, AttributeError) as err:
+            text = read_bounded(source, DEFAULT_LIMITS.max_manifest_bytes).decode("utf-8")
+            entry = str(json.loads(text).get("entry", ""))
+        except (OSError, ValueError, AttributeError, TooLarge) as err:
             raise PluginError(
                 f"{source}: cannot read the entry to name the library: {err}"
             ) from err

@@ -37,6 +37,7 @@ from typing import Any, Final, Literal, cast, get_args
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .._files import TooLarge, read_bounded
 from .._paths import atomic_write, keyring_path
 from ..errors import ManifestError, TrustError
 from ._keys import key_id, load_public_key, public_key_pem
@@ -45,6 +46,8 @@ from ._manifest import parse_json_strict
 Scope = Literal["python", "native", "all"]
 SCOPES: Final[tuple[str, ...]] = get_args(Scope)
 KEYRING_FORMAT: Final = 1
+#: Largest keyring file read (thousands of keys fit in a fraction of it).
+MAX_KEYRING_BYTES: Final = 16 * 1024 * 1024
 _KEYID_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -163,9 +166,13 @@ def load_keyring(path: Path | None = None) -> Keyring:
     """
     path = path or keyring_path()
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_KEYRING_BYTES)
     except FileNotFoundError:
         return Keyring()
+    except TooLarge as err:
+        raise TrustError(f"{path}: over {MAX_KEYRING_BYTES >> 20} MiB, not a keyring") from err
+    except OSError as err:
+        raise TrustError(f"{path}: cannot read the keyring ({err.strerror})") from err
     return parse_keyring(data, source=str(path))
 
 

@@ -29,8 +29,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .._files import TooLarge, read_bounded
 from .._paths import write_new_file
-from ..errors import TrustError
+from ..errors import AersError, TrustError
+
+#: Largest key file read: an Ed25519 PEM key is about 120 bytes, 300 when encrypted.
+MAX_KEY_FILE_BYTES = 64 * 1024
 
 
 def generate_key() -> Ed25519PrivateKey:
@@ -61,6 +65,23 @@ def public_key_pem(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+def read_key_file(path: Path, error: type[AersError]) -> bytes:
+    """The bytes of a PEM key file, read within :data:`MAX_KEY_FILE_BYTES`.
+
+    Raises:
+        error: unreadable, or too large to be a key (``/dev/zero``, a disk image...).
+    """
+    try:
+        return read_bounded(path, MAX_KEY_FILE_BYTES)
+    except TooLarge as err:
+        raise error(
+            f"{path}: too large for a key file (over {MAX_KEY_FILE_BYTES >> 10} KiB; "
+            "an Ed25519 PEM key is a few hundred bytes)"
+        ) from err
+    except OSError as err:
+        raise error(f"{path}: cannot read ({err.strerror})") from err
 
 
 def load_private_key(data: bytes, passphrase: bytes | None, *, source: str) -> Ed25519PrivateKey:

@@ -27,6 +27,7 @@ from typing import Any, Final
 import numpy as np
 import yaml
 
+from .._files import TooLarge, read_bounded
 from .._nodetype import NodeType
 from ..config import ParsedDocument, parse_text, validate_config_data
 from ..errors import SessionError
@@ -104,9 +105,10 @@ def import_yaml(
     """
     where = str(path)
     try:
-        if path.stat().st_size > MAX_SESSION_BYTES:
-            raise SessionError(f"{where}: larger than {MAX_SESSION_BYTES >> 20} MiB")
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_SESSION_BYTES).decode("utf-8")
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
+    except TooLarge as err:
+        raise SessionError(f"{where}: larger than {MAX_SESSION_BYTES >> 20} MiB") from err
     except (OSError, UnicodeDecodeError) as err:
         raise SessionError(f"{where}: cannot read session file: {err}") from err
     doc = parse_text(text, where)
