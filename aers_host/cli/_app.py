@@ -84,6 +84,16 @@ def report_error(err: AersError) -> None:
         )
 
 
+def _interrupted(exit_: SystemExit) -> bool:
+    """Whether this exit is typer's answer to a KeyboardInterrupt (it keeps it as context)."""
+    cause: BaseException | None = exit_
+    while cause is not None:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def main() -> None:
     """Console-script entry point with the error funnel."""
     from . import _commands  # noqa: F401  (registers every sub-command on ``app``)
@@ -102,6 +112,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except SystemExit as exit_:
+        if _interrupted(exit_):  # typer turns Ctrl-C into a silent exit 130
+            err_console.print("interrupted")
+        raise
     except Exception:  # a bug in AERS, not the user's fault: show everything
         traceback.print_exc()
         err_console.print("[red]internal error[/red]: please report this with the traceback above")

@@ -11,9 +11,11 @@ edit and at exit; ``--record DIR`` writes what the outputs played (docs/dashboar
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import re
+import signal
 import socket
 import sys
 import webbrowser
@@ -131,6 +133,7 @@ def _serve(
     from ..dsp import warm_kernels
     from ..plugins import default_registry
     from ..server import Autosaver, LiveRuntime, Recorder, create_app, gil_switch_interval
+    from ..server._serving import StoppableServer
 
     port = listener.getsockname()[1]
     registry = default_registry()
@@ -144,7 +147,7 @@ def _serve(
     application = create_app(runtime, token, rate=rate, allowed_hosts=allowed, autosave=saver)
     # Process-wide, so set here by the process owner (see gil_switch_interval for why).
     sys.setswitchinterval(gil_switch_interval(cfg.block_size, cfg.sample_rate))
-    server = uvicorn.Server(
+    server = StoppableServer(
         uvicorn.Config(
             application,
             host=host,
@@ -167,9 +170,19 @@ def _serve(
     announced = announce(f"http://{shown}:{port}", token)
     try:
         server.run(sockets=[listener])
+    except asyncio.CancelledError:  # a second Ctrl-C cancelled the graceful shutdown
+        if server.stopped_by is None:
+            raise
     finally:
         withdraw(announced)
         runtime.close()
         if record is not None and runtime.recorder is not None:
             for path in runtime.recorder.write(record):
                 err_console.print(f"recorded {path}", soft_wrap=True)
+    if server.stopped_by is not None:
+        name = signal.Signals(server.stopped_by).name
+        err_console.print(
+            f"stopped by {name} after {runtime.blocks} blocks ({runtime.xruns} late)",
+            soft_wrap=True,
+        )
+        raise KeyboardInterrupt  # the CLI's funnel: "interrupted", exit 130

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
-from server.live_server import aers_serve
+from server.live_server import Exited, aers_serve
 
 from aers_host.cli._serve import check_binding, is_loopback
 
@@ -75,6 +78,30 @@ def test_serve_starts_serves_and_stops(config: Path) -> None:
         graph = httpx.get(f"{url}/api/graph", timeout=5).json()
         assert [n["id"] for n in graph["nodes"]] == ["tone", "main"]
         assert httpx.get(f"{url}/", timeout=5).status_code == 200
+
+
+def test_sigterm_stops_cleanly_records_and_withdraws_its_announcement(
+    config: Path, tmp_path: Path, aers_home: Path
+) -> None:
+    # uvicorn alone re-raises SIGTERM after its shutdown, killing the process before the
+    # CLI's own cleanup: --record was never written and serve.json stayed behind.
+    exited = Exited()
+    record = tmp_path / "rec"
+    with aers_serve(config, "--record", str(record), stop=(signal.SIGTERM,), exited=exited):
+        assert (aers_home / "serve.json").exists()
+        time.sleep(0.3)
+    assert exited.code == 130, exited.err
+    assert "stopped by SIGTERM" in exited.err and "interrupted" in exited.err
+    assert not (aers_home / "serve.json").exists()
+    assert sf.info(str(record / "main.wav")).frames > 0
+
+
+def test_a_second_ctrl_c_still_exits_cleanly(config: Path) -> None:
+    exited = Exited()
+    with aers_serve(config, stop=(signal.SIGINT, signal.SIGINT), exited=exited):
+        pass
+    assert exited.code == 130, exited.err
+    assert "Traceback" not in exited.err and "interrupted" in exited.err
 
 
 def test_a_taken_port_is_one_error_line_before_any_announcement(

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,11 +24,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class Exited:
+    """How a served process ended (filled in when its context exits)."""
+
+    code: int | None = None
+    err: str = ""
+
+
 @contextmanager
 def aers_serve(
-    config: Path, *extra: str, port: int | None = None, timeout: float = 60.0
+    config: Path,
+    *extra: str,
+    port: int | None = None,
+    timeout: float = 60.0,
+    stop: tuple[int, ...] = (signal.SIGINT,),
+    exited: Exited | None = None,
 ) -> Iterator[str]:
-    """Run ``aers serve CONFIG --port P``; yield its base URL; stop it with SIGINT."""
+    """Run ``aers serve CONFIG --port P``; yield its base URL; stop it with ``stop``'s signals."""
     port = port or free_port()
     proc = subprocess.Popen(
         [str(AERS), "serve", str(config), "--port", str(port), *extra],
@@ -51,11 +65,13 @@ def aers_serve(
             time.sleep(0.1)
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)
+        for sig in stop:
+            proc.send_signal(sig)
+            time.sleep(0.05)
         try:
-            proc.wait(15)
+            _, err = proc.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(5)
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
+            _, err = proc.communicate()
+        if exited is not None:
+            exited.code, exited.err = proc.returncode, err
