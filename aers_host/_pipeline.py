@@ -29,7 +29,7 @@ from .graph import (
     render,
     render_metrics,
 )
-from .graph._render import Progress
+from .graph._render import Progress, RenderInterrupted
 from .metrics import RunObserver, collector_from_render, export_run
 
 
@@ -85,21 +85,26 @@ def render_run(
     scheduler = scheduler_for_config(config, registry, replay=replay)
     observer = RunObserver()
     observers: list[RenderObserver] = [observer] if watcher is None else [observer, watcher]
-    result = render(
-        config,
-        registry,
-        out_dir=out_dir,
-        duration=duration,
-        events=scheduler,
-        event_targets=scheduler.targets() if scheduler is not None else frozenset(),
-        progress=progress,
-        capture=True,
-        start=start,
-        initial_state=initial_state,
-        observer=_Fanout(observers),
-        pacing=pacing,
-    )
+    interrupted: RenderInterrupted | None = None
+    try:
+        result = render(
+            config,
+            registry,
+            out_dir=out_dir,
+            duration=duration,
+            events=scheduler,
+            event_targets=scheduler.targets() if scheduler is not None else frozenset(),
+            progress=progress,
+            capture=True,
+            start=start,
+            initial_state=initial_state,
+            observer=_Fanout(observers),
+            pacing=pacing,
+        )
+    except RenderInterrupted as stop:  # Ctrl-C: measure and report the part that ran
+        result, interrupted = stop.result, stop
     base = render_metrics(result)
+    base["interrupted"] = interrupted is not None
     base["files"] = {"outputs": {node_id: str(path) for node_id, path in result.files.items()}}
     paced: dict[str, Any] = {}
     if pacing is not None:  # what the terminal reported: lateness against the wall clock
@@ -124,6 +129,8 @@ def render_run(
             event_log, entries, sample_rate=config.sample_rate, block_size=config.block_size
         )
         metrics.setdefault("files", {})["event_log"] = str(event_log)
+    if interrupted is not None:
+        raise interrupted  # after metrics.json: the CLI then says "interrupted", exit 130
     return RunOutcome(result, metrics, scheduler)
 
 

@@ -70,7 +70,7 @@ class Pacing:
 
 @dataclass(slots=True)
 class RenderResult:
-    """What a render produced."""
+    """What a render produced (``frames`` short of the request after a Ctrl-C)."""
 
     plan: Plan
     frames: int
@@ -125,6 +125,18 @@ def _endless_name(node: NodeRuntime) -> str:
     looping = node.type_name == "file" and getattr(node.proc, "loop", False)
     return f"{node.id!r} ({node.type_name}{', loop: true' if looping else ''})"
 
+
+
+class RenderInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a render; the files hold what was rendered and ``result`` says how much.
+
+    A :class:`KeyboardInterrupt`, so code that does not know it still stops; the CLI
+    catches it to write ``metrics.json`` for the partial run before exiting 130.
+    """
+
+    def __init__(self, result: RenderResult) -> None:
+        super().__init__()
+        self.result = result
 
 def render(
     config: GraphConfig,
@@ -188,26 +200,30 @@ def render(
             observer.bind(plan, timings)
         t0 = time.perf_counter()
         done = 0
+        interrupted = False
         try:
-            while done < total:
-                frames = min(block, total - done)
-                for node, sink in sinks:
-                    if sink.needs_drain(frames):
-                        _drain(sink, writers.get(node.id))
-                engine.process_block(frames)
-                done += frames
-                if observer is not None:
-                    observer.after_block(engine, frames)
-                if pacing is not None:
-                    _pace(pacing, t0, done / plan.sample_rate)
-                if progress is not None:
-                    progress(done, total)
+            try:
+                while done < total:
+                    frames = min(block, total - done)
+                    for node, sink in sinks:
+                        if sink.needs_drain(frames):
+                            _drain(sink, writers.get(node.id))
+                    engine.process_block(frames)
+                    done += frames
+                    if observer is not None:
+                        observer.after_block(engine, frames)
+                    if pacing is not None:
+                        _pace(pacing, t0, done / plan.sample_rate)
+                    if progress is not None:
+                        progress(done, total)
+            except KeyboardInterrupt:
+                interrupted = True  # finish with the blocks rendered so far, then say so
             wall = time.perf_counter() - t0
             if observer is not None:
                 observer.finish()
+        finally:  # after Ctrl-C or an error too: what was rendered reaches the files
             for node, sink in sinks:
                 _drain(sink, writers.get(node.id))
-        finally:
             for writer in writers.values():
                 writer.close()
         captured = (
@@ -220,7 +236,10 @@ def render(
             if capture
             else {}
         )
-        return RenderResult(plan, total, wall, timings, files, captured, engine.state())
+        result = RenderResult(plan, done, wall, timings, files, captured, engine.state())
+        if interrupted:
+            raise RenderInterrupted(result)
+        return result
     finally:
         plan.close()
 
