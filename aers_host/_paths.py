@@ -23,7 +23,9 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -105,7 +107,9 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` so readers see the old or the new file, never half of one.
 
     The bytes go to a temporary file in the same folder, are flushed to disk, and the
-    temporary file is renamed over ``path`` (``os.replace`` is atomic on POSIX).
+    temporary file is renamed over ``path`` (``os.replace`` is atomic on POSIX). A symlink
+    at ``path`` is written through (the link stays); anything else that is not a regular
+    file (a FIFO, a device, a folder) is refused rather than replaced.
 
     Args:
         path: the file to write; its folder is created (user-only) if missing.
@@ -113,10 +117,19 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         mode: permission bits of the new file (user-only by default: these are trust state).
 
     Raises:
-        OSError: the folder is not writable or the disk is full; ``path`` is then unchanged.
+        OSError: ``path`` is not a regular file, the folder is not writable or the disk is
+            full (naming ``path``); ``path`` is then unchanged.
     """
-    ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    shown = str(path)
+    path = Path(os.path.realpath(path))
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file; refusing to replace it", shown)
+    try:
+        ensure_private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, shown) from err
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -124,8 +137,10 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise OSError(err.errno, err.strerror, shown) from err
         raise
     fsync_dir(path.parent)

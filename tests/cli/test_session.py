@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import textwrap
 from pathlib import Path
 
@@ -92,3 +93,25 @@ def test_import_of_a_bad_file_prints_file_and_line(
 def test_invalid_name_is_refused(tmp_path: Path, aers_home: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("session", "save", "../etc", "--config", write(tmp_path))
     assert result.code == 1 and "invalid session name" in result.err
+
+
+def test_export_writes_through_a_symlink_and_refuses_special_files(
+    tmp_path: Path, aers_home: Path, run_cli  # type: ignore[no-untyped-def]
+) -> None:
+    assert run_cli("session", "save", "s", "--config", write(tmp_path)).code == 0
+    target = tmp_path / "real.yaml"
+    target.write_text("old\n")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    assert run_cli("session", "export", "s", "--yaml", link).code == 0
+    assert link.is_symlink() and "format_version" in target.read_text()  # the link stays
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    refused = run_cli("session", "export", "s", "--yaml", fifo)
+    assert refused.code == 1 and "not a regular file" in refused.err, refused.err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # not replaced
+
+    unwritable = run_cli("session", "export", "s", "--yaml", "/proc/nope.yaml")
+    assert unwritable.code == 1 and "/proc/nope.yaml" in unwritable.err
+    assert ".tmp" not in unwritable.err  # the path the user gave, not our temporary file
