@@ -31,7 +31,7 @@ from ..plugins import (
     read_plugin_dir,
 )
 from ..plugins._keys import key_id, load_private_key, read_key_file
-from ..plugins._manifest import sign_manifest
+from ..plugins._manifest import prepare_signed, seal
 from ..plugins._scaffold import name_problem, scaffold_files
 from ..plugins._verified import PluginKind, VerifiedPlugin
 from ._app import app, err_console, out_console
@@ -93,16 +93,26 @@ def sign(
     ] = False,
     passphrase_env: PassphraseEnv = None,
 ) -> None:
-    """Hash every file and write the signed manifest.json from manifest.in.json."""
+    """Hash every file and write the signed manifest.json from manifest.in.json.
+
+    A manifest `aers plugin verify` would refuse for what it declares (reserved name, entry
+    suffix, sandboxed native plugin, inconsistent params) is refused before anything is
+    signed or written, every problem on its own line.
+    """
     source = read_plugin_dir(plugin_dir)
     if SOURCE_FILE not in source.files:
         raise ManifestError(f"{plugin_dir}: no {SOURCE_FILE} (aers plugin new scaffolds one)")
+    signed = prepare_signed(
+        source.files[SOURCE_FILE],
+        source.files,
+        now=datetime.now(UTC),
+        days=expires,
+        reserved=builtin_names(),
+    )
     key_bytes = read_key_file(key, PluginError)
     secret = read_passphrase(passphrase_env, prompt=passphrase)
     private = load_private_key(key_bytes, secret, source=str(key))
-    data = sign_manifest(
-        source.files[SOURCE_FILE], source.files, private, now=datetime.now(UTC), days=expires
-    )
+    data = seal(signed, private)
     atomic_write(plugin_dir / MANIFEST_FILE, data, mode=0o644)
     keyid = key_id(private.public_key())
     written = plugin_dir / MANIFEST_FILE

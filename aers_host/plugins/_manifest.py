@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import jsonschema
 import rfc8785
 
-from ..errors import ManifestError
+from ..errors import ManifestError, PluginValidationError
 from ._keys import key_id, sign_bytes
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ SOURCE_FILE: Final = "manifest.in.json"
 COMPUTED_FIELDS: Final = frozenset({"spec_version", "files", "expires"})
 #: Isolation a kind gets when its source does not say.
 DEFAULT_ISOLATION: Final = {"python": "sandbox", "native": "in-process"}
+#: File extensions the entry of each kind may have.
+ENTRY_SUFFIX: Final = {"python": (".py",), "native": (".so", ".dylib")}
 
 _EXPIRES_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _VERSION_RE: Final = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?$")
@@ -325,8 +327,11 @@ def sign_manifest(
     *,
     now: datetime,
     days: int,
+    reserved: frozenset[str] = frozenset(),
 ) -> bytes:
     """The signed ``manifest.json`` for a plugin folder's files and its manifest source.
+
+    Shorthand for :func:`prepare_signed` then :func:`seal`.
 
     Args:
         source_bytes: the raw ``manifest.in.json``.
@@ -334,17 +339,104 @@ def sign_manifest(
         key: the signing key.
         now: signing time (aware).
         days: validity in days.
+        reserved: names the plugin may not take (``aers plugin sign`` passes the built-ins).
+
+    Raises:
+        ManifestError: as :func:`prepare_signed`.
+        PluginValidationError: as :func:`prepare_signed`.
+    """
+    signed = prepare_signed(source_bytes, files, now=now, days=days, reserved=reserved)
+    return seal(signed, key)
+
+
+def prepare_signed(
+    source_bytes: bytes,
+    files: Mapping[str, bytes],
+    *,
+    now: datetime,
+    days: int,
+    reserved: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The ``signed`` part to sign, refused when no host would ever accept it.
+
+    Runs the verifier's host-compatibility step (:func:`host_problems`) on the unsigned
+    document, so ``aers plugin sign`` never writes a manifest ``aers plugin verify`` must
+    refuse for what it declares. Nothing is signed or written here.
+
+    Args:
+        source_bytes: the raw ``manifest.in.json``.
+        files: every file of the folder except ``manifest.json`` (the source included).
+        now: signing time (aware).
+        days: validity in days.
+        reserved: names the plugin may not take.
 
     Raises:
         ManifestError: the source is not strict JSON, not an object, or builds an invalid
             manifest (see :func:`build_signed`).
+        PluginValidationError: the manifest fails a host-compatibility check; every problem
+            is listed, one per line, worded as ``aers plugin verify`` words it.
     """
     source = parse_json_strict(source_bytes, SOURCE_FILE)
     if not isinstance(source, dict):
         raise ManifestError(f"{SOURCE_FILE}: must be a JSON object")
     signed = build_signed(source, files, now=now, days=days)
+    problems = host_problems(signed, reserved=reserved)
+    if problems:
+        raise host_error(str(signed["name"]), problems)
+    return signed
+
+
+def seal(signed: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
+    """The ``manifest.json`` bytes: ``signed`` plus one signature by ``key`` over it."""
     signature = {"keyid": key_id(key.public_key()), "sig": sign_bytes(key, canonical_bytes(signed))}
     return envelope_bytes(signed, [signature])
+
+
+def host_problems(signed: Mapping[str, Any], *, reserved: frozenset[str]) -> list[str]:
+    """What this host refuses to run in a schema-valid ``signed`` part (verify step 9).
+
+    Shared by ``PluginVerifier.verify`` and :func:`prepare_signed`, so signing refuses
+    exactly what verification would, with the same words.
+
+    Args:
+        signed: the ``signed`` object (schema-valid; signature not needed).
+        reserved: node type names a plugin may not take.
+
+    Returns:
+        One message per problem: reserved name, entry file not listed or with the wrong
+        suffix for its kind, a native plugin not in-process, a param declared twice or
+        with its default outside ``[min, max]``. Empty when the host can run it.
+    """
+    problems: list[str] = []
+    kind = str(signed["kind"])
+    files = cast(Mapping[str, Any], signed["files"])
+    if signed["name"] in reserved:
+        problems.append(
+            "name collides with a built-in node type or an installed Python package's; "
+            "those names are reserved (rename the plugin)"
+        )
+    entry_file = str(signed["entry"]).split(":", 1)[0]
+    if entry_file not in files:
+        problems.append(f"entry file {entry_file!r} is not listed in files")
+    if not entry_file.endswith(ENTRY_SUFFIX[kind]):
+        wanted = " or ".join(ENTRY_SUFFIX[kind])
+        problems.append(f"a {kind} entry must be a {wanted} file, got {entry_file!r}")
+    if kind == "native" and signed["isolation"] != "in-process":
+        problems.append("native plugins run in-process; isolation must be 'in-process'")
+    seen: set[str] = set()
+    for param in signed["params"]:
+        name = param["name"]
+        if name in seen:
+            problems.append(f"param {name!r} is declared twice")
+        seen.add(name)
+        if not param["min"] <= param["default"] <= param["max"]:
+            problems.append(f"param {name!r}: default must lie within [min, max]")
+    return problems
+
+
+def host_error(name: str, problems: list[str]) -> PluginValidationError:
+    """One error for :func:`host_problems`' findings: ``plugin 'NAME': …`` per line."""
+    return PluginValidationError(name, f"\nplugin {name!r}: ".join(problems))
 
 
 def build_signed(

@@ -56,13 +56,11 @@ from ._manifest import (
     Manifest,
     canonical_bytes,
     compare_versions,
+    host_problems,
     parse_expires,
     parse_manifest,
 )
 from ._verified import Isolation, PluginKind, VerifiedPlugin
-
-#: File extension the entry of each kind must have.
-_ENTRY_SUFFIX: Final = {"python": (".py",), "native": (".so", ".dylib")}
 
 _Problem = tuple[type[PluginError], str]
 
@@ -140,7 +138,8 @@ class PluginVerifier:
            must have the same content.
         8. Expiry.
         9. Host compatibility: name not reserved, entry listed with the right suffix for its
-           kind, native never sandboxed, params consistent.
+           kind, native never sandboxed, params consistent (:func:`host_problems`, which
+           ``aers plugin sign`` also runs before signing).
         10. Commit: build the :class:`VerifiedPlugin` from the verified bytes.
 
         Args:
@@ -238,29 +237,8 @@ class PluginVerifier:
         return "", reasons
 
     def _check_host(self, manifest: Manifest) -> list[_Problem]:
-        signed = manifest.signed
-        problems: list[str] = []
-        if manifest.name in self._reserved:
-            problems.append(
-                "name collides with a built-in node type or an installed Python package's; "
-                "those names are reserved (rename the plugin)"
-            )
-        entry_file = str(signed["entry"]).split(":", 1)[0]
-        if entry_file not in manifest.files:
-            problems.append(f"entry file {entry_file!r} is not listed in files")
-        if not entry_file.endswith(_ENTRY_SUFFIX[manifest.kind]):
-            wanted = " or ".join(_ENTRY_SUFFIX[manifest.kind])
-            problems.append(f"a {manifest.kind} entry must be a {wanted} file, got {entry_file!r}")
-        if manifest.kind == "native" and signed["isolation"] != "in-process":
-            problems.append("native plugins run in-process; isolation must be 'in-process'")
-        seen: set[str] = set()
-        for param in signed["params"]:
-            name = param["name"]
-            if name in seen:
-                problems.append(f"param {name!r} is declared twice")
-            seen.add(name)
-            if not param["min"] <= param["default"] <= param["max"]:
-                problems.append(f"param {name!r}: default must lie within [min, max]")
+        """Step 9, shared with ``aers plugin sign`` (:func:`host_problems`)."""
+        problems = host_problems(manifest.signed, reserved=self._reserved)
         return [(PluginValidationError, p) for p in problems]
 
 

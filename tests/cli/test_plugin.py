@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +178,120 @@ def test_native_scaffold_builds_signs_installs_and_runs(
     out = np.zeros((1, 64), np.float32)
     processor.process(np.ones((1, 64), np.float32), out, 0, ())
     assert np.allclose(out, 0.5, atol=1e-4)
+
+
+def _edit_source(folder: Path, change: Callable[[dict], None]) -> None:
+    path = folder / "manifest.in.json"
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document, indent=2))
+
+
+def _rename_to_eq(doc: dict) -> None:
+    doc["name"] = "eq"
+
+
+def _sandbox_native(doc: dict) -> None:
+    doc["isolation"] = "sandbox"
+
+
+def _min_above_max(doc: dict) -> None:
+    doc["params"][0]["min"] = 100.0
+
+
+def _default_outside(doc: dict) -> None:
+    doc["params"][0]["default"] = 20.0
+
+
+def _declared_twice(doc: dict) -> None:
+    doc["params"].append(dict(doc["params"][0]))
+
+
+_RESERVED = ("name collides with a built-in node type or an installed Python package's; "
+             "those names are reserved (rename the plugin)")  # fmt: skip
+_SIGN_REFUSALS = {
+    "reserved-name": ("python", _rename_to_eq, "eq", [_RESERVED]),
+    "native-sandboxed": (
+        "native",
+        _sandbox_native,
+        "fx",
+        ["native plugins run in-process; isolation must be 'in-process'"],
+    ),
+    "min-above-max": (
+        "python",
+        _min_above_max,
+        "fx",
+        ["param 'gain_db': default must lie within [min, max]"],
+    ),
+    "default-outside": (
+        "python",
+        _default_outside,
+        "fx",
+        ["param 'gain_db': default must lie within [min, max]"],
+    ),
+    "declared-twice": ("python", _declared_twice, "fx", ["param 'gain_db' is declared twice"]),
+}
+
+
+def _scaffold(tmp_path: Path, kind: str, run_cli) -> Path:
+    assert run_cli("plugin", "new", "fx", "--kind", kind, "--dir", tmp_path).code == 0
+    folder = tmp_path / "fx"
+    if kind == "native":  # what `aers plugin build` would make; signing never loads it
+        (folder / "libfx.so").write_bytes(b"\x7fELF stand-in")
+    return folder
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("case", sorted(_SIGN_REFUSALS))
+def test_sign_refuses_a_manifest_verify_would_refuse(
+    case: str, tmp_path: Path, author: Path, run_cli
+) -> None:
+    kind, change, name, problems = _SIGN_REFUSALS[case]
+    folder = _scaffold(tmp_path, kind, run_cli)
+    _edit_source(folder, change)
+    result = run_cli("plugin", "sign", folder, "--key", author)
+    assert result.code == 1
+    assert result.err.splitlines() == [f"error: plugin {name!r}: {p}" for p in problems]
+    assert "Traceback" not in result.err
+    assert not (folder / "manifest.json").exists()
+
+
+@pytest.mark.security
+def test_sign_lists_every_host_problem_and_keeps_the_old_manifest(
+    tmp_path: Path, author: Path, run_cli
+) -> None:
+    folder = _scaffold(tmp_path, "native", run_cli)
+    assert run_cli("plugin", "sign", folder, "--key", author).code == 0
+    before = (folder / "manifest.json").read_bytes()
+    for change in (_rename_to_eq, _sandbox_native, _declared_twice, _min_above_max):
+        _edit_source(folder, change)
+    result = run_cli("plugin", "sign", folder, "--key", author)
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"error: plugin 'eq': {_RESERVED}",
+        "error: plugin 'eq': native plugins run in-process; isolation must be 'in-process'",
+        "error: plugin 'eq': param 'gain_db': default must lie within [min, max]",
+        "error: plugin 'eq': param 'gain_db' is declared twice",
+    ]
+    assert (folder / "manifest.json").read_bytes() == before
+
+
+def test_sign_checks_the_manifest_before_reading_the_key(
+    tmp_path: Path, aers_home: Path, run_cli
+) -> None:
+    folder = _scaffold(tmp_path, "python", run_cli)
+    _edit_source(folder, _declared_twice)
+    result = run_cli("plugin", "sign", folder, "--key", tmp_path / "no-such.key.pem")
+    assert result.code == 1
+    assert result.err.splitlines() == ["error: plugin 'fx': param 'gain_db' is declared twice"]
+
+
+@pytest.mark.parametrize("kind", ["python", "native"])
+def test_signed_scaffolds_verify(kind: str, tmp_path: Path, aers_home: Path, run_cli) -> None:
+    run_cli("keys", "generate", "all")
+    run_cli("keys", "trust", aers_home / "keys" / "all.pub.pem", "--scope", "all")
+    folder = _scaffold(tmp_path, kind, run_cli)
+    signed = run_cli("plugin", "sign", folder, "--key", aers_home / "keys" / "all.key.pem")
+    assert signed.code == 0, signed.err
+    verified = run_cli("plugin", "verify", folder)
+    assert verified.code == 0, verified.err

@@ -29,7 +29,7 @@ def signed_copy(publisher: Publisher, source_dir: Path, manifest_source: Path, d
     shutil.copyfile(manifest_source, dest / "manifest.in.json")
     files = read_plugin_dir(dest).files
     data = sign_manifest(files["manifest.in.json"], files, publisher.key,
-                         now=datetime.now(UTC), days=1)  # fmt: skip
+                         now=datetime.now(UTC), days=1, reserved=BUILTIN_NAMES)  # fmt: skip
     (dest / "manifest.json").write_bytes(data)
     return dest
 
