@@ -6,6 +6,12 @@ Routes: ``/`` (dashboard), ``/static/...``, ``/ws`` (feed, docs/feed.md), ``/api
 ``/api/plugins/{name}/reload`` (POST), ``/api/metrics`` (JSON), ``/metrics`` (Prometheus
 text 0.0.4), ``/openapi.json``.
 
+Every error answer of the REST API is the feed's ``error`` body (``{"v", "type": "error",
+"code", "message", "req"}``, docs/feed.md), whatever refused the request: the endpoint,
+request validation (a bad query), routing (404/405) or the body cap. Request bodies are
+capped at :data:`MAX_BODY_BYTES` (413) before anything reads them whole, must be JSON
+(``application/json``, else 415) and are parsed as strictly as WebSocket messages.
+
 The app's lifespan starts the runtime's block thread and the feed broadcaster and stops
 both on shutdown (then, with ``autosave``, stores the final session version); it does not
 close the runtime (the caller owns it). Edits and reloads run on worker threads.
@@ -18,15 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._json import to_jsonable
 from ._auth import AccessGuard
@@ -52,6 +62,73 @@ STATIC_DIR = Path(str(files("aers_host.server") / "static"))
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Seconds a REST parameter change waits for the block that applies it.
 ACK_TIMEOUT = 2.0
+#: Largest REST request body (bytes): the WebSocket's frame limit (1 MiB).
+MAX_BODY_BYTES = 1 << 20
+#: Journal authors the server writes itself, for its own channels; a ``?who=`` may not
+#: claim one of them (an edit posted as ``rollback`` would pass for an automatic
+#: rollback), except the endpoint's own default (``rest`` for edits, ``reload`` for
+#: reloads). Compared case-insensitively.
+RESERVED_AUTHORS = frozenset({"rest", "ws", "reload", "rollback"})
+#: ``?who=`` of the REST endpoints that journal (checked, then :data:`RESERVED_AUTHORS`).
+Who = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[\w.@:-]+$")]
+#: Error code of a refusal by HTTP status (errors not raised as a :class:`RestError`).
+_STATUS_CODES = {
+    400: "bad_message",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "bad_message",
+    422: "bad_message",
+    503: "busy",
+    504: "timeout",
+}
+_PARAM_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"param": {"type": "string"}, "value": {"type": "number"}},
+                "required": ["param", "value"],
+                "additionalProperties": False,
+            }
+        }
+    },
+}
+_EDIT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "description": "one operation or a list of them (docs/feed.md, edit)",
+                "anyOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}],
+            }
+        }
+    },
+}
+
+
+class RestError(Exception):
+    """A refused REST request, answered with the feed's ``error`` body and ``status``."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = ProtocolError(code, message)
+        self.headers = headers
+
+    def response(self) -> JSONResponse:
+        """The answer: ``{"v": 1, "type": "error", "code", "message", "req": null}``."""
+        return error_response(self.status, self.error, self.headers)
+
+
+def error_response(
+    status: int, err: ProtocolError, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An HTTP error answer with the feed's ``error`` body."""
+    return JSONResponse(error_message(err), status_code=status, headers=headers)
 
 
 def create_app(
@@ -108,8 +185,21 @@ def create_app(
         view = runtime.view
         index = view.index_of(node_id)
         if index is None:
-            raise HTTPException(404, f"no node {node_id!r} in this graph")
+            raise RestError(404, "unknown_node", f"no node {node_id!r} in this graph")
         return index, view
+
+    @app.exception_handler(RestError)
+    async def rest_error(_: Request, err: RestError) -> JSONResponse:
+        return err.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(err.status_code, "http_error")
+        return error_response(err.status_code, ProtocolError(code, str(err.detail)), err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(_: Request, err: RequestValidationError) -> JSONResponse:
+        return _validation_response(err)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -132,11 +222,14 @@ def create_app(
     async def get_params(node_id: str) -> dict[str, Any]:
         return {p["name"]: p for p in node_info(runtime, *node_index(node_id))["params"]}
 
-    @app.post("/api/edits", summary="Apply a live edit (an op or a list); acked with its sample")
-    async def post_edit(
-        ops: Annotated[Any, Body()],
-        who: Annotated[str, Query(max_length=64, pattern=r"^[\w.@:-]+$")] = "rest",
-    ) -> JSONResponse:
+    @app.post(
+        "/api/edits",
+        summary="Apply a live edit (an op or a list); acked with its sample",
+        openapi_extra={"requestBody": _EDIT_BODY},
+    )
+    async def post_edit(request: Request, who: Who = "rest") -> JSONResponse:
+        _check_author(who, "rest")
+        ops = await json_body(request)
         try:
             ack = await asyncio.to_thread(apply_edit, runtime, ops, who, None, saved)
         except EditRefused as err:
@@ -152,9 +245,12 @@ def create_app(
         return dict(runtime.live.config.data)
 
     @app.post("/api/plugins/{name}/reload", summary="Re-verify a store plugin and hot-swap it")
-    async def post_reload(
-        name: str, who: Annotated[str, Query(max_length=64, pattern=r"^[\w.@:-]+$")] = "reload"
-    ) -> JSONResponse:
+    async def post_reload(request: Request, name: str, who: Who = "reload") -> JSONResponse:
+        _check_author(who, "reload")
+        if await request.body():  # nothing to say but an empty object (the CLI sends {})
+            body = await json_body(request)
+            if body != {}:
+                raise RestError(422, "bad_message", "a reload takes no body (or {})")
         try:
             result = await asyncio.to_thread(reload_plugin, runtime, name, who=who,
                                              on_applied=saved)  # fmt: skip
@@ -168,29 +264,36 @@ def create_app(
         "/api/nodes/{node_id}/params",
         summary="Change a parameter at the next block; returns the sample it took effect on",
         response_model=None,
+        openapi_extra={"requestBody": _PARAM_BODY},
     )
-    async def post_param(
-        node_id: str,
-        param: Annotated[str, Body(max_length=128)],
-        value: Annotated[float, Body()],
-    ) -> dict[str, Any] | JSONResponse:
+    async def post_param(request: Request, node_id: str) -> dict[str, Any] | JSONResponse:
         node_index(node_id)
-        message: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "param", "node": node_id}
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise RestError(422, "bad_message", 'the body must be a JSON object {"param", "value"}')
+        extra = sorted(set(body) - {"param", "value"})
+        missing = [k for k in ("param", "value") if k not in body]
+        if extra or missing:
+            problem = f"unknown keys: {', '.join(extra)}" if extra else ""
+            problem = problem or f"missing keys: {', '.join(missing)}"
+            raise RestError(422, "bad_message", f'{problem} (expected {{"param", "value"}})')
+        message = {"v": PROTOCOL_VERSION, "type": "param", "node": node_id, **body}
         try:
-            control = validate_control({**message, "param": param, "value": value}, runtime)
+            control = validate_control(message, runtime)
         except ProtocolError as err:  # the feed's own error body, as docs/feed.md shows it
-            return JSONResponse(error_message(err), status_code=422)
+            return error_response(422, err)
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         if not runtime.submit(_with_origin(control, future)):
-            raise HTTPException(503, "too many pending controls; retry")
+            raise RestError(503, "busy", "too many pending controls; retry")
         try:
             ack = await asyncio.wait_for(future, ACK_TIMEOUT)
         except TimeoutError as err:
-            raise HTTPException(504, "the engine did not apply the change in time") from err
+            late = "the engine did not apply the change in time"
+            raise RestError(504, "timeout", late) from err
         return {
             "node": node_id,
-            "param": param,
-            "value": value,
+            "param": control.param,
+            "value": control.value,
             "sample": ack.sample,
             "loop": ack.loop,
         }
@@ -224,8 +327,130 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
 
-    app.add_middleware(AccessGuard, token=token, allowed_hosts=allowed_hosts)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(AccessGuard, token=token, allowed_hosts=allowed_hosts)  # outermost
     return app
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body, parsed as strictly as a WebSocket message.
+
+    Raises:
+        RestError: no body (422), not ``application/json`` (415), not JSON (400).
+    """
+    raw = await request.body()  # already read, within the cap, by BodyLimit
+    if not raw.strip():
+        raise RestError(422, "bad_message", "the request needs a JSON body")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        got = f"got {media!r}" if media else "no content-type"
+        message = f"send the body as application/json ({got})"
+        raise RestError(415, "bad_message", message)
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as err:
+        raise RestError(400, "bad_json", f"not valid JSON: {err}") from err
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_author(who: str, own: str) -> None:
+    """Refuse a ``?who=`` that claims a journal author the server writes for another channel.
+
+    Raises:
+        RestError: 422 ``not_allowed``.
+    """
+    if who.casefold() in RESERVED_AUTHORS - {own}:
+        raise RestError(
+            422,
+            "not_allowed",
+            f"who={who!r} is reserved: the server writes "
+            f"{', '.join(sorted(RESERVED_AUTHORS))} in the journal for its own channels",
+        )
+
+
+def _validation_response(err: RequestValidationError) -> JSONResponse:
+    """FastAPI's request validation (query and path parameters) as an ``error`` body."""
+    errors = list(err.errors())
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return error_response(400, ProtocolError("bad_json", "not valid JSON"))
+    loc = [str(x) for x in first.get("loc", ())]
+    where = f"{loc[-1]} ({loc[0]})" if len(loc) > 1 else ".".join(loc) or "request"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    message = f"{where}: {first.get('msg', 'invalid')}{more}"
+    return error_response(422, ProtocolError("bad_message", message))
+
+
+class BodyLimit:
+    """ASGI middleware: HTTP request bodies over ``limit`` bytes are refused with 413.
+
+    A ``Content-Length`` over the limit is refused before a byte of the body is read; a
+    body without one (chunked) is read only up to the limit. A body within it is read
+    here and handed on whole (endpoints never hold more than ``limit`` bytes).
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        """Wrap ``app``."""
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the length, read the body within the cap, then pass the request on."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                declared = -1
+            if declared < 0:
+                await self._refuse(scope, send, 400, "bad_message", "malformed Content-Length")
+                return
+            if declared > self.limit:
+                await self._refuse(scope, send, 413, "too_large", self._too_large)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, send, 413, "too_large", self._too_large)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @property
+    def _too_large(self) -> str:
+        return f"request body exceeds {self.limit} bytes"
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, code: str, text: str) -> None:
+        response = error_response(status, ProtocolError(code, text), {"connection": "close"})
+        await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _with_origin(control: Control, origin: object) -> Control:

@@ -13,7 +13,9 @@ Parsing follows a fixed order and stops at the first problem, changing nothing:
 2. JSON parse; 3. a JSON object; 4. ``v`` equals :data:`PROTOCOL_VERSION`;
 5. a known ``type``; 6. no unknown keys; 7. ``req`` shape;
 8. a known node; 9. the action is allowed on that node (bypass needs matching channels);
-10. value type; 11. a declared parameter; 12. the value within its declared range.
+10. value type; 11. a declared parameter; 12. the value within its declared range, then
+    the node type's own checks (``NodeType.check``, what the config validator runs: a
+    frequency below Nyquist...) on the node's params with the new value.
 
 Example:
     >>> err = ProtocolError("bad_json", "not JSON")
@@ -25,10 +27,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._nodetype import CheckContext, ParamIssue
 from ._model import Ack, Control, EditRequest, Notice, Snapshot
 
 if TYPE_CHECKING:
@@ -53,13 +57,16 @@ _KEYS = {
 
 
 class ProtocolError(Exception):
-    """A client message refused; ``code`` is stable, ``message`` is for people."""
+    """A client message refused; ``code`` is stable, ``message`` (and ``hint``) for people."""
 
-    def __init__(self, code: str, message: str, req: int | str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, req: int | str | None = None, hint: str = ""
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.req = req
+        self.hint = hint
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -255,14 +262,20 @@ def event_message(notice: Notice) -> dict[str, Any]:
 
 
 def error_message(err: ProtocolError) -> dict[str, Any]:
-    """``error``: why a client message was refused (nothing was changed)."""
-    return {
+    """``error``: why a client message was refused (nothing was changed).
+
+    ``hint`` is present only when there is one (the config validator's, for node checks).
+    """
+    message: dict[str, Any] = {
         "v": PROTOCOL_VERSION,
         "type": "error",
         "code": err.code,
         "message": err.message,
         "req": err.req,
     }
+    if err.hint:
+        message["hint"] = err.hint
+    return message
 
 
 def parse_client_message(raw: str | bytes | None, runtime: LiveRuntime) -> Control | EditRequest:
@@ -349,7 +362,47 @@ def validate_control(data: dict[str, Any], runtime: LiveRuntime) -> Control:
     problem = specs[param].check(number) if math.isfinite(number) else "value must be finite"
     if problem:
         raise ProtocolError("out_of_range", problem, req)
+    issue = node_check(runtime, view, node_id, param, value)
+    if issue is not None:
+        raise ProtocolError("out_of_range", issue.message, req, issue.hint)
     return Control("param", node_id, number, param=param, req=req)
+
+
+def node_check(
+    runtime: LiveRuntime, view: PlanView, node_id: str, param: str, value: float
+) -> ParamIssue | None:
+    """The node type's own semantic checks on the node's params with ``param = value``.
+
+    The same ``NodeType.check`` the config validator (and so every live edit) runs, with
+    the same messages: a control can reach no value a config or a ``set_param`` edit
+    could not. The params are the node's config params with the current values of its
+    declared parameters (earlier controls) laid over them; only a problem the new value
+    brings is reported (one the node had before is not this control's fault). None: fine,
+    or nothing to check with (the outgoing copy of a replaced node, an unknown type).
+    """
+    spec = view.plan.config.nodes.get(node_id)
+    registry: Mapping[str, Any] = getattr(runtime.live, "registry", None) or {}
+    node_type = registry.get(spec.type) if spec is not None else None
+    if spec is None or node_type is None:
+        return None
+    params = dict(spec.params)
+    values = getattr(view.plan.node(node_id).proc, "values", None)
+    if isinstance(values, Mapping):
+        params.update({k: float(values[k]) for k in view.specs[node_id] if k in values})
+    ctx = CheckContext(
+        sample_rate=view.plan.sample_rate,
+        block_size=view.plan.block_size,
+        base_dir=view.plan.config.base_dir,
+        node_id=node_id,
+        node_options=dict(spec.options),
+    )
+    try:
+        before = list(node_type.check(params, ctx))
+        after = list(node_type.check({**params, param: value}, ctx))
+    except Exception as err:  # a plugin's check that crashes refuses the value
+        return ParamIssue(param, f"{spec.type} could not check {param}={value:g}: {err}")
+    new = [issue for issue in after if issue not in before]
+    return new[0] if new else None
 
 
 def _valid_req(req: object) -> bool:
