@@ -17,8 +17,8 @@ Invariants:
 
 Schedulers: ``local`` (a :class:`LocalCluster` of processes, one thread each, the default),
 ``threads`` (dask's threaded scheduler in this process, no cluster), or the address of a
-running scheduler (``tcp://host:8786``), whose workers must see ``OUT`` and the base
-config at the same paths.
+running scheduler (``tcp://host:8786``, checked up front and reached within a deadline by
+:mod:`._scheduler`), whose workers must see ``OUT`` and the base config at the same paths.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from dask.delayed import delayed
 from distributed import Client, LocalCluster, as_completed
 
 from ..errors import AersError
+from ._scheduler import parse_scheduler, remote_client
 from ._summary import SummaryTable, row_metrics
 from ._sweep import Sweep, canonical_json
 from ._task import PARTIAL_INFIX, describe_error, is_finished, read_metrics, render_variant
@@ -84,20 +85,6 @@ class BatchReport:
     elapsed_s: float
     start: BatchStart | None = None
     summary_files: list[Path] = field(default_factory=list)
-
-
-def parse_scheduler(text: str) -> str:
-    """Normalise ``--scheduler``: ``local``, ``threads`` or a scheduler address.
-
-    Raises:
-        AersError: anything else.
-    """
-    value = text.strip()
-    if value in ("local", "threads") or "://" in value:
-        return value
-    raise AersError(
-        f"unknown scheduler {text!r}: use local, threads or an address such as tcp://127.0.0.1:8786"
-    )
 
 
 @contextlib.contextmanager
@@ -164,6 +151,7 @@ def run_sweep(
     client: Client | None = None,
     on_start: Callable[[BatchStart], None] | None = None,
     on_result: ResultHook | None = None,
+    connect_timeout: float | None = None,
 ) -> BatchReport:
     """Render every unfinished variant of ``sweep`` into ``out_dir`` and write the summary.
 
@@ -176,9 +164,12 @@ def run_sweep(
         client: an existing Dask client to use instead of starting one.
         on_start: called once the scheduler is ready.
         on_result: called with each finished row (done or failed), in completion order.
+        connect_timeout: seconds to reach a scheduler address (default:
+            :data:`._scheduler.CONNECT_TIMEOUT_S`, 10 s).
 
     Raises:
-        AersError: the folder is locked by another batch or the scheduler is unknown.
+        AersError: the folder is locked by another batch, the scheduler is unknown or
+            malformed, or its address cannot be reached.
         OSError: the folder cannot be written.
     """
     t0 = time.perf_counter()
@@ -203,7 +194,9 @@ def run_sweep(
                 args = [(vid, data, str(sweep.base), str(out_dir)) for vid, data in pending]
                 n = max(1, min(workers or os.cpu_count() or 1, len(pending)))
                 skipped = len(sweep.variants) - len(pending)
-                report.start = _execute(kind, args, n, skipped, client, on_start, recorder)
+                report.start = _execute(
+                    kind, args, n, skipped, client, on_start, recorder, connect_timeout
+                )
         finally:
             _remove_partials(out_dir, [vid for vid, _ in pending])
             table.write(out_dir)
@@ -263,6 +256,7 @@ def _execute(
     client: Client | None,
     on_start: Callable[[BatchStart], None] | None,
     record: _Recorder,
+    connect_timeout: float | None = None,
 ) -> BatchStart:
     if kind == "threads":
         start = BatchStart(len(args), skipped, "threads")
@@ -273,7 +267,7 @@ def _execute(
     with contextlib.ExitStack() as stack:
         if client is None:
             client = stack.enter_context(
-                local_client(workers) if kind == "local" else Client(kind, timeout="10s")  # type: ignore[no-untyped-call]
+                local_client(workers) if kind == "local" else remote_client(kind, connect_timeout)
             )
         # a remote scheduler may serve the dashboard; here it needs bokeh
         link = client.dashboard_link if "://" in kind or _has_dashboard() else None

@@ -11,7 +11,9 @@ product|zip}``. Loading it is all-or-nothing and happens before anything is subm
 4. the variants are expanded (``product``: cartesian, first axis slowest; ``zip``: the
    i-th value of every axis) and each is validated as a full config; every problem of
    every variant is reported, duplicates collapsed, located at the axis that caused it
-   when one did.
+   when one did. Broken axes (step 3) do not stop this: the valid axes are expanded
+   without them, so one run lists the problems of both (unless ``zip`` lengths differ or
+   the count is over the cap: then there is no sweep to expand).
 
 A variant's id is the first 12 hex digits of the SHA-256 of the canonical JSON of its
 resolved config data and the base config's folder (relative paths resolve there), so the
@@ -139,9 +141,14 @@ def load_sweep(path: str | Path, *, registry: Mapping[str, NodeType] | None = No
             [_at(doc, "base", f"{base_file} is not a config mapping of plain JSON data")]
         )
     mode = str(doc.data.get("mode", "product"))
-    axes = _check_axes(doc, base_doc.data, registry, mode)
-    variants, duplicates = _expand(axes, mode, base_doc.data, base_file.parent)
-    _validate_variants(doc, base_doc, variants, registry)
+    axes, problems, expandable = _check_axes(doc, base_doc.data, registry, mode)
+    variants: list[Variant] = []
+    duplicates = 0
+    if expandable:  # also with broken axes: the valid ones still show their own problems
+        variants, duplicates = _expand(axes, mode, base_doc.data, base_file.parent)
+        problems += _variant_problems(doc, base_doc, variants, registry)
+    if problems:
+        raise ConfigError(problems)
     return Sweep(file, base_file, mode, axes, tuple(variants), duplicates)
 
 
@@ -161,7 +168,13 @@ def _check_axes(
     base: Mapping[str, Any],
     registry: Mapping[str, NodeType],
     mode: str,
-) -> dict[str, tuple[Any, ...]]:
+) -> tuple[dict[str, tuple[Any, ...]], list[Problem], bool]:
+    """Check every axis; return the valid ones, the problems, and whether to expand them.
+
+    The valid axes are expanded and validated even when others are broken, so one run
+    lists every problem; they are not when they would not form the sweep anyway (``zip``
+    lengths differ, too many variants) or when none is valid.
+    """
     axes: dict[str, tuple[Any, ...]] = {}
     problems: list[Problem] = []
     for axis_path, raw in doc.data["axes"].items():
@@ -171,20 +184,21 @@ def _check_axes(
             axes[str(axis_path)] = axis_values(raw)
         except AxisError as err:
             problems.append(_at(doc, where, err.message, err.hint))
-    if not problems and mode == "zip" and len({len(v) for v in axes.values()}) > 1:
+    expandable = bool(axes)
+    if mode == "zip" and len({len(v) for v in axes.values()}) > 1:
         lengths = ", ".join(f"{p} has {len(v)}" for p, v in axes.items())
         problems.append(
             _at(doc, "mode", f"zip needs axes of equal length: {lengths}", "or use mode: product")
         )
-    if not problems:
+        expandable = False
+    if expandable:
         count = _count(axes, mode)
         if count > MAX_VARIANTS:
             problems.append(
                 _at(doc, "axes", f"the sweep expands to {count:,} variants, over {MAX_VARIANTS:,}")
             )
-    if problems:
-        raise ConfigError(problems)
-    return axes
+            expandable = False
+    return axes, problems, expandable
 
 
 def _count(axes: Mapping[str, tuple[Any, ...]], mode: str) -> int:
@@ -215,17 +229,13 @@ def _expand(
     return variants, duplicates
 
 
-def _validate_variants(
+def _variant_problems(
     doc: ParsedDocument,
     base_doc: ParsedDocument,
     variants: list[Variant],
     registry: Mapping[str, NodeType],
-) -> None:
-    """Validate each variant; collect, relocate and de-duplicate every problem.
-
-    Raises:
-        ConfigError: at least one variant is invalid.
-    """
+) -> list[Problem]:
+    """Validate each variant; collect, relocate and de-duplicate every problem."""
     base_dir = Path(base_doc.file).parent
     found: dict[Problem, list[Variant]] = {}
     for variant in variants:
@@ -235,9 +245,7 @@ def _validate_variants(
         except ConfigError as err:
             for problem in err.problems:
                 found.setdefault(_relocate(doc, problem, variant), []).append(variant)
-    if not found:
-        return
-    problems = []
+    problems: list[Problem] = []
     for problem, where in found.items():
         if len(where) == len(variants) and len(variants) > 1:
             suffix = "in every variant"
@@ -248,7 +256,7 @@ def _validate_variants(
             Problem(problem.file, problem.line, problem.path, f"{problem.message} [{suffix}]",
                     problem.hint)
         )  # fmt: skip
-    raise ConfigError(problems)
+    return problems
 
 
 def _relocate(doc: ParsedDocument, problem: Problem, variant: Variant) -> Problem:

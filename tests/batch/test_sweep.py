@@ -220,3 +220,35 @@ def test_set_path_into_lists_and_new_mappings() -> None:
         "connections": [{"from": "a", "gain_db": -3}],
         "nodes": {"x": {"type": "gain", "params": {"gain_db": 6}}},
     }
+
+
+def test_broken_axis_does_not_hide_the_problems_of_the_others(write_sweep: WriteSweep) -> None:
+    path = write_sweep("""
+        base: base.yaml
+        axes:
+          nodes.gg.params.gain_db: [1]
+          block_size: [16, 512]
+          seed: [1, 2]
+    """)
+    assert problems(path) == [
+        f"{path}:3: axes.nodes.gg.params.gain_db: no node 'gg' in the base config "
+        "(did you mean 'g'?)",
+        f"{path}:4: axes.block_size: 16 is too small: must be >= 32 "
+        "[in variant block_size=16, seed=1 and 1 more]",
+    ]
+
+
+def test_broken_axis_in_zip_mode_checks_the_others_too(write_sweep: WriteSweep) -> None:
+    path = write_sweep("""
+        base: base.yaml
+        mode: zip
+        axes:
+          seed: []
+          block_size: [16, 512]
+          nodes.g.params.gain_db: [0, 1, 2]
+    """)
+    assert problems(path) == [
+        f"{path}:4: axes.seed: has no values (give at least one value)",
+        f"{path}:2: mode: zip needs axes of equal length: block_size has 2, "
+        "nodes.g.params.gain_db has 3 (or use mode: product)",
+    ]
