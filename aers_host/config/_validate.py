@@ -100,7 +100,16 @@ def validate_document(
 
 
 def _int_or(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+    """``value`` as an int, ``default`` when it is none (the schema reports wrong values).
+
+    JSON Schema counts ``44100.0`` as an integer, so the schema accepts it: it must then
+    mean 44100 here too, not silently the default.
+    """
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) else default
 
 
 def _check_nodes(

@@ -398,3 +398,16 @@ def test_a_delay_with_bad_params_still_breaks_its_cycle(tmp_path: Path) -> None:
     """
     (problem,) = problems(write(tmp_path, text))
     assert problem.path == "nodes.dly.params.ms"
+
+
+def test_integral_floats_are_the_integers_they_denote(tmp_path: Path) -> None:
+    # JSON Schema accepts 44100.0 as an integer; it must not silently become the default.
+    text = GOOD.replace("sample_rate: 48000", "sample_rate: 44100.0").replace(
+        "block_size: 512", "block_size: 1024.0"
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert (cfg.sample_rate, cfg.block_size) == (44100, 1024)
+    assert isinstance(cfg.sample_rate, int) and isinstance(cfg.block_size, int)
+    nyquist = text.replace("freq: 1000", "freq: 23000")  # above 22050, below 24000
+    (problem,) = problems(write(tmp_path, nyquist, "n.yaml"))
+    assert "22050 Hz for 44100 Hz" in problem.message
