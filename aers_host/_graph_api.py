@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,13 @@ import yaml
 
 from ._nodetype import NodeType
 from .config import GraphConfig, ParsedDocument, load_config, validate_config_data
-from .config._schema import did_you_mean, non_finite_paths, schema_problems
+from .config._schema import (
+    config_schema,
+    did_you_mean,
+    join_path,
+    non_finite_paths,
+    schema_problems,
+)
 from .errors import ConfigError, Problem
 from .graph import Engine, Plan, build_plan
 from .graph import render as render_config
@@ -39,6 +45,10 @@ from .graph._automation import Lane
 from .graph._input import InputSource
 
 Audio = npt.NDArray[np.float32]
+#: A whole number, Python's or NumPy's.
+Whole = int | np.integer[Any]
+#: A number, Python's or NumPy's (NumPy scalars are stored as Python numbers).
+Number = float | np.integer[Any] | np.floating[Any]
 
 
 #: Keywords of :meth:`Graph.add` that are node options, not parameters.
@@ -62,8 +72,8 @@ class Graph:
 
     def __init__(
         self,
-        sample_rate: int = 48_000,
-        block_size: int = 512,
+        sample_rate: Whole = 48_000,
+        block_size: Whole = 512,
         *,
         registry: Mapping[str, NodeType] | None = None,
         base_dir: str | Path = ".",
@@ -76,8 +86,8 @@ class Graph:
         self.base_dir = Path(base_dir)
         self.data: dict[str, Any] = {
             "version": 1,
-            "sample_rate": sample_rate,
-            "block_size": block_size,
+            "sample_rate": _plain(sample_rate, "sample_rate"),
+            "block_size": _plain(block_size, "block_size"),
             "nodes": {},
             "connections": [],
         }
@@ -102,11 +112,20 @@ class Graph:
                 f"unknown node type {type!r}",
                 did_you_mean(type, list(self.registry)),
             )
-        node_id = id or self._fresh_id(type)
+        node_id = str(id) if id else self._fresh_id(type)
         if node_id in self.data["nodes"]:
             raise _error(f"nodes.{node_id}", f"duplicate node id {node_id!r}")
         options: dict[str, Any] = {k: params.pop(k) for k in _OPTIONS if k in params}
+        options = _plain(options, f"nodes.{node_id}")
+        params = _plain(params, f"nodes.{node_id}.params")
         problems = schema_problems(
+            {"type": str(type), **options},
+            _definition("node"),
+            file="<graph>",
+            base=f"nodes.{node_id}",
+            line_of=lambda _: 0,
+        )
+        problems += schema_problems(
             params,
             node_type.params_schema(),
             file="<graph>",
@@ -120,31 +139,46 @@ class Graph:
         ]
         if problems:
             raise ConfigError(problems)
-        entry: dict[str, Any] = {"type": type, **options}
+        entry: dict[str, Any] = {"type": str(type), **options}
         if params:
             entry["params"] = params
         self.data["nodes"][node_id] = entry
         self._invalidate()
         return Node(node_id)
 
-    def connect(self, src: str, dst: str, *, gain_db: float = 0.0, port: str = "main") -> None:
+    def connect(self, src: str, dst: str, *, gain_db: Number = 0.0, port: str = "main") -> None:
         """Connect ``src``'s output to ``dst``'s input (``port="sidechain"`` for a key input).
 
         Raises:
-            ConfigError: either end is not a node of this graph.
+            ConfigError: either end is not a node of this graph, or a bad ``gain_db``
+                (a number from -120 to 24) or ``port``.
         """
+        base = f"connections.{len(self.data['connections'])}"
         for end, node_id in (("from", src), ("to", dst)):
-            if node_id not in self.data["nodes"]:
+            if not isinstance(node_id, str) or node_id not in self.data["nodes"]:
                 raise _error(
-                    f"connections.{len(self.data['connections'])}.{end}",
+                    f"{base}.{end}",
                     f"connection {end} missing node {node_id!r}",
                     did_you_mean(str(node_id), list(self.data["nodes"])),
                 )
         connection: dict[str, Any] = {"from": str(src), "to": str(dst)}
-        if gain_db:
-            connection["gain_db"] = float(gain_db)
+        gain = _plain(gain_db, f"{base}.gain_db")
+        if _is_number(gain):
+            gain = float(gain)
+        if gain != 0.0 or not _is_number(gain):
+            connection["gain_db"] = gain
+        port = _plain(port, f"{base}.port")
         if port != "main":
             connection["port"] = port
+        problems = schema_problems(
+            connection, _definition("connection"), file="<graph>", base=base, line_of=lambda _: 0
+        )
+        problems += [
+            Problem("<graph>", 0, path, "must be a finite number (NaN and infinity are not)")
+            for path in non_finite_paths(connection, base)
+        ]
+        if problems:
+            raise ConfigError(problems)
         self.data["connections"].append(connection)
         self._invalidate()
 
@@ -154,48 +188,87 @@ class Graph:
         param: str,
         values: Any,
         *,
-        hop: int | None = None,
-        start: int = 0,
+        hop: Whole | None = None,
+        start: Whole = 0,
     ) -> None:
         """Drive ``param`` of ``node`` from breakpoints or a NumPy array.
+
+        A call that raises changes nothing: the graph keeps its earlier automation.
 
         Args:
             node: the node id.
             param: a declared (automatable) parameter.
             values: breakpoints ``[[time_s, value, curve], ...]`` (kept in the exported
                 config), or a 1-D array with one value per ``hop`` samples (``hop=1``:
-                audio rate; arrays stay in Python and are not exported).
+                audio rate). Arrays stay in Python: they cannot be exported, so
+                :meth:`to_dict`, :meth:`to_yaml`, :meth:`to_json` and :meth:`save` refuse
+                a graph that has them unless told to drop them.
             hop: samples per array value; required for arrays.
             start: absolute sample of the first array value.
 
         Raises:
-            ConfigError: unknown node or parameter, or malformed points.
+            ConfigError: unknown node or parameter, or malformed points, array, ``hop``
+                or ``start``.
         """
-        entry = self.data["nodes"].get(node)
+        entry = self.data["nodes"].get(node) if isinstance(node, str) else None
         if entry is None:
             raise _error(
-                f"nodes.{node}", f"no node {node!r}", did_you_mean(node, list(self.data["nodes"]))
+                f"nodes.{node}",
+                f"no node {node!r}",
+                did_you_mean(str(node), list(self.data["nodes"])),
             )
+        path = f"nodes.{node}.automation.{param}"
+        if not isinstance(param, str):
+            raise _error(path, f"parameter name must be a string, got {type(param).__name__}")
+        param = str(param)
         if hop is None:
-            entry.setdefault("automation", {})[param] = [
-                dict(p) if isinstance(p, Mapping) else list(p) for p in values
-            ]
-            self._check()
+            points = _breakpoints(values, path)
+            lanes = entry.get("automation")
+            lanes = {**(lanes if isinstance(lanes, dict) else {}), param: points}
+            self._check_automation(node, {**entry, "automation": lanes})
+            entry["automation"] = lanes
         else:
-            specs = [s.name for s in self.registry[entry["type"]].param_specs()]
-            if param not in specs:
-                raise _error(
-                    f"nodes.{node}.automation.{param}",
-                    f"{param!r} is not an automatable parameter",
-                    did_you_mean(param, specs),
-                )
-            try:
-                self._lanes.setdefault(node, []).append(
-                    Lane.from_array(param, values, hop=hop, start=start)
-                )
-            except ValueError as err:
-                raise _error(f"nodes.{node}.automation.{param}", str(err)) from err
+            lane = self._array_lane(entry["type"], path, param, values, hop, start)
+            self._lanes.setdefault(node, []).append(lane)
         self._invalidate()
+
+    def _check_automation(self, node_id: str, entry: dict[str, Any]) -> None:
+        """Raise the problems of ``entry``'s automation as the config validator sees them.
+
+        Only the node's automation is judged (the graph around it may still be half
+        built: the whole graph is checked when it is rendered).
+        """
+        doc = {k: v for k, v in self.data.items() if k not in ("nodes", "connections")}
+        doc.update(nodes={node_id: entry}, connections=[])
+        try:
+            validate_config_data(
+                ParsedDocument(doc, "<graph>"), registry=self.registry, base_dir=self.base_dir
+            )
+        except ConfigError as err:
+            prefix = f"nodes.{node_id}.automation"
+            problems = [
+                p for p in err.problems if p.path == prefix or p.path.startswith(prefix + ".")
+            ]
+            if problems:
+                raise ConfigError(problems) from None
+
+    def _array_lane(
+        self, type: str, path: str, param: str, values: Any, hop: Any, start: Any
+    ) -> Lane:
+        """A checked lane from array automation (nothing is stored here)."""
+        specs = [spec.name for spec in self.registry[type].param_specs()]
+        if param not in specs:
+            raise _error(
+                path, f"{param!r} is not an automatable parameter", did_you_mean(param, specs)
+            )
+        for name, number, least in (("hop", hop, 1), ("start", start, 0)):
+            whole = isinstance(number, (int, np.integer)) and not isinstance(number, bool)
+            if not whole or int(number) < least:
+                raise _error(path, f"{name} must be a whole number of samples >= {least}")
+        try:
+            return Lane.from_array(param, values, hop=int(hop), start=int(start))
+        except (ValueError, TypeError) as err:
+            raise _error(path, str(err) or "automation values must be a finite 1-D array") from err
 
     def _fresh_id(self, type: str) -> str:
         n = 1
@@ -205,24 +278,70 @@ class Graph:
 
     # -- export -------------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """The config document (a deep copy)."""
+    def to_dict(self, *, drop_arrays: bool = False) -> dict[str, Any]:
+        """The config document (a deep copy).
+
+        Args:
+            drop_arrays: leave out NumPy-array automation (which a config cannot hold)
+                instead of refusing a graph that has it.
+
+        Raises:
+            ConfigError: the graph has array automation and ``drop_arrays`` is false (the
+                exported config would render differently from this graph).
+        """
+        if any(self._lanes.values()) and not drop_arrays:
+            lanes = [
+                f"nodes.{node}.automation.{lane.param}"
+                for node, node_lanes in self._lanes.items()
+                for lane in node_lanes
+            ]
+            raise ConfigError(
+                [
+                    Problem(
+                        "<graph>",
+                        0,
+                        path,
+                        "NumPy-array automation cannot be exported to a config",
+                        "use breakpoints to keep it, or pass drop_arrays=True to export "
+                        "the graph without it",
+                    )
+                    for path in dict.fromkeys(lanes)
+                ]
+            )
         return copy.deepcopy(self.data)
 
-    def to_yaml(self) -> str:
-        """The graph as a YAML config."""
-        return yaml.safe_dump(self.data, sort_keys=False)
+    def to_yaml(self, *, drop_arrays: bool = False) -> str:
+        """The graph as a YAML config (``drop_arrays`` and errors: :meth:`to_dict`)."""
+        return yaml.safe_dump(self.to_dict(drop_arrays=drop_arrays), sort_keys=False)
 
-    def to_json(self) -> str:
-        """The graph as a JSON config."""
-        return json.dumps(self.data, indent=2)
+    def to_json(self, *, drop_arrays: bool = False) -> str:
+        """The graph as a JSON config (``drop_arrays`` and errors: :meth:`to_dict`)."""
+        return json.dumps(self.to_dict(drop_arrays=drop_arrays), indent=2, allow_nan=False)
 
-    def save(self, path: str | Path) -> None:
-        """Write the config (.json → JSON, anything else → YAML)."""
+    def save(self, path: str | Path, *, drop_arrays: bool = False) -> None:
+        """Write the config (.json → JSON, anything else → YAML).
+
+        The folder must exist (it is not created, so a mistyped folder name fails here
+        rather than scattering files). Nothing is written when the graph cannot be
+        exported.
+
+        Raises:
+            ConfigError: the file cannot be written (naming it), or the graph has array
+                automation and ``drop_arrays`` is false (see :meth:`to_dict`).
+        """
         target = Path(path)
-        target.write_text(
-            self.to_json() if target.suffix == ".json" else self.to_yaml(), encoding="utf-8"
+        text = (
+            self.to_json(drop_arrays=drop_arrays)
+            if target.suffix == ".json"
+            else self.to_yaml(drop_arrays=drop_arrays)
         )
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as err:
+            hint = "create the folder first" if not target.parent.is_dir() else ""
+            raise ConfigError(
+                [Problem(str(path), 0, "", f"cannot write config: {err.strerror or err}", hint)]
+            ) from err
 
     @classmethod
     def from_dict(
@@ -232,18 +351,15 @@ class Graph:
         registry: Mapping[str, NodeType] | None = None,
         base_dir: str | Path = ".",
     ) -> Graph:
-        """A graph from a config document (validated).
+        """A graph from a config document (validated; NumPy scalars become numbers).
 
         Raises:
             ConfigError: every problem in the document.
         """
-        graph = cls(
-            int(data.get("sample_rate", 48_000)),
-            int(data.get("block_size", 512)),
-            registry=registry,
-            base_dir=base_dir,
-        )
-        graph.data = copy.deepcopy(dict(data))
+        if not isinstance(data, Mapping):
+            raise _error("", f"config must be a mapping, got {type(data).__name__}")
+        graph = cls(registry=registry, base_dir=base_dir)
+        graph.data = _plain(data, "")  # a copy, NumPy scalars as Python numbers
         graph._check()
         return graph
 
@@ -336,6 +452,77 @@ class Graph:
 
 def _error(path: str, message: str, hint: str = "") -> ConfigError:
     return ConfigError([Problem("<graph>", 0, path, message, hint)])
+
+
+def _definition(name: str) -> dict[str, Any]:
+    """The config schema's ``$defs`` entry ``name``, standalone (its refs resolve)."""
+    defs = config_schema()["$defs"]
+    return {**defs[name], "$defs": defs}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _plain(value: Any, path: str) -> Any:
+    """``value`` as plain config data, all the way down.
+
+    NumPy scalars become the Python numbers they equal, tuples become lists and str
+    subclasses plain strings.
+
+    Raises:
+        ConfigError: something a config cannot hold (an array, a set, an object, a
+            non-string key), naming its path.
+    """
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _error(
+                    join_path(path, repr(key)),
+                    f"keys must be strings, got {type(key).__name__}",
+                )
+            out[str(key)] = _plain(item, join_path(path, key))
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, join_path(path, index)) for index, item in enumerate(value)]
+    hint = "convert it with .tolist()" if isinstance(value, np.ndarray) else ""
+    raise _error(
+        path,
+        "must be a number, string, boolean, list or mapping, "
+        f"got {type(value).__module__}.{type(value).__qualname__}",
+        hint,
+    )
+
+
+def _breakpoints(values: Any, path: str) -> list[Any]:
+    """Breakpoints as plain lists/mappings (a 2-D array is taken as rows of points)."""
+    if isinstance(values, np.ndarray):
+        if values.ndim != 2:
+            raise _error(
+                path,
+                f"a {values.ndim}-D array is not a list of breakpoints",
+                "give hop= (samples per value) to automate from an array",
+            )
+        values = values.tolist()
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise _error(
+            path,
+            f"must be a list of [time_s, value, curve] points, got {type(values).__name__}",
+        )
+    points = [p.tolist() if isinstance(p, np.ndarray) else p for p in values]
+    result: list[Any] = _plain(points, path)
+    return result
 
 
 class _Stream:
