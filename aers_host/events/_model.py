@@ -82,21 +82,6 @@ class Event:
         record.update(gain_db=self.gain_db, pan=self.pan, source=dict(self.source), to=self.to)
         return record
 
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Event:
-        """Inverse of :meth:`to_record` (trusted input: an event log we wrote)."""
-        frames = record.get("frames")
-        return cls(
-            id=str(record["id"]),
-            category=str(record["category"]),
-            at=int(record["at"]),
-            source=dict(record["source"]),
-            duration=None if frames is None else int(frames),
-            gain_db=float(record.get("gain_db", 0.0)),
-            pan=float(record.get("pan", 0.0)),
-            to=str(record.get("to", "")),
-        )
-
 
 def derived_seed(event_id: str) -> int:
     """A stable seed from an id (CRC-32, not ``hash()``, which is salted per process)."""

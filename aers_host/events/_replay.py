@@ -19,6 +19,20 @@ line is one event as :meth:`EventScheduler.log_entries` wrote it: the event itse
 Replay (``--replay LOG``) builds the scene from these lines only: starts are samples and
 seeds are explicit, so with the same config the render is bit-identical.
 
+Checks (:func:`read_event_log`), every problem as ``LOG:LINE: path: message (hint)``:
+
+* the file: at most the scene's size and event limits, UTF-8, one JSON object a line;
+* the header: ``aers_event_log`` 1; ``sample_rate``, ``block_size`` and ``seed`` by the
+  config's own rules; ``frames`` and ``total_latency`` whole, non-negative sample counts
+  (``frames`` at most the longest render); ``sample_rate`` equal to the config's; and,
+  when the header has a ``config_sha256`` (``aers events record`` writes one), the same
+  config file: the replay guarantee holds only for the config the log was recorded from,
+  so a log from another (or an edited) config is refused. Record a new log with it.
+* each event line: the scene event rules (``event.schema.json`` and :func:`parse_events`:
+  ``at`` ≥ 0, gain and pan ranges, generator parameters, unique ids, ``to`` a node of
+  the config), with ``frames`` (1 … the scene's longest duration, in samples) in place
+  of ``duration``; the outcome fields (``end``, ``status``, ``path`` ...) by their types.
+
 Example:
     >>> path_offsets([("ev", "bus"), ("bus", "out")], {"bus": 64}, "bus")
     [('bus', 0, 64), ('out', 64, 64)]
@@ -26,18 +40,56 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import math
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..config._schema import config_schema, non_finite_paths, schema_problems
 from ..errors import ConfigError, Problem
-from ._model import Event
-from ._scene import read_jsonl
+from ._generators import EventGenerator
+from ._model import Event, parse_events
+from ._scene import MAX_SCENE_EVENTS, UnreadableScene, _read_records
 from ._scheduler import PathStep
+from ._schema import load_event_schema
 
 LOG_FORMAT = 1
+
+#: A log line's fields that are the event itself: what a replay plays.
+EVENT_LOG_FIELDS = ("id", "category", "at", "frames", "gain_db", "pan", "source", "to")
+#: A log line's fields that say what happened in the recorded run (not replayed).
+OUTCOME_FIELDS = ("end", "status", "stolen_by", "peak_db", "path")
+
+_SAMPLE: dict[str, Any] = {"type": "integer", "minimum": 0}
+#: What :meth:`EventScheduler.log_entries` writes about a run, field by field.
+_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "end": _SAMPLE,
+        "status": {"enum": ["played", "stolen", "dropped", "unplayed"]},
+        "stolen_by": {"type": ["string", "null"]},
+        "peak_db": {"type": ["number", "null"]},
+        "path": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "node": {"type": "string", "minLength": 1},
+                    "in": _SAMPLE,
+                    "out": _SAMPLE,
+                },
+                "required": ["node", "in", "out"],
+                "additionalProperties": False,
+            },
+        },
+    },
+}
+_RECORD_HINT = "record one with `aers events record CONFIG --out LOG`"
+_LIMIT_HINT = f"an event log holds at most {MAX_SCENE_EVENTS:,} events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,65 +125,316 @@ def write_event_log(path: Path, entries: Iterable[Mapping[str, Any]], **header: 
     return path
 
 
-def read_event_log(path: Path, sample_rate: int | None = None) -> EventLog:
-    """Read a log written by :func:`write_event_log`.
+def read_event_log(
+    path: Path,
+    sample_rate: int | None = None,
+    *,
+    config_sha256: str | None = None,
+    config_file: str = "",
+    nodes: Collection[str] | None = None,
+    generators: Mapping[str, EventGenerator] | None = None,
+) -> EventLog:
+    """Read and check a log written by :func:`write_event_log` (see *Checks* above).
 
     Args:
         path: the JSONL log.
         sample_rate: the config's rate; a log recorded at another rate is refused.
+        config_sha256: SHA-256 of the config file replaying the log; a log whose header
+            names another is refused (None: not checked).
+        config_file: the config's name, for messages.
+        nodes: the graph's node ids; an event whose ``to`` is not one is refused (None:
+            not checked).
+        generators: name → generator (default: the built-ins).
 
     Raises:
-        ConfigError: unreadable file, missing/unknown header, malformed event line, or a
-            sample-rate mismatch.
+        ConfigError: every problem, as ``LOG:LINE: path: message (hint)``: unreadable or
+            oversized file, a line that is not a JSON object, a missing or bad header, a
+            rate or config mismatch, or an event the scene rules refuse.
     """
-    records, lines = read_jsonl(path)
     where = str(path)
+    records, lines = _read_log_lines(path)
     if not records or records[0].get("aers_event_log") is None:
         raise ConfigError(
-            [
-                Problem(
-                    where,
-                    lines[0] if lines else 0,
-                    "",
-                    "not an AERS event log",
-                    "record one with `aers events record CONFIG --out LOG`",
-                )
-            ]
+            [Problem(where, lines[0] if lines else 0, "", "not an AERS event log", _RECORD_HINT)]
         )
     header = records[0]
-    if header["aers_event_log"] != LOG_FORMAT or "sample_rate" not in header:
+    problems = _header_problems(header, where, lines[0], sample_rate, config_sha256, config_file)
+    if problems:  # the events' samples mean nothing without a sound header
+        raise ConfigError(problems)
+    events = _log_events(
+        records[1:],
+        lines[1:],
+        int(header["sample_rate"]),
+        path,
+        nodes=nodes,
+        generators=generators,
+        config_file=config_file,
+    )
+    return EventLog(header, events, [dict(r) for r in records[1:]])
+
+
+def _read_log_lines(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """The log's JSON objects and their lines, within the scene's size and count limits."""
+    where = str(path)
+    try:
+        records, lines, problems, over = _read_records(path, MAX_SCENE_EVENTS + 1)
+    except UnreadableScene as err:
+        cause = err.cause
+        if isinstance(cause, UnicodeDecodeError):
+            reason, hint = "not UTF-8 text", f"an event log is a JSONL text file; {_RECORD_HINT}"
+        else:
+            reason, hint = cause.strerror or str(cause), "check the path and its permissions"
+        problem = Problem(where, 0, "", f"cannot read event log: {reason}", hint)
+        raise ConfigError([problem]) from err
+    except ConfigError as err:  # over the size limit (the same as a scene's)
         raise ConfigError(
             [
-                Problem(
-                    where,
-                    lines[0],
-                    "aers_event_log",
-                    f"unsupported event log format {header['aers_event_log']!r}",
-                )
+                replace(p, message=p.message.replace("scene", "event log", 1), hint=_LIMIT_HINT)
+                for p in err.problems
             ]
+        ) from err
+    if over:
+        problems.append(
+            Problem(
+                where,
+                over,
+                "",
+                f"event log has more than the limit of {MAX_SCENE_EVENTS:,} events",
+                _LIMIT_HINT,
+            )
         )
-    if sample_rate is not None and int(header["sample_rate"]) != int(sample_rate):
-        raise ConfigError(
-            [
-                Problem(
-                    where,
-                    lines[0],
-                    "sample_rate",
-                    f"log recorded at {header['sample_rate']} Hz, config runs at {sample_rate} Hz",
-                    "replay with the config it was recorded from",
-                )
-            ]
-        )
-    events: list[Event] = []
-    problems: list[Problem] = []
-    for record, line in zip(records[1:], lines[1:], strict=True):
-        try:
-            events.append(Event.from_record(record))
-        except (KeyError, TypeError, ValueError) as err:
-            problems.append(Problem(where, line, "", f"malformed event line: {err!r}"))
     if problems:
         raise ConfigError(problems)
-    return EventLog(header, events, [dict(r) for r in records[1:]])
+    return records, lines
+
+
+def _header_schema() -> dict[str, Any]:
+    """The header's fields, with the config's own rules for rate, block size and seed."""
+    config = config_schema()["properties"]
+    samples = {"type": "integer", "minimum": 0}
+    return {
+        "type": "object",
+        "properties": {
+            "sample_rate": config["sample_rate"],
+            "block_size": config["block_size"],
+            "seed": config["seed"],
+            "frames": samples,
+            "total_latency": samples,
+            "config": {"type": ["string", "null"]},
+            "config_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+            "replayed_from": {"type": ["string", "null"]},
+        },
+        "required": ["sample_rate"],
+    }
+
+
+def _header_problems(
+    header: Mapping[str, Any],
+    file: str,
+    line: int,
+    sample_rate: int | None,
+    config_sha256: str | None,
+    config_file: str,
+) -> list[Problem]:
+    """Problems of the header line: format, fields, and whether it fits this config."""
+    fmt = header["aers_event_log"]
+    if isinstance(fmt, bool) or fmt != LOG_FORMAT:
+        return [
+            Problem(
+                file,
+                line,
+                "aers_event_log",
+                f"unsupported event log format {fmt!r}",
+                f"this AERS reads format {LOG_FORMAT}; {_RECORD_HINT}",
+            )
+        ]
+    problems = [
+        Problem(file, line, key, "must be a finite number (NaN and infinity are not)")
+        for key in non_finite_paths(dict(header), "")
+    ]
+    if problems:
+        return problems
+    problems = schema_problems(
+        header, _header_schema(), file=file, base="", line_of=lambda _path: line
+    )
+    if problems:
+        return problems
+    rate = int(header["sample_rate"])
+    if sample_rate is not None and rate != int(sample_rate):
+        problems.append(
+            Problem(
+                file,
+                line,
+                "sample_rate",
+                f"log recorded at {rate} Hz, config runs at {sample_rate} Hz",
+                "replay with the config it was recorded from",
+            )
+        )
+    longest = _longest_seconds(config_schema()["properties"]["duration"])
+    frames = header.get("frames")
+    if frames is not None and frames > longest * rate:
+        problems.append(
+            Problem(
+                file,
+                line,
+                "frames",
+                f"{frames} is too large: a render lasts at most {longest * rate:,} samples",
+                f"{longest // 3600:g} h at {rate} Hz",
+            )
+        )
+    recorded = header.get("config_sha256")
+    if config_sha256 is not None and recorded is not None and recorded != config_sha256:
+        name = header.get("config")
+        named = f" (the log names {name})" if isinstance(name, str) and name else ""
+        this = config_file or "CONFIG"
+        problems.append(
+            Problem(
+                file,
+                line,
+                "config_sha256",
+                "log recorded from another config, or another version of it: "
+                f"config_sha256 does not match {config_file or 'the config'}",
+                f"a replay is bit-exact only with the config it was recorded from{named}: "
+                f"replay with that file, or record a new log: aers events record {this} --out LOG",
+            )
+        )
+    return problems
+
+
+def _longest_seconds(spec: Mapping[str, Any]) -> int:
+    """The ``maximum`` of a seconds field in a schema (a render's or an event's)."""
+    return int(spec["maximum"])
+
+
+def _log_events(
+    records: Sequence[Mapping[str, Any]],
+    lines: Sequence[int],
+    rate: int,
+    path: Path,
+    *,
+    nodes: Collection[str] | None,
+    generators: Mapping[str, EventGenerator] | None,
+    config_file: str,
+) -> list[Event]:
+    """The log's event lines checked by the scene rules (:func:`parse_events`).
+
+    A line's event fields become a scene event (``frames`` as a ``duration``: the scene's
+    limit in samples); what happened (:data:`OUTCOME_FIELDS`) is checked on its own.
+    """
+    file = str(path)
+    longest = _longest_seconds(load_event_schema()["properties"]["duration"]) * rate
+    problems: list[Problem] = []
+    raws: list[dict[str, Any]] = []
+    lengths: list[int | None] = []
+    bad_frames: set[int] = set()
+    for index, (record, line) in enumerate(zip(records, lines, strict=True)):
+        raw: dict[str, Any] = {}
+        for key, value in record.items():
+            if key in EVENT_LOG_FIELDS and key != "frames":
+                raw[key] = value
+            elif key not in EVENT_LOG_FIELDS and key not in OUTCOME_FIELDS:
+                problems.append(_unknown_field(file, line, str(key)))
+        frames = record.get("frames")
+        length: int | None = None
+        if frames is not None:
+            message = _frames_problem(frames, longest)
+            if message:
+                bad_frames.add(index)
+                hours = longest // rate // 3600
+                hint = f"{hours:g} h at {rate} Hz" if "at most" in message else ""
+                problems.append(Problem(file, line, "frames", message, hint))
+            else:
+                length = int(frames)
+                raw["duration"] = length / rate
+        raws.append(raw)
+        lengths.append(length)
+        outcome = {key: record[key] for key in OUTCOME_FIELDS if key in record}
+        problems += _outcome_problems(outcome, file, line)
+    try:
+        events = parse_events(
+            raws,
+            rate,
+            path.parent,
+            file=file,
+            lines=lines,
+            nodes=nodes,
+            generators=generators,
+        )
+    except ConfigError as err:
+        for problem in err.problems:
+            reworded = _log_wording(problem, lines, bad_frames, config_file)
+            if reworded is not None:
+                problems.append(reworded)
+        events = []
+    if problems:
+        raise ConfigError(sorted(problems, key=lambda p: p.line))
+    # The log's own length, exactly (``duration`` passed the schema as seconds).
+    return [
+        ev if length is None else replace(ev, duration=length)
+        for ev, length in zip(events, lengths, strict=True)
+    ]
+
+
+def _outcome_problems(outcome: Mapping[str, Any], file: str, line: int) -> list[Problem]:
+    """Problems of what a line says happened (types only: a replay does not use it)."""
+    return [
+        Problem(file, line, key, "must be a finite number (NaN and infinity are not)")
+        for key in non_finite_paths(dict(outcome), "")
+    ] or schema_problems(outcome, _OUTCOME_SCHEMA, file=file, base="", line_of=lambda _: line)
+
+
+def _frames_problem(frames: Any, longest: int) -> str:
+    """Why ``frames`` is not an event length in samples ("" when it is one)."""
+    if isinstance(frames, bool) or not isinstance(frames, int | float):
+        return f"must be a whole number of samples, got {json.dumps(frames)}"
+    if not math.isfinite(frames):
+        return "must be a finite number (NaN and infinity are not)"
+    if frames != int(frames):
+        return f"must be a whole number of samples, got {frames}"
+    if frames < 1:
+        return f"{frames} is too small: an event lasts at least 1 sample"
+    if frames > longest:
+        return f"{frames} is too large: an event lasts at most {longest:,} samples"
+    return ""
+
+
+def _unknown_field(file: str, line: int, key: str) -> Problem:
+    known = [*EVENT_LOG_FIELDS, *OUTCOME_FIELDS]
+    if key in ("time", "duration"):
+        hint = "an event log gives the start as `at` and the length as `frames`, in samples"
+    else:
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(known)}"
+    return Problem(file, line, key, "unknown field", hint)
+
+
+_EVENT_PATH = re.compile(r"events\.(\d+)(?:\.(.*))?$")
+_FIRST_USED = re.compile(r"first used by events\.(\d+)$")
+
+
+def _log_wording(
+    problem: Problem, lines: Sequence[int], bad_frames: set[int], config_file: str
+) -> Problem | None:
+    """A scene problem as a log line's: fields of the line, ``frames`` not ``duration``."""
+    match = _EVENT_PATH.match(problem.path)
+    if match is None:
+        return problem
+    index, path = int(match[1]), match[2] or ""
+    message, hint = problem.message, problem.hint
+    if path == "duration":
+        if index in bad_frames:  # already said, in the log's terms
+            return None
+        path, hint = "frames", "give `frames`, the event's length in samples"
+    if message.startswith("needs `at`"):
+        path, message = "at", "is required (the event's start, in samples)"
+    elif message.startswith("no `to`"):
+        path, message, hint = "to", "is required (the node the event entered)", ""
+    elif message.endswith("does not exist") and path == "to" and config_file:
+        message = message.replace("does not exist", f"is not in {config_file}")
+    first = _FIRST_USED.match(hint)
+    if first is not None and int(first[1]) < len(lines):
+        hint = f"first used on line {lines[int(first[1])]}"
+    return replace(problem, path=path, message=message, hint=hint)
 
 
 def path_offsets(

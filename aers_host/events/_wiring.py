@@ -19,13 +19,13 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._nodetype import CheckContext, NodeType
 from ..dsp import Delay, delay_samples
-from ..errors import ConfigError, Problem
 from ._generators import EventGenerator
 from ._hooks import default_generators
 from ._model import Event
@@ -44,16 +44,28 @@ def _sole_events_node(config: GraphConfig) -> str | None:
     return ids[0] if len(ids) == 1 else None
 
 
-def _replayed(config: GraphConfig, replay: Path) -> list[Event]:
-    log = read_event_log(replay, config.sample_rate)
-    problems = [
-        Problem(str(replay), 0, f"events.{i}.to", f"target node {ev.to!r} is not in {config.file}")
-        for i, ev in enumerate(log.events)
-        if ev.to not in config.nodes
-    ]
-    if problems:
-        raise ConfigError(problems)
+def _replayed(
+    config: GraphConfig, replay: Path, generators: Mapping[str, EventGenerator]
+) -> list[Event]:
+    """The log's events, checked against this config (rate, config file, nodes)."""
+    log = read_event_log(
+        replay,
+        config.sample_rate,
+        config_sha256=_file_sha256(config.file),
+        config_file=config.file,
+        nodes=list(config.nodes),
+        generators=generators,
+    )
     return log.events
+
+
+def _file_sha256(file: str) -> str | None:
+    """SHA-256 of the config file, as ``aers events record`` writes it (None: no file)."""
+    path = Path(file)
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    except OSError:
+        return None
 
 
 def target_channels(
@@ -112,7 +124,7 @@ def events_for_config(
     if generators is None:
         generators = default_generators()
     if replay is not None:
-        return _replayed(config, replay)
+        return _replayed(config, replay, generators)
     data = config.data
     if not data.get("events") and not data.get("scene"):
         return []

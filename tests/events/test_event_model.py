@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from aers_host.errors import ConfigError
-from aers_host.events import Event, derived_seed, event_schema, load_scene, parse_events
+from aers_host.events import derived_seed, event_schema, load_scene, parse_events
 from aers_host.events._scene import events_from_config
 from aers_host.events._schema import SCHEMA_PATH, schema_text
 
@@ -155,11 +155,6 @@ def test_config_events_and_scene_combine_with_unique_ids(tmp_path: Path) -> None
     assert [e.id for e in both] == ["y", "x"]
     with pytest.raises(ConfigError, match="used twice"):
         events_from_config({"events": [ev(id="x")], "scene": "s.jsonl"}, 48000, tmp_path)
-
-
-def test_record_round_trip() -> None:
-    [e] = parse_events([ev(duration=0.01, pan=-0.5)], 48000, Path("."))
-    assert Event.from_record(json.loads(json.dumps(e.to_record()))) == e
 
 
 def test_schema_file_is_generated_from_the_generators() -> None:
