@@ -31,6 +31,7 @@ import yaml
 
 from ._nodetype import NodeType
 from .config import GraphConfig, ParsedDocument, load_config, validate_config_data
+from .config._model import NODE_OPTION_KEYS
 from .config._schema import (
     config_schema,
     did_you_mean,
@@ -51,8 +52,9 @@ Whole = int | np.integer[Any]
 Number = float | np.integer[Any] | np.floating[Any]
 
 
-#: Keywords of :meth:`Graph.add` that are node options, not parameters.
-_OPTIONS = ("bypass", "mute", "fallback", "deadline_ms", "isolation")
+#: Keywords of :meth:`Graph.add` that are node options, not parameters: the config's
+#: node options (automation has its own method, :meth:`Graph.automate`).
+_OPTIONS = tuple(key for key in NODE_OPTION_KEYS if key != "automation")
 
 
 class Node(str):

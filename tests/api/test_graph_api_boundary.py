@@ -228,3 +228,13 @@ def test_array_automation_is_refused_by_every_export(tmp_path: Path) -> None:
     assert data["nodes"]["sine1"]["automation"] == {"level_db": [[0, -6]]}
     g.save(tmp_path / "g.json", drop_arrays=True)
     assert Graph.load(tmp_path / "g.json", registry=REGISTRY).to_dict() == data
+
+
+def test_every_config_node_option_is_an_option_of_add() -> None:
+    # max_voices and steal are node options in a config, so they are in code too.
+    g = Graph()
+    sfx = g.add("events", id="sfx", channels=2, max_voices=4, steal="oldest")
+    g.connect(sfx, g.add("output", id="o"))
+    node = g.to_dict()["nodes"]["sfx"]
+    assert node["max_voices"] == 4 and node["steal"] == "oldest"
+    assert "max_voices" not in node.get("params", {})
