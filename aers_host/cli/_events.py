@@ -58,10 +58,16 @@ def generate(
 ) -> None:
     """Write a seeded scene of COUNT events of KIND (same arguments, same scene)."""
     from ..events import SCENE_KINDS, generate_scene, write_scene
+    from ..events._scene import MAX_SCENE_EVENTS
 
     if kind not in SCENE_KINDS:
         raise typer.BadParameter(
             f"{kind!r}; choose one of {', '.join(SCENE_KINDS)}", param_hint="--kind"
+        )
+    if count > MAX_SCENE_EVENTS:  # a scene's limit: validate and render refuse longer ones
+        raise typer.BadParameter(
+            f"at most {MAX_SCENE_EVENTS:,} events (a scene's limit)",
+            param_hint="--count",
         )
     records = generate_scene(
         kind, count, seed, duration=duration, max_polyphony=max_polyphony, to=to

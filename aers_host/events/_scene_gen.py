@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ._generators import BUILTIN_GENERATORS
+from ._scene import MAX_SCENE_EVENTS
 
 _Rng = np.random.Generator
 #: kind → (params, seconds it sounds, explicit duration?, gain_db) drawn from the rng.
@@ -90,13 +92,20 @@ _MIXED = ("footsteps", "dialogue", "explosion", "ambience")
 
 
 def _place(start: float, length: float, active: list[float], cap: int | None) -> float:
-    """The earliest time ≥ ``start`` at which fewer than ``cap`` voices still sound."""
+    """The earliest time ≥ ``start`` at which fewer than ``cap`` voices still sound.
+
+    ``active`` is a min-heap (:mod:`heapq`) of the end times of the category's sounding
+    events; ends at or before the chosen start are popped, so each event is pushed and
+    popped once and a scene of N events is placed in O(N log N).
+    """
     start = math.ceil(start * 1e4) / 1e4  # the scene stores 0.1 ms resolution
-    active[:] = [end for end in active if end > start]
+    while active and active[0] <= start:
+        heapq.heappop(active)
     while cap is not None and len(active) >= cap:
-        start = math.ceil(min(active) * 1e4) / 1e4 + 1e-4  # a sample's margin
-        active[:] = [end for end in active if end > start]
-    active.append(start + length)
+        start = math.ceil(active[0] * 1e4) / 1e4 + 1e-4  # a sample's margin
+        while active and active[0] <= start:
+            heapq.heappop(active)
+    heapq.heappush(active, start + length)
     return start
 
 
@@ -113,19 +122,22 @@ def generate_scene(
 
     Args:
         kind: one of :data:`SCENE_KINDS`.
-        count: number of events.
+        count: number of events (at most :data:`MAX_SCENE_EVENTS`, what a scene may hold).
         seed: the scene seed.
         duration: span in seconds over which starts are drawn.
         max_polyphony: per-category cap on overlapping events (None: uncapped).
         to: explicit target node for every event (None: the config's ``routing`` decides).
 
     Raises:
-        ValueError: unknown kind, or a non-positive count, duration or cap.
+        ValueError: unknown kind, a non-positive count, duration or cap, or more events
+            than :data:`MAX_SCENE_EVENTS`.
     """
     if kind not in SCENE_KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(SCENE_KINDS)}")
     if count < 1 or duration <= 0 or (max_polyphony is not None and max_polyphony < 1):
         raise ValueError("count, duration and max_polyphony must be positive")
+    if count > MAX_SCENE_EVENTS:
+        raise ValueError(f"count {count} is over the scene limit of {MAX_SCENE_EVENTS:,} events")
     rng = np.random.Generator(np.random.PCG64(seed))
     drafts = []
     for _ in range(count):
