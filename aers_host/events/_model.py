@@ -53,6 +53,12 @@ def _surely_valid(raw: Any) -> bool:
     return True
 
 
+#: Longest event, in frames. Each event's audio is built whole before the render, so that
+#: voice stealing and replay never depend on block boundaries; building it peaks near
+#: 60 bytes a frame (FFT-shaped noise), so this bound (~11.6 min at 48 kHz) keeps one
+#: event under ~2 GB instead of letting a day-long one exhaust memory mid-render.
+MAX_EVENT_FRAMES = 1 << 25
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One scheduled sound: what plays, where it enters the graph, and on which sample."""
@@ -308,14 +314,25 @@ def parse_events(
         source = _check_source(index, ev, sample_rate, base_dir, gens, rep)
         to = _target(index, ev, routes, default_target, nodes, rep)
         at = int(ev["at"]) if "at" in ev else round(float(ev["time"]) * sample_rate)
-        duration = ev.get("duration")
+        seconds = ev.get("duration")
+        frames = None if seconds is None else max(1, round(float(seconds) * sample_rate))
+        if frames is not None and frames > MAX_EVENT_FRAMES:
+            rep.add(
+                index,
+                "duration",
+                f"{float(seconds):g} s is {frames:,} frames, over the limit of "
+                f"{MAX_EVENT_FRAMES:,} ({MAX_EVENT_FRAMES / sample_rate:.0f} s at "
+                f"{sample_rate} Hz): each event's audio is built whole before the render",
+                "split it into several shorter events",
+            )
+            continue
         events.append(
             Event(
                 id=str(ev["id"]),
                 category=str(ev["category"]),
                 at=at,
                 source=source,
-                duration=None if duration is None else max(1, round(float(duration) * sample_rate)),
+                duration=frames,
                 gain_db=float(ev.get("gain_db", 0.0)),
                 pan=float(ev.get("pan", 0.0)),
                 to=to,

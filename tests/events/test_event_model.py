@@ -10,6 +10,7 @@ import pytest
 
 from aers_host.errors import ConfigError
 from aers_host.events import derived_seed, event_schema, load_scene, parse_events
+from aers_host.events._model import MAX_EVENT_FRAMES
 from aers_host.events._scene import events_from_config
 from aers_host.events._schema import SCHEMA_PATH, schema_text
 
@@ -173,3 +174,15 @@ def test_schema_file_is_generated_from_the_generators() -> None:
         "source",
         "to",
     }
+
+
+def test_an_event_too_long_to_build_is_refused_where_it_is_written() -> None:
+    # A day-long event passed validation, then made render allocate 31 GiB and crash.
+    limit_s = MAX_EVENT_FRAMES / 48000
+    [ok] = parse_events([ev(duration=limit_s)], 48000, Path("."))
+    assert ok.duration == MAX_EVENT_FRAMES
+    with pytest.raises(ConfigError) as info:
+        parse_events([ev(duration=86400)], 48000, Path("."))
+    (problem,) = info.value.problems
+    assert problem.path == "events.0.duration" and "over the limit" in problem.message
+    assert "split it" in problem.hint
