@@ -234,19 +234,16 @@ def _parse_yaml(text: str, file: str) -> ParsedDocument:
         raise ConfigError(
             [Problem(file, 1, "", "config is empty", "start from examples/demo.yaml")]
         )
-    expanded = _expanded_size(node, {})
-    if expanded > MAX_EXPANDED_NODES:
-        raise ConfigError(
-            [
-                Problem(
-                    file,
-                    node.start_mark.line + 1,
-                    "",
-                    f"YAML expands to over {MAX_EXPANDED_NODES:,} nodes through aliases",
-                    "refusing a possible alias bomb; write the data out or use fewer aliases",
-                )
-            ]
-        )
+    distinct: dict[int, int] = {}
+    if _expanded_size(node, distinct) > MAX_EXPANDED_NODES:
+        line = node.start_mark.line + 1
+        if len(distinct) > MAX_EXPANDED_NODES // 2:  # big as written, not through aliases
+            message = f"config holds over {MAX_EXPANDED_NODES:,} YAML values"
+            hint = "move long event lists to a JSONL scene file and name it with `scene: PATH`"
+        else:
+            message = f"YAML expands to over {MAX_EXPANDED_NODES:,} nodes through aliases"
+            hint = "refusing a possible alias bomb; write the data out or use fewer aliases"
+        raise ConfigError([Problem(file, line, "", message, hint)])
     problems: list[Problem] = []
     _find_duplicate_keys(node, "", file, problems)
     if problems:

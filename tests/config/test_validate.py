@@ -411,3 +411,10 @@ def test_integral_floats_are_the_integers_they_denote(tmp_path: Path) -> None:
     nyquist = text.replace("freq: 1000", "freq: 23000")  # above 22050, below 24000
     (problem,) = problems(write(tmp_path, nyquist, "n.yaml"))
     assert "22050 Hz for 44100 Hz" in problem.message
+
+
+def test_a_config_large_as_written_is_not_called_an_alias_bomb(tmp_path: Path) -> None:
+    values = ", ".join(["1"] * 210_000)  # no alias anywhere, just too many values
+    path = write(tmp_path, f"nodes: {{}}\nseed_list: [{values}]\n")
+    (problem,) = problems(path)
+    assert "holds over 200,000 YAML values" in problem.message and "alias" not in problem.hint
