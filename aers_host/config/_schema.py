@@ -102,16 +102,22 @@ def _message(error: ValidationError) -> tuple[str, str]:
     instance: Any = error.instance
     if kind == "enum":
         options = ", ".join(json.dumps(v) for v in value)
-        close = did_you_mean(instance, value) if isinstance(instance, str) else ""
-        hint = close or f"use one of {options}"
-        return f"{json.dumps(instance)} is not supported", hint
+        if isinstance(instance, str) and instance in (json.dumps(v) for v in value):
+            hint = f"write {instance} without quotes: it is a number"
+        else:
+            close = did_you_mean(instance, value) if isinstance(instance, str) else ""
+            hint = close or f"use one of {options}"
+        return f"{shown(instance)} is not supported", hint
     if kind == "const":
-        return f"must be {json.dumps(value)}, got {json.dumps(instance)}", ""
+        return f"must be {json.dumps(value)}, got {shown(instance)}", ""
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"missing required key {missing!r}", ""
     if kind == "type":
-        return f"must be of type {value}, got {type(instance).__name__} {json.dumps(instance)}", ""
+        return f"must be of type {value}, got {type(instance).__name__} {shown(instance)}", ""
+    if kind in ("maxItems", "minItems"):
+        relation = "at most" if kind == "maxItems" else "at least"
+        return f"has {len(instance):,} items; it must have {relation} {value:,}", ""
     if kind in ("minimum", "exclusiveMinimum"):
         relation = ">=" if kind == "minimum" else ">"
         negative = " (negative values make no sense here)" if float(instance) < 0 <= value else ""
@@ -123,7 +129,20 @@ def _message(error: ValidationError) -> tuple[str, str]:
         return "must not be empty", ""
     if kind == "not" and isinstance(value, dict) and set(value) == {"required"}:
         return _exclusive_keys(list(value["required"]))
-    return error.message, ""
+    return _clipped(error.message), ""
+
+
+#: Longest echo of a value in a message: a 100 000-number list must not become one line.
+_ECHO_CHARS = 60
+
+
+def shown(value: Any) -> str:
+    """``value`` as JSON, cut to :data:`_ECHO_CHARS` characters (``…`` marks the cut)."""
+    return _clipped(json.dumps(value, default=str), _ECHO_CHARS)
+
+
+def _clipped(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _exclusive_keys(keys: list[object]) -> tuple[str, str]:

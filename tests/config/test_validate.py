@@ -418,3 +418,26 @@ def test_a_config_large_as_written_is_not_called_an_alias_bomb(tmp_path: Path) -
     path = write(tmp_path, f"nodes: {{}}\nseed_list: [{values}]\n")
     (problem,) = problems(path)
     assert "holds over 200,000 YAML values" in problem.message and "alias" not in problem.hint
+
+
+def test_messages_echo_at_most_a_short_piece_of_a_huge_value(tmp_path: Path) -> None:
+    values = ", ".join(["1"] * 100_000)
+    path = write(tmp_path, GOOD.replace("{freq: 440, level_db: -12}", f"{{phase: [{values}]}}"))
+    (problem,) = problems(path)
+    assert problem.path == "nodes.tone.params.phase" and len(str(problem)) < 300
+    assert problem.message.endswith("…")
+
+
+def test_a_quoted_sample_rate_is_told_to_lose_its_quotes(tmp_path: Path) -> None:
+    (problem,) = problems(
+        write(tmp_path, GOOD.replace("sample_rate: 48000", 'sample_rate: "48000"'))
+    )
+    assert problem.path == "sample_rate" and "without quotes" in problem.hint
+
+
+def test_too_many_items_is_said_as_a_count() -> None:
+    from aers_host.config._schema import schema_problems
+
+    schema = {"type": "array", "maxItems": 2}
+    (problem,) = schema_problems([1, 2, 3], schema, file="f", base="x", line_of=lambda _p: 1)
+    assert problem.message == "has 3 items; it must have at most 2"
