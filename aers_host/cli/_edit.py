@@ -131,7 +131,8 @@ def problems_of(status: int, answer: Any) -> list[str]:
         for p in answer.get("problems") or []:
             hint = f" ({p['hint']})" if p.get("hint") else ""
             lines.append(f"{p.get('path') or 'edit'}: {p.get('message')}{hint}")
-        return lines or [f"{answer.get('code', status)}: {answer.get('message', answer)}"]
+        code, message = answer.get("code", "error"), answer.get("message", answer)
+        return lines or [f"{code} (HTTP {status}): {message}"]
     return [f"server answered {status}: {answer}"]
 
 

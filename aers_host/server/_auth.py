@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._messages import ProtocolError, error_message
+
 COOKIE = "aers_token"
 #: Host names a loopback-bound server answers to.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -109,7 +111,8 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, reaso
         await receive()  # the websocket.connect message
         await send({"type": "websocket.close", "code": 1008, "reason": reason})
         return
-    body = json.dumps({"detail": reason}).encode()
+    code = "unauthorized" if status == 401 else "forbidden"
+    body = json.dumps(error_message(ProtocolError(code, reason))).encode()
     headers: list[Any] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

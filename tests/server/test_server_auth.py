@@ -28,7 +28,10 @@ PATHS = [
 def test_every_path_needs_the_token(serve: Serve, path: str) -> None:
     served = serve(token=TOKEN)
     with served.client() as http:
-        assert http.get(path).status_code == 401
+        refused = http.get(path)
+        assert refused.status_code == 401
+        body = refused.json()  # the feed's error body, like every other REST refusal
+        assert (body["type"], body["code"]) == ("error", "unauthorized") and body["message"]
         assert (
             http.get(path, headers={"authorization": "Bearer wrong-token-000000"}).status_code
             == 401
@@ -63,7 +66,8 @@ def test_websocket_needs_the_token(serve: Serve) -> None:
 def test_foreign_host_header_is_refused(serve: Serve) -> None:
     served = serve()
     with served.client() as http:
-        assert http.get("/api/graph", headers={"host": "evil.example:80"}).status_code == 403
+        refused = http.get("/api/graph", headers={"host": "evil.example:80"})
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
         assert http.get("/api/graph").status_code == 200
 
 
