@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from signal_masks import DEFAULT_SIGINT
 
 from aers_host.config import load_config
 from aers_host.graph import render
@@ -63,7 +64,7 @@ def test_ctrl_c_of_aers_run_keeps_audio_and_metrics(config: Path, tmp_path: Path
     out = tmp_path / "run"
     aers = str(Path(sys.executable).with_name("aers"))
     proc = subprocess.Popen(
-        [aers, "run", str(config), "--out-dir", str(out)],
+        [*DEFAULT_SIGINT, aers, "run", str(config), "--out-dir", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

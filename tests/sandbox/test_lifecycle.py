@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from signal_masks import TERMINAL, blocked_signals
+from signal_masks import DEFAULT_SIGINT, TERMINAL, blocked_signals
 
 from aers_host.sandbox import cleanup_stale_segments
 
@@ -40,7 +40,7 @@ for _ in range(1200):  # like an engine, wake often: a signal the kernel gave to
 
 def start_host(mode: str) -> tuple[subprocess.Popen[str], dict[str, object]]:
     host = subprocess.Popen(
-        [sys.executable, "-c", HOST, str(ROOT), mode],
+        [*DEFAULT_SIGINT, sys.executable, "-c", HOST, str(ROOT), mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
