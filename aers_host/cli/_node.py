@@ -63,6 +63,8 @@ def serve(
     from ..plugins import default_registry
     from ..remote import MIN_TOKEN_LENGTH, Chain, ChainError, NodeServer
 
+    if token is None and token_env and token_env not in os.environ:
+        raise NodeConfigError(f"--token-env {token_env}: that environment variable is not set")
     secret = token if token is not None else os.environ.get(token_env or "", "")
     if len(secret) < MIN_TOKEN_LENGTH:
         raise NodeConfigError(

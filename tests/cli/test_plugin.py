@@ -295,3 +295,18 @@ def test_signed_scaffolds_verify(kind: str, tmp_path: Path, aers_home: Path, run
     assert signed.code == 0, signed.err
     verified = run_cli("plugin", "verify", folder)
     assert verified.code == 0, verified.err
+
+
+def test_list_shows_why_a_plugin_is_unusable_in_full(
+    signed_fx: Path, aers_home: Path, run_cli  # type: ignore[no-untyped-def]
+) -> None:
+    assert run_cli("plugin", "install", signed_fx).code == 0
+    with (aers_home / "plugins" / "fx" / "fx.py").open("a") as handle:
+        handle.write("# tampered in the store\n")
+    listed = run_cli("plugin", "list")  # 80 columns: the reason folds, it is not cut
+    reason = json.loads(run_cli("plugin", "list", "--json").out)
+    [status] = [r["status"] for r in reason if r["name"] == "fx"]
+    assert status.startswith("unusable") and "…" not in listed.out
+    folded = "".join(line.split("│")[-2].strip() for line in listed.out.splitlines()
+                     if line.count("│") > 2)  # fmt: skip
+    assert "".join(status.split()) in "".join(folded.split())

@@ -115,3 +115,9 @@ def test_cli_node_stops_on_ctrl_c_delivered_to_any_thread(own_node: NodeProcess)
     assert ctypes.CDLL(None, use_errno=True).tgkill(pid, others[0], signal.SIGINT) == 0
     assert own_node.proc.wait(10) == 130
     assert "node stopped" in own_node.stop()
+
+
+def test_cli_names_an_unset_token_variable(run_cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("AERS_NO_SUCH_TOKEN", raising=False)
+    result = run_cli("node", "serve", "--port", "0", "--token-env", "AERS_NO_SUCH_TOKEN")
+    assert result.code == 1 and "AERS_NO_SUCH_TOKEN" in result.err and "not set" in result.err
