@@ -254,8 +254,10 @@ def list_plugins(
         document = {"plugins": rows, "fences": fences} if verbose else rows
         say(out_console, json.dumps(document, indent=2))
         return
-    table = Table("name", "version", "kind", "isolation", "key id", "source")
-    table.add_column("status", overflow="fold")  # the reason a plugin is unusable, in full
+    table = Table()
+    for column in ("name", "version", "kind", "isolation", "key id", "source", "status"):
+        # A long name, or the reason a plugin is unusable, folds instead of being cut.
+        table.add_column(column, overflow="fold" if column in ("name", "status") else "ellipsis")
     for row in rows:
         keyid = row["keyid"] if verbose else row["keyid"][:16]
         table.add_row(row["name"], row["version"], row["kind"], row["isolation"], keyid,

@@ -298,15 +298,20 @@ def test_signed_scaffolds_verify(kind: str, tmp_path: Path, aers_home: Path, run
 
 
 def test_list_shows_why_a_plugin_is_unusable_in_full(
-    signed_fx: Path, aers_home: Path, run_cli  # type: ignore[no-untyped-def]
+    tmp_path: Path, author: Path, aers_home: Path, run_cli, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
 ) -> None:
-    assert run_cli("plugin", "install", signed_fx).code == 0
-    with (aers_home / "plugins" / "fx" / "fx.py").open("a") as handle:
-        handle.write("# tampered in the store\n")
-    listed = run_cli("plugin", "list")  # 80 columns: the reason folds, it is not cut
-    reason = json.loads(run_cli("plugin", "list", "--json").out)
-    [status] = [r["status"] for r in reason if r["name"] == "fx"]
-    assert status.startswith("unusable") and "…" not in listed.out
-    folded = "".join(line.split("│")[-2].strip() for line in listed.out.splitlines()
-                     if line.count("│") > 2)  # fmt: skip
-    assert "".join(status.split()) in "".join(folded.split())
+    from aers_host.cli._app import out_console
+
+    name = "a-plugin-with-a-rather-long-descriptive-name"  # wider than the status column
+    assert run_cli("plugin", "new", name, "--dir", tmp_path).code == 0
+    assert run_cli("plugin", "sign", tmp_path / name, "--key", author).code == 0
+    assert run_cli("plugin", "install", tmp_path / name).code == 0
+    [source] = [p for p in (aers_home / "plugins" / name).glob("*.py") if "test" not in p.name]
+    source.write_bytes(source.read_bytes() + b"# tampered in the store\n")
+    monkeypatch.setattr(out_console, "width", 80)  # a common terminal
+    listed = run_cli("plugin", "list")
+    [status] = [r["status"] for r in json.loads(run_cli("plugin", "list", "--json").out)
+                if r["name"] == name]  # fmt: skip
+    assert status.startswith("unusable") and "…" not in listed.out  # folded, not cut
+    cells = [line.split("│")[-2].strip() for line in listed.out.splitlines() if "│" in line]
+    assert "".join(status.split()) in "".join("".join(cells).split())
