@@ -49,6 +49,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .._paths import atomic_write
 from ..config._schema import config_schema, non_finite_paths, schema_problems
 from ..errors import ConfigError, Problem
 from ._generators import EventGenerator
@@ -119,9 +120,7 @@ def write_event_log(path: Path, entries: Iterable[Mapping[str, Any]], **header: 
         raise ValueError("an event log header needs sample_rate")
     lines = [json.dumps({"aers_event_log": LOG_FORMAT, **header}, sort_keys=True)]
     lines += [json.dumps(dict(entry), sort_keys=True) for entry in entries]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644)
     return path
 
 
@@ -177,7 +176,9 @@ def _read_log_lines(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     """The log's JSON objects and their lines, within the scene's size and count limits."""
     where = str(path)
     try:
-        records, lines, problems, over = _read_records(path, MAX_SCENE_EVENTS + 1)
+        records, lines, problems, over = _read_records(
+            path, MAX_SCENE_EVENTS + 1, "event log", _LIMIT_HINT
+        )
     except UnreadableScene as err:
         cause = err.cause
         if isinstance(cause, UnicodeDecodeError):
@@ -186,13 +187,6 @@ def _read_log_lines(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
             reason, hint = cause.strerror or str(cause), "check the path and its permissions"
         problem = Problem(where, 0, "", f"cannot read event log: {reason}", hint)
         raise ConfigError([problem]) from err
-    except ConfigError as err:  # over the size limit (the same as a scene's)
-        raise ConfigError(
-            [
-                replace(p, message=p.message.replace("scene", "event log", 1), hint=_LIMIT_HINT)
-                for p in err.problems
-            ]
-        ) from err
     if over:
         problems.append(
             Problem(

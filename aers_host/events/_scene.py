@@ -76,15 +76,18 @@ class UnreadableScene(ConfigError):
         return Problem(file, line, "scene", f"cannot read scene file {written}: {reason}", hint)
 
 
-def _scene_text(path: Path) -> str:
-    """The file's text, refused from ``stat`` alone when over :data:`MAX_SCENE_BYTES`."""
+def _scene_text(path: Path, what: str = "scene", hint: str = _SPLIT_HINT) -> str:
+    """The file's text, refused from ``stat`` alone when over :data:`MAX_SCENE_BYTES`.
+
+    ``what`` names the file in the refusal (an event log is read the same way).
+    """
     limit = f"over the {MAX_SCENE_BYTES // 2**20} MiB limit"
     try:
         return read_bounded(path, MAX_SCENE_BYTES).decode("utf-8")
     except TooLarge as err:
         size = "" if err.size is None else f" {err.size / 1e6:.1f} MB,"
-        message = f"scene is{size} {limit}"
-        raise ConfigError([Problem(str(path), 0, "", message, _SPLIT_HINT)]) from err
+        message = f"{what} is{size} {limit}"
+        raise ConfigError([Problem(str(path), 0, "", message, hint)]) from err
     except (OSError, UnicodeDecodeError) as err:
         raise UnreadableScene(path, err) from err
 
@@ -125,16 +128,17 @@ def read_jsonl(path: Path, max_records: int | None = None) -> tuple[list[Any], l
 
 
 def _read_records(
-    path: Path, max_records: int | None
+    path: Path, max_records: int | None, what: str = "scene", hint: str = _SPLIT_HINT
 ) -> tuple[list[Any], list[int], list[Problem], int]:
     """Records, their lines, bad lines, and the line of the record past ``max_records``.
 
-    That last is 0 when there is none; otherwise reading stopped there.
+    That last is 0 when there is none; otherwise reading stopped there. ``what`` and
+    ``hint`` word the size refusal (see :func:`_scene_text`).
 
     Raises:
         ConfigError: the file cannot be read or is over :data:`MAX_SCENE_BYTES`.
     """
-    text = _scene_text(path)
+    text = _scene_text(path, what, hint)
     records: list[Any] = []
     lines: list[int] = []
     problems: list[Problem] = []
