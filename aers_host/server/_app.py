@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
 from importlib.resources import files
@@ -51,6 +50,7 @@ from ._messages import (
     graph_message,
     node_info,
     parse_client_message,
+    parse_json,
     validate_control,
 )
 from ._model import Ack, Control, EditRequest
@@ -347,13 +347,9 @@ async def json_body(request: Request) -> Any:
         message = f"send the body as application/json ({got})"
         raise RestError(415, "bad_message", message)
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as err:
-        raise RestError(400, "bad_json", f"not valid JSON: {err}") from err
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
+        return parse_json(raw)
+    except ProtocolError as err:
+        raise RestError(400, err.code, err.message) from err
 
 
 def _check_author(who: str, own: str) -> None:

@@ -18,12 +18,11 @@ Refusals: HTTP 401/403 with a JSON body; a WebSocket is closed before it is acce
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Iterable
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._messages import ProtocolError, error_message
@@ -112,12 +111,6 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, reaso
         await send({"type": "websocket.close", "code": 1008, "reason": reason})
         return
     code = "unauthorized" if status == 401 else "forbidden"
-    body = json.dumps(error_message(ProtocolError(code, reason))).encode()
-    headers: list[Any] = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    headers = {"www-authenticate": "Bearer"} if status == 401 else None
+    body = error_message(ProtocolError(code, reason))
+    await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)

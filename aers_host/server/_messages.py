@@ -292,16 +292,25 @@ def parse_client_message(raw: str | bytes | None, runtime: LiveRuntime) -> Contr
     if len(raw) > MAX_MESSAGE_BYTES or len(raw.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"message exceeds {MAX_MESSAGE_BYTES} bytes")
     # Steps 2-3: JSON object.
-    try:
-        data = json.loads(raw, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as err:
-        raise ProtocolError("bad_json", f"not valid JSON: {err}") from err
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", "a message must be a JSON object")
     version = data.get("v")
     if data.get("type") == "edit" and version == PROTOCOL_VERSION and not isinstance(version, bool):
         return EditRequest(data)
     return validate_control(data, runtime)
+
+
+def parse_json(raw: str | bytes) -> Any:
+    """Strict JSON (no ``NaN``/``Infinity``, nesting bounded by the interpreter).
+
+    Raises:
+        ProtocolError: ``bad_json``, why the text is not JSON.
+    """
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as err:
+        raise ProtocolError("bad_json", f"not valid JSON: {err}") from err
 
 
 def _refuse_constant(name: str) -> float:
