@@ -29,11 +29,11 @@ import contextlib
 import ipaddress
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Final
 
+from .._threads import helper_thread
 from ..errors import AersError
 
 #: Seconds allowed to reach a scheduler address (TCP connection plus Dask's handshake).
@@ -184,7 +184,7 @@ def _check_handshake(address: str, deadline: float, limit: float) -> None:
         else:
             outcome.append(None)
 
-    thread = threading.Thread(target=run, name="aers-scheduler-probe", daemon=True)
+    thread = helper_thread(run, "aers-scheduler-probe")  # Ctrl-C stays the main thread's
     thread.start()
     thread.join(timeout + 5.0)  # wait_for ends the loop; this is only a backstop
     err = outcome[0] if outcome else TimeoutError()
