@@ -30,7 +30,7 @@ Checks (:func:`read_event_log`), every problem as ``LOG:LINE: path: message (hin
   so a log from another (or an edited) config is refused. Record a new log with it.
 * each event line: the scene event rules (``event.schema.json`` and :func:`parse_events`:
   ``at`` ≥ 0, gain and pan ranges, generator parameters, unique ids, ``to`` a node of
-  the config), with ``frames`` (1 … the scene's longest duration, in samples) in place
+  the config), with ``frames`` (1 … :data:`MAX_EVENT_FRAMES`, in samples) in place
   of ``duration``; the outcome fields (``end``, ``status``, ``path`` ...) by their types.
 
 Example:
@@ -53,10 +53,9 @@ from .._paths import atomic_write
 from ..config._schema import config_schema, non_finite_paths, schema_problems
 from ..errors import ConfigError, Problem
 from ._generators import EventGenerator
-from ._model import Event, parse_events
+from ._model import MAX_EVENT_FRAMES, Event, parse_events
 from ._scene import MAX_SCENE_EVENTS, UnreadableScene, _read_records
 from ._scheduler import PathStep
-from ._schema import load_event_schema
 
 LOG_FORMAT = 1
 
@@ -264,7 +263,7 @@ def _header_problems(
                 "replay with the config it was recorded from",
             )
         )
-    longest = _longest_seconds(config_schema()["properties"]["duration"])
+    longest = int(config_schema()["properties"]["duration"]["maximum"])  # seconds
     frames = header.get("frames")
     if frames is not None and frames > longest * rate:
         problems.append(
@@ -295,11 +294,6 @@ def _header_problems(
     return problems
 
 
-def _longest_seconds(spec: Mapping[str, Any]) -> int:
-    """The ``maximum`` of a seconds field in a schema (a render's or an event's)."""
-    return int(spec["maximum"])
-
-
 def _log_events(
     records: Sequence[Mapping[str, Any]],
     lines: Sequence[int],
@@ -316,7 +310,6 @@ def _log_events(
     limit in samples); what happened (:data:`OUTCOME_FIELDS`) is checked on its own.
     """
     file = str(path)
-    longest = _longest_seconds(load_event_schema()["properties"]["duration"]) * rate
     problems: list[Problem] = []
     raws: list[dict[str, Any]] = []
     lengths: list[int | None] = []
@@ -331,11 +324,12 @@ def _log_events(
         frames = record.get("frames")
         length: int | None = None
         if frames is not None:
-            message = _frames_problem(frames, longest)
+            message = _frames_problem(frames)
             if message:
                 bad_frames.add(index)
-                hours = longest // rate // 3600
-                hint = f"{hours:g} h at {rate} Hz" if "at most" in message else ""
+                hint = ""
+                if "at most" in message:
+                    hint = f"{MAX_EVENT_FRAMES / rate:.0f} s at {rate} Hz: events are built whole"
                 problems.append(Problem(file, line, "frames", message, hint))
             else:
                 length = int(frames)
@@ -377,7 +371,7 @@ def _outcome_problems(outcome: Mapping[str, Any], file: str, line: int) -> list[
     ] or schema_problems(outcome, _OUTCOME_SCHEMA, file=file, base="", line_of=lambda _: line)
 
 
-def _frames_problem(frames: Any, longest: int) -> str:
+def _frames_problem(frames: Any) -> str:
     """Why ``frames`` is not an event length in samples ("" when it is one)."""
     if isinstance(frames, bool) or not isinstance(frames, int | float):
         return f"must be a whole number of samples, got {json.dumps(frames)}"
@@ -387,8 +381,8 @@ def _frames_problem(frames: Any, longest: int) -> str:
         return f"must be a whole number of samples, got {frames}"
     if frames < 1:
         return f"{frames} is too small: an event lasts at least 1 sample"
-    if frames > longest:
-        return f"{frames} is too large: an event lasts at most {longest:,} samples"
+    if frames > MAX_EVENT_FRAMES:
+        return f"{frames} is too large: an event lasts at most {MAX_EVENT_FRAMES:,} samples"
     return ""
 
 
