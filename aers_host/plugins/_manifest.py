@@ -320,35 +320,6 @@ def parse_expires(text: str) -> datetime:
         raise ManifestError(f"{MANIFEST_FILE}: expires {text!r} is not a real date") from err
 
 
-def sign_manifest(
-    source_bytes: bytes,
-    files: Mapping[str, bytes],
-    key: Ed25519PrivateKey,
-    *,
-    now: datetime,
-    days: int,
-    reserved: frozenset[str] = frozenset(),
-) -> bytes:
-    """The signed ``manifest.json`` for a plugin folder's files and its manifest source.
-
-    Shorthand for :func:`prepare_signed` then :func:`seal`.
-
-    Args:
-        source_bytes: the raw ``manifest.in.json``.
-        files: every file of the folder except ``manifest.json`` (the source included).
-        key: the signing key.
-        now: signing time (aware).
-        days: validity in days.
-        reserved: names the plugin may not take (``aers plugin sign`` passes the built-ins).
-
-    Raises:
-        ManifestError: as :func:`prepare_signed`.
-        PluginValidationError: as :func:`prepare_signed`.
-    """
-    signed = prepare_signed(source_bytes, files, now=now, days=days, reserved=reserved)
-    return seal(signed, key)
-
-
 def prepare_signed(
     source_bytes: bytes,
     files: Mapping[str, bytes],

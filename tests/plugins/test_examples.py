@@ -16,7 +16,7 @@ from RestrictedPython import compile_restricted_exec
 
 from aers_host._nodetype import CheckContext
 from aers_host.plugins import BUILTIN_NAMES, PluginStore, StorePluginType, read_plugin_dir
-from aers_host.plugins._manifest import sign_manifest
+from aers_host.plugins._manifest import prepare_signed, seal
 from aers_host.plugins._scaffold import scaffold_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,8 +28,9 @@ def signed_copy(publisher: Publisher, source_dir: Path, manifest_source: Path, d
     shutil.copytree(source_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     shutil.copyfile(manifest_source, dest / "manifest.in.json")
     files = read_plugin_dir(dest).files
-    data = sign_manifest(files["manifest.in.json"], files, publisher.key,
-                         now=datetime.now(UTC), days=1, reserved=BUILTIN_NAMES)  # fmt: skip
+    signed = prepare_signed(files["manifest.in.json"], files,
+                            now=datetime.now(UTC), days=1, reserved=BUILTIN_NAMES)  # fmt: skip
+    data = seal(signed, publisher.key)
     (dest / "manifest.json").write_bytes(data)
     return dest
 

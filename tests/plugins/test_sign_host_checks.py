@@ -17,7 +17,7 @@ from plugin_fakes import NOW, Publisher
 
 from aers_host.errors import PluginValidationError
 from aers_host.plugins import BUILTIN_NAMES, PluginVerifier, read_plugin_dir
-from aers_host.plugins._manifest import build_signed, prepare_signed, sign_manifest
+from aers_host.plugins._manifest import build_signed, prepare_signed, seal
 from aers_host.plugins._scaffold import scaffold_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,11 +105,11 @@ def test_sign_refuses_what_verify_refuses_with_the_same_lines(
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_sign_manifest_refuses_before_signing(case: str, publisher: Publisher) -> None:
+def test_prepare_signed_refuses_before_signing(case: str, publisher: Publisher) -> None:
     src, _ = CASES[case]
     with pytest.raises(PluginValidationError):
-        sign_manifest(as_bytes(src), publisher.files(src["kind"]), publisher.key,
-                      now=NOW, days=30, reserved=BUILTIN_NAMES)  # fmt: skip
+        prepare_signed(as_bytes(src), publisher.files(src["kind"]),
+                       now=NOW, days=30, reserved=BUILTIN_NAMES)  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["python", "native"])
@@ -117,8 +117,9 @@ def test_a_consistent_manifest_signs_and_verifies(
     kind: str, publisher: Publisher, verifier: PluginVerifier
 ) -> None:
     files = publisher.files(kind)
-    data = sign_manifest(as_bytes(source(kind)), files, publisher.key,
-                         now=NOW, days=30, reserved=BUILTIN_NAMES)  # fmt: skip
+    signed = prepare_signed(as_bytes(source(kind)), files,
+                            now=NOW, days=30, reserved=BUILTIN_NAMES)  # fmt: skip
+    data = seal(signed, publisher.key)
     plugin = verifier.verify(data, files)
     assert plugin.name == "fx" and plugin.kind == kind
 
