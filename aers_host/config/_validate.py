@@ -79,9 +79,10 @@ def validate_document(
     nodes, types = _check_nodes(raw_nodes, registry, ctx, out)
     raw_connections = data.get("connections") or []
     connections = _check_connections(raw_connections, raw_nodes, types, out)
-    topology = _check_cycles(raw_nodes, connections, out)
+    edges = [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in connections]
+    topology = _check_cycles(raw_nodes, edges, out)
     if topology is not None and not out.problems:
-        _check_feedback_and_channels(nodes, connections, topology, types, ctx, out)
+        _check_feedback_and_channels(nodes, edges, topology, types, ctx, out)
     if out.problems:
         raise ConfigError(out.problems)
     return GraphConfig(
@@ -271,12 +272,8 @@ def _check_connections(
     return connections
 
 
-def _edges(connections: list[ConnectionSpec]) -> list[Edge]:
-    return [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in connections]
-
-
 def _check_cycles(
-    raw_nodes: Mapping[str, Any], connections: list[ConnectionSpec], out: _Collector
+    raw_nodes: Mapping[str, Any], edges: list[Edge], out: _Collector
 ) -> Topology | None:
     """The plan's order, or None after reporting a cycle that no ``delay`` node breaks.
 
@@ -288,10 +285,10 @@ def _check_cycles(
         if isinstance(raw, dict) and raw.get("type") == "delay"
     }
     try:
-        return plan_topology(list(raw_nodes), _edges(connections), delays)
+        return plan_topology(list(raw_nodes), edges, delays)
     except CycleError as err:
         last, first = err.cycle[-1], err.cycle[0]
-        closing = next(c.index for c in connections if c.src == last and c.dst == first)
+        closing = next(e.index for e in edges if e.src == last and e.dst == first)
         out.add(
             join_path("connections", closing),
             f"cycle {err} is not broken by a delay node",
@@ -302,7 +299,7 @@ def _check_cycles(
 
 def _check_feedback_and_channels(
     nodes: Mapping[str, NodeSpec],
-    connections: list[ConnectionSpec],
+    edges: list[Edge],
     topology: Topology,
     types: Mapping[str, NodeType],
     ctx: CheckContext,
@@ -317,7 +314,7 @@ def _check_feedback_and_channels(
                 f"shorter than block_size {ctx.block_size}",
                 "lengthen the delay or lower block_size",
             )
-    _check_channels(nodes, _edges(connections), types, topology.order, ctx, out)
+    _check_channels(nodes, edges, types, topology.order, ctx, out)
 
 
 def _check_channels(
