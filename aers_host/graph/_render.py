@@ -176,6 +176,7 @@ def render(
         GraphError: the graph cannot be built, has no length, or the state does not fit it.
         AudioIOError: an output file cannot be written.
         SessionError: a processor refuses its saved state.
+        RenderInterrupted: Ctrl-C; the files hold the blocks finished before it.
     """
     plan = build_plan(config, registry, event_targets=event_targets)
     try:
