@@ -22,6 +22,11 @@ A memfd stays open for the life of the process once its library is loaded: glibc
 an already-loaded library by path, so a reused ``/proc/self/fd/N`` could otherwise make a later
 dlopen return an earlier plugin. Libraries are cached by verified sha256, so loading the same
 plugin again opens nothing new.
+
+Steps 1-4 (:func:`seal_library`) run in the host; steps 4-9 (:func:`open_sealed`) run where
+the code will execute: in the host for ``isolation: in-process``, or in a fenced worker that
+inherits the sealed memfd (``aers_host.sandbox._native_stage``) — so the host of a worker-
+isolated plugin never maps its code at all.
 """
 
 from __future__ import annotations
@@ -93,7 +98,7 @@ class NativeLibrary:
 
 
 _LOCK: Final = threading.Lock()
-_LOADED: dict[str, tuple[ctypes.CDLL, int]] = {}
+_LOADED: dict[str, ctypes.CDLL] = {}
 
 
 def open_library(plugin: VerifiedPlugin) -> NativeLibrary:
@@ -111,9 +116,48 @@ def open_library(plugin: VerifiedPlugin) -> NativeLibrary:
         NativeABIError: dlopen failed, the entry symbol is missing, or the ABI is incompatible.
         PluginError: this system has no memfd_create.
     """
+    sealed = seal_library(plugin)  # steps 1-4
+    return open_sealed(plugin.name, sealed)  # steps 4-9
+
+
+@dataclass(frozen=True, slots=True)
+class SealedLibrary:
+    """A verified library's bytes in a sealed memfd, ready to be dlopened here or in a worker.
+
+    Attributes:
+        fd: the sealed, close-on-exec memfd (kept open for the life of the process).
+        sha256: the manifest's hash of the bytes, checked again by whoever dlopens them.
+        lib_file: the library's path in the plugin folder, for messages.
+        symbol: the entry symbol to look up.
+    """
+
+    fd: int
+    sha256: str
+    lib_file: str
+    symbol: str
+
+
+_SEALED: dict[str, int] = {}
+
+
+def seal_library(plugin: VerifiedPlugin, kind: str = "native") -> SealedLibrary:
+    """[main-thread] Steps 1-4: check ``plugin``'s entry and copy its bytes into a sealed memfd.
+
+    Nothing is executed: a worker (or :func:`open_sealed` here) dlopens the copy later. Sealed
+    copies are cached by sha256, so every node of one plugin shares one descriptor.
+
+    Args:
+        plugin: the verified plugin.
+        kind: the manifest kind this loader expects (``native`` or ``lv2``).
+
+    Raises:
+        PluginValidationError: wrong kind or entry string.
+        HashMismatchError: the entry file is unlisted, or its bytes differ from the manifest.
+        PluginError: this system has no memfd_create.
+    """
     # Step 1: precondition.
-    if plugin.kind != "native":
-        raise PluginValidationError(plugin.name, f"kind is {plugin.kind!r}, expected 'native'")
+    if plugin.kind != kind:
+        raise PluginValidationError(plugin.name, f"kind is {plugin.kind!r}, expected {kind!r}")
     lib_file, symbol = plugin.entry_file, plugin.entry_symbol
     if not symbol or not lib_file.endswith(".so"):
         raise PluginValidationError(
@@ -133,22 +177,61 @@ def open_library(plugin: VerifiedPlugin) -> NativeLibrary:
     # a mismatch means the verification chain is broken, and that is always a refusal.
     _check_digest(plugin.name, lib_file, hashlib.sha256(data).hexdigest(), expected)
     with _LOCK:
-        cached = _LOADED.get(expected)
-        if cached is None:
-            # Steps 3-5: private sealed copy, re-hash, dlopen.
-            cached = _dlopen_verified(plugin.name, lib_file, data, expected)
-            _LOADED[expected] = cached
-    cdll, fd = cached
-    entry = _checked_entry(plugin.name, cdll, symbol)  # steps 6-8
+        fd = _SEALED.get(expected)
+        if fd is None:
+            fd = _SEALED[expected] = _sealed_memfd(plugin.name, lib_file, data, expected)
+    return SealedLibrary(fd, expected, lib_file, symbol)
+
+
+def open_sealed(name: str, sealed: SealedLibrary) -> NativeLibrary:
+    """[main-thread] Steps 4-9: re-hash the sealed copy, dlopen it, check ABI and descriptor.
+
+    Also what a native worker calls on the memfd it inherited.
+
+    Raises:
+        HashMismatchError: the memfd does not hold the bytes the manifest names.
+        NativeABIError: dlopen failed, the entry symbol is missing, or the ABI is incompatible.
+        PluginValidationError: invalid descriptor parameters.
+    """
+    cdll = dlopen_sealed(name, sealed)
+    entry = _checked_entry(name, cdll, sealed.symbol)  # steps 6-8
     descriptor = entry.get_descriptor().contents
-    params = _validated_params(plugin.name, descriptor)  # step 9
+    params = _validated_params(name, descriptor)  # step 9
     descriptor_id = (descriptor.id or b"").decode("utf-8", "replace")
-    return NativeLibrary(plugin.name, cdll, fd, entry, descriptor_id, params)
+    return NativeLibrary(name, cdll, sealed.fd, entry, descriptor_id, params)
 
 
-def _dlopen_verified(
-    name: str, lib_file: str, data: bytes, expected: str
-) -> tuple[ctypes.CDLL, int]:
+def dlopen_sealed(name: str, sealed: SealedLibrary) -> ctypes.CDLL:
+    """[main-thread] Steps 4-5: hash what the memfd holds, then dlopen exactly that; cached.
+
+    Raises:
+        HashMismatchError: the memfd's bytes differ from ``sealed.sha256``.
+        NativeABIError: dlopen failed.
+    """
+    with _LOCK:
+        cdll = _LOADED.get(sealed.sha256)
+        if cdll is not None:
+            return cdll
+        # Step 4: hash what the memfd now holds, not what was meant to be written.
+        digest = hashlib.sha256()
+        offset = 0
+        while chunk := os.pread(sealed.fd, 1 << 20, offset):
+            digest.update(chunk)
+            offset += len(chunk)
+        _check_digest(name, sealed.lib_file, digest.hexdigest(), sealed.sha256)
+        # Step 5: load the memfd, never the plugin folder.
+        try:
+            cdll = ctypes.CDLL(f"/proc/self/fd/{sealed.fd}", mode=os.RTLD_NOW | os.RTLD_LOCAL)
+        except OSError as err:
+            raise NativeABIError(
+                f"plugin {name!r}: dlopen of {sealed.lib_file} failed: {err} (is it a shared "
+                "library built for this machine? rebuild with 'aers plugin build')"
+            ) from err
+        _LOADED[sealed.sha256] = cdll
+        return cdll
+
+
+def _sealed_memfd(name: str, lib_file: str, data: bytes, expected: str) -> int:
     if not hasattr(os, "memfd_create"):
         raise PluginError(
             f"plugin {name!r}: native plugins need memfd_create (Linux 3.17+) to load from "
@@ -160,24 +243,10 @@ def _dlopen_verified(
         while view:
             view = view[os.write(fd, view) :]
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
-        # Step 4: hash what the memfd now holds, not what we meant to write.
-        digest = hashlib.sha256()
-        offset = 0
-        while chunk := os.pread(fd, 1 << 20, offset):
-            digest.update(chunk)
-            offset += len(chunk)
-        _check_digest(name, lib_file, digest.hexdigest(), expected)
-        try:
-            cdll = ctypes.CDLL(f"/proc/self/fd/{fd}", mode=os.RTLD_NOW | os.RTLD_LOCAL)
-        except OSError as err:
-            raise NativeABIError(
-                f"plugin {name!r}: dlopen of {lib_file} failed: {err} (is it a shared library "
-                "built for this machine? rebuild with 'aers plugin build')"
-            ) from err
     except BaseException:
         os.close(fd)
         raise
-    return cdll, fd
+    return fd
 
 
 def _check_digest(name: str, lib_file: str, actual: str, expected: str) -> None:

@@ -2,9 +2,11 @@
 
 Order of checks (each refusal names the plugin and what was expected):
 
-1. Isolation: native code runs in-process in this version. A plugin or node asking for
-   any worker isolation (``sandbox``, ``per-instance``, ``per-plugin``, ``shared``) is
-   refused *before* any byte is loaded, rather than silently run unfenced.
+1. Isolation, chosen by the node (``isolation:`` beside ``params``), never by the manifest:
+   ``in-process`` (the default) loads the library here; ``per-instance`` (``sandbox``),
+   ``per-plugin`` or ``shared`` host it in a fenced worker (see
+   ``aers_host.sandbox._native_stage``): the host then never maps the code, and a crash
+   in it costs the node a restart or its fallback, not the process.
 2. :func:`~aers_host.native._library.open_library`: memfd copy, re-hash, dlopen, ABI and
    descriptor checks (see that module for the numbered steps).
 3. The signed manifest's params agree with the descriptor (the config validator only knows
@@ -25,7 +27,7 @@ from typing import Any
 
 from .._nodetype import CheckContext
 from .._processor import Processor
-from ..errors import PluginError, PluginValidationError
+from ..errors import PluginValidationError
 from ..plugins._verified import VerifiedPlugin
 from ._library import NativeParam, open_library
 from ._processor import NativeProcessor
@@ -39,30 +41,31 @@ def load_native_plugin(
     Args:
         plugin: the verified plugin; only its verified bytes are loaded.
         params: the node's ``params`` from the config (parameter name → number).
-        ctx: the node's context; ``ctx.node_options["isolation"]`` is honoured.
+        ctx: the node's context; ``ctx.node_options["isolation"]`` picks in-process (the
+            default) or a worker.
 
     Returns:
-        A :class:`NativeProcessor`; the engine calls ``prepare`` before the first block.
+        A :class:`NativeProcessor`, or a ``SandboxedProcessor`` for a worker isolation; the
+        engine calls ``prepare`` before the first block.
 
     Raises:
-        PluginError: a worker isolation was requested (not supported for native code).
         HashMismatchError: the library bytes differ from the manifest's sha256.
         NativeABIError: missing entry symbol, incompatible ABI, dlopen failure.
         PluginValidationError: invalid descriptor params, manifest/descriptor mismatch,
             unknown or out-of-range node params.
     """
-    # Step 1: refuse worker isolation before loading anything.
-    requested = ctx.node_options.get("isolation") or plugin.isolation
-    refused = {plugin.isolation, requested} - {"in-process"}
-    if refused:
-        where = f"node {ctx.node_id!r}" if ctx.node_id else "this node"
-        raise PluginError(
-            f"plugin {plugin.name!r} ({where}): native plugins run in-process; isolation: "
-            f"{sorted(refused)[0]} is not supported for native code yet — set "
-            "'isolation: in-process' (the "
-            "plugin must be signed by a key trusted for 'native'), or use a Python plugin if "
-            "the code is not trusted"
-        )
+    # Step 1: the user's node option decides where the code runs.
+    from ..sandbox._options import NodeOptions  # the sandbox only when a node asks for it
+
+    label = ctx.node_id or plugin.name
+    opts = NodeOptions.parse(ctx.node_options, "in-process", ctx.sample_rate, ctx.block_size, label)
+    if opts.isolation != "in-process":
+        from ..sandbox._host import SandboxedProcessor
+        from ..sandbox._native_stage import native_stage
+        from ..sandbox._scope import share_key
+
+        stage = native_stage(plugin, params, opts)
+        return SandboxedProcessor([stage], opts, label, share_key(plugin, opts.isolation))
     library = open_library(plugin)  # step 2
     defaults = manifest_defaults(plugin.name, plugin.params, library.params)  # step 3
     values = {**defaults, **node_values(plugin.name, params, library.params)}  # step 4

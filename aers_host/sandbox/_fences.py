@@ -9,10 +9,12 @@ offer degrades with a loud report (``aers doctor``), it does not stop the run.
 
 The worker needs nothing from the file system or the network once its imports are done:
 the shared memory is already mapped and the pipes already open. So Landlock handles every
-file-system and TCP right and grants none, and seccomp refuses new sockets, ``connect``,
-``exec``, process creation (threads stay possible), opening files for writing, namespace
-and mount changes, ``ptrace`` and kernel-attack-surface calls such as ``bpf`` and
-``io_uring``.
+file-system and TCP right and grants none — except, for a worker hosting native code,
+read and execute beneath the system library directories its ``readable`` list names (the
+plugin's own code comes from an inherited sealed memfd, which Landlock does not govern),
+and seccomp refuses new sockets, ``connect``, ``exec``, process creation (threads stay
+possible), opening files for writing, namespace and mount changes, ``ptrace`` and
+kernel-attack-surface calls such as ``bpf`` and ``io_uring``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import errno
 import os
 import resource
 import signal
+import stat
+from collections.abc import Sequence
 from typing import Final
 
 _PR_SET_PDEATHSIG: Final = 1
@@ -30,7 +34,12 @@ _CLONE_NEWUSER: Final = 0x10000000
 _CLONE_NEWNET: Final = 0x40000000
 _CLONE_THREAD: Final = 0x00010000
 _SYS_LANDLOCK_CREATE_RULESET: Final = 444  # same number on every architecture
+_SYS_LANDLOCK_ADD_RULE: Final = 445
 _SYS_LANDLOCK_RESTRICT_SELF: Final = 446
+_LANDLOCK_RULE_PATH_BENEATH: Final = 1
+_LANDLOCK_EXECUTE: Final = 1 << 0
+_LANDLOCK_READ_FILE: Final = 1 << 2
+_LANDLOCK_READ_DIR: Final = 1 << 3
 _LANDLOCK_CREATE_RULESET_VERSION: Final = 1
 #: File-system rights by the Landlock ABI that introduced them (ABI 1: bits 0-12).
 _LANDLOCK_FS_BY_ABI: Final = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1,
@@ -150,6 +159,11 @@ class _RulesetAttr(ctypes.Structure):
     )
 
 
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1  # struct landlock_path_beneath_attr is packed
+    _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
+
+
 def landlock_abi() -> int:
     """[any-thread] The kernel's Landlock ABI version (0 when absent or disabled)."""
     abi = _libc.syscall(
@@ -158,8 +172,13 @@ def landlock_abi() -> int:
     return max(int(abi), 0)
 
 
-def apply_landlock() -> str:
-    """[worker, pre-plugin] No file-system access, no TCP, no signals out of the domain."""
+def apply_landlock(readable: Sequence[str] = ()) -> str:
+    """[worker, pre-plugin] No file-system access, no TCP, no signals out of the domain.
+
+    Args:
+        readable: paths (directories or files) left readable and executable, for the
+            system libraries a native plugin links; missing paths are skipped.
+    """
     abi = landlock_abi()
     if abi < 1:
         return _os_error("landlock_create_ruleset") if abi == 0 else "unavailable"
@@ -172,6 +191,7 @@ def apply_landlock() -> str:
     if fd < 0:
         return _os_error("landlock_create_ruleset")
     try:
+        granted = [path for path in readable if _allow_read(fd, path)]
         if _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, fd, 0) != 0:
             return _os_error("landlock_restrict_self")
     finally:
@@ -179,16 +199,42 @@ def apply_landlock() -> str:
     parts = (
         ["fs"] + (["tcp"] if abi >= 4 else []) + (["signals", "abstract-unix"] if abi >= 6 else [])
     )
-    return f"applied (abi {abi}: no {', '.join(parts)})"
+    reads = f"; read-only {', '.join(granted)}" if granted else ""
+    return f"applied (abi {abi}: no {', '.join(parts)}{reads})"
 
 
-def apply_all(*, address_space_bytes: int, cpu_seconds: int, open_files: int) -> dict[str, str]:
+def _allow_read(ruleset: int, path: str) -> bool:
+    """Grant read (and execute, for mapping libraries) beneath ``path``; False if absent."""
+    try:
+        target = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        is_dir = stat.S_ISDIR(os.fstat(target).st_mode)
+        rights = _LANDLOCK_EXECUTE | _LANDLOCK_READ_FILE | (_LANDLOCK_READ_DIR if is_dir else 0)
+        rule = _PathBeneath(rights, target)
+        added = _libc.syscall(
+            _SYS_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0
+        )
+        return bool(added == 0)
+    finally:
+        os.close(target)
+
+
+def apply_all(
+    *,
+    address_space_bytes: int,
+    cpu_seconds: int,
+    open_files: int,
+    readable: Sequence[str] = (),
+) -> dict[str, str]:
     """[worker, pre-plugin] Apply rlimits, no_new_privs, seccomp, Landlock; report each.
 
     The namespace and parent-death steps run earlier (see the worker), so they are not here.
+    ``readable`` is passed to :func:`apply_landlock` (native workers only).
     """
     report = {"rlimits": apply_rlimits(address_space_bytes, cpu_seconds, open_files)}
     report["no_new_privs"] = set_no_new_privs()
     report["seccomp"] = apply_seccomp()
-    report["landlock"] = apply_landlock()
+    report["landlock"] = apply_landlock(readable)
     return report

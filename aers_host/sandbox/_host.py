@@ -43,7 +43,7 @@ from . import _protocol as proto
 from ._link import WorkerLink
 from ._options import FailureWindow, NodeOptions, StageSpec
 from ._refused import one_line
-from ._runtime import all_finite, apply_fallback
+from ._runtime import MAX_LATENCY, all_finite, apply_fallback
 from ._scope import current_scope
 from ._segment import Segment
 from ._spawn import WorkerProcess
@@ -183,10 +183,31 @@ class SandboxedProcessor:
             "label": self.label, "channels": self.channels, "states": self._good_states(),
             "stages": [
                 {"source": s.source.decode("utf-8"), "filename": s.filename, "class": s.class_name,
-                 "params": self.params[k], "ranges": s.ranges, "fallback": s.fallback}
+                 "params": self.params[k], "ranges": s.ranges, "fallback": s.fallback,
+                 "kind": s.kind, "loader": dict(s.loader)}
                 for k, s in enumerate(self.stages)
             ],
         }  # fmt: skip
+
+    def inherited_fds(self) -> tuple[int, ...]:
+        """[any-thread] Descriptors the worker must inherit for this node (sealed libraries)."""
+        return tuple(fd for stage in self.stages for fd in stage.fds)
+
+    def take_latency(self, reported: object) -> None:
+        """[main-thread & !active] Adopt the latency a worker measured for native stages.
+
+        Native code reports its latency only once instantiated, which happens in the
+        worker; Python stages keep the latency read from their source. A reply that is not
+        one int in ``[0, MAX_LATENCY]`` per stage is ignored (the worker is untrusted).
+        """
+        if not isinstance(reported, list) or len(reported) != len(self.stages):
+            return
+        if not all(type(v) is int and 0 <= v <= MAX_LATENCY for v in reported):
+            return
+        self.latency_samples = sum(
+            int(v) if stage.kind != "python" else stage.latency_samples
+            for v, stage in zip(reported, self.stages, strict=True)
+        )
 
     def close(self) -> None:
         """[main-thread & !processing] Leave the worker (the last node out stops it); idempotent."""

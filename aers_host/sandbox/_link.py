@@ -118,7 +118,11 @@ class WorkerLink:
                 proto.Layout.of(self.max_block, [(m.channels, len(m.stages)) for m in self.members])
             )
             future = supervisor().submit(
-                WorkerProcess.start, self.config(), self.segment.path, self._start_timeout()
+                WorkerProcess.start,
+                self.config(),
+                self.segment.path,
+                self._start_timeout(),
+                self.inherited_fds(),
             )
             try:
                 worker = future.result()
@@ -132,8 +136,11 @@ class WorkerLink:
                     self.members[k].refuse(str(exc))
                     self._gone.add(k)
         fences = {str(k): str(v) for k, v in dict(worker.hello.get("fences", {})).items()}
-        for member in self.members:
+        latencies = worker.hello.get("latency")
+        for k, member in enumerate(self.members):
             member.fences = dict(fences)
+            if isinstance(latencies, list) and k < len(latencies):
+                member.take_latency(latencies[k])
         missing = sorted(k for k, v in fences.items() if not v.startswith("applied"))
         if missing:
             who = ", ".join(m.label for m in self.members)
@@ -166,6 +173,10 @@ class WorkerLink:
             "open_files": 16, "state_every_s": min(o.state_every_s for o in opts),
             "instances": [m.worker_spec() for m in self.members],
         }  # fmt: skip
+
+    def inherited_fds(self) -> tuple[int, ...]:
+        """[any-thread] Every descriptor the members' stages need in the worker, once each."""
+        return tuple(sorted({fd for m in self.members for fd in m.inherited_fds()}))
 
     def _start_timeout(self) -> float:
         return max(m.options.start_timeout_s for m in self.members)
@@ -347,7 +358,9 @@ class WorkerLink:
         segment = self.segment
         while self.wanted() and segment is not None:
             try:
-                worker = WorkerProcess.start(self.config(), segment.path, self._start_timeout())
+                worker = WorkerProcess.start(
+                    self.config(), segment.path, self._start_timeout(), self.inherited_fds()
+                )
             except (SandboxError, OSError) as exc:
                 if not self.wanted():
                     return

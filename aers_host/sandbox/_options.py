@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ..errors import PluginValidationError
@@ -110,6 +110,12 @@ class StageSpec:
     ranges: dict[str, tuple[float, float]]
     fallback: str
     latency_samples: int = 0
+    #: Which loader the worker uses (``python``, ``native``, ``lv2``; see ``._stages``).
+    kind: str = "python"
+    #: JSON the kind's loader needs (native kinds: memfd number, sha256, entry symbol…).
+    loader: Mapping[str, Any] = field(default_factory=dict)
+    #: Descriptors the worker must inherit (the sealed library memfds).
+    fds: tuple[int, ...] = ()
 
 
 class FailureWindow:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from ._restricted import load_plugin_class
+
+if TYPE_CHECKING:
+    from ._stages import StageRunner
 
 Fallback = Literal["bypass", "silence"]
 Buffer = npt.NDArray[np.float32]
@@ -48,7 +51,7 @@ def all_finite(buf: Buffer, zeros: Buffer) -> bool:
 
 
 def run_stage(
-    runner: PluginRunner,
+    runner: StageRunner,
     fallback: str,
     inp: Buffer,
     out: Buffer,
@@ -112,6 +115,13 @@ class PluginRunner:
         if not isinstance(latency, int) or not 0 <= latency <= MAX_LATENCY:
             raise TypeError(f"latency_samples must be an int in [0, {MAX_LATENCY}]")
         self.latency_samples = latency
+
+    @classmethod
+    def from_stage(cls, stage: Mapping[str, Any]) -> PluginRunner:
+        """[worker main-thread] A runner for one ``python`` stage document of a worker config."""
+        ranges = {k: (float(v[0]), float(v[1])) for k, v in stage["ranges"].items()}
+        source = str(stage["source"]).encode()
+        return cls(source, stage["filename"], stage["class"], stage["params"], ranges)
 
     @property
     def param_names(self) -> tuple[str, ...]:

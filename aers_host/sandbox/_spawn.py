@@ -3,7 +3,8 @@
 A worker is ``python -I`` with a minimal environment (one BLAS thread, no ``PYTHON*``
 variables, no user site), its own session (Ctrl-C in the terminal does not reach it; the
 host stops it), only three inherited descriptors (doorbell pipe, reply pipe, shared
-segment) and the plugin source sent over the pipe — never a path to read.
+segment) — plus, for native stages, the sealed memfds of their verified libraries — and
+the plugin source sent over the pipe — never a path to read.
 
 Every worker is started from one long-lived supervisor thread (:func:`supervisor`):
 ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the worker exits, so starting
@@ -18,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -80,8 +82,17 @@ class WorkerProcess:
         self._closed = False
 
     @classmethod
-    def start(cls, config: dict[str, Any], shm_path: str, timeout: float) -> WorkerProcess:
+    def start(
+        cls,
+        config: dict[str, Any],
+        shm_path: str,
+        timeout: float,
+        extra_fds: Sequence[int] = (),
+    ) -> WorkerProcess:
         """[supervisor-thread] Spawn a worker, send it ``config`` and wait for its hello.
+
+        ``extra_fds`` are inherited as they are (the sealed library memfds of native
+        stages; the config names them). The host keeps its own copies open.
 
         Raises:
             WorkerTimeout: no hello within ``timeout`` seconds.
@@ -105,7 +116,7 @@ class WorkerProcess:
                 env=_WORKER_ENV,
                 start_new_session=True,
                 close_fds=True,
-                pass_fds=inherited,
+                pass_fds=(*inherited, *extra_fds),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=None if os.environ.get("AERS_SANDBOX_STDERR") else subprocess.DEVNULL,

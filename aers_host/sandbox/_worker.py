@@ -51,20 +51,16 @@ class _Instance:
     def __init__(self, spec: dict[str, Any], region: proto.Region, segment: mmap.mmap) -> None:
         import numpy as np  # after the namespace step: numpy must not start threads before it
 
-        from ._runtime import PluginRunner
+        from ._stages import StageRunner, make_runner
 
         self.label = str(spec.get("label", ""))
         self.region = region
         self.segment = segment
-        self.runners: list[PluginRunner] = []
+        self.runners: list[StageRunner] = []
         self.fallbacks: list[str] = []
         self.names: list[str] = [stage["filename"] for stage in spec["stages"]]
         for stage in spec["stages"]:
-            ranges = {k: (float(v[0]), float(v[1])) for k, v in stage["ranges"].items()}
-            runner = PluginRunner(
-                stage["source"].encode(), stage["filename"], stage["class"], stage["params"], ranges
-            )
-            self.runners.append(runner)
+            self.runners.append(make_runner(stage))  # the kind's loader (see ._stages)
             self.fallbacks.append(stage["fallback"])
         total = region.channels * region.max_block
         self.flat = [
@@ -310,16 +306,17 @@ def main(argv: list[str]) -> int:
     segment = mmap.mmap(shm_fd, layout_of(config).size)
     os.close(shm_fd)
     import numpy  # noqa: F401 - imported before the fences close the file system
-    import RestrictedPython  # noqa: F401
 
-    from . import _restricted, _runtime  # noqa: F401
+    from . import _stages
 
+    _stages.preload(config)  # each kind's loader module, while files can still be read
     vm_bytes = _vm_size()
     report.update(
         _fences.apply_all(
             address_space_bytes=vm_bytes + int(config["memory_mb"]) * (1 << 20),
             cpu_seconds=int(config["cpu_seconds"]),
             open_files=int(config["open_files"]),
+            readable=_stages.SYSTEM_LIBRARY_DIRS if _stages.needs_system_libraries(config) else (),
         )
     )
     try:
