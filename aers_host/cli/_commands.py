@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     _events,
     _graph,
     _keys,
+    _lv2,
     _node,
     _plugin,
     _run,

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 LOADERS: Final = {
     "python": ("aers_host.sandbox", "load_python_plugin"),
     "native": ("aers_host.native", "load_native_plugin"),
+    "lv2": ("aers_host.lv2", "load_lv2_plugin"),
 }
 
 Loader = Callable[[VerifiedPlugin, Mapping[str, Any], CheckContext], Processor]

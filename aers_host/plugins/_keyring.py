@@ -62,8 +62,11 @@ class TrustedKey:
     public: Ed25519PublicKey = field(compare=False, repr=False)
 
     def allows(self, kind: str) -> bool:
-        """Whether this key may sign a plugin of ``kind`` (``python`` or ``native``)."""
-        return self.scope in ("all", kind)
+        """Whether this key may sign a plugin of ``kind`` (``python``, ``native`` or ``lv2``).
+
+        An LV2 plugin is machine code, so it needs the ``native`` scope like AERS-ABI code.
+        """
+        return self.scope in ("all", "native" if kind == "lv2" else kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,9 +62,9 @@ SOURCE_FILE: Final = "manifest.in.json"
 #: Fields of ``signed`` that ``aers plugin sign`` computes; a source may not set them.
 COMPUTED_FIELDS: Final = frozenset({"spec_version", "files", "expires"})
 #: Isolation a kind gets when its source does not say.
-DEFAULT_ISOLATION: Final = {"python": "sandbox", "native": "in-process"}
+DEFAULT_ISOLATION: Final = {"python": "sandbox", "native": "in-process", "lv2": "sandbox"}
 #: File extensions the entry of each kind may have.
-ENTRY_SUFFIX: Final = {"python": (".py",), "native": (".so", ".dylib")}
+ENTRY_SUFFIX: Final = {"python": (".py",), "native": (".so", ".dylib"), "lv2": (".so",)}
 
 _EXPIRES_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _VERSION_RE: Final = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?$")
@@ -111,7 +111,7 @@ class Manifest:
 
     @property
     def kind(self) -> str:
-        """``python`` or ``native``."""
+        """``python``, ``native`` or ``lv2``."""
         return str(self.signed["kind"])
 
     @property
@@ -394,6 +394,8 @@ def host_problems(signed: Mapping[str, Any], *, reserved: frozenset[str]) -> lis
         problems.append(f"a {kind} entry must be a {wanted} file, got {entry_file!r}")
     if kind == "native" and signed["isolation"] != "in-process":
         problems.append("native plugins run in-process; isolation must be 'in-process'")
+    if (kind == "lv2") != ("lv2" in signed):
+        problems.append("an lv2 section is required for kind lv2 and refused for any other kind")
     seen: set[str] = set()
     for param in signed["params"]:
         name = param["name"]

@@ -221,7 +221,8 @@ class PluginVerifier:
                     (
                         SignatureError,
                         f"key {keyid} is trusted for {key.scope} only; a {manifest.kind} plugin "
-                        f"needs a key trusted for {manifest.kind} or all",
+                        f"needs a key trusted for "
+                        f"{'native' if manifest.kind == 'lv2' else manifest.kind} or all",
                     )
                 )
             elif not signature_valid(key.public, sig, message):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PluginKind = Literal["python", "native"]
+PluginKind = Literal["python", "native", "lv2"]
 Isolation = Literal["sandbox", "in-process"]
 
 
@@ -22,7 +22,7 @@ class VerifiedPlugin:
     Attributes:
         name: manifest name, also the node ``type`` it provides.
         version: manifest version string ("1.2.0").
-        kind: ``python`` or ``native``.
+        kind: ``python``, ``native`` or ``lv2``.
         entry: ``file.py:Class`` or ``libname.so:symbol``.
         isolation: ``sandbox`` or ``in-process``.
         files: relative path → verified bytes (the only copy loaders may use).
