@@ -134,6 +134,10 @@ class _Instance:
         sample_rate: int, bundle: str,
     ) -> None:  # fmt: skip
         d = lib.descriptor
+        if not (d.instantiate and d.connect_port and d.run and d.cleanup):
+            raise NativeABIError(
+                f"plugin {lib.name!r}: its LV2 descriptor lacks a required function"
+            )
         handle = d.instantiate(lib.address, float(sample_rate), bundle.encode(), features.address)
         if not handle:
             raise PluginError(
@@ -171,13 +175,15 @@ class _Instance:
     def activate(self) -> None:
         """[main-thread] ``activate`` (LV2: resets every history-dependent state)."""
         if not self.active:
-            self.lib.descriptor.activate(self.handle)
+            if self.lib.descriptor.activate:  # optional in LV2: NULL means nothing to do
+                self.lib.descriptor.activate(self.handle)
             self.active = True
 
     def deactivate(self) -> None:
-        """[main-thread] ``deactivate`` if active."""
+        """[main-thread] ``deactivate`` if active (optional in LV2, like ``activate``)."""
         if self.active:
-            self.lib.descriptor.deactivate(self.handle)
+            if self.lib.descriptor.deactivate:
+                self.lib.descriptor.deactivate(self.handle)
             self.active = False
 
     def close(self) -> None:
@@ -254,12 +260,13 @@ class Lv2Processor:
         self._state_iface = self._find_state_interface()
         for name, value in self.values.items():
             self._write(self._index[name], value)
-        pending, self._pending_states = self._pending_states, None
-        if pending is not None:
-            self._restore(pending)
         for inst in self._instances:
             inst.activate()
         self.latency_samples = self._probe_latency()
+        # Restored last: activate (and the latency probe's reset) clear the plugin's state.
+        pending, self._pending_states = self._pending_states, None
+        if pending is not None:
+            self._restore(pending)
 
     def _probe_latency(self) -> int:
         port = self._section.latency_port
@@ -375,8 +382,12 @@ class Lv2Processor:
     def _find_state_interface(self) -> _abi.StateInterface | None:
         if not self._section.state:
             return None
-        address = self._lib.descriptor.extension_data(_abi.STATE_INTERFACE.encode())
-        return _abi.StateInterface.from_address(address) if address else None
+        extension_data = self._lib.descriptor.extension_data
+        if not extension_data:
+            return None
+        address = extension_data(_abi.STATE_INTERFACE.encode())
+        iface = _abi.StateInterface.from_address(address) if address else None
+        return iface if iface is not None and iface.save and iface.restore else None
 
     def get_state(self) -> dict[str, Any]:
         """[main-thread & !processing] Control values, plus each instance's LV2 state.
