@@ -14,6 +14,16 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
     echo "==> installing Debian's chromium for the browser tests" >&2
     (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; })
 fi
+# The LV2 tests use Debian's lilv (Turtle), LV2 headers, LSP plugins and lv2apply (reference).
+if [ ! -x /usr/bin/lv2apply ] || [ ! -d /usr/lib/lv2/lsp-plugins.lv2 ] || [ ! -f /usr/include/lv2/core/lv2.h ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "==> installing Debian's liblilv-0-0 lv2-dev lilv-utils lsp-plugins-lv2 for the LV2 tests" >&2
+        pkgs="liblilv-0-0 liblilv-dev lv2-dev lilv-utils lsp-plugins-lv2"
+        (DEBIAN_FRONTEND=noninteractive apt-get install -y -q $pkgs >/dev/null 2>&1 || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $pkgs >/dev/null; })
+    else
+        echo "==> LV2 packages missing and not root: the LV2 tests will skip, naming the package" >&2
+    fi
+fi
 echo "==> pytest with coverage" >&2
 rm -f .coverage .coverage.*
 python -m pytest --cov --cov-report=term --cov-fail-under=80 "$@"
