@@ -1,0 +1,161 @@
+"""LV2 hosting cost: the LSP parametric EQ in a worker, in-process, and AERS's built-in EQ.
+
+Run:  .venv/bin/python benchmarks/bench_lv2.py [--blocks 2000]
+
+Needs Debian's ``lsp-plugins-lv2`` and ``liblilv-0-0``. Measures, in one run on this machine,
+blocks of 128 and 512 stereo frames at 48 kHz, per-block ``process()`` median and p99 in µs:
+
+* ``lsp_eq_worker`` — ``para_equalizer_x16_stereo`` adopted (ephemeral key) and run in a
+  fenced worker (``isolation: per-instance``), one bell band at 1 kHz;
+* ``lsp_eq_inprocess`` — the same plugin dlopened in this process;
+* ``builtin_eq`` — AERS's own ``eq`` node with the same band;
+* ``python_worker`` / ``python_inprocess`` — a Python gain plugin sandboxed and not, the
+  reference for what a worker hop costs.
+
+The *hop* of a kind is its worker median minus its in-process median; the target is that
+the LV2 hop costs no more than the Python sandbox's (``lv2_hop_le_python_hop``). Results are
+printed and written to ``benchmarks/results/lv2.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aers_host._nodetype import CheckContext  # noqa: E402
+from aers_host._processor import Processor  # noqa: E402
+from aers_host.lv2 import load_lv2_plugin  # noqa: E402
+from aers_host.lv2._adopt import adopt_bundle, plan_adoption  # noqa: E402
+from aers_host.lv2._lilv import describe_bundle  # noqa: E402
+from aers_host.plugins import BUILTIN_NAMES, PluginStore, default_registry  # noqa: E402
+from aers_host.plugins._keyring import Keyring  # noqa: E402
+from aers_host.plugins._keys import generate_key, public_key_pem  # noqa: E402
+from aers_host.plugins._verified import VerifiedPlugin  # noqa: E402
+from aers_host.sandbox import load_python_plugin  # noqa: E402
+
+RATE = 48_000
+BUNDLE = Path("/usr/lib/lv2/lsp-plugins.lv2")
+EQ_URI = "http://lsp-plug.in/plugins/lv2/para_equalizer_x16_stereo"
+LSP_BAND = {"ft_0": 1.0, "f_0": 1000.0, "g_0": 2.0, "q_0": 1.0}  # bell, +6 dB
+BUILTIN_BAND = {"bands": [{"type": "peak", "freq": 1000.0, "gain_db": 6.0, "q": 1.0}]}
+GAIN = VerifiedPlugin(
+    "bench-gain", "1.0.0", "python", "gain.py:Gain", "sandbox",
+    {"gain.py": b"import numpy as np\n\nclass Gain:\n"
+                b"    def process(self, inp, out, start, events):\n"
+                b"        np.multiply(inp, self.params['gain'], out=out)\n"},
+    params=({"name": "gain", "default": 0.5, "min": 0.0, "max": 2.0},), keyid="bench",
+)  # fmt: skip
+WORKER = {"deadline_ms": 100.0}
+
+
+def stats(samples_s: list[float]) -> dict[str, float]:
+    us = np.asarray(samples_s) * 1e6
+    return {
+        "median_us": round(float(np.median(us)), 2),
+        "p99_us": round(float(np.percentile(us, 99)), 2),
+    }
+
+
+def time_blocks(proc: Processor, frames: int, n: int) -> dict[str, float]:
+    inp = np.random.default_rng(1).standard_normal((2, frames)).astype(np.float32) * 0.1
+    out = np.zeros_like(inp)
+    times = []
+    for i in range(n + 200):
+        t0 = time.perf_counter()
+        proc.process(inp, out, i * frames, ())
+        if i >= 200:
+            times.append(time.perf_counter() - t0)
+    result = stats(times)
+    result["fallback_blocks"] = int(getattr(proc, "fallback_blocks", 0))
+    return result
+
+
+def adopted_eq(folder: Path) -> VerifiedPlugin:
+    """The LSP EQ adopted and verified with an ephemeral key (nothing installed)."""
+    key = generate_key()
+    keyring = Keyring().with_key(public_key_pem(key.public_key()), "native", "bench")
+    plan = plan_adoption(describe_bundle(BUNDLE, EQ_URI), "bench-lsp-eq")
+    adopt_bundle(plan, folder / "eq", key, reserved=BUILTIN_NAMES)
+    store = PluginStore(folder / "store", keyring=keyring, now=datetime.now(UTC))
+    return store.verify_dir(folder / "eq")
+
+
+def run_case(make: Callable[[], Processor], frames: int, n: int) -> dict[str, float]:
+    proc = make()
+    proc.prepare(RATE, frames, 2)
+    try:
+        return time_blocks(proc, frames, n)
+    finally:
+        close = getattr(proc, "close", None)
+        if callable(close):
+            close()
+
+
+def bench(eq: VerifiedPlugin, frames: int, n: int) -> dict[str, Any]:
+    def ctx(**options: Any) -> CheckContext:
+        return CheckContext(RATE, frames, ROOT, node_id="bench", node_options=options)
+
+    builtin = default_registry(entry_points=False, store=False)["eq"]
+    cases: dict[str, Callable[[], Processor]] = {
+        "lsp_eq_worker": lambda: load_lv2_plugin(eq, LSP_BAND, ctx(isolation="per-instance",
+                                                                  **WORKER)),
+        "lsp_eq_inprocess": lambda: load_lv2_plugin(eq, LSP_BAND, ctx(isolation="in-process")),
+        "builtin_eq": lambda: builtin.create(BUILTIN_BAND, ctx()),
+        "python_worker": lambda: load_python_plugin(GAIN, {}, ctx(isolation="sandbox", **WORKER)),
+        "python_inprocess": lambda: load_python_plugin(GAIN, {}, ctx(isolation="in-process")),
+    }  # fmt: skip
+    result: dict[str, Any] = {name: run_case(make, frames, n) for name, make in cases.items()}
+    lv2_hop = result["lsp_eq_worker"]["median_us"] - result["lsp_eq_inprocess"]["median_us"]
+    py_hop = result["python_worker"]["median_us"] - result["python_inprocess"]["median_us"]
+    result["lv2_hop_us"] = round(lv2_hop, 2)
+    result["python_hop_us"] = round(py_hop, 2)
+    result["ratio_lv2_hop_to_python_hop"] = round(lv2_hop / py_hop, 2) if py_hop > 0 else None
+    result["ratio_lsp_inprocess_to_builtin"] = round(
+        result["lsp_eq_inprocess"]["median_us"] / result["builtin_eq"]["median_us"], 2
+    )
+    result["lv2_hop_le_python_hop"] = lv2_hop <= py_hop
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--blocks", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lv2.json")
+    args = parser.parse_args()
+    if not BUNDLE.is_dir():
+        sys.exit(f"needs {BUNDLE} (apt-get install lsp-plugins-lv2)")
+    report: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+        },
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        eq = adopted_eq(Path(tmp))
+        for frames in (128, 512):
+            report[f"eq_{frames}x2"] = bench(eq, frames, args.blocks)
+    report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
