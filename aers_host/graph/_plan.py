@@ -187,6 +187,8 @@ def build_plan(
                     compensation,
                 )
             )
+    if compensation is None:
+        _realign(runtimes, index, forward_inputs)
     for node in runtimes:
         _apply_ramps(node, config, index, ramps or {}, ramp_samples, ramp_hold)
     for conn in config.connections:  # feedback inputs, now that every source exists
@@ -281,17 +283,14 @@ def _create_node(
     for conn in main:
         src = built[index[conn.src]]
         pre = conn.tap == "pre"
-        edge = InputEdge(
-            index[conn.src],
-            db_to_lin(conn.gain_db),
+        edge = InputEdge(index[conn.src], db_to_lin(conn.gain_db), pre=pre)
+        _compensate(
+            edge,
+            src,
             path_in - _tap_latency(src, conn.tap)
             if compensation is None
             else compensation.get(conn.index, 0),
-            pre=pre,
         )
-        if edge.compensation:
-            width = src.channels_in if pre else src.channels_out
-            edge.line = np.zeros((width, edge.compensation), np.float32)
         node.edges.append(edge)
     for conn in inputs:
         if conn.port == "sidechain":
@@ -320,6 +319,38 @@ def _apply_ramps(
                 edge.gain, edge.target = start, end
                 edge.step, edge.ramp, edge.hold = (end - start) / samples, samples, hold
                 break
+
+
+def _compensate(edge: InputEdge, src: NodeRuntime, samples: int) -> None:
+    """Delay what ``edge`` carries by ``samples`` (a fresh, silent line; none for 0)."""
+    edge.compensation = samples
+    edge.pos = 0
+    width = src.channels_in if edge.pre else src.channels_out
+    edge.line = np.zeros((width, samples), np.float32) if samples else None
+
+
+def _realign(
+    runtimes: list[NodeRuntime],
+    index: Mapping[str, int],
+    forward_inputs: Mapping[str, list[ConnectionSpec]],
+) -> None:
+    """Recompute latency compensation when a processor's latency changed after it was read.
+
+    Why: nodes sharing a worker (``per-plugin``/``shared``) start it when the graph build's
+    worker scope exits, and native or LV2 code reports its latency only once instantiated
+    there — after :func:`_create_node` read it. Nothing has run yet, so lines start silent.
+    """
+    if all(int(n.proc.latency_samples) == n.latency for n in runtimes):
+        return
+    for node in runtimes:
+        main = [c for c in forward_inputs.get(node.id, []) if c.port == "main"]
+        sources = [runtimes[index[c.src]] for c in main]
+        pairs = zip(sources, main, strict=True)
+        path_in = max((_tap_latency(s, c.tap) for s, c in pairs), default=0)
+        node.latency = int(node.proc.latency_samples)
+        node.path_latency = path_in + node.latency
+        for edge, src, conn in zip(node.edges, sources, main, strict=False):
+            _compensate(edge, src, path_in - _tap_latency(src, conn.tap))
 
 
 def _tap_latency(src: NodeRuntime, tap: str) -> int:

@@ -102,6 +102,20 @@ def test_reported_latency_is_compensated_on_a_parallel_dry_path(gaindelay: Verif
     np.testing.assert_array_equal(out, expected)
 
 
+def test_latency_of_nodes_sharing_a_worker_is_compensated_too(gaindelay: VerifiedPlugin):
+    # A shared worker starts after the planner first read its nodes' latency (0 then).
+    reg = registry(gaindelay)
+    dry, _ = _render(_config({}, [("src", "out")], 256, reg), reg, 4)
+    fx = {"type": "gaindelay", "isolation": "shared", **PATIENT}
+    nodes = {"fx1": fx, "fx2": fx, "bus": {"type": "mix"}}
+    edges = [("src", "fx1"), ("fx1", "fx2"), ("fx2", "bus"), ("src", "bus"), ("bus", "out")]
+    out, latency = _render(_config(nodes, edges, 256, reg), reg, 4)
+    assert latency == 2 * GAINDELAY_DELAY
+    expected = np.zeros_like(dry)
+    expected[2 * GAINDELAY_DELAY :] = 2 * dry[: -2 * GAINDELAY_DELAY]
+    np.testing.assert_array_equal(out, expected)
+
+
 def test_default_isolation_is_a_worker_and_in_process_needs_the_node_option(
     gaindelay: VerifiedPlugin,
 ):
