@@ -29,6 +29,8 @@ def warm_kernels() -> float:
 
 
 def _checks() -> dict[str, str]:
+    import ctypes.util
+
     import numba
     import numpy
 
@@ -37,6 +39,8 @@ def _checks() -> dict[str, str]:
         "numpy": numpy.__version__,
         "numba": numba.__version__,
         "c++ compiler": shutil.which("g++") or "missing: native plugins cannot be built",
+        "lilv (LV2)": ctypes.util.find_library("lilv-0")
+        or "missing: apt-get install liblilv-0-0 to adopt and discover LV2 plugins",
         "denormals": "flushed to zero per block (FTZ/DAZ)"
         if flush_supported()
         else f"left to the CPU ({platform.machine()}: no FTZ switch here)",

@@ -166,11 +166,19 @@ def install(
 
 
 def _loadable(plugin: VerifiedPlugin) -> None:
-    """A native library no graph could load (ABI, entry symbol, descriptor) is not installed."""
+    """A plugin no graph could load is not installed.
+
+    Native: the library's ABI, entry symbol and descriptor. LV2: the signed port layout
+    (its code is only ever loaded in the node's worker, or in-process on the node's say).
+    """
     if plugin.kind == "native":
         from ..native import open_library
 
         open_library(plugin)
+    elif plugin.kind == "lv2":
+        from ..lv2 import Lv2Section
+
+        Lv2Section.from_manifest(plugin.manifest, plugin.params, plugin.name)
 
 
 @plugin_app.command("reload")
