@@ -147,30 +147,27 @@ class _Instance:
         self.handle = int(handle)
         self.lib = lib
         self.controls = (ctypes.c_float * section.port_count)()
-        self.atoms = [
-            (a, (ctypes.c_uint8 * a.size)()) for a in section.atom_ports
-        ]  # fmt: skip
-        sequence = features.urids.map(b"http://lv2plug.in/ns/ext/atom#Sequence")
-        chunk = features.urids.map(b"http://lv2plug.in/ns/ext/atom#Chunk")
-        self._atom_types = (sequence, chunk)
+        self.atoms = [(a, (ctypes.c_uint8 * a.size)()) for a in section.atom_ports]
         base = ctypes.addressof(self.controls)
         for port in (*section.controls.values(), *section.outputs):
             d.connect_port(self.handle, port, base + 4 * port)
         for atom, buf in self.atoms:
             d.connect_port(self.handle, atom.index, ctypes.addressof(buf))
+        sequence = features.urids.map(b"http://lv2plug.in/ns/ext/atom#Sequence")
+        chunk = features.urids.map(b"http://lv2plug.in/ns/ext/atom#Chunk")
+        # (header, size, type) per atom port, made once: run() only rewrites two fields.
+        self._atom_headers = [
+            (_abi.AtomSequenceHeader.from_buffer(buf),
+             atom.size - 8 if atom.output else 8, chunk if atom.output else sequence)
+            for atom, buf in self.atoms
+        ]  # fmt: skip
         self.reset_atoms()
         self.active = False
 
     def reset_atoms(self) -> None:
         """[audio-thread] Empty input sequences; give outputs their whole capacity."""
-        sequence, chunk = self._atom_types
-        for atom, buf in self.atoms:
-            header = _abi.AtomSequenceHeader.from_buffer(buf)
-            if atom.output:
-                header.size, header.type = atom.size - 8, chunk
-            else:
-                header.size, header.type = 8, sequence
-            header.unit = header.pad = 0
+        for header, size, kind in self._atom_headers:
+            header.size, header.type, header.unit, header.pad = size, kind, 0, 0
 
     def activate(self) -> None:
         """[main-thread] ``activate`` (LV2: resets every history-dependent state)."""
@@ -227,8 +224,15 @@ class Lv2Processor:
         self._channels = 0
         self._max_block = 0
         self._scratch = np.zeros((0, 0), np.float32)
-        self._connected: tuple[int, int, int] = (0, 0, 0)
+        self._connected: tuple[int, ...] = ()
         self._state_iface: _abi.StateInterface | None = None
+        # The descriptor's functions, read out of the struct once (each read makes an object).
+        self._run = library.descriptor.run
+        self._connect = library.descriptor.connect_port
+        self._last_in: Buffer | None = None
+        self._last_out: Buffer | None = None
+        self._aliased = False
+        self._rows: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -256,7 +260,8 @@ class Lv2Processor:
         ]
         self._channels, self._max_block = channels, max_block
         self._scratch = np.zeros((channels, max_block), np.float32)
-        self._connected = (0, 0, 0)
+        self._connected = ()
+        self._last_in = self._last_out = None
         self._state_iface = self._find_state_interface()
         for name, value in self.values.items():
             self._write(self._index[name], value)
@@ -274,13 +279,13 @@ class Lv2Processor:
             return 0
         frames = min(_LATENCY_PROBE_FRAMES, self._max_block)
         silence = np.zeros((self._channels, frames), np.float32)
-        out = np.zeros_like(silence)
-        self._run_span(silence, out, 0, frames)
+        self.process_indexed(silence, np.zeros_like(silence), 0, ())
         value = float(self._instances[0].controls[port])
         for inst in self._instances:  # LV2: deactivate + activate is a full reset
             inst.deactivate()
             inst.activate()
-        self._connected = (0, 0, 0)
+        self._connected = ()
+        self._last_in = self._last_out = None
         if not (math.isfinite(value) and 0 <= value <= MAX_LATENCY):
             raise PluginValidationError(
                 self.plugin_id, f"reports latency {value!r}, outside [0, {MAX_LATENCY}] samples"
@@ -313,7 +318,11 @@ class Lv2Processor:
             ValueError: buffers that do not fit the prepared format.
         """
         index = self._index
-        changes = [(e.offset, index[e.param], e.value) for e in events if e.param in index]
+        changes = (
+            [(e.offset, index[e.param], e.value) for e in events if e.param in index]
+            if events
+            else ()
+        )
         self.process_indexed(inp, out, start, changes)
 
     def process_indexed(
@@ -335,42 +344,53 @@ class Lv2Processor:
             )
         if out.dtype != np.float32 or inp.dtype != np.float32:
             raise ValueError(f"plugin {self.plugin_id!r}: buffers must be float32")
-        if frames and np.shares_memory(inp, out):  # LV2 allows in-place only if declared
-            scratch = self._scratch[:, :frames]
-            scratch[...] = inp
-            inp = scratch
+        if inp is not self._last_in or out is not self._last_out:  # new buffers: look once
+            self._last_in, self._last_out = inp, out
+            self._aliased = bool(frames) and bool(np.shares_memory(inp, out))
+            src = self._scratch if self._aliased else inp
+            self._rows = (src.ctypes.data, out.ctypes.data, src.strides[0], out.strides[0])
+        if self._aliased:  # LV2 allows in-place processing only where a plugin declares it
+            self._scratch[:, :frames] = inp
+        if not changes:
+            self._run_span(0, frames)
+            return
         pos = 0
         for offset, k, value in sorted(changes, key=lambda c: c[0]):
             offset = min(max(int(offset), 0), frames)
             if offset > pos:
-                self._run_span(inp, out, pos, offset)
+                self._run_span(pos, offset)
                 pos = offset
             if 0 <= k < len(self._params) and math.isfinite(value):
                 param = self._params[k]
                 self.values[param.name] = snapped = param.snap(float(value))
                 self._write(k, snapped)
         if pos < frames:
-            self._run_span(inp, out, pos, frames)
+            self._run_span(pos, frames)
 
-    def _run_span(self, inp: Buffer, out: Buffer, begin: int, end: int) -> None:
+    def _run_span(self, begin: int, end: int) -> None:
         """Connect the audio ports at ``begin`` (when they moved) and run ``end - begin``."""
-        d = self._lib.descriptor
-        section = self._section
-        key = (inp.ctypes.data + 4 * begin, out.ctypes.data + 4 * begin, inp.strides[0])
-        reconnect = key != self._connected
-        self._connected = key
-        width = section.channels
-        for k, inst in enumerate(self._instances):
-            if reconnect:
-                for c in range(width):
-                    row = k * width + c
-                    d.connect_port(inst.handle, section.audio_in[c],
-                                   key[0] + row * inp.strides[0])  # fmt: skip
-                    d.connect_port(inst.handle, section.audio_out[c],
-                                   key[1] + row * out.strides[0])  # fmt: skip
+        in_addr, out_addr, in_stride, out_stride = self._rows
+        key = (in_addr + 4 * begin, out_addr + 4 * begin, in_stride, out_stride)
+        if key != self._connected:
+            self._connected = key
+            self._connect_audio(key)
+        run = self._run
+        for inst in self._instances:
             if inst.atoms:
                 inst.reset_atoms()
-            d.run(inst.handle, end - begin)
+            run(inst.handle, end - begin)
+
+    def _connect_audio(self, key: tuple[int, int, int, int]) -> None:
+        """Point every instance's audio ports at the rows of the current buffers."""
+        section = self._section
+        connect = self._connect
+        width = section.channels
+        in_addr, out_addr, in_stride, out_stride = key
+        for k, inst in enumerate(self._instances):
+            for c in range(width):
+                row = k * width + c
+                connect(inst.handle, section.audio_in[c], in_addr + row * in_stride)
+                connect(inst.handle, section.audio_out[c], out_addr + row * out_stride)
 
     def _write(self, k: int, value: float) -> None:
         port = self._params[k].port

@@ -209,7 +209,8 @@ def _session_config(folder: Path, name: str) -> Path:
     config.write_text(
         "version: 1\nsample_rate: 48000\nblock_size: 256\nduration: 1.0\n"
         "nodes:\n  src: {type: noise, params: {level_db: -6, seed: 4}}\n"
-        f"  fx: {{type: {name}, isolation: per-instance, params: {{gain_db: -3.0}}}}\n"
+        f"  fx: {{type: {name}, isolation: per-instance, deadline_ms: 5000,"
+        " params: {gain_db: -3.0}}\n"
         "  out: {type: output, params: {path: out.wav}}\n"
         "connections:\n  - {from: src, to: fx}\n  - {from: fx, to: out}\n"
     )
