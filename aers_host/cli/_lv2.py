@@ -20,7 +20,7 @@ from ..plugins import builtin_names
 from ..plugins._keys import key_id, load_private_key, read_key_file
 from ._app import err_console, out_console
 from ._keys import PassphraseEnv, read_passphrase, say
-from ._plugin import plugin_app
+from ._plugin import ExpiresDays, PassphrasePrompt, SigningKey, plugin_app
 
 
 @plugin_app.command("adopt")
@@ -28,15 +28,11 @@ def adopt(
     bundle: Annotated[Path, typer.Argument(help="The LV2 bundle folder (NAME.lv2).")],
     uri: Annotated[str, typer.Option("--uri", help="The plugin's URI in the bundle.")],
     name: Annotated[str, typer.Option("--name", help="Plugin name, its node type in configs.")],
-    key: Annotated[Path, typer.Option("--key", help="Private key file (NAME.key.pem).")],
+    key: SigningKey,
     out: Annotated[Path, typer.Option("--out", help="Plugin folder to create.")],
     version: Annotated[str, typer.Option("--version", help="Plugin version.")] = "1.0.0",
-    expires: Annotated[
-        int, typer.Option("--expires", min=1, max=3650, help="Validity in days.")
-    ] = 365,
-    passphrase: Annotated[
-        bool, typer.Option("--passphrase", help="Prompt for the key's passphrase.")
-    ] = False,
+    expires: ExpiresDays = 365,
+    passphrase: PassphrasePrompt = False,
     passphrase_env: PassphraseEnv = None,
 ) -> None:
     """Copy an LV2 effect's bundle into a signed plugin folder (then verify and install it).

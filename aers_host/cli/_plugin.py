@@ -44,6 +44,12 @@ plugin_app = typer.Typer(
 app.add_typer(plugin_app, name="plugin")
 
 PluginDir = Annotated[Path, typer.Argument(help="The plugin folder.")]
+#: Options of every command that signs a manifest (``sign``, ``adopt``).
+SigningKey = Annotated[Path, typer.Option("--key", help="Private key file (NAME.key.pem).")]
+ExpiresDays = Annotated[int, typer.Option("--expires", min=1, max=3650, help="Validity in days.")]
+PassphrasePrompt = Annotated[
+    bool, typer.Option("--passphrase", help="Prompt for the key's passphrase.")
+]
 
 
 @plugin_app.command("new")
@@ -84,13 +90,9 @@ def build(plugin_dir: PluginDir) -> None:
 @plugin_app.command("sign")
 def sign(
     plugin_dir: PluginDir,
-    key: Annotated[Path, typer.Option("--key", help="Private key file (NAME.key.pem).")],
-    expires: Annotated[
-        int, typer.Option("--expires", min=1, max=3650, help="Validity in days.")
-    ] = 365,
-    passphrase: Annotated[
-        bool, typer.Option("--passphrase", help="Prompt for the key's passphrase.")
-    ] = False,
+    key: SigningKey,
+    expires: ExpiresDays = 365,
+    passphrase: PassphrasePrompt = False,
     passphrase_env: PassphraseEnv = None,
 ) -> None:
     """Hash every file and write the signed manifest.json from manifest.in.json.

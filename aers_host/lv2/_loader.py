@@ -18,13 +18,11 @@ from typing import Any
 
 from .._nodetype import CheckContext
 from .._processor import Processor
-from ..native._library import seal_library
-from ..native._loader import node_values
+from ..native._library import SealedLibrary
 from ..plugins._verified import VerifiedPlugin
 from ..sandbox._host import SandboxedProcessor
-from ..sandbox._native_stage import manifest_params
-from ..sandbox._options import NodeOptions, StageSpec
-from ..sandbox._runtime import param_ranges
+from ..sandbox._native_stage import sealed_stage
+from ..sandbox._options import NodeOptions
 from ..sandbox._scope import share_key
 from ._processor import ControlParam, Lv2Library, Lv2Processor, check_layout
 from ._section import Lv2Section
@@ -66,36 +64,18 @@ def load_lv2_plugin(
     """
     label = ctx.node_id or plugin.name
     section = Lv2Section.from_manifest(plugin.manifest, plugin.params, plugin.name)  # step 1
-    declared = manifest_params(plugin)
-    values = {p.spec.name: p.spec.default for p in declared}
-    values.update(node_values(plugin.name, params, declared))  # step 2
-    sealed = seal_library(plugin, kind="lv2")  # step 3
     opts = NodeOptions.parse(
         ctx.node_options, DEFAULT_ISOLATION, ctx.sample_rate, ctx.block_size, label
     )
+    loader = {"section": section.to_dict(), "manifest_params": [dict(p) for p in plugin.params]}
+    stage = sealed_stage(plugin, params, opts, "lv2", loader)  # steps 2-3
     if opts.isolation == "in-process":  # step 4
         controls = [ControlParam.from_manifest(p, section.controls[str(p["name"])])
                     for p in plugin.params]  # fmt: skip
-        return Lv2Processor(Lv2Library(plugin.name, sealed, section.uri), section, controls, values)
-    stage = StageSpec(
-        name=plugin.name,
-        filename=sealed.lib_file,
-        class_name=sealed.symbol,
-        source=b"",
-        params=values,
-        ranges=param_ranges(plugin.params),
-        fallback=opts.fallback,
-        kind="lv2",
-        loader={
-            "plugin": plugin.name,
-            "fd": sealed.fd,
-            "sha256": sealed.sha256,
-            "symbol": sealed.symbol,
-            "section": section.to_dict(),
-            "params": [dict(p) for p in plugin.params],
-        },
-        fds=(sealed.fd,),
-    )
+        sealed = SealedLibrary(stage.fds[0], str(stage.loader["sha256"]), stage.filename,
+                               stage.class_name)  # fmt: skip
+        library = Lv2Library(plugin.name, sealed, section.uri)
+        return Lv2Processor(library, section, controls, stage.params)
     proc = Lv2WorkerProcessor([stage], opts, label, share_key(plugin, opts.isolation))
     proc.section = section
     return proc

@@ -48,7 +48,7 @@ class Lv2Runner:
         )
         controls = [
             ControlParam.from_manifest(p, section.controls[str(p["name"])])
-            for p in loader["params"]
+            for p in loader["manifest_params"]
         ]
         library = Lv2Library(name, sealed, section.uri)
         values = {str(k): float(v) for k, v in dict(stage["params"]).items()}

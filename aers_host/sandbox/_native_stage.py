@@ -53,10 +53,32 @@ def native_stage(plugin: VerifiedPlugin, params: Mapping[str, Any], opts: NodeOp
         HashMismatchError: the library's bytes differ from the manifest.
         PluginError: no memfd_create on this system.
     """
-    sealed = seal_library(plugin)
+    loader = {"manifest_params": [dict(p) for p in plugin.params]}
+    return sealed_stage(plugin, params, opts, "native", loader)
+
+
+def sealed_stage(
+    plugin: VerifiedPlugin,
+    params: Mapping[str, Any],
+    opts: NodeOptions,
+    kind: str,
+    loader: Mapping[str, Any],
+) -> StageSpec:
+    """[main-thread] A worker stage whose code the worker maps from a sealed memfd.
+
+    Shared by the native kinds (``native``, ``lv2``): node params are checked against the
+    signed manifest, the library is sealed, and ``loader`` (the kind's own data) is sent
+    beside the memfd number, its sha256 and the entry symbol.
+
+    Raises:
+        PluginValidationError: wrong kind or entry, unknown or out-of-range node params.
+        HashMismatchError: the library's bytes differ from the manifest.
+        PluginError: no memfd_create on this system.
+    """
     declared = manifest_params(plugin)
     values = {p.spec.name: p.spec.default for p in declared}
     values.update(node_values(plugin.name, params, declared))
+    sealed = seal_library(plugin, kind=kind)
     return StageSpec(
         name=plugin.name,
         filename=sealed.lib_file,
@@ -65,13 +87,13 @@ def native_stage(plugin: VerifiedPlugin, params: Mapping[str, Any], opts: NodeOp
         params=values,
         ranges=param_ranges(plugin.params),
         fallback=opts.fallback,
-        kind="native",
+        kind=kind,
         loader={
+            **loader,
             "plugin": plugin.name,
             "fd": sealed.fd,
             "sha256": sealed.sha256,
             "symbol": sealed.symbol,
-            "manifest_params": [dict(p) for p in plugin.params],
         },
         fds=(sealed.fd,),
     )
