@@ -26,7 +26,7 @@ from sandbox._helpers import shm_segments_of
 from aers_host._nodetype import CheckContext
 from aers_host._processor import ParamEvent
 from aers_host.config import ParsedDocument, validate_config_data
-from aers_host.errors import PluginValidationError
+from aers_host.errors import NativeABIError, PluginValidationError
 from aers_host.graph import Engine, build_plan
 from aers_host.lv2 import Lv2Processor, Lv2WorkerProcessor, load_lv2_plugin
 from aers_host.plugins._verified import VerifiedPlugin
@@ -184,6 +184,24 @@ def test_unmappable_layout_is_refused_with_the_reason(gaindelay: VerifiedPlugin)
     proc = load_lv2_plugin(plugin, {}, ctx)
     with pytest.raises(PluginValidationError, match=r"2 audio input\(s\).*carries 1 channel"):
         proc.prepare(RATE, 64, 1)  # type: ignore[attr-defined]
+
+
+@pytest.mark.security
+def test_a_library_without_the_signed_uri_is_refused_in_process_and_in_a_worker(
+    gaindelay: VerifiedPlugin,
+):
+    section = {**gaindelay.manifest["lv2"], "uri": "urn:aers:test:other"}
+    plugin = dataclasses.replace(gaindelay, manifest={**gaindelay.manifest, "lv2": section})
+    ctx = CheckContext(RATE, 64, Path("."), node_id="fx", node_options={"isolation": "in-process"})
+    with pytest.raises(NativeABIError, match="has no LV2 plugin <urn:aers:test:other>"):
+        load_lv2_plugin(plugin, {}, ctx)
+    worker = load_lv2_plugin(plugin, {}, dataclasses.replace(ctx, node_options={}))
+    assert isinstance(worker, Lv2WorkerProcessor)
+    worker.prepare(RATE, 64, 1)
+    try:  # the node fails from the start, named, on its fallback; the graph goes on
+        assert worker.failed and "has no LV2 plugin <urn:aers:test:other>" in worker.failure_reason
+    finally:
+        worker.close()
 
 
 def test_state_round_trip_restores_the_delay_line(gaindelay: VerifiedPlugin):
