@@ -6,7 +6,9 @@ Options come from the config beside ``params`` (``CheckContext.node_options``):
 ``isolation``          ``per-instance`` (one worker per node; ``sandbox`` is an alias),
                        ``per-plugin`` (one worker per plugin name and version),
                        ``shared`` (one worker per signing key) or ``in-process``;
-                       overrides the manifest's choice. See :mod:`._scope`.
+                       overrides the manifest's choice. See :mod:`._scope`. Native
+                       (AERS ABI) nodes default to ``in-process``, LV2 nodes to
+                       ``per-instance``; the node option moves either.
 ``fallback``           ``bypass`` (default) or ``silence``: what the node outputs for a
                        block it cannot produce (late, crashed, NaN, failed).
 ``deadline_ms``        per-block wait for the worker; default 50 % of the block period.

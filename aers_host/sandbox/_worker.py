@@ -6,8 +6,11 @@ Order (each step before anything plugin-controlled runs):
 1. parent-death signal, then a private user+network namespace (needs a single thread);
 2. read the config blob (plugin sources, params, stage list, limits) from the host;
 3. map the shared segment from the inherited descriptor (nothing opened by name);
-4. rlimits, ``PR_SET_NO_NEW_PRIVS``, seccomp, Landlock;
-5. compile and instantiate each plugin, ``prepare``, restore state;
+4. rlimits, ``PR_SET_NO_NEW_PRIVS``, seccomp, Landlock (read-only system libraries when
+   a native stage needs them mapped, nothing else);
+5. load each plugin with its kind's loader (:mod:`._stages`: RestrictedPython for
+   ``python``, the C ABI or LV2 from an inherited sealed memfd for ``native``/``lv2``),
+   ``prepare``, restore state;
 6. reply with a hello (fences applied, latencies), then serve doorbells until told to quit
    or the host goes away.
 
