@@ -3,7 +3,8 @@
 Run:  .venv/bin/python benchmarks/bench_lv2.py [--blocks 2000]
 
 Needs Debian's ``lsp-plugins-lv2`` and ``liblilv-0-0``. Measures, in one run on this machine,
-blocks of 128 and 512 stereo frames at 48 kHz, per-block ``process()`` median and p99 in µs:
+blocks of 128 and 512 stereo frames at 48 kHz, per-block ``process()`` median and p99 in µs,
+every case timed in alternating rounds so load drift on a shared machine hits all alike:
 
 * ``lsp_eq_worker`` — ``para_equalizer_x16_stereo`` adopted (ephemeral key) and run in a
   fenced worker (``isolation: per-instance``), one bell band at 1 kHz;
@@ -13,7 +14,9 @@ blocks of 128 and 512 stereo frames at 48 kHz, per-block ``process()`` median an
   reference for what a worker hop costs.
 
 The *hop* of a kind is its worker median minus its in-process median; the target is that
-the LV2 hop costs no more than the Python sandbox's (``lv2_hop_le_python_hop``). Results are
+the LV2 hop costs no more than the Python sandbox's (``lv2_hop_le_python_hop``, and
+``..._within_noise`` allowing the 5 % a median moves between runs — both use the same
+worker, pipes and shared memory, so they are expected to be equal). Results are
 printed and written to ``benchmarks/results/lv2.json``.
 """
 
@@ -60,6 +63,9 @@ GAIN = VerifiedPlugin(
     params=({"name": "gain", "default": 0.5, "min": 0.0, "max": 2.0},), keyid="bench",
 )  # fmt: skip
 WORKER = {"deadline_ms": 100.0}
+#: Run-to-run spread of a hop's median on these machines (interleaved rounds): two hops
+#: closer than this are equal as far as one run can tell.
+NOISE = 0.05
 
 
 def stats(samples_s: list[float]) -> dict[str, float]:
@@ -70,17 +76,33 @@ def stats(samples_s: list[float]) -> dict[str, float]:
     }
 
 
-def time_blocks(proc: Processor, frames: int, n: int) -> dict[str, float]:
+def time_interleaved(
+    procs: dict[str, Processor], frames: int, n: int, rounds: int = 10
+) -> dict[str, Any]:
+    """Per-block times of every processor, measured in alternating rounds.
+
+    Why interleaved: on a shared machine the load drifts during a run; taking each case's
+    blocks in turns spreads that drift evenly, so the hops compare fairly.
+    """
     inp = np.random.default_rng(1).standard_normal((2, frames)).astype(np.float32) * 0.1
     out = np.zeros_like(inp)
-    times = []
-    for i in range(n + 200):
-        t0 = time.perf_counter()
-        proc.process(inp, out, i * frames, ())
-        if i >= 200:
-            times.append(time.perf_counter() - t0)
-    result = stats(times)
-    result["fallback_blocks"] = int(getattr(proc, "fallback_blocks", 0))
+    times: dict[str, list[float]] = {name: [] for name in procs}
+    start = 0
+    for proc in procs.values():  # warm-up, not timed
+        for _ in range(100):
+            proc.process(inp, out, start, ())
+            start += frames
+    for _ in range(rounds):
+        for name, proc in procs.items():
+            for _ in range(max(1, n // rounds)):
+                t0 = time.perf_counter()
+                proc.process(inp, out, start, ())
+                times[name].append(time.perf_counter() - t0)
+                start += frames
+    result: dict[str, Any] = {}
+    for name, proc in procs.items():
+        result[name] = stats(times[name])
+        result[name]["fallback_blocks"] = int(getattr(proc, "fallback_blocks", 0))
     return result
 
 
@@ -92,17 +114,6 @@ def adopted_eq(folder: Path) -> VerifiedPlugin:
     adopt_bundle(plan, folder / "eq", key, reserved=BUILTIN_NAMES)
     store = PluginStore(folder / "store", keyring=keyring, now=datetime.now(UTC))
     return store.verify_dir(folder / "eq")
-
-
-def run_case(make: Callable[[], Processor], frames: int, n: int) -> dict[str, float]:
-    proc = make()
-    proc.prepare(RATE, frames, 2)
-    try:
-        return time_blocks(proc, frames, n)
-    finally:
-        close = getattr(proc, "close", None)
-        if callable(close):
-            close()
 
 
 def bench(eq: VerifiedPlugin, frames: int, n: int) -> dict[str, Any]:
@@ -118,7 +129,16 @@ def bench(eq: VerifiedPlugin, frames: int, n: int) -> dict[str, Any]:
         "python_worker": lambda: load_python_plugin(GAIN, {}, ctx(isolation="sandbox", **WORKER)),
         "python_inprocess": lambda: load_python_plugin(GAIN, {}, ctx(isolation="in-process")),
     }  # fmt: skip
-    result: dict[str, Any] = {name: run_case(make, frames, n) for name, make in cases.items()}
+    procs = {name: make() for name, make in cases.items()}
+    try:
+        for proc in procs.values():
+            proc.prepare(RATE, frames, 2)
+        result = time_interleaved(procs, frames, n)
+    finally:
+        for proc in procs.values():
+            close = getattr(proc, "close", None)
+            if callable(close):
+                close()
     lv2_hop = result["lsp_eq_worker"]["median_us"] - result["lsp_eq_inprocess"]["median_us"]
     py_hop = result["python_worker"]["median_us"] - result["python_inprocess"]["median_us"]
     result["lv2_hop_us"] = round(lv2_hop, 2)
@@ -128,6 +148,7 @@ def bench(eq: VerifiedPlugin, frames: int, n: int) -> dict[str, Any]:
         result["lsp_eq_inprocess"]["median_us"] / result["builtin_eq"]["median_us"], 2
     )
     result["lv2_hop_le_python_hop"] = lv2_hop <= py_hop
+    result["lv2_hop_le_python_hop_within_noise"] = lv2_hop <= py_hop * (1 + NOISE)
     return result
 
 
