@@ -77,7 +77,7 @@ def stats(samples_s: list[float]) -> dict[str, float]:
 
 
 def time_interleaved(
-    procs: dict[str, Processor], frames: int, n: int, rounds: int = 10
+    procs: dict[str, Processor], frames: int, n: int, rounds: int = 40
 ) -> dict[str, Any]:
     """Per-block times of every processor, measured in alternating rounds.
 
