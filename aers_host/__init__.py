@@ -10,8 +10,9 @@ sandbox worker does not pull numba, scipy and the engine into that process.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import exports_from
 
 __version__ = "0.1.0"
 
@@ -58,8 +59,4 @@ if TYPE_CHECKING:
     from .graph import Engine, Plan, build_graph
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aers_host' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = exports_from(__name__, _WHERE)

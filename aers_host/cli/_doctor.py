@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .._denormals import flush_supported
 from ._app import app, out_console, print_json
 
 
@@ -33,6 +32,8 @@ def _checks() -> dict[str, str]:
 
     import numba
     import numpy
+
+    from .._denormals import flush_supported
 
     checks = {
         "python": platform.python_version(),

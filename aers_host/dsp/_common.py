@@ -19,10 +19,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
+from .._jit import lazy_njit
 from .._nodetype import ChannelError, CheckContext
 from .._processor import ParamSpec
 from ..errors import SessionError
@@ -42,13 +42,16 @@ CHANNELS_PROPERTY: Mapping[str, Any] = {
 def kernel(fn: F) -> F:
     """[main-thread] Compile ``fn`` with ``numba.njit(cache=True, fastmath=False, nogil=True)``.
 
+    Compiled on first use (:mod:`aers_host._jit`), so importing a node type for
+    validation does not import numba.
+
     One decorator keeps every kernel on the same flags (no fast-math: IEEE semantics are what
     make block-size invariance and reference comparisons exact) and gives mypy a typed
     signature instead of numba's untyped decorator. ``nogil`` lets a threaded engine or a
     Dask worker run independent nodes in parallel; a kernel only touches the arrays of the
     one processor that called it.
     """
-    return cast(F, numba.njit(cache=True, fastmath=False, nogil=True)(fn))
+    return lazy_njit(cache=True, fastmath=False, nogil=True)(fn)
 
 
 def db_to_lin(db: float) -> float:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .._jit import kernel_from
 from .._nodetype import BuiltinNodeType, CheckContext
 from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
 from ._common import (
@@ -45,7 +46,10 @@ from ._common import (
     save_arrays,
     time_constant,
 )
-from ._vecmath import exp, ln
+
+# Its module defines numba intrinsics at import, so it loads when a kernel here compiles.
+exp = kernel_from("aers_host.dsp._vecmath", "exp")
+ln = kernel_from("aers_host.dsp._vecmath", "ln")
 
 
 def limiter_latency_samples(params: Mapping[str, Any], sample_rate: int) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._jit import kernel_from
 from .._nodetype import BuiltinNodeType, CheckContext, ParamIssue
 from .._processor import Buffer, ParamSpec, ProcessorBase
 from ._common import (
@@ -35,7 +36,9 @@ from ._common import (
     state_array,
 )
 from ._eq import nyquist_issue
-from ._vecmath import sin_turns
+
+#: Its module defines numba intrinsics at import, so it loads when the sine kernel compiles.
+sin_turns = kernel_from("aers_host.dsp._vecmath", "sin_turns")
 
 _LEVEL = ParamSpec("level_db", -12.0, -120.0, 24.0, "dB", "output level (peak)")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._denormals import FlushDenormals
 from .._processor import ParamEvent, ProcessorBase
 from ._basic import Gain, Meter, Mix, Pan
 from ._delay import Delay
@@ -46,6 +45,8 @@ def warm_kernels() -> int:
 
     Also exercises the delay's two-phase feedback API.
     """
+    from .._denormals import FlushDenormals  # numba at import: only when warming
+
     frames = 16
     count = 0
     FlushDenormals()  # the engine's per-block FTZ/DAZ switch is compiled code too

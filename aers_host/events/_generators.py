@@ -26,7 +26,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from .._processor import ParamSpec
 
@@ -100,6 +99,8 @@ def _normalise_peak(x: _F64, peak: float = _PEAK) -> _F64:
 
 def _burst(rng: np.random.Generator, sr: int, decay_s: float, sos: _F64) -> _F64:
     """A filtered noise transient with an exponential decay (a heel, a toe, a grain)."""
+    from scipy import signal  # scipy loads with the first generated event
+
     n = max(2, int(decay_s * sr * 7))
     t = np.arange(n) / sr
     return np.asarray(signal.sosfilt(sos, rng.standard_normal(n)) * np.exp(-t / decay_s))
@@ -125,6 +126,8 @@ def footsteps(rng: np.random.Generator, sr: int, frames: int | None, p: Mapping[
     The first heel lands on frame 0 (so an event's ``at`` is its first audible sample);
     later steps jitter by at most 8 ms, the way a walker never keeps perfect time.
     """
+    from scipy import signal  # scipy loads with the first generated event
+
     cadence = float(p["cadence_hz"])
     lo, hi, decay, grains = _SURFACES[str(p["surface"])]
     steps = int(p["steps"]) if frames is None else max(1, math.ceil(frames / sr * cadence))
@@ -159,6 +162,8 @@ _VOWELS = np.array(
 
 def _syllable(rng: np.random.Generator, sr: int, n: int, f0: float, breath: float) -> _F64:
     """One voiced syllable: a glottal pulse train through three vowel formants."""
+    from scipy import signal  # scipy loads with the first generated event
+
     t = np.arange(n) / sr
     pitch = f0 * (1.0 + 0.08 * np.sin(2 * np.pi * rng.uniform(2.0, 5.0) * t) - 0.1 * t)
     phase = np.cumsum(pitch / sr)
@@ -203,6 +208,8 @@ def _explosion_seconds(p: Mapping[str, Any]) -> float:
 
 def explosion(rng: np.random.Generator, sr: int, frames: int | None, p: Mapping[str, Any]) -> _F64:
     """A pitched-down sub thump plus a noise burst that darkens over a long decay, and debris."""
+    from scipy import signal  # scipy loads with the first generated event
+
     n = _frames_for(sr, frames, _explosion_seconds(p))
     t = np.arange(n) / sr
     decay = float(p["decay_s"])
@@ -227,6 +234,8 @@ def explosion(rng: np.random.Generator, sr: int, frames: int | None, p: Mapping[
 
 def ambience(rng: np.random.Generator, sr: int, frames: int | None, p: Mapping[str, Any]) -> _F64:
     """A coloured, band-limited noise bed with slow movement, -26 dBFS RMS, 20 ms fades."""
+    from scipy import signal  # scipy loads with the first generated event
+
     n = _frames_for(sr, frames, 10.0)
     spectrum = np.fft.rfft(rng.standard_normal(n))
     freqs = np.fft.rfftfreq(n, 1.0 / sr)

@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from numba import njit
 
+from .._jit import lazy_njit
 from .._nodetype import BuiltinNodeType, CheckContext
 from .._processor import Buffer, ParamEvent, ParamSpec, Processor, ProcessorBase
 
@@ -43,8 +43,11 @@ class EventsSource(ProcessorBase):
         out.fill(0.0)
 
 
-@njit(cache=True)
-def _duck_kernel(inp, out, sc, state, thr, floor, g_att, g_rel, e_rel, hold_n):  # type: ignore[no-untyped-def]
+@lazy_njit(cache=True)
+def _duck_kernel(  # pragma: no cover - compiled
+    inp: Buffer, out: Buffer, sc: Buffer, state: np.ndarray, thr: float, floor: float,
+    g_att: float, g_rel: float, e_rel: float, hold_n: float,
+) -> None:
     env, gain, hold = state[0], state[1], state[2]
     for i in range(out.shape[1]):
         level = 0.0

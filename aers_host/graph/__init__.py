@@ -1,10 +1,14 @@
-"""Graph planning and the block engine (design.md §2)."""
+"""Graph planning and the block engine (docs/architecture.md).
 
-from ._engine import BlockTimings, Engine, EventSource
-from ._plan import InputEdge, NodeRuntime, Plan, build_graph, build_plan, describe
-from ._render import Pacing, RenderObserver, RenderResult, render, render_length, render_metrics
-from ._sinks import OutputSink
-from ._topology import CycleError, Edge, Topology, plan_topology
+Names load on first use (PEP 562): the validator needs the topology, channel and
+automation modules, and must not pay for the engine's numba kernels to get them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import exports_from
 
 __all__ = [
     "BlockTimings",
@@ -28,3 +32,43 @@ __all__ = [
     "render_length",
     "render_metrics",
 ]
+
+_WHERE = {
+    "BlockTimings": "._engine",
+    "CycleError": "._topology",
+    "Edge": "._topology",
+    "Engine": "._engine",
+    "EventSource": "._engine",
+    "InputEdge": "._plan",
+    "NodeRuntime": "._plan",
+    "OutputSink": "._sinks",
+    "Pacing": "._render",
+    "Plan": "._plan",
+    "RenderObserver": "._render",
+    "RenderResult": "._render",
+    "Topology": "._topology",
+    "build_graph": "._plan",
+    "build_plan": "._plan",
+    "describe": "._plan",
+    "plan_topology": "._topology",
+    "render": "._render",
+    "render_length": "._render",
+    "render_metrics": "._render",
+}
+
+if TYPE_CHECKING:
+    from ._engine import BlockTimings, Engine, EventSource
+    from ._plan import InputEdge, NodeRuntime, Plan, build_graph, build_plan, describe
+    from ._render import (
+        Pacing,
+        RenderObserver,
+        RenderResult,
+        render,
+        render_length,
+        render_metrics,
+    )
+    from ._sinks import OutputSink
+    from ._topology import CycleError, Edge, Topology, plan_topology
+
+
+__getattr__ = exports_from(__name__, _WHERE)

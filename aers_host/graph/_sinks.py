@@ -14,11 +14,14 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from .._jit import kernel_from
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
 from .._processor import Buffer, ParamEvent, compiled
 from ..errors import AudioIOError
 from ..plugins.hookspecs import hookimpl
-from ._kernels import interleave_into
+
+#: The engine's kernels import numba; the ``output`` type must not (``aers validate``).
+interleave_into = kernel_from("aers_host.graph._kernels", "interleave_into")
 
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24")
 FORMATS = ("wav", "flac")

@@ -19,10 +19,19 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+else:
+
+    def Figure(*args: Any, **kwargs: Any) -> Any:
+        """Matplotlib's ``Figure``, imported with the first report (the ``report`` extra)."""
+        from matplotlib.figure import Figure
+
+        return Figure(*args, **kwargs)
 
 _FLOOR_DB = -90.0
 #: Event-category colours; the level traces use greys and purple so they never clash.

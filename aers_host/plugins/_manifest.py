@@ -41,10 +41,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import jsonschema
 import rfc8785
 
 from ..errors import ManifestError, PluginValidationError
@@ -190,6 +188,8 @@ def parse_json_strict(data: bytes, what: str) -> Any:
 @cache
 def manifest_schema() -> dict[str, Any]:
     """The packaged JSON Schema (2020-12) of a manifest."""
+    from importlib import resources
+
     text = resources.files(__package__ or "aers_host.plugins").joinpath("manifest.schema.json")
     return cast(dict[str, Any], json.loads(text.read_text(encoding="utf-8")))
 
@@ -201,6 +201,8 @@ def schema_problems(document: Any, *, signed_only: bool = False) -> list[str]:
         document: a whole envelope, or only its ``signed`` part when ``signed_only``.
         signed_only: validate against the ``signed`` definition (used when signing).
     """
+    import jsonschema  # ~0.1 s to import: not for commands that never check a manifest
+
     schema = manifest_schema()
     if signed_only:
         schema = {**schema, "$ref": "#/$defs/signed"}

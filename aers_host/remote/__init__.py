@@ -3,31 +3,17 @@
 Public surface only; see ``_protocol`` (the binary frame format), ``_chain`` (validated
 processor chains), ``_server`` (the node), ``_link`` (the client's network thread) and
 ``_client`` (the ``remote`` Processor and node type).
+
+Names load on first use (PEP 562): the ``remote`` node type is a built-in that every
+registry lists, while ``websockets`` is an optional extra (``aers-host[remote]``) that only
+a connection or a served node needs.
 """
 
-from ._chain import MAX_CHAIN, Chain, ChainError, chain_shape_problems
-from ._client import REMOTE, RemoteProcessor
-from ._link import Link, Rings
-from ._protocol import (
-    BLOCK,
-    ERROR,
-    HEADER,
-    HEADER_SIZE,
-    HELLO,
-    MAGIC,
-    MAX_CHANNELS,
-    MAX_FRAMES,
-    MAX_MESSAGE,
-    PROTOCOL_VERSION,
-    RESULT,
-    Frame,
-    ProtocolError,
-    encode_block,
-    encode_header,
-    encode_json,
-    parse_frame,
-)
-from ._server import MIN_TOKEN_LENGTH, NodeServer, NodeStats, token_from_request
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import exports_from
 
 __all__ = [
     "BLOCK",
@@ -60,3 +46,63 @@ __all__ = [
     "parse_frame",
     "token_from_request",
 ]
+
+_WHERE = {
+    "BLOCK": "._protocol",
+    "ERROR": "._protocol",
+    "HEADER": "._protocol",
+    "HEADER_SIZE": "._protocol",
+    "HELLO": "._protocol",
+    "MAGIC": "._protocol",
+    "MAX_CHAIN": "._chain",
+    "MAX_CHANNELS": "._protocol",
+    "MAX_FRAMES": "._protocol",
+    "MAX_MESSAGE": "._protocol",
+    "MIN_TOKEN_LENGTH": "._server",
+    "PROTOCOL_VERSION": "._protocol",
+    "REMOTE": "._client",
+    "RESULT": "._protocol",
+    "Chain": "._chain",
+    "ChainError": "._chain",
+    "Frame": "._protocol",
+    "Link": "._link",
+    "NodeServer": "._server",
+    "NodeStats": "._server",
+    "ProtocolError": "._protocol",
+    "RemoteProcessor": "._client",
+    "Rings": "._link",
+    "chain_shape_problems": "._chain",
+    "encode_block": "._protocol",
+    "encode_header": "._protocol",
+    "encode_json": "._protocol",
+    "parse_frame": "._protocol",
+    "token_from_request": "._server",
+}
+
+if TYPE_CHECKING:
+    from ._chain import MAX_CHAIN, Chain, ChainError, chain_shape_problems
+    from ._client import REMOTE, RemoteProcessor
+    from ._link import Link, Rings
+    from ._protocol import (
+        BLOCK,
+        ERROR,
+        HEADER,
+        HEADER_SIZE,
+        HELLO,
+        MAGIC,
+        MAX_CHANNELS,
+        MAX_FRAMES,
+        MAX_MESSAGE,
+        PROTOCOL_VERSION,
+        RESULT,
+        Frame,
+        ProtocolError,
+        encode_block,
+        encode_header,
+        encode_json,
+        parse_frame,
+    )
+    from ._server import MIN_TOKEN_LENGTH, NodeServer, NodeStats, token_from_request
+
+
+__getattr__ = exports_from(__name__, _WHERE)

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from .._denormals import FlushDenormals
 from .._nodetype import ChannelError, CheckContext, NodeType
 from .._processor import Buffer, Processor
 from ..config._schema import schema_problems
@@ -74,6 +73,8 @@ class Chain:
     def __init__(
         self, stages: list[_Stage], channels_in: int, block_size: int, latency: int
     ) -> None:
+        from .._denormals import FlushDenormals  # numba: only once a chain runs
+
         self._stages = stages
         self._flush = FlushDenormals()
         self.channels_in = channels_in

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.metadata
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,6 +44,8 @@ def plugin_fingerprints(
         origin = node_type.origin
         version, digest = "", ""
         if origin.startswith("entry-point:"):
+            import importlib.metadata  # ~0.1 s: only for graphs using pip-installed plugins
+
             try:
                 version = importlib.metadata.version(origin.partition(":")[2])
             except importlib.metadata.PackageNotFoundError:
