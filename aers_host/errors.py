@@ -124,6 +124,18 @@ class SessionError(AersError):
     """A session cannot be saved, loaded or migrated."""
 
 
+class MissingExtraError(AersError):
+    """A command or node type needs an optional extra that is not installed.
+
+    Attributes:
+        extra: the extra's name (``serve``, ``remote``, ``batch``, ``dataset``, ``report``).
+    """
+
+    def __init__(self, what: str, extra: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs the {extra} extra: pip install 'aers-host[{extra}]'")
+
+
 class AersWarning(UserWarning):
     """Base of AERS warnings (degraded sandbox, changed plugin hash, ...)."""
 

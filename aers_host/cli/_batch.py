@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .._extras import require_extra
 from ._app import app, err_console, out_console, print_json
 
 if TYPE_CHECKING:  # the batch package pulls in dask: imported when a batch runs, not at start-up
@@ -55,6 +55,7 @@ def batch(
 
     Exit 0 when every variant is done or skipped, 1 when any failed (each is in summary.csv).
     """
+    require_extra("batch", "aers batch")
     from ..batch import load_sweep, parse_scheduler
     from ..plugins import default_registry
 
@@ -83,6 +84,8 @@ def batch(
 def _run(
     sweep: Sweep, out_dir: Path, kind: str, workers: int | None, *, show_bar: bool
 ) -> BatchReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]batch[/bold]"),
         BarColumn(),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._extras import require_extra
 from ._app import err_console, output_file
 from ._events import events_app
 
@@ -59,6 +60,7 @@ def prepare_stems(
     """
     if mode is None:
         return None
+    require_extra("dataset", "aers render --stems")  # stems come with a JAMS annotation
     from ..dataset import NonlinearStemsError, nonlinear_nodes
     from ..errors import ConfigError, Problem
     from ..events import scheduler_for_config
@@ -142,6 +144,7 @@ def from_jams(
     ] = None,
 ) -> None:
     """Regenerate the scene of an annotation: `scene: OUT` in the same config re-renders it."""
+    require_extra("dataset", "aers events from-jams")
     from ..dataset import scene_from_jams
     from ..events import write_scene
 

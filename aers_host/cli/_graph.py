@@ -5,17 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..config import GraphConfig, load_config
+from .._extras import require_extra
 from ..errors import ConfigError
-from ..graph import Plan, build_plan, describe
-from ..plugins import NodeRegistry, default_registry
 from ._app import app, err_console, finite_seconds, out_console, output_file, print_json
 
 ConfigArg = Annotated[
@@ -25,6 +22,11 @@ BlockOpt = Annotated[
     int | None, typer.Option("--block-size", min=32, max=8192, help="Override block_size.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+if TYPE_CHECKING:  # each command imports what it runs: ``aers --help`` stays quick
+    from ..config import GraphConfig
+    from ..graph import Plan
+    from ..plugins import NodeRegistry
+
 DurationOpt = Annotated[
     float | None,
     typer.Option("--duration", min=0.001, help="Seconds to render.", callback=finite_seconds),
@@ -38,6 +40,9 @@ def _load(
     registry: NodeRegistry | None = None,
 ) -> GraphConfig:
     """Load CONFIG with the CLI overrides (the registry is built once per command)."""
+    from ..config import load_config
+    from ..plugins import default_registry
+
     overrides: dict[str, Any] = {}
     if block_size is not None:
         overrides["block_size"] = block_size
@@ -112,6 +117,9 @@ def graph(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the processing order, each node's latency and the graph's total latency."""
+    from ..graph import build_plan, describe
+    from ..plugins import default_registry
+
     registry = default_registry()
     cfg = _load(config, block_size, registry=registry)
     plan = build_plan(cfg, registry)
@@ -210,9 +218,14 @@ def render_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Render every output node to OUT_DIR/<node-id>.wav and write OUT_DIR/metrics.json."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     from .._pipeline import render_run
+    from ..plugins import default_registry
     from ._dataset import prepare_stems, stem_mode, write_stems
 
+    if report:
+        require_extra("report", "aers render --report")
     registry = default_registry()
     stems_mode = stem_mode(stems, stems_residual, stems_pre, resume)
     start, state = 0, None

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._extras import require_extra
 from ..errors import AersError
 from ._app import app, err_console
 
@@ -60,6 +61,7 @@ def serve(
     ] = 0.0,
 ) -> None:
     """Serve processor chains to `remote` graph nodes until interrupted."""
+    require_extra("remote", "aers node serve")
     from ..plugins import default_registry
     from ..remote import MIN_TOKEN_LENGTH, Chain, ChainError, NodeServer
 

@@ -11,7 +11,6 @@ edit and at exit; ``--record DIR`` writes what the outputs played (docs/dashboar
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import ipaddress
 import re
@@ -24,6 +23,7 @@ from typing import Annotated
 
 import typer
 
+from .._extras import require_extra
 from ..errors import AersError
 from ._app import app, err_console
 from ._edit import announce, withdraw
@@ -106,6 +106,7 @@ def serve(
     ] = 60.0,
 ) -> None:
     """Run CONFIG in real time and serve the live dashboard, WebSocket feed and REST API."""
+    require_extra("serve", "aers serve")
     check_binding(host, token)
     listener = listen(host, port)  # before anything is announced: a taken port fails here
     try:
@@ -168,6 +169,8 @@ def _serve(
     if open_browser:
         webbrowser.open(url)
     announced = announce(f"http://{shown}:{port}", token)
+    import asyncio  # the server stack has imported it by now; named here for the except
+
     try:
         server.run(sockets=[listener])
     except asyncio.CancelledError:  # a second Ctrl-C cancelled the graceful shutdown

@@ -23,17 +23,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from time import perf_counter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import numpy as np
 
+from .._extras import missing_modules
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
 from .._processor import Buffer, ParamEvent, Processor
-from ..errors import GraphError
+from ..errors import GraphError, MissingExtraError
 from ._chain import chain_shape_problems
-from ._link import Link, Rings
 from ._protocol import BLOCK, HEADER_SIZE, encode_header
+
+if TYPE_CHECKING:
+    from ._link import Link, Rings
 
 #: Slots in each ring beyond ``latency_blocks`` (room for a sender that falls behind).
 EXTRA_SLOTS: Final = 8
@@ -84,6 +87,8 @@ class RemoteProcessor:
             GraphError: the node is unreachable, refuses the token or the chain, or its
                 chain outputs another channel count than the graph expects.
         """
+        from ._link import Link, Rings  # websockets: an optional extra (``aers-host[remote]``)
+
         self.close()
         channels_out = self._channels_out or channels
         slots = self.latency_blocks + EXTRA_SLOTS
@@ -240,6 +245,8 @@ def _make_remote(params: Mapping[str, Any], ctx: CheckContext) -> Processor:
 
 
 def _check_remote(params: Mapping[str, Any], ctx: CheckContext) -> list[ParamIssue]:
+    if missing_modules("remote"):  # validate says so before render would fail to connect
+        return [ParamIssue("", str(MissingExtraError("the remote node type", "remote")))]
     issues = [
         ParamIssue("chain", p.removeprefix("chain: "))
         for p in chain_shape_problems(params.get("chain", []))
