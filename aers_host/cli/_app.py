@@ -11,14 +11,15 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperOption
 
-from .._json import dumps
 from ..errors import AersError
+from ._commands import LazyCommands
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -33,14 +34,46 @@ app = typer.Typer(
     help="AERS — Audio Event Routing Simulator: validate, plan, render and run audio routing "
     "graphs with built-in, sandboxed and signed native plugins.",
     no_args_is_help=True,
+    cls=LazyCommands,  # imports a command's module only when that command runs
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _show_version(value: bool) -> None:
+    """Eager ``--version``: print and exit before any command or config is looked at."""
+    if value:
+        from .. import __version__
+
+        sys.stdout.write(f"aers {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_show_version,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """AERS — Audio Event Routing Simulator.
+
+    Validate, plan, render and run audio routing graphs with built-in, sandboxed and signed
+    native plugins.
+    """
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output: plain JSON on stdout (rich's highlighter is slow on big graphs)."""
+    from .._json import dumps  # numpy: only for commands that print JSON
+
     sys.stdout.write(dumps(data, indent=2) + "\n")
 
 
@@ -94,10 +127,31 @@ def _interrupted(exit_: SystemExit) -> bool:
     return False
 
 
+def flag_metavars(command: Any) -> None:
+    """Blank the type column of on/off flags, ``--help`` included, in every command's help.
+
+    typer shows ``<bool>`` beside ``--json`` or ``--warm`` as if they took a value; like
+    git's or pip's help, a flag shows only its name. click makes the help option on first
+    use, so that one is blanked as it is made.
+    """
+    for param in command.params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    make_help_option = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        option = make_help_option(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        flag_metavars(sub)
+
+
 def main() -> None:
     """Console-script entry point with the error funnel."""
-    from . import _commands  # noqa: F401  (registers every sub-command on ``app``)
-
     try:
         app()
     except AersError as err:

@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -99,6 +96,10 @@ def call(url: str, path: str, token: str | None, body: Any = None) -> tuple[int,
     Raises:
         EditError: not an http(s) URL, unreachable, or not a JSON answer.
     """
+    import urllib.error
+    import urllib.parse
+    import urllib.request  # http.client, email: ~50 ms, for the commands that call a server
+
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise EditError(f"{url}: expected http://HOST:PORT of a running `aers serve`")

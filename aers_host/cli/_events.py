@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError, Problem
-from ._app import app, err_console, finite_seconds, out_console, output_file
+from ._app import app, err_console, finite_seconds, out_console, output_file, print_json
 from ._graph import BlockOpt, DurationOpt
 
 #: The scene kinds of ``events.SCENE_KINDS``, spelled out so ``aers --help`` need not import
@@ -78,10 +78,27 @@ def generate(
 
 
 @events_app.command("generators")
-def generators() -> None:
+def generators(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """List the built-in event generators and their parameters."""
     from ..events import BUILTIN_GENERATORS
 
+    if as_json:
+        print_json([
+            {
+                "name": name,
+                "summary": gen.summary,
+                "finite": gen.natural_seconds({}) is not None,
+                "params": {
+                    s.name: {"default": s.default, "min": s.min, "max": s.max, "unit": s.unit}
+                    for s in gen.specs
+                },
+                "choices": {k: list(v) for k, v in gen.choices.items()},
+            }
+            for name, gen in BUILTIN_GENERATORS.items()
+        ])
+        return
     for name, gen in BUILTIN_GENERATORS.items():
         params = [f"{s.name}={s.default:g}" for s in gen.specs]
         params += [f"{k}={'|'.join(v)}" for k, v in gen.choices.items()]

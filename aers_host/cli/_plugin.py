@@ -266,8 +266,9 @@ def list_plugins(
         return
     table = Table()
     for column in ("name", "version", "kind", "isolation", "key id", "source", "status"):
-        # A long name, or the reason a plugin is unusable, folds instead of being cut.
-        table.add_column(column, overflow="fold" if column in ("name", "status") else "ellipsis")
+        # Nothing is cut at 80 columns: a long name, a full key id (--verbose) or the
+        # reason a plugin is unusable folds onto the next line.
+        table.add_column(column, overflow="fold")
     for row in rows:
         keyid = row["keyid"] if verbose else row["keyid"][:16]
         table.add_row(row["name"], row["version"], row["kind"], row["isolation"], keyid,

@@ -12,17 +12,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..plugins import default_registry
-from ..session import (
-    SessionStore,
-    check_plugins,
-    export_yaml,
-    import_yaml,
-    plugin_changes,
-    plugin_fingerprints,
-    session_config,
-    session_from_state,
-)
 from ._app import app, err_console, out_console, output_file, print_json
 
 session_app = typer.Typer(
@@ -46,6 +35,8 @@ def save(
     """Store CONFIG with every node's initial state as session NAME, at sample 0."""
     from ..config import load_config
     from ..graph import Engine, build_plan
+    from ..plugins import default_registry
+    from ..session import SessionStore, session_from_state
 
     registry = default_registry()
     cfg = load_config(config, registry=registry)
@@ -68,6 +59,15 @@ def load(
     as_json: JsonOpt = False,
 ) -> None:
     """Check session NAME: its config still validates and its plugins still match; show it."""
+    from ..plugins import default_registry
+    from ..session import (
+        SessionStore,
+        check_plugins,
+        plugin_changes,
+        plugin_fingerprints,
+        session_config,
+    )
+
     registry = default_registry()
     with SessionStore() as store:
         session = store.load(name)
@@ -109,6 +109,8 @@ def load(
 @session_app.command("list")
 def list_sessions(as_json: JsonOpt = False) -> None:
     """List saved sessions: name, version, position, save time, note."""
+    from ..session import SessionStore
+
     with SessionStore() as store:
         infos = store.list()
     if as_json:
@@ -142,6 +144,8 @@ def export(
     ],
 ) -> None:
     """Write session NAME to a YAML file (readable config, compact exact state)."""
+    from ..session import SessionStore, export_yaml
+
     with SessionStore() as store:
         session = store.load(name)
     export_yaml(session, yaml_file)
@@ -156,6 +160,9 @@ def import_(
     ] = None,
 ) -> None:
     """Validate a session YAML file (config included) and store it as a new version."""
+    from ..plugins import default_registry
+    from ..session import SessionStore, import_yaml
+
     session = import_yaml(file, registry=default_registry(), name=name)
     with SessionStore() as store:
         version = store.save(session)
@@ -167,6 +174,8 @@ def import_(
 @session_app.command("delete")
 def delete(name: NameArg) -> None:
     """Remove session NAME and all its saved versions."""
+    from ..session import SessionStore
+
     with SessionStore() as store:
         store.delete(name)
     out_console.print(f"[green]✓[/green] session {name!r} deleted")

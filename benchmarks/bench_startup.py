@@ -1,0 +1,169 @@
+"""Start-up of the ``aers`` command as whole processes, against ``import pedalboard``.
+
+Times, as separate processes each round (rounds interleave the commands, so machine load
+spreads evenly): ``aers --help``, ``aers --version``, ``aers validate`` and ``aers graph``
+of ``examples/demo.yaml`` with the demo plugins installed, ``python -c "import
+pedalboard"`` (the reference: what an audio engineer's Python tool costs to start) and
+``python -c pass`` (the interpreter floor). For each: median wall time, median CPU time
+(user + system, from ``wait4``: what load on a shared machine cannot inflate) and peak RSS.
+
+Targets (issue 17, item 2): ``--help`` ≤ 0.25 s, ``--version`` ≤ 0.2 s, ``validate`` ≤ 0.6 s
+and ≤ 100 MiB, ``graph`` ≤ 0.6 s (median of 5). A target counts as met when the median
+wall time is within it; on a loaded machine the CPU time is the fairer figure, and both
+are printed and stored.
+
+The demo plugins (a sandboxed Python tremolo, two signed native effects) are signed and
+installed into a scratch ``$AERS_HOME`` by ``scripts/demo_plugins.sh`` (needs ``g++``),
+unless ``--home DIR`` names a home where they already are.
+
+Run: ``.venv/bin/python benchmarks/bench_startup.py [--repeats 5] [--home DIR]``
+Writes ``benchmarks/results/startup.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DEMO = "examples/demo.yaml"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    argv: list[str]
+    wall_target_s: float | None = None
+    rss_target_mib: float | None = None
+
+
+def aers_argv() -> list[str]:
+    """The console script beside this interpreter (what users run), else ``-m aers_host``."""
+    script = Path(sys.executable).with_name("aers")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "aers_host"]
+
+
+def cases() -> list[Case]:
+    aers = aers_argv()
+    return [
+        Case("python -c pass", [sys.executable, "-c", "pass"]),
+        Case('python -c "import pedalboard"', [sys.executable, "-c", "import pedalboard"]),
+        Case("aers --help", [*aers, "--help"], wall_target_s=0.25),
+        Case("aers --version", [*aers, "--version"], wall_target_s=0.2),
+        Case(f"aers validate {DEMO}", [*aers, "validate", DEMO], 0.6, rss_target_mib=100),
+        Case(f"aers graph {DEMO}", [*aers, "graph", DEMO], wall_target_s=0.6),
+    ]
+
+
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MiB) of one process; raises if it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n{err}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def install_demo_plugins(env: dict[str, str]) -> None:
+    if shutil.which("g++") is None:
+        raise SystemExit("the demo's native plugins need g++; or pass --home with them installed")
+    subprocess.run(
+        [str(ROOT / "scripts" / "demo_plugins.sh")],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--home", type=Path, help="an AERS_HOME with the demo plugins installed")
+    args = parser.parse_args()
+
+    env = dict(os.environ)
+    # An installed package has its bytecode compiled (pip does it at install); without it
+    # every run would re-compile the modules it imports. The warm-up round writes it.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    scratch = None
+    if args.home is None:
+        scratch = tempfile.TemporaryDirectory(prefix="aers-bench-home-")
+        env["AERS_HOME"] = scratch.name
+        install_demo_plugins(env)
+    else:
+        env["AERS_HOME"] = str(args.home)
+    try:
+        todo = cases()
+        samples: dict[str, list[tuple[float, float, float]]] = {c.name: [] for c in todo}
+        for case in todo:  # warm the page cache and write bytecode once, untimed
+            run_once(case.argv, env)
+        for _ in range(args.repeats):
+            for case in todo:
+                samples[case.name].append(run_once(case.argv, env))
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+    reference = statistics.median(w for w, _, _ in samples['python -c "import pedalboard"'])
+    reference_cpu = statistics.median(c for _, c, _ in samples['python -c "import pedalboard"'])
+    rows: list[dict[str, Any]] = []
+    header = f"{'command':<34} {'wall s':>7} {'cpu s':>7} {'MiB':>6} {'×pb wall':>9} {'×pb cpu':>8}"
+    print(header + "  target")
+    for case in todo:
+        wall = statistics.median(w for w, _, _ in samples[case.name])
+        cpu = statistics.median(c for _, c, _ in samples[case.name])
+        rss = max(r for _, _, r in samples[case.name])
+        verdicts = []
+        if case.wall_target_s is not None:
+            ok = wall <= case.wall_target_s
+            verdicts.append(f"≤{case.wall_target_s} s {'met' if ok else 'MISSED'}")
+        if case.rss_target_mib is not None:
+            ok = rss <= case.rss_target_mib
+            verdicts.append(f"≤{case.rss_target_mib} MiB {'met' if ok else 'MISSED'}")
+        print(
+            f"{case.name:<34} {wall:7.3f} {cpu:7.3f} {rss:6.1f} {wall / reference:9.2f}"
+            f" {cpu / reference_cpu:8.2f}  {', '.join(verdicts)}"
+        )
+        rows.append({
+            "command": case.name,
+            "wall_median_s": wall,
+            "cpu_median_s": cpu,
+            "peak_rss_mib": rss,
+            "wall_vs_pedalboard_import": wall / reference,
+            "cpu_vs_pedalboard_import": cpu / reference_cpu,
+            "wall_target_s": case.wall_target_s,
+            "rss_target_mib": case.rss_target_mib,
+            "wall_samples_s": [w for w, _, _ in samples[case.name]],
+            "cpu_samples_s": [c for _, c, _ in samples[case.name]],
+        })
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "startup.json"
+    load = os.getloadavg()
+    out.write_text(json.dumps({"repeats": args.repeats, "loadavg": load, "rows": rows}, indent=2))
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
