@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -31,18 +30,43 @@ class Worker:
 
 
 def test_busy_worker_shows_cpu() -> None:
-    spin = "import time\nt=time.time()\nwhile time.time()-t<5: pass\n"
-    child = subprocess.Popen([sys.executable, "-c", spin])
+    """The clock sees the worker's CPU seconds, checked against the kernel's rusage.
+
+    The worker spins for a fixed amount of CPU time between two handshakes, so a loaded
+    machine stretches the wall time but not what is measured.
+    """
+    spin = (
+        "import sys, time\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 0.3: pass\n"
+        "print('done', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", spin], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
     try:
+        assert child.stdout.readline() == "ready\n"
         procs = {"fx": Worker(child.pid), "plain": object()}
         clock = CpuClock()
         clock.start(procs)
-        time.sleep(0.4)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "done\n"  # we sleep on the pipe while it spins
         clock.stop(procs)
+        child.stdin.write("bye\n")
+        child.stdin.close()
     finally:
-        child.kill()
-        child.wait()
-    workers = clock.worker_percent()
-    assert set(workers) == {"fx"}
-    assert workers["fx"] > 30.0  # a spinning worker burns most of a core
-    assert clock.process_percent() < 50.0  # we mostly slept
+        child.stdout.close()
+        if not child.stdin.closed:
+            child.stdin.close()
+        _, _, usage = os.wait4(child.pid, 0)  # the kernel's account of the whole worker
+        child.returncode = 0
+    tick = 1.0 / os.sysconf("SC_CLK_TCK")
+    assert set(clock.workers) == {"fx"}
+    assert 0.3 - 3 * tick <= clock.workers["fx"] <= usage.ru_utime + usage.ru_stime + tick
+    assert clock.worker_percent()["fx"] == pytest.approx(100.0 * clock.workers["fx"] / clock.wall)
+    assert clock.cpu < clock.workers["fx"] / 2  # we mostly slept
