@@ -53,6 +53,13 @@ def _checks() -> dict[str, str]:
     else:
         for fence, status in probe_fences().items():
             checks[f"sandbox {fence}"] = status
+    from .._extras import EXTRAS, missing_modules
+
+    for extra in EXTRAS:
+        gone = missing_modules(extra)
+        checks[f"extra {extra}"] = (
+            f"missing {', '.join(gone)}: pip install 'aers-host[{extra}]'" if gone else "installed"
+        )
     from .._paths import config_dir, data_dir
 
     checks["keyring dir"] = str(config_dir())

@@ -148,3 +148,12 @@ def test_remote_node_without_websockets_fails_validation(config: Path) -> None:
     assert render.returncode == 1
     assert "pip install 'aers-host[remote]'" in render.stderr
     assert "Traceback" not in render.stderr
+
+
+def test_doctor_says_which_extras_are_installed(tmp_path: Path, aers_home: Path) -> None:
+    proc = aers("doctor", "--json", blocked=("jams", "matplotlib"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    checks = json.loads(proc.stdout)
+    assert checks["extra dataset"] == "missing jams: pip install 'aers-host[dataset]'"
+    assert checks["extra report"] == "missing matplotlib: pip install 'aers-host[report]'"
+    assert checks["extra serve"] == checks["extra batch"] == "installed"
