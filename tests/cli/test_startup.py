@@ -17,23 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from test_extras import ALL_EXTRAS  # same folder: pytest imports both by file name
 
-#: Packages that only some commands need (JIT, filters, plots, servers, sweeps, datasets).
-HEAVY = (
-    "numba",
-    "llvmlite",
-    "scipy",
-    "matplotlib",
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "websockets",
-    "dask",
-    "distributed",
-    "bokeh",
-    "pandas",
-    "jams",
-)
+#: Packages that only some commands need (JIT, filters, and every extra's stack).
+HEAVY = ("numba", "llvmlite", "scipy", *ALL_EXTRAS)
 
 #: What `--help` and `--version` must not load either: no command module, no config stack.
 NOT_FOR_HELP = (
