@@ -123,3 +123,15 @@ def test_every_table_has_a_json_twin(run_cli: Callable[..., Any], aers_home: Pat
     assert [g["name"] for g in generators] == list(BUILTIN_GENERATORS)
     footsteps = generators[0]["params"]
     assert {"default", "min", "max", "unit"} <= set(next(iter(footsteps.values())))
+
+
+def test_a_command_missing_from_the_table_still_runs(
+    run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def probe() -> None:
+        print("probe ran")
+
+    monkeypatch.setattr(app, "registered_commands", list(app.registered_commands))
+    app.command("zz-probe")(probe)  # registered by some module the table does not name
+    result = run_cli("zz-probe")
+    assert result.code == 0 and result.out == "probe ran\n"
