@@ -16,7 +16,10 @@ The demo plugins (a sandboxed Python tremolo, two signed native effects) are sig
 installed into a scratch ``$AERS_HOME`` by ``scripts/demo_plugins.sh`` (needs ``g++``),
 unless ``--home DIR`` names a home where they already are.
 
-Run: ``.venv/bin/python benchmarks/bench_startup.py [--repeats 5] [--home DIR]``
+``--baseline DIR`` also times the ``aers`` commands from another checkout (say, main
+before this change) in the same rounds, so before/after compare on the same machine load.
+
+Run: ``.venv/bin/python benchmarks/bench_startup.py [--repeats 5] [--home DIR] [--baseline DIR]``
 Writes ``benchmarks/results/startup.json``.
 """
 
@@ -47,6 +50,8 @@ class Case:
     argv: list[str]
     wall_target_s: float | None = None
     rss_target_mib: float | None = None
+    #: Import ``aers_host`` from this folder (default: this checkout).
+    pythonpath: str = str(ROOT)
 
 
 def aers_argv() -> list[str]:
@@ -55,9 +60,9 @@ def aers_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "aers_host"]
 
 
-def cases() -> list[Case]:
+def cases(baseline: Path | None) -> list[Case]:
     aers = aers_argv()
-    return [
+    todo = [
         Case("python -c pass", [sys.executable, "-c", "pass"]),
         Case('python -c "import pedalboard"', [sys.executable, "-c", "import pedalboard"]),
         Case("aers --help", [*aers, "--help"], wall_target_s=0.25),
@@ -65,10 +70,19 @@ def cases() -> list[Case]:
         Case(f"aers validate {DEMO}", [*aers, "validate", DEMO], 0.6, rss_target_mib=100),
         Case(f"aers graph {DEMO}", [*aers, "graph", DEMO], wall_target_s=0.6),
     ]
+    if baseline is not None:  # the same commands from another checkout, in the same rounds
+        todo += [
+            Case(f"{c.name} [baseline]", c.argv, pythonpath=str(baseline))
+            for c in todo
+            if c.name.startswith("aers ") and c.name != "aers --version"  # new in this change
+        ]
+    return todo
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+def run_once(case: Case, env: dict[str, str]) -> tuple[float, float, float]:
     """(wall s, CPU s, peak RSS MiB) of one process; raises if it fails."""
+    argv = case.argv
+    env = {**env, "PYTHONPATH": case.pythonpath}
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -100,6 +114,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--home", type=Path, help="an AERS_HOME with the demo plugins installed")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git archive main | tar -x -C DIR`) timed in the same rounds",
+    )
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -115,13 +134,13 @@ def main() -> None:
     else:
         env["AERS_HOME"] = str(args.home)
     try:
-        todo = cases()
+        todo = cases(args.baseline)
         samples: dict[str, list[tuple[float, float, float]]] = {c.name: [] for c in todo}
         for case in todo:  # warm the page cache and write bytecode once, untimed
-            run_once(case.argv, env)
+            run_once(case, env)
         for _ in range(args.repeats):
             for case in todo:
-                samples[case.name].append(run_once(case.argv, env))
+                samples[case.name].append(run_once(case, env))
     finally:
         if scratch is not None:
             scratch.cleanup()
@@ -129,7 +148,7 @@ def main() -> None:
     reference = statistics.median(w for w, _, _ in samples['python -c "import pedalboard"'])
     reference_cpu = statistics.median(c for _, c, _ in samples['python -c "import pedalboard"'])
     rows: list[dict[str, Any]] = []
-    header = f"{'command':<34} {'wall s':>7} {'cpu s':>7} {'MiB':>6} {'×pb wall':>9} {'×pb cpu':>8}"
+    header = f"{'command':<45} {'wall s':>7} {'cpu s':>7} {'MiB':>6} {'×pb wall':>9} {'×pb cpu':>8}"
     print(header + "  target")
     for case in todo:
         wall = statistics.median(w for w, _, _ in samples[case.name])
@@ -143,7 +162,7 @@ def main() -> None:
             ok = rss <= case.rss_target_mib
             verdicts.append(f"≤{case.rss_target_mib} MiB {'met' if ok else 'MISSED'}")
         print(
-            f"{case.name:<34} {wall:7.3f} {cpu:7.3f} {rss:6.1f} {wall / reference:9.2f}"
+            f"{case.name:<45} {wall:7.3f} {cpu:7.3f} {rss:6.1f} {wall / reference:9.2f}"
             f" {cpu / reference_cpu:8.2f}  {', '.join(verdicts)}"
         )
         rows.append({
