@@ -63,11 +63,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """AERS — Audio Event Routing Simulator.
-
-    Validate, plan, render and run audio routing graphs with built-in, sandboxed and signed
-    native plugins.
-    """
+    """Options of ``aers`` itself (the help text above is the app's ``help``)."""
 
 
 def print_json(data: Any) -> None:
