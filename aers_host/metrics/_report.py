@@ -23,12 +23,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from .._extras import require_extra
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 else:
 
     def Figure(*args: Any, **kwargs: Any) -> Any:
         """Matplotlib's ``Figure``, imported with the first report (the ``report`` extra)."""
+        require_extra("report", "report.html")
         from matplotlib.figure import Figure
 
         return Figure(*args, **kwargs)

@@ -157,3 +157,20 @@ def test_doctor_says_which_extras_are_installed(tmp_path: Path, aers_home: Path)
     assert checks["extra dataset"] == "missing jams: pip install 'aers-host[dataset]'"
     assert checks["extra report"] == "missing matplotlib: pip install 'aers-host[report]'"
     assert checks["extra serve"] == checks["extra batch"] == "installed"
+
+
+def test_a_report_asked_through_the_api_without_matplotlib_names_the_extra(tmp_path: Path) -> None:
+    code = RUN.replace(
+        'sys.argv = ["aers", *args]\nfrom aers_host.cli import main\nmain()',
+        "from aers_host.errors import MissingExtraError\n"
+        "from aers_host.metrics._report import cpu_figure\n"
+        "try:\n"
+        "    cpu_figure({'nodes': {}})\n"
+        "except MissingExtraError as err:\n"
+        "    print(err)\n",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(["matplotlib"]), "[]"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert proc.stdout == "report.html needs the report extra: pip install 'aers-host[report]'\n"
