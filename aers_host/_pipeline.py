@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,8 @@ def render_run(
     event_log: Path | None = None,
     progress: Progress | None = None,
     pacing: Pacing | None = None,
-    watcher: RenderObserver | None = None,
+    watcher: RenderObserver | Sequence[RenderObserver] | None = None,
+    extra_metrics: Callable[[], Mapping[str, Any]] | None = None,
 ) -> RunOutcome:
     """Render with the config's scene (or a replayed log) and write ``metrics.json``.
 
@@ -75,7 +76,10 @@ def render_run(
         event_log: write the run's event log (JSONL) here.
         progress: called with (frames done, total).
         pacing: run at wall-clock speed and count deadline misses.
-        watcher: another observer of the render (``aers run``'s live table).
+        watcher: more observers of the render, told in order (``aers run``'s live table,
+            the JACK device of ``aers run --jack``).
+        extra_metrics: called once the render stopped (also after a Ctrl-C) for more
+            top-level sections of ``metrics.json`` (the JACK device's ``jack`` section).
 
     Raises:
         ConfigError: the scene or replay log is invalid.
@@ -84,7 +88,11 @@ def render_run(
     """
     scheduler = scheduler_for_config(config, registry, replay=replay)
     observer = RunObserver()
-    observers: list[RenderObserver] = [observer] if watcher is None else [observer, watcher]
+    observers: list[RenderObserver] = [observer]
+    if isinstance(watcher, Sequence):
+        observers.extend(watcher)
+    elif watcher is not None:
+        observers.append(watcher)
     interrupted: RenderInterrupted | None = None
     try:
         result = render(
@@ -111,6 +119,8 @@ def render_run(
         paced["deadline_misses"] = pacing.misses
         paced["worst_late_ms"] = pacing.worst_late_s * 1000.0
         paced["buffer_fill"] = pacing.buffer_fill(config.block_size / config.sample_rate)
+    if extra_metrics is not None:
+        paced.update(extra_metrics())
     collector = collector_from_render(result, scheduler=scheduler, observer=observer)
     metrics = export_run(
         collector,

@@ -60,6 +60,10 @@ class AudioIOError(AersError):
     """An audio file cannot be read or written."""
 
 
+class AudioDeviceError(AersError):
+    """The real-time audio device (JACK) is missing, refuses the graph, or went away."""
+
+
 class PluginError(AersError):
     """A plugin cannot be found, loaded or run."""
 

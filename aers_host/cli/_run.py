@@ -6,18 +6,22 @@ import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 from rich.live import Live
 from rich.table import Table
 
+from ..errors import AudioDeviceError
 from ._app import app, finite_seconds, out_console, print_json
 from ._graph import BlockOpt, ConfigArg, JsonOpt, _load, report_node_health
 
 if TYPE_CHECKING:
+    from ..config import GraphConfig
+    from ..device import JackDevice
     from ..graph import BlockTimings, Engine, Pacing, Plan
+    from ..plugins import NodeRegistry
 
 #: Seconds between refreshes of the live table.
 REFRESH_S = 0.25
@@ -30,9 +34,10 @@ class LiveTable:
     arrays); the table is built between blocks on the main thread, never inside one.
     """
 
-    def __init__(self, live: Live, pacing: Pacing) -> None:
+    def __init__(self, live: Live, pacing: Pacing, device: JackDevice | None = None) -> None:
         self.live = live
         self.pacing = pacing
+        self.device = device
         self._plan: Plan | None = None
         self._timings: BlockTimings | None = None
         self._next = 0.0
@@ -56,8 +61,12 @@ class LiveTable:
         plan, timings = self._plan, self._timings
         assert plan is not None and timings is not None
         seconds = position / plan.sample_rate
+        device = self.device
         table = Table(
-            title=f"{seconds:7.2f} s · deadline misses {self.pacing.misses} · "
+            title=f"{seconds:7.2f} s · JACK {device.name}: underruns {device.underruns} · "
+            f"xruns {device.xruns}"
+            if device is not None
+            else f"{seconds:7.2f} s · deadline misses {self.pacing.misses} · "
             f"worst late {self.pacing.worst_late_s * 1000:.1f} ms"
         )
         for column in ("node", "type", "peak dBFS", "p50 µs", "p99 µs", "latency", "xruns"):
@@ -80,6 +89,27 @@ class LiveTable:
         return table
 
 
+JackOpt = Annotated[
+    bool, typer.Option("--jack", help="Play and record through JACK (docs/live-audio.md).")
+]
+ClientNameOpt = Annotated[
+    str, typer.Option("--client-name", help="JACK client name (ports: NAME:<node>_<channel>).")
+]
+ConnectOpt = Annotated[
+    bool,
+    typer.Option("--connect", help="Connect outputs to system playback, inputs to capture."),
+]
+PeriodsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jack-periods",
+        min=1,
+        max=128,
+        help="JACK periods of pre-roll between engine and device (added latency).",
+    ),
+]
+
+
 @app.command("run")
 def run_command(
     config: ConfigArg,
@@ -93,13 +123,26 @@ def run_command(
         Path, typer.Option("--out-dir", help="Folder for outputs and metrics.json.")
     ] = Path("out/run"),
     as_json: JsonOpt = False,
+    jack: JackOpt = False,
+    client_name: ClientNameOpt = "aers",
+    connect: ConnectOpt = False,
+    jack_periods: PeriodsOpt = 4,
 ) -> None:
-    """Run CONFIG in real time (paced to the wall clock), showing deadline misses live."""
-    from .._pipeline import render_run
-    from ..graph import Pacing
+    """Run CONFIG in real time (paced to the wall clock), showing deadline misses live.
+
+    With --jack, JACK's clock paces the run and the graph is heard: outputs play to JACK
+    ports, inputs record from them (docs/live-audio.md).
+    """
     from ..plugins import default_registry
 
     registry = default_registry()
+    if jack:
+        _run_jack(config, block_size, duration, registry, out_dir, as_json,
+                  client_name, connect, jack_periods)  # fmt: skip
+        return
+    from .._pipeline import render_run
+    from ..graph import Pacing
+
     cfg = _load(config, block_size, duration, registry)
     pacing = Pacing()
     interactive = sys.stdout.isatty() and not as_json
@@ -122,4 +165,87 @@ def run_command(
         f"ran {outcome.result.frames / cfg.sample_rate:.2f} s in real time: "
         f"{pacing.misses} deadline misses (worst {pacing.worst_late_s * 1000:.1f} ms late); "
         f"metrics → {out_dir / 'metrics.json'}"
+    )
+
+
+def _run_jack(
+    config: Path,
+    block_size: int | None,
+    duration: float | None,
+    registry: NodeRegistry,
+    out_dir: Path,
+    as_json: bool,
+    client_name: str,
+    connect: bool,
+    periods: int,
+) -> None:
+    """``aers run --jack``: the render driven by JACK's clock; block size from the server.
+
+    Raises:
+        AudioDeviceError: no JACK, a rate mismatch, or the server went away mid-run
+            (outputs and ``metrics.json`` of the part that played are written first).
+    """
+    from .._pipeline import render_run
+    from ..device import JackDevice, JackRun
+    from ..graph import Pacing
+    from ..graph._render import RenderInterrupted
+
+    device = JackDevice.open(client_name, periods=periods)
+    try:
+        cfg = _load(config, block_size or device.period, duration, registry)
+        device.check_rate(cfg.sample_rate, str(config))
+        runner = JackRun(device, connect=connect)
+        sys.setswitchinterval(device.switch_interval)
+        interactive = sys.stdout.isatty() and not as_json
+        live = Live(console=out_console, auto_refresh=False, transient=False)
+        watchers: list[Any] = [runner]
+        if interactive:
+            watchers.append(LiveTable(live, Pacing(), device))
+        with live if interactive else contextlib.nullcontext():
+            try:
+                outcome = render_run(
+                    cfg,
+                    registry,
+                    out_dir=out_dir,
+                    duration=duration,
+                    watcher=watchers,
+                    extra_metrics=lambda: _jack_metrics(runner),
+                )
+            except RenderInterrupted as stop:
+                cause = stop.__cause__
+                if isinstance(cause, AudioDeviceError):
+                    played = stop.result.frames / cfg.sample_rate
+                    raise AudioDeviceError(
+                        f"{cause} after {played:.2f} s; what played and metrics.json are in "
+                        f"{out_dir}"
+                    ) from None
+                raise
+    finally:
+        device.close()
+    _report_jack(outcome.metrics, as_json, cfg, device, out_dir, outcome.result.frames)
+
+
+def _jack_metrics(runner: Any) -> dict[str, Any]:
+    """``metrics.json`` additions of a JACK run: the device section, misses as underruns."""
+    section = runner.metrics()
+    return {"jack": section, "deadline_misses": section["underruns"]}
+
+
+def _report_jack(
+    metrics: dict[str, Any],
+    as_json: bool,
+    cfg: GraphConfig,
+    device: JackDevice,
+    out_dir: Path,
+    frames: int,
+) -> None:
+    if as_json:
+        print_json(metrics)
+        return
+    report_node_health(metrics)
+    section = metrics["jack"]
+    out_console.print(
+        f"played {frames / cfg.sample_rate:.2f} s through JACK as {device.name!r} "
+        f"(+{device.ring_latency} frames of pre-roll): {section['underruns']} underruns, "
+        f"{section['xruns']} JACK xruns; metrics → {out_dir / 'metrics.json'}"
     )

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._nodetype import NodeType
 from ..config._model import GraphConfig
-from ..errors import GraphError
+from ..errors import AudioDeviceError, GraphError
 from ._engine import BlockTimings, Engine, EventSource
 from ._plan import NodeRuntime, Plan, build_plan
 from ._sinks import OutputSink, OutputWriter, output_format
@@ -130,6 +130,9 @@ def _endless_name(node: NodeRuntime) -> str:
 class RenderInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped a render; the files hold what was rendered and ``result`` says how much.
 
+    Also raised, with the :class:`~aers_host.errors.AudioDeviceError` as ``__cause__``,
+    when the audio device of a real-time run went away (the JACK server was stopped).
+
     A :class:`KeyboardInterrupt`, so code that does not know it still stops; the CLI
     catches it to write ``metrics.json`` for the partial run before exiting 130.
     """
@@ -176,7 +179,8 @@ def render(
         GraphError: the graph cannot be built, has no length, or the state does not fit it.
         AudioIOError: an output file cannot be written.
         SessionError: a processor refuses its saved state.
-        RenderInterrupted: Ctrl-C; the files hold the blocks finished before it.
+        RenderInterrupted: Ctrl-C, or the audio device went away (its ``__cause__``); the
+            files hold the blocks finished before it.
     """
     plan = build_plan(config, registry, event_targets=event_targets)
     try:
@@ -201,7 +205,7 @@ def render(
             observer.bind(plan, timings)
         t0 = time.perf_counter()
         done = 0
-        interrupted = False
+        stopped: KeyboardInterrupt | AudioDeviceError | None = None
         try:
             try:
                 while done < total:
@@ -217,8 +221,8 @@ def render(
                         _pace(pacing, t0, done / plan.sample_rate)
                     if progress is not None:
                         progress(done, total)
-            except KeyboardInterrupt:
-                interrupted = True  # finish with the blocks rendered so far, then say so
+            except (KeyboardInterrupt, AudioDeviceError) as stop:
+                stopped = stop  # finish with the blocks rendered so far, then say so
             wall = time.perf_counter() - t0
             if observer is not None:
                 observer.finish()
@@ -238,7 +242,9 @@ def render(
             else {}
         )
         result = RenderResult(plan, done, wall, timings, files, captured, engine.state())
-        if interrupted:
+        if isinstance(stopped, AudioDeviceError):
+            raise RenderInterrupted(result) from stopped  # the device went away mid-run
+        if stopped is not None:
             raise RenderInterrupted(result)
         return result
     finally:

@@ -1,0 +1,20 @@
+"""Real-time audio devices: a JACK client between a running graph and the sound card."""
+
+from ._bridge import JackRun, PlanBridge, attach_plan, plan_inputs, plan_outputs
+from ._jack import DEFAULT_PERIODS, INSTALL_HINT, MAX_PERIODS, JackDevice, import_jack, port_names
+from ._ring import FrameRing
+
+__all__ = [
+    "DEFAULT_PERIODS",
+    "INSTALL_HINT",
+    "MAX_PERIODS",
+    "FrameRing",
+    "JackDevice",
+    "JackRun",
+    "PlanBridge",
+    "attach_plan",
+    "import_jack",
+    "plan_inputs",
+    "plan_outputs",
+    "port_names",
+]
