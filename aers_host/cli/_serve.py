@@ -7,6 +7,8 @@ While it runs, ``$AERS_HOME/serve.json`` (user-only) announces its URL and token
 ``aers edit -``, ``aers plugin reload`` and ``aers plugin install`` find it; the file is
 removed on exit. ``--session NAME`` saves the live graph and its edit journal after every
 edit and at exit; ``--record DIR`` writes what the outputs played (docs/dashboard.md).
+``--jack`` plays the live graph through JACK and feeds its ``input`` nodes from it; JACK's
+clock then paces the engine (docs/live-audio.md).
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ import socket
 import sys
 import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .._extras import require_extra
-from ..errors import AersError
+from ..errors import AersError, AudioDeviceError
 from ._app import app, err_console
 from ._edit import announce, withdraw
+from ._run import ClientNameOpt, ConnectOpt, JackOpt, PeriodsOpt
+
+if TYPE_CHECKING:
+    from ..device import JackDevice
 
 #: Tokens are URL-safe so they can travel in ``?token=`` and a cookie unchanged.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{16,256}")
@@ -104,16 +110,27 @@ def serve(
     record_seconds: Annotated[
         float, typer.Option("--record-seconds", min=0.1, max=3600.0, help="Recording room.")
     ] = 60.0,
+    jack: JackOpt = False,
+    client_name: ClientNameOpt = "aers",
+    connect: ConnectOpt = False,
+    jack_periods: PeriodsOpt = 4,
 ) -> None:
     """Run CONFIG in real time and serve the live dashboard, WebSocket feed and REST API."""
     require_extra("serve", "aers serve")
     check_binding(host, token)
     listener = listen(host, port)  # before anything is announced: a taken port fails here
+    device = None
     try:
+        if jack:
+            from ..device import JackDevice
+
+            device = JackDevice.open(client_name, periods=jack_periods)
         _serve(listener, config, host, token, open_browser, rate, crossfade_ms, session,
-               record, record_seconds)  # fmt: skip
+               record, record_seconds, device, connect)  # fmt: skip
     finally:
         listener.close()
+        if device is not None:
+            device.close()
 
 
 def _serve(
@@ -127,6 +144,8 @@ def _serve(
     session: str | None,
     record: Path | None,
     record_seconds: float,
+    device: JackDevice | None = None,
+    connect: bool = False,
 ) -> None:
     import uvicorn
 
@@ -138,9 +157,15 @@ def _serve(
 
     port = listener.getsockname()[1]
     registry = default_registry()
-    cfg = load_config(config, registry=registry)
+    # With JACK, the server's period is the block size; its rate must be the config's.
+    overrides = {"block_size": device.period} if device is not None else {}
+    cfg = load_config(config, registry=registry, overrides=overrides)
+    if device is not None:
+        device.check_rate(cfg.sample_rate, str(config))
     warm_kernels()  # so a live edit never compiles a DSP kernel on the audio thread
     runtime = LiveRuntime.from_config(cfg, registry, crossfade_ms=crossfade_ms)
+    if device is not None:
+        runtime.use_device(device, connect=connect)
     if record is not None:
         runtime.recorder = Recorder.for_view(runtime.view, record_seconds)
     saver = Autosaver(runtime, session) if session else None
@@ -166,6 +191,13 @@ def _serve(
         f"block {cfg.block_size}; dashboard → {url}  (Ctrl-C stops)",
         soft_wrap=True,
     )
+    if device is not None:
+        runtime.on_device_lost = lambda: setattr(server, "should_exit", True)
+        err_console.print(
+            f"  JACK client {device.name!r}: block {device.period} at {device.sample_rate} Hz, "
+            f"+{device.ring_latency} frames of pre-roll (docs/live-audio.md)",
+            soft_wrap=True,
+        )
     if open_browser:
         webbrowser.open(url)
     announced = announce(f"http://{shown}:{port}", token)
@@ -182,6 +214,10 @@ def _serve(
         if record is not None and runtime.recorder is not None:
             for path in runtime.recorder.write(record):
                 err_console.print(f"recorded {path}", soft_wrap=True)
+    if runtime.device_error is not None:
+        raise AudioDeviceError(
+            f"{runtime.device_error} after {runtime.blocks} blocks; the server stopped"
+        )
     if server.stopped_by is not None:
         name = signal.Signals(server.stopped_by).name
         err_console.print(

@@ -3,15 +3,18 @@
 from ._bridge import JackRun, PlanBridge, attach_plan, plan_inputs, plan_outputs
 from ._jack import DEFAULT_PERIODS, INSTALL_HINT, MAX_PERIODS, JackDevice, import_jack, port_names
 from ._ring import FrameRing
+from ._sched import ENGINE_PRIORITY, RealtimeThread
 
 __all__ = [
     "DEFAULT_PERIODS",
+    "ENGINE_PRIORITY",
     "INSTALL_HINT",
     "MAX_PERIODS",
     "FrameRing",
     "JackDevice",
     "JackRun",
     "PlanBridge",
+    "RealtimeThread",
     "attach_plan",
     "import_jack",
     "plan_inputs",

@@ -20,6 +20,10 @@ Invariants (what keeps the audio thread real-time whatever the dashboard does):
   reset, compensation delay lines are cleared, config automation is re-armed and the event
   scheduler rewinds — each pass is a fresh render of the scene. Live parameter changes and
   flags persist across passes. Without a loop length (live sources) it runs forever.
+* With a JACK device (:meth:`LiveRuntime.use_device`, ``aers serve --jack``) JACK's clock
+  paces the loop instead of the wall clock: a block starts when the device has room for
+  it (and captured input for it), and every underrun of the device counts one xrun. The
+  thread then runs ``SCHED_FIFO`` where allowed (docs/live-audio.md).
 * Live edits (:class:`~aers_host.live.LiveGraph`) are validated and prepared by the thread
   that submits them; the loop puts them live between blocks, then re-resolves everything
   it holds per plan (:class:`~._plans.PlanView`: meters, specs, solo router) and remaps
@@ -36,7 +40,7 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,6 +53,10 @@ from ._model import Ack, Control, Notice, Snapshot
 from ._notices import NoticeTrack
 from ._plans import PlanView, live_graph_for, remap
 from ._window import Window, make_snapshot
+
+if TYPE_CHECKING:
+    from ..device import JackDevice, PlanBridge
+    from ..errors import AudioDeviceError
 
 #: Blocks of lag after which pacing re-anchors to the wall clock.
 RESYNC_BLOCKS = 8
@@ -118,6 +126,16 @@ class LiveRuntime:
         self.recorder: Any = None
         #: Called (from the audio thread) after each snapshot is published.
         self.notify: Callable[[], None] | None = None
+        #: The JACK device that paces the loop (None: the wall clock does).
+        self.device: JackDevice | None = None
+        self._bridge: PlanBridge | None = None
+        self._connect = False
+        #: Why the device stopped the loop (the JACK server went away), else None.
+        self.device_error: AudioDeviceError | None = None
+        #: Called (from the audio thread) when the device stops the loop.
+        self.on_device_lost: Callable[[], None] | None = None
+        #: Whether the audio thread got real-time scheduling (device mode only).
+        self.engine_realtime = False
 
     @classmethod
     def from_config(
@@ -178,6 +196,20 @@ class LiveRuntime:
     def running(self) -> bool:
         """[any-thread] True while the block thread is alive."""
         return self._thread is not None and self._thread.is_alive()
+
+    def use_device(self, device: JackDevice, *, connect: bool = False) -> None:
+        """[main-thread & !running] Play through ``device`` (JACK) instead of the wall clock.
+
+        Ports are made now, from the running plan; the client is activated (and with
+        ``connect`` wired to the system ports) by the audio thread when it starts.
+
+        Raises:
+            AudioDeviceError: the device refuses the ports or the pre-roll is too short.
+        """
+        from ..device import PlanBridge, attach_plan
+
+        attach_plan(device, self.plan)
+        self.device, self._bridge, self._connect = device, PlanBridge(device), connect
 
     def start(self) -> None:
         """[main-thread] Start the paced block thread."""
@@ -266,6 +298,9 @@ class LiveRuntime:
             self._one_block()
 
     def _run(self) -> None:
+        if self.device is not None:
+            self._run_device(self.device)
+            return
         period_ns = self.plan.block_size * 1e9 / self.sample_rate
         self._warming = True
         self._one_block()  # warm-up (JIT, caches): not paced, not measured, not published
@@ -287,6 +322,30 @@ class LiveRuntime:
                 if end - slot > RESYNC_BLOCKS * period_ns:
                     slot = float(end)
 
+    def _run_device(self, device: JackDevice) -> None:
+        """The loop paced by JACK: wait for room, render, count the device's underruns."""
+        from ..device import RealtimeThread
+        from ..errors import AudioDeviceError
+
+        self.engine_realtime = RealtimeThread().enter()  # this thread ends with the loop
+        self._window = Window.empty(len(self.plan.nodes), thread0=time.thread_time())
+        self._due = time.perf_counter() + self.publish_interval
+        seen = 0
+        try:
+            device.start(connect=self._connect)
+            while not self._stop.is_set():
+                device.wait_ready(self.plan.block_size)
+                self._one_block()
+                new = device.underruns - seen
+                if new:
+                    seen += new
+                    self.xruns += new
+                    self.edit_xruns += new if self._swapped else 0
+        except AudioDeviceError as err:
+            self.device_error = err
+            if self.on_device_lost is not None:
+                self.on_device_lost()
+
     def _one_block(self) -> int:
         t0, cpu0 = time.perf_counter_ns(), time.thread_time_ns()
         before = self.view
@@ -300,7 +359,12 @@ class LiveRuntime:
             frames = min(frames, self.loop_frames - view.engine.position)
         for sink in view.sinks:
             sink.reset()  # live mode writes no files: drop what the output sink kept
+        bridge = self._bridge
+        if bridge is not None:
+            bridge.feed(view.plan, frames)
         start = view.engine.process_block(frames)
+        if bridge is not None:
+            bridge.collect(view.plan, frames)
         # A block's own work is this thread's CPU time: wall time also counts the scheduler
         # lending the core to other processes, which is not the engine's doing (that shows
         # up in xruns instead).
