@@ -67,7 +67,15 @@ def import_jack() -> Any:
         raise AudioDeviceError(f"JACK-Client is not installed ({err}); {INSTALL_HINT}") from err
     except OSError as err:  # JACK-Client raises OSError when libjack cannot be found
         raise AudioDeviceError(f"{err}; {INSTALL_HINT}") from err
+    # libjack prints its own diagnostics ("Cannot connect to server socket", "Server is
+    # not running") to stderr; AERS says what went wrong in one line instead.
+    jack.set_error_function(_ignore)
+    jack.set_info_function(_ignore)
     return jack
+
+
+def _ignore(message: str) -> None:
+    """Drop a libjack console message (the CLI reports the failure itself)."""
 
 
 @contextmanager
