@@ -152,6 +152,13 @@ class Tap:
         (cycle,) = np.flatnonzero(self.times[: self.cycles] == frame_time)
         return int(cycle) * self.period
 
+    def seams(self) -> np.ndarray:
+        """Indices ``i`` of :meth:`recorded` where JACK skipped this client's cycles between
+        sample ``i - 1`` and ``i`` (an xrun anywhere in the graph can skip a client)."""
+        times = self.times[: self.cycles]
+        skipped = np.flatnonzero(np.diff(times) != self.period) + 1
+        return skipped * self.period
+
     def recorded(self) -> np.ndarray:
         """What was recorded so far, (inputs, frames)."""
         return self.rec[:, : self.fill]
