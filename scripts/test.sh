@@ -34,6 +34,15 @@ if [ ! -x /usr/bin/lv2apply ] || [ ! -d /usr/lib/lv2/lsp-plugins.lv2 ] || [ ! -f
         echo "==> LV2 packages missing and not root: the LV2 tests will skip, naming the package" >&2
     fi
 fi
+# The JACK tests run a private jackd (dummy backend); without it they skip and say why.
+if ! command -v jackd >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "==> installing Debian's jackd2 for the JACK tests" >&2
+        (DEBIAN_FRONTEND=noninteractive apt-get install -y -q jackd2 >/dev/null 2>&1 || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q jackd2 >/dev/null; })
+    else
+        echo "==> jackd missing and not root: the JACK tests will skip (apt install jackd2)" >&2
+    fi
+fi
 echo "==> pytest with coverage" >&2
 rm -f .coverage .coverage.*
 python -m pytest --cov --cov-report=term --cov-fail-under=80 "$@"

@@ -1,0 +1,72 @@
+"""JackDevice refusals that need no JACK server: missing library, bad sizes, rate mismatch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aers_host.device import JackDevice, import_jack, port_names
+from aers_host.errors import AudioDeviceError
+
+from .jack_helpers import require_jackd
+
+
+class _FakeClient:
+    """What JackDevice reads from a JACK-Client ``Client`` before ports exist."""
+
+    name = "aers"
+    samplerate = 48_000
+    blocksize = 256
+
+
+def _device(periods: int) -> JackDevice:
+    require_jackd()  # the latency binding loads libjack itself
+    return JackDevice(import_jack(), _FakeClient(), periods)
+
+
+def test_ports_are_named_after_the_node_one_per_channel() -> None:
+    assert port_names("main", 2) == ["main_1", "main_2"]
+    assert port_names("mic", 1) == ["mic_1"]
+
+
+def test_missing_libjack_is_one_line_with_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class NoLib:
+        def find_spec(self, name: str, *args: Any) -> None:
+            if name == "jack":
+                raise OSError("JACK library not found")
+
+    monkeypatch.delitem(sys.modules, "jack", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [NoLib(), *sys.meta_path])
+    with pytest.raises(AudioDeviceError) as err:
+        import_jack()
+    message = str(err.value)
+    assert "\n" not in message and "JACK library not found" in message
+    assert "apt install jackd2" in message and "aers-host[jack]" in message
+
+
+def test_a_missing_server_is_one_readable_line(
+    run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_jackd()
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "aers-test-no-such-server")
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("version: 1\nnodes: {}\nconnections: []\n", encoding="utf-8")
+    result = run_cli("run", str(cfg), "--jack")
+    assert result.code == 1
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith("error: cannot connect to a JACK server") and "pw-jack" in line
+
+
+def test_a_rate_mismatch_names_both_rates() -> None:
+    with pytest.raises(AudioDeviceError, match=r"g\.yaml: sample_rate 44100 Hz .* 48000 Hz"):
+        _device(4).check_rate(44_100, "g.yaml")
+
+
+def test_a_pre_roll_shorter_than_a_block_and_a_period_is_refused() -> None:
+    with pytest.raises(AudioDeviceError, match="use --jack-periods 3 or more"):
+        _device(2).attach(inputs={}, outputs={"main": 2}, block=512, latencies={})
