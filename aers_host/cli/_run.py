@@ -13,6 +13,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from ..device import DEFAULT_PERIODS, MAX_PERIODS
 from ..errors import AudioDeviceError
 from ._app import app, finite_seconds, out_console, print_json
 from ._graph import BlockOpt, ConfigArg, JsonOpt, _load, report_node_health
@@ -104,7 +105,7 @@ PeriodsOpt = Annotated[
     typer.Option(
         "--jack-periods",
         min=1,
-        max=128,
+        max=MAX_PERIODS,
         help="JACK periods of pre-roll between engine and device (added latency).",
     ),
 ]
@@ -126,7 +127,7 @@ def run_command(
     jack: JackOpt = False,
     client_name: ClientNameOpt = "aers",
     connect: ConnectOpt = False,
-    jack_periods: PeriodsOpt = 4,
+    jack_periods: PeriodsOpt = DEFAULT_PERIODS,
 ) -> None:
     """Run CONFIG in real time (paced to the wall clock), showing deadline misses live.
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .._extras import require_extra
+from ..device import DEFAULT_PERIODS
 from ..errors import AersError, AudioDeviceError
 from ._app import app, err_console
 from ._edit import announce, withdraw
@@ -113,7 +114,7 @@ def serve(
     jack: JackOpt = False,
     client_name: ClientNameOpt = "aers",
     connect: ConnectOpt = False,
-    jack_periods: PeriodsOpt = 4,
+    jack_periods: PeriodsOpt = DEFAULT_PERIODS,
 ) -> None:
     """Run CONFIG in real time and serve the live dashboard, WebSocket feed and REST API."""
     require_extra("serve", "aers serve")

@@ -15,20 +15,25 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 import numpy as np
 
-from ..graph import BlockTimings, Engine, NodeRuntime, Plan
-from ..graph._input import InputSource
 from ._jack import JackDevice
 from ._ring import F32
 from ._sched import RealtimeThread
 
+if TYPE_CHECKING:  # the graph package loads numba: only the CLI command that runs one pays
+    from ..graph import BlockTimings, Engine, NodeRuntime, Plan
+    from ..graph._input import InputSource
+
+#: Node types whose audio the device feeds and plays.
+INPUT_TYPE, OUTPUT_TYPE = "input", "output"
+
 
 def plan_inputs(plan: Plan) -> dict[str, int]:
     """``input`` node id → channels, in plan order."""
-    return {n.id: int(n.out_buf.shape[0]) for n in plan.nodes if isinstance(n.proc, InputSource)}
+    return {n.id: int(n.out_buf.shape[0]) for n in plan.nodes if n.type_name == INPUT_TYPE}
 
 
 def plan_outputs(plan: Plan) -> dict[str, int]:
@@ -37,7 +42,7 @@ def plan_outputs(plan: Plan) -> dict[str, int]:
 
 
 def _outputs(plan: Plan) -> Iterator[NodeRuntime]:
-    return (n for n in plan.nodes if n.role == "sink" and n.type_name == "output")
+    return (n for n in plan.nodes if n.type_name == OUTPUT_TYPE)
 
 
 def attach_plan(device: JackDevice, plan: Plan) -> None:
@@ -76,8 +81,8 @@ class PlanBridge:
             if index is None:
                 continue
             node = plan.nodes[index]
-            if isinstance(node.proc, InputSource) and node.out_buf.shape[0] == view.shape[0]:
-                node.proc.feed(view)
+            if node.type_name == INPUT_TYPE and node.out_buf.shape[0] == view.shape[0]:
+                cast("InputSource", node.proc).feed(view)
 
     def collect(self, plan: Plan, frames: int) -> None:
         """[engine-thread, after the block] Queue what every output received for playback."""
@@ -85,11 +90,16 @@ class PlanBridge:
             index = plan.index.get(node_id)
             node = plan.nodes[index] if index is not None else None
             dst = view[:, :frames]
-            if node is None or node.role != "sink" or node.in_buf.shape[0] != view.shape[0]:
-                dst.fill(0.0)
-            else:
+            if _plays(node, view.shape[0]):
                 dst[...] = received(plan, node)[:, :frames]
+            else:
+                dst.fill(0.0)
         self.device.write_outputs(frames)
+
+
+def _plays(node: NodeRuntime | None, channels: int) -> TypeGuard[NodeRuntime]:
+    """Whether ``node`` is still an output of the port's width (a live edit may change it)."""
+    return node is not None and node.type_name == OUTPUT_TYPE and node.in_buf.shape[0] == channels
 
 
 def _slices(nodes: dict[str, int], block: F32) -> Iterator[tuple[str, F32]]:
