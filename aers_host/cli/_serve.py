@@ -153,7 +153,14 @@ def _serve(
     from ..config import load_config
     from ..dsp import warm_kernels
     from ..plugins import default_registry
-    from ..server import Autosaver, LiveRuntime, Recorder, create_app, gil_switch_interval
+    from ..server import (
+        Autosaver,
+        LiveRuntime,
+        Recorder,
+        create_app,
+        gil_switch_interval,
+        live_summary,
+    )
     from ..server._serving import StoppableServer
 
     port = listener.getsockname()[1]
@@ -165,8 +172,6 @@ def _serve(
         device.check_rate(cfg.sample_rate, str(config))
     warm_kernels()  # so a live edit never compiles a DSP kernel on the audio thread
     runtime = LiveRuntime.from_config(cfg, registry, crossfade_ms=crossfade_ms)
-    if device is not None:
-        runtime.use_device(device, connect=connect)
     if record is not None:
         runtime.recorder = Recorder.for_view(runtime.view, record_seconds)
     saver = Autosaver(runtime, session) if session else None
@@ -193,6 +198,11 @@ def _serve(
         soft_wrap=True,
     )
     if device is not None:
+        # The first /api/metrics imports the metrics stack (matplotlib among it): 1.4 s
+        # holding the GIL, which JACK's callback needs every period (measured: ~80 JACK
+        # xruns at that first request). Pay it now, before the client is active.
+        live_summary(runtime)
+        runtime.use_device(device, connect=connect)
         runtime.on_device_lost = lambda: setattr(server, "should_exit", True)
         err_console.print(
             f"  JACK client {device.name!r}: block {device.period} at {device.sample_rate} Hz, "
@@ -217,7 +227,7 @@ def _serve(
                 err_console.print(f"recorded {path}", soft_wrap=True)
     if runtime.device_error is not None:
         raise AudioDeviceError(
-            f"{runtime.device_error} after {runtime.blocks} blocks; the server stopped"
+            f"{runtime.device_error} after {runtime.blocks} blocks; aers serve stopped"
         )
     if server.stopped_by is not None:
         name = signal.Signals(server.stopped_by).name
