@@ -146,6 +146,11 @@ class JackDevice:
         if not 1 <= periods <= MAX_PERIODS:
             raise AudioDeviceError(f"--jack-periods must be 1…{MAX_PERIODS}, got {periods}")
         jack = import_jack()
+        longest = jack.client_name_size() - 1  # the size counts the terminating NUL
+        if not 0 < len(name) <= longest:
+            raise AudioDeviceError(
+                f"--client-name must be 1…{longest} characters, got {len(name)}"
+            )
         try:
             with _signals_to_main_thread():
                 client = jack.Client(name, no_start_server=True)

@@ -62,6 +62,13 @@ def test_a_missing_server_is_one_readable_line(
     assert line.startswith("error: cannot connect to a JACK server") and "pw-jack" in line
 
 
+def test_an_overlong_client_name_is_refused_before_connecting() -> None:
+    require_jackd()
+    longest = import_jack().client_name_size() - 1  # libjack's own limit
+    with pytest.raises(AudioDeviceError, match=rf"must be 1…{longest} characters, got {longest + 1}"):
+        JackDevice.open("x" * (longest + 1))
+
+
 def test_a_rate_mismatch_names_both_rates() -> None:
     with pytest.raises(AudioDeviceError, match=r"g\.yaml: sample_rate 44100 Hz .* 48000 Hz"):
         _device(4).check_rate(44_100, "g.yaml")
