@@ -1,6 +1,13 @@
 """Real-time audio devices: a JACK client between a running graph and the sound card."""
 
-from ._bridge import JackRun, PlanBridge, attach_plan, plan_inputs, plan_outputs
+from ._bridge import (
+    JackRun,
+    PlanBridge,
+    UnderrunBlame,
+    attach_plan,
+    plan_inputs,
+    plan_outputs,
+)
 from ._jack import DEFAULT_PERIODS, INSTALL_HINT, MAX_PERIODS, JackDevice, import_jack, port_names
 from ._ring import FrameRing
 from ._sched import ENGINE_PRIORITY, RealtimeThread
@@ -15,6 +22,7 @@ __all__ = [
     "JackRun",
     "PlanBridge",
     "RealtimeThread",
+    "UnderrunBlame",
     "attach_plan",
     "import_jack",
     "plan_inputs",

@@ -109,14 +109,50 @@ def _slices(nodes: dict[str, int], block: F32) -> Iterator[tuple[str, F32]]:
         offset += channels
 
 
+class UnderrunBlame:
+    """[engine-thread] Who made the device run dry: a node, or the machine's scheduling.
+
+    After each block, new underruns are blamed on the slowest node of that block when the
+    block's own processing took longer than its period (the engine could not have been on
+    time); otherwise on scheduling (the engine thread did not get the CPU in time).
+    """
+
+    def __init__(self, device: JackDevice) -> None:
+        """Nothing blamed yet."""
+        self.device = device
+        self.seen = 0
+        #: Underruns per node id (ids survive live edits; indices do not).
+        self.by_node: dict[str, int] = {}
+        self.scheduling = 0
+
+    def update(self, plan: Plan, timings: BlockTimings | None, frames: int) -> int:
+        """Blame the underruns since the last call on the block just rendered; return them."""
+        new = self.device.underruns - self.seen
+        if not new:
+            return 0
+        self.seen += new
+        if timings is None or not len(timings.block_ns):
+            self.scheduling += new
+            return new
+        row = (timings.count - 1) % len(timings.block_ns)  # a ring in aers serve
+        if int(timings.block_ns[row]) * self.device.sample_rate > frames * 1_000_000_000:
+            node_id = plan.nodes[int(np.argmax(timings.node_ns[row]))].id
+            self.by_node[node_id] = self.by_node.get(node_id, 0) + new
+        else:
+            self.scheduling += new
+        return new
+
+    def metrics(self) -> dict[str, Any]:
+        """``underruns_by_node`` and ``underruns_scheduling`` for the ``jack`` section."""
+        return {"underruns_by_node": dict(self.by_node), "underruns_scheduling": self.scheduling}
+
+
 class JackRun:
     """A render observer that plays a render through JACK (``aers run --jack``).
 
     The render loop runs unpaced; this observer paces it by waiting (in ``after_block``,
     for the next block) until the device has room, so JACK's clock drives the run.
-    Underruns are attributed to the slowest node of the block being rendered when they
-    happened if that block's own processing took longer than its period; otherwise to
-    the machine (the engine thread did not get the CPU in time).
+    Underruns are attributed by :class:`UnderrunBlame`.
     """
 
     def __init__(self, device: JackDevice, *, connect: bool = False) -> None:
@@ -124,11 +160,8 @@ class JackRun:
         self.device = device
         self.connect = connect
         self.bridge: PlanBridge | None = None
-        self._plan: Plan | None = None
         self._timings: BlockTimings | None = None
-        self._seen = 0
-        self._blame = np.zeros(0, np.int64)
-        self.scheduling_underruns = 0
+        self.blame = UnderrunBlame(device)
         self.realtime = RealtimeThread()
         self._realtime_ok = False
 
@@ -136,8 +169,7 @@ class JackRun:
         """[main-thread] Make the ports, start the client, wait for the first block's input."""
         attach_plan(self.device, plan)
         self.bridge = PlanBridge(self.device)
-        self._plan, self._timings = plan, timings
-        self._blame = np.zeros(len(plan.nodes), np.int64)
+        self._timings = timings
         self.device.start(connect=self.connect)
         # the render loop is now the engine thread (left in finish)
         self._realtime_ok = self.realtime.enter()
@@ -157,20 +189,8 @@ class JackRun:
         assert self.bridge is not None
         plan = engine.plan
         self.bridge.collect(plan, frames)
-        self._attribute(frames)
+        self.blame.update(plan, self._timings, frames)
         self._next(plan)
-
-    def _attribute(self, frames: int) -> None:
-        new = self.device.underruns - self._seen
-        self._seen += new
-        timings = self._timings
-        if not new or timings is None or not timings.count:
-            return
-        row = timings.count - 1
-        if int(timings.block_ns[row]) * self.device.sample_rate > frames * 1_000_000_000:
-            self._blame[int(np.argmax(timings.node_ns[row]))] += new
-        else:
-            self.scheduling_underruns += new
 
     def finish(self) -> None:
         """[main-thread] Let the queued audio play out; back to normal scheduling."""
@@ -179,12 +199,8 @@ class JackRun:
 
     def metrics(self) -> dict[str, Any]:
         """The ``jack`` section of ``metrics.json`` with underruns attributed per node."""
-        out = self.device.metrics()
-        plan = self._plan
-        nodes = plan.nodes if plan is not None else []
-        out["underruns_by_node"] = {
-            n.id: int(c) for n, c in zip(nodes, self._blame, strict=False) if c
+        return {
+            **self.device.metrics(),
+            **self.blame.metrics(),
+            "engine_realtime": self._realtime_ok,
         }
-        out["underruns_scheduling"] = self.scheduling_underruns
-        out["engine_realtime"] = self._realtime_ok
-        return out

@@ -55,7 +55,7 @@ from ._plans import PlanView, live_graph_for, remap
 from ._window import Window, make_snapshot
 
 if TYPE_CHECKING:
-    from ..device import JackDevice, PlanBridge
+    from ..device import JackDevice, PlanBridge, UnderrunBlame
     from ..errors import AudioDeviceError
 
 #: Blocks of lag after which pacing re-anchors to the wall clock.
@@ -129,6 +129,8 @@ class LiveRuntime:
         #: The JACK device that paces the loop (None: the wall clock does).
         self.device: JackDevice | None = None
         self._bridge: PlanBridge | None = None
+        #: Who the device's underruns are blamed on (device mode only).
+        self.blame: UnderrunBlame | None = None
         self._connect = False
         #: Why the device stopped the loop (the JACK server went away), else None.
         self.device_error: AudioDeviceError | None = None
@@ -206,10 +208,11 @@ class LiveRuntime:
         Raises:
             AudioDeviceError: the device refuses the ports or the pre-roll is too short.
         """
-        from ..device import PlanBridge, attach_plan
+        from ..device import PlanBridge, UnderrunBlame, attach_plan
 
         attach_plan(device, self.plan)
         self.device, self._bridge, self._connect = device, PlanBridge(device), connect
+        self.blame = UnderrunBlame(device)
 
     def start(self) -> None:
         """[main-thread] Start the paced block thread."""
@@ -298,8 +301,8 @@ class LiveRuntime:
             self._one_block()
 
     def _run(self) -> None:
-        if self.device is not None:
-            self._run_device(self.device)
+        if self.device is not None and self.blame is not None:
+            self._run_device(self.device, self.blame)
             return
         period_ns = self.plan.block_size * 1e9 / self.sample_rate
         self._warming = True
@@ -322,7 +325,7 @@ class LiveRuntime:
                 if end - slot > RESYNC_BLOCKS * period_ns:
                     slot = float(end)
 
-    def _run_device(self, device: JackDevice) -> None:
+    def _run_device(self, device: JackDevice, blame: UnderrunBlame) -> None:
         """The loop paced by JACK: wait for room, render, count the device's underruns."""
         from ..device import RealtimeThread
         from ..errors import AudioDeviceError
@@ -330,15 +333,14 @@ class LiveRuntime:
         self.engine_realtime = RealtimeThread().enter()  # this thread ends with the loop
         self._window = Window.empty(len(self.plan.nodes), thread0=time.thread_time())
         self._due = time.perf_counter() + self.publish_interval
-        seen = 0
         try:
             device.start(connect=self._connect)
             while not self._stop.is_set():
                 device.wait_ready(self.plan.block_size)
-                self._one_block()
-                new = device.underruns - seen
+                frames = self._one_block()
+                view = self.view
+                new = blame.update(view.plan, view.engine.timings, frames)
                 if new:
-                    seen += new
                     self.xruns += new
                     self.edit_xruns += new if self._swapped else 0
         except AudioDeviceError as err:

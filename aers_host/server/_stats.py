@@ -71,8 +71,12 @@ def live_summary(runtime: LiveRuntime) -> dict[str, Any]:
         "edit_block_cpu_us_max": runtime.edit_block_cpu_ns_max / 1e3,
         "events_in_flight": snap.in_flight if snap is not None else 0,
     }
-    if runtime.device is not None:  # aers serve --jack: the device's own counters
-        summary["jack"] = {**runtime.device.metrics(), "engine_realtime": runtime.engine_realtime}
+    if runtime.device is not None and runtime.blame is not None:  # aers serve --jack
+        summary["jack"] = {
+            **runtime.device.metrics(),
+            **runtime.blame.metrics(),
+            "engine_realtime": runtime.engine_realtime,
+        }
     summary["outputs"] = {}
     if snap is not None:
         sinks = {n.id for n in plan.nodes if n.role == "sink"}
