@@ -207,11 +207,22 @@ def start_aers(args: list[str], server: str) -> subprocess.Popen[str]:
     )
 
 
-def sine_fit(x: np.ndarray, freq: float) -> tuple[float, float]:
-    """Least-squares fit of ``a·sin + b·cos + c`` at ``freq``: (amplitude, worst residual)."""
+def sine_fit(x: np.ndarray, freq: float) -> tuple[float, np.ndarray]:
+    """Least-squares fit of ``a·sin + b·cos + c`` at ``freq``: (amplitude, residual)."""
     n = np.arange(len(x))
     w = 2 * np.pi * freq / RATE
     basis = np.stack([np.sin(w * n), np.cos(w * n), np.ones(len(x))], axis=1)
     coef, *_ = np.linalg.lstsq(basis, x.astype(np.float64), rcond=None)
-    residual = x - basis @ coef
-    return float(np.hypot(coef[0], coef[1])), float(np.abs(residual).max())
+    return float(np.hypot(coef[0], coef[1])), x - basis @ coef
+
+
+def glitched_cycles(error: np.ndarray, start: int, tol: float, period: int = PERIOD) -> int:
+    """How many recorded cycles hold a sample whose ``error`` exceeds ``tol``.
+
+    ``error[i]`` belongs to recording index ``start + i``; cycles are the recorder's. A
+    JACK xrun (a client late for its cycle, e.g. waiting for its interpreter lock on a
+    loaded machine) garbles at most the cycle it happens in, and JACK reports it, so tests
+    allow one glitched cycle per reported xrun and no more.
+    """
+    bad = np.flatnonzero(np.abs(error) > tol) + start
+    return int(np.unique(bad // period).size)
