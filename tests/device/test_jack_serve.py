@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from server.live_server import aers_serve
 
-from .jack_helpers import RATE, Tap, output_latency
+from .jack_helpers import RATE, Tap, glitched_cycles, output_latency
 
 pytestmark = pytest.mark.slow
 
@@ -78,5 +78,8 @@ def test_serve_plays_the_live_edited_graph_with_a_crossfade(
     assert 20 * np.log10(np.median(after)) == pytest.approx(0.0, abs=0.1)
     fading = int(np.count_nonzero((peaks > 0.55) & (peaks < 0.95)))
     assert fading >= 20, f"only {fading} ms between the two levels: no crossfade"
-    # nowhere a jump: a 1 kHz sine of amplitude 1 moves at most 2π·1000/48000 per sample
-    assert steps[start:].max() < 2 * np.pi * 1000 / RATE * 1.05
+    # nowhere a jump (a 1 kHz sine of amplitude 1 moves at most 2π·1000/48000 per sample),
+    # except in a cycle JACK itself reported as an xrun
+    limit = 2 * np.pi * 1000 / RATE * 1.05
+    glitches = glitched_cycles(np.maximum(steps[start:] - limit, 0.0), start, 0.0)
+    assert glitches <= min(metrics["jack"]["xruns"], 4), f"{glitches} glitched cycles"
