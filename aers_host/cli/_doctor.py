@@ -60,6 +60,9 @@ def _checks() -> dict[str, str]:
         checks[f"extra {extra}"] = (
             f"missing {', '.join(gone)}: pip install 'aers-host[{extra}]'" if gone else "installed"
         )
+    from ..device import probe_jack
+
+    checks.update(probe_jack())
     from .._paths import config_dir, data_dir
 
     checks["keyring dir"] = str(config_dir())

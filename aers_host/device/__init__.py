@@ -8,7 +8,15 @@ from ._bridge import (
     plan_inputs,
     plan_outputs,
 )
-from ._jack import DEFAULT_PERIODS, INSTALL_HINT, MAX_PERIODS, JackDevice, import_jack, port_names
+from ._jack import (
+    DEFAULT_PERIODS,
+    INSTALL_HINT,
+    MAX_PERIODS,
+    JackDevice,
+    import_jack,
+    port_names,
+    probe_jack,
+)
 from ._ring import FrameRing
 from ._sched import ENGINE_PRIORITY, RealtimeThread
 
@@ -28,4 +36,5 @@ __all__ = [
     "plan_inputs",
     "plan_outputs",
     "port_names",
+    "probe_jack",
 ]

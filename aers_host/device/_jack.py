@@ -74,6 +74,37 @@ def import_jack() -> Any:
     return jack
 
 
+def probe_jack() -> dict[str, str]:
+    """What ``aers doctor`` reports about JACK: the binding, the server, real-time priority."""
+    from ._sched import RealtimeThread
+
+    checks = {"jack": _probe_server()}
+    realtime = RealtimeThread()
+    allowed = realtime.enter()
+    realtime.leave()
+    checks["jack real-time"] = (
+        "SCHED_FIFO allowed for the engine thread"
+        if allowed
+        else "not allowed: add the user to the audio group with an rtprio limit"
+    )
+    return checks
+
+
+def _probe_server() -> str:
+    try:
+        jack = import_jack()
+    except AudioDeviceError as err:
+        return f"missing: {err}"
+    try:
+        client = jack.Client("aers-doctor", no_start_server=True)
+    except jack.JackOpenError:
+        return f"JACK-Client {jack.__version__}; no server running (docs/live-audio.md)"
+    found = f"JACK-Client {jack.__version__}; server at {client.samplerate} Hz, "
+    found += f"period {client.blocksize}"
+    client.close()
+    return found
+
+
 def _ignore(message: str) -> None:
     """Drop a libjack console message (the CLI reports the failure itself)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,15 @@ def test_a_rate_mismatch_names_both_rates() -> None:
 def test_a_pre_roll_shorter_than_a_block_and_a_period_is_refused() -> None:
     with pytest.raises(AudioDeviceError, match="use --jack-periods 3 or more"):
         _device(2).attach(inputs={}, outputs={"main": 2}, block=512, latencies={})
+
+
+def test_doctor_reports_the_binding_the_server_and_real_time(
+    run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_jackd()
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "aers-test-no-such-server")
+    result = run_cli("doctor", "--json")
+    assert result.code == 0, result.err
+    checks = json.loads(result.out)
+    assert checks["jack"].endswith("no server running (docs/live-audio.md)")
+    assert checks["jack real-time"]
