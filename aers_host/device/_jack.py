@@ -131,9 +131,9 @@ class JackDevice:
         """[main-thread] Wrap an open client; use :meth:`open`."""
         self._jack = jack
         self.client = client
-        #: The server's sample rate and period (frames per process cycle).
         #: The client name JACK gave us (it appends ``-01`` … when the name is taken).
         self.name = str(client.name)
+        #: The server's sample rate and period (frames per process cycle).
         self.sample_rate = int(client.samplerate)
         self.period = int(client.blocksize)
         self.periods = periods
@@ -147,7 +147,6 @@ class JackDevice:
         self.xruns = 0
         #: The reason JACK gave when it shut the client down (None while it runs).
         self.lost: str | None = None
-        self.block = 0
         self.inputs: dict[str, int] = {}
         self.outputs: dict[str, int] = {}
         self.latencies: dict[str, int] = {}
@@ -242,7 +241,6 @@ class JackDevice:
                 f"less than a block ({block}) plus a JACK period ({self.period}); "
                 f"use --jack-periods {need} or more"
             )
-        self.block = block
         self.inputs, self.outputs = dict(inputs), dict(outputs)
         self.latencies = {k: int(latencies.get(k, 0)) for k in outputs}
         try:

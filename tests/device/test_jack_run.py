@@ -7,6 +7,7 @@ import signal
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -151,15 +152,14 @@ def test_input_eq_output_is_aligned_with_the_reported_latency(
 
 
 def test_a_441_config_on_a_48k_server_is_refused_in_one_line(
-    tmp_path: Path, jack_name: str
+    tmp_path: Path, jack_name: str, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", jack_name)
     cfg = write(tmp_path, SINE.format(rate=44100, duration=1.0))
-    proc = start_aers(["run", str(cfg), "--jack", "--client-name", client_name()], jack_name)
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    assert "44100 Hz" in lines[0] and "48000 Hz" in lines[0] and "Traceback" not in err
+    result = run_cli("run", str(cfg), "--jack", "--client-name", client_name())
+    assert result.code == 1
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith("error:") and "44100 Hz" in line and "48000 Hz" in line
 
 
 def test_killing_the_server_ends_the_run_with_metrics_and_audio(tmp_path: Path) -> None:
