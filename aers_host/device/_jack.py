@@ -48,6 +48,9 @@ from ._ring import F32, FrameRing
 DEFAULT_PERIODS: Final = 4
 #: Largest ``--jack-periods`` (at 8192-frame periods, about 22 s at 48 kHz).
 MAX_PERIODS: Final = 128
+#: Seconds of capture the input ring holds beyond the pre-roll: an engine stall shorter
+#: than this loses no input, so inputs and outputs stay aligned (docs/live-audio.md).
+CAPTURE_BACKLOG_S: Final = 2.0
 #: What to install when libjack or JACK-Client is missing.
 INSTALL_HINT: Final = (
     "install JACK (Debian/Ubuntu: apt install jackd2, or PipeWire's pipewire-jack) "
@@ -141,7 +144,9 @@ class JackDevice:
         self.ring_latency = periods * self.period
         #: Process cycles that found fewer frames than they needed (the engine was late).
         self.underruns = 0
-        #: Cycles whose captured frames did not fit the input ring (the engine was late).
+        #: Cycles whose captured frames did not fit the input ring (the engine stalled for
+        #: longer than :data:`CAPTURE_BACKLOG_S`): input was lost and later outputs are
+        #: that much early relative to their inputs.
         self.capture_overflows = 0
         #: JACK's own xrun notifications (the server missed a cycle deadline).
         self.xruns = 0
@@ -257,7 +262,11 @@ class JackDevice:
             raise AudioDeviceError(f"JACK refused a port of client {self.name!r}: {err}") from err
         n_in, n_out = len(self._in_ports), len(self._out_ports)
         capacity = self.ring_latency + block + self.period
-        self._in_ring = FrameRing(n_in, capacity) if n_in else None
+        # Captured frames wait here while the engine is stalled; the outputs owed for them
+        # are skipped when it catches up. A frame dropped for want of room would shift
+        # every later output, so the capture ring has room for a long stall.
+        backlog = round(CAPTURE_BACKLOG_S * self.sample_rate)
+        self._in_ring = FrameRing(n_in, capacity + backlog) if n_in else None
         self._out_ring = FrameRing(n_out, capacity)
         self.in_block = np.zeros((n_in, block), np.float32)
         self.out_block = np.zeros((n_out, block), np.float32)
@@ -352,26 +361,30 @@ class JackDevice:
 
     # ---------------------------------------------------------------- engine thread
 
-    def wait_ready(self, frames: int, poll: float | None = None) -> None:
-        """[engine-thread] Sleep until a block of ``frames`` may be rendered.
+    def ready(self, frames: int) -> bool:
+        """[engine-thread] Whether a block of ``frames`` may be rendered now.
 
         Ready means: the frames queued ahead of the playhead plus ``frames`` fit within the
         pre-roll (and the ring), and with inputs, ``frames`` captured frames are waiting.
+        """
+        out, inp = self._out_ring, self._in_ring
+        return (
+            out.fill - self._debt + frames <= self.ring_latency
+            and out.space() >= frames
+            and (inp is None or inp.fill >= frames)
+        )
+
+    def wait_ready(self, frames: int, poll: float | None = None) -> None:
+        """[engine-thread] Sleep until :meth:`ready` (polling a quarter period at a time).
 
         Raises:
             AudioDeviceError: the JACK server went away.
         """
         nap = poll if poll is not None else self.period / self.sample_rate / 4
-        out, inp = self._out_ring, self._in_ring
         while True:
             if self.lost is not None:
                 raise AudioDeviceError(f"JACK server stopped: {self.lost}")
-            queued = out.fill - self._debt
-            if (
-                queued + frames <= self.ring_latency
-                and out.space() >= frames
-                and (inp is None or inp.fill >= frames)
-            ):
+            if self.ready(frames):
                 return
             time.sleep(nap)
 
