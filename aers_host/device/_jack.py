@@ -99,12 +99,14 @@ def _probe_server() -> str:
     except AudioDeviceError as err:
         return f"missing: {err}"
     try:
-        client = jack.Client("aers-doctor", no_start_server=True)
+        with _signals_to_main_thread():
+            client = jack.Client("aers-doctor", no_start_server=True)
     except jack.JackOpenError:
         return f"JACK-Client {jack.__version__}; no server running (docs/live-audio.md)"
     found = f"JACK-Client {jack.__version__}; server at {client.samplerate} Hz, "
     found += f"period {client.blocksize}"
-    client.close()
+    with _signals_to_main_thread():
+        client.close()
     return found
 
 
@@ -114,7 +116,13 @@ def _ignore(message: str) -> None:
 
 @contextmanager
 def _signals_to_main_thread() -> Iterator[None]:
-    """Block the terminal signals while libjack starts its threads (they inherit the mask)."""
+    """Block the terminal signals while libjack starts its threads (they inherit the mask).
+
+    Also undoes what libjack does to the caller's mask: opening a client blocks SIGPIPE
+    in the calling thread, and closing it re-applies the mask it saw at open (found when
+    Ctrl-C stopped working in processes started after an in-process ``--jack`` run). Every
+    libjack call that starts or stops client threads goes through here.
+    """
     old = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
     try:
         yield
@@ -414,9 +422,10 @@ class JackDevice:
         """[main-thread] Deactivate and close the client (safe after the server died)."""
         self._armed = False
         try:
-            if self._active and self.lost is None:
-                self.client.deactivate()
-            self.client.close()
+            with _signals_to_main_thread():
+                if self._active and self.lost is None:
+                    self.client.deactivate()
+                self.client.close()
         except self._jack.JackError:
             pass  # the server is gone: there is nothing left to release on its side
         self._active = False

@@ -102,15 +102,28 @@ def _wait_for_server(name: str, proc: subprocess.Popen[bytes], log: Any) -> None
                 log.seek(0)
                 pytest.fail(f"jackd exited {proc.returncode}: {log.read().decode()[-500:]}")
             try:
-                client = jack.Client("probe", no_start_server=True, servername=name)
+                with keep_signal_mask():
+                    client = jack.Client("probe", no_start_server=True, servername=name)
             except jack.JackOpenError:
                 time.sleep(0.05)
                 continue
-            client.close()
+            with keep_signal_mask():
+                client.close()
             return
         pytest.fail(f"jackd {name} did not come up")
     finally:
         jack.set_error_function(None)
+
+
+@contextmanager
+def keep_signal_mask() -> Iterator[None]:
+    """libjack blocks SIGPIPE on open and re-applies that mask on close: undo both, so
+    processes the test starts afterwards (which inherit the mask) behave normally."""
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
 class Tap:
@@ -124,7 +137,8 @@ class Tap:
         import jack
 
         self.jack = jack
-        self.client = jack.Client(name, no_start_server=True, servername=server)
+        with keep_signal_mask():
+            self.client = jack.Client(name, no_start_server=True, servername=server)
         self.period = int(self.client.blocksize)
         self.ins = [self.client.inports.register(f"in_{i + 1}") for i in range(inputs)]
         self.out = self.client.outports.register("out_1")
@@ -143,7 +157,8 @@ class Tap:
         self.play_t0: int | None = None
         self.recording = False
         self.client.set_process_callback(self._process)
-        self.client.activate()
+        with keep_signal_mask():
+            self.client.activate()
 
     def _process(self, frames: int) -> None:
         now = self.client.last_frame_time
@@ -182,8 +197,9 @@ class Tap:
 
     def close(self) -> None:
         """Deactivate and close."""
-        self.client.deactivate()
-        self.client.close()
+        with keep_signal_mask():
+            self.client.deactivate()
+            self.client.close()
 
 
 def wait_for_ports(tap: Tap, pattern: str, count: int, proc: subprocess.Popen[str]) -> list[Any]:
@@ -204,6 +220,17 @@ def wait_for_ports(tap: Tap, pattern: str, count: int, proc: subprocess.Popen[st
             return list(ports)
         time.sleep(0.05)
     pytest.fail(f"ports {pattern} did not appear")
+
+
+def connections(tap: Tap, port: Any, expected: int) -> list[str]:
+    """Names ``port`` is connected to, once there are ``expected`` (AERS connects just
+    after it activates; give it a moment on a loaded machine)."""
+    for _ in range(400):
+        names = [p.name for p in tap.client.get_all_connections(port)]
+        if len(names) >= expected:
+            return names
+        time.sleep(0.05)
+    return names
 
 
 def output_latency(tap: Tap, port: Any) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aers_host.device import JackDevice, import_jack, port_names
+from aers_host.device import JackDevice, import_jack, port_names, probe_jack
 from aers_host.errors import AudioDeviceError
 
 from .jack_helpers import require_jackd
@@ -90,3 +90,17 @@ def test_doctor_reports_the_binding_the_server_and_real_time(
     checks = json.loads(result.out)
     assert checks["jack"].endswith("no server running (docs/live-audio.md)")
     assert checks["jack real-time"]
+
+
+def test_libjack_leaves_the_callers_signal_mask_alone(jack_name: str, monkeypatch: Any) -> None:
+    """Opening and closing clients must not block Ctrl-C for the processes we start later."""
+    import signal
+
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", jack_name)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    device = JackDevice.open("aers-mask")
+    device.attach(inputs={"mic": 1}, outputs={"main": 2}, block=256, latencies={})
+    device.start()
+    device.close()
+    probe_jack()
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before

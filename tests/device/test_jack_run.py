@@ -18,11 +18,11 @@ from scipy import signal as sps
 from .jack_helpers import (
     RATE,
     Tap,
+    connections,
     glitched_cycles,
     jack_server,
     output_latency,
     sine_fit,
-    start_aers,
     wait_for_ports,
 )
 
@@ -67,17 +67,18 @@ def client_name() -> str:
     return f"aers-{uuid.uuid4().hex[:6]}"
 
 
-def test_sine_plays_at_its_level_without_a_gap(tmp_path: Path, jack_name: str) -> None:
+def test_sine_plays_at_its_level_without_a_gap(
+    tmp_path: Path, jack_name: str, aers_jack: Any
+) -> None:
     name = client_name()
     cfg = write(tmp_path, SINE.format(rate=RATE, duration=2.0))
-    proc = start_aers(["run", str(cfg), "--jack", "--client-name", name, "--jack-periods", "16",
+    proc = aers_jack(["run", str(cfg), "--jack", "--client-name", name, "--jack-periods", "16",
                        "--connect", "--out-dir", str(tmp_path / "out")], jack_name)  # fmt: skip
     tap = Tap("rec", jack_name, inputs=2, seconds=6.0)
     try:
         ports = wait_for_ports(tap, f"{name}:main_", 2, proc)
         for k, port in enumerate(ports, 1):  # --connect: channel k to system playback k
-            wired = tap.client.get_all_connections(port)
-            assert [p.name for p in wired] == [f"system:playback_{k}"]
+            assert connections(tap, port, 1) == [f"system:playback_{k}"]
         for port, mine in zip(ports, tap.ins, strict=True):
             tap.client.connect(port, mine)
         tap.recording = True  # the pre-roll is silence: the sine cannot have started yet
@@ -100,10 +101,10 @@ def test_sine_plays_at_its_level_without_a_gap(tmp_path: Path, jack_name: str) -
 
 
 def test_input_eq_output_is_aligned_with_the_reported_latency(
-    tmp_path: Path, jack_name: str
+    tmp_path: Path, jack_name: str, aers_jack: Any
 ) -> None:
     name = client_name()
-    proc = start_aers(["run", str(write(tmp_path, EQ)), "--jack", "--client-name", name,
+    proc = aers_jack(["run", str(write(tmp_path, EQ)), "--jack", "--client-name", name,
                        "--jack-periods", "16", "--connect", "--out-dir", str(tmp_path / "out")],
                       jack_name)  # fmt: skip
     player = Tap("play", jack_name)
@@ -112,9 +113,7 @@ def test_input_eq_output_is_aligned_with_the_reported_latency(
         (capture,) = wait_for_ports(player, f"{name}:mic_", 1, proc)
         outs = wait_for_ports(recorder, f"{name}:main_", 1, proc)
         # --connect: system capture 1 feeds the mono input (the dummy backend's is silent)
-        assert [p.name for p in player.client.get_all_connections(capture)] == [
-            "system:capture_1"
-        ]
+        assert connections(player, capture, 1) == ["system:capture_1"]
         player.client.connect(player.out, capture)
         recorder.client.connect(outs[0], recorder.ins[0])
         recorder.recording = True
@@ -162,12 +161,14 @@ def test_a_441_config_on_a_48k_server_is_refused_in_one_line(
     assert line.startswith("error:") and "44100 Hz" in line and "48000 Hz" in line
 
 
-def test_killing_the_server_ends_the_run_with_metrics_and_audio(tmp_path: Path) -> None:
+def test_killing_the_server_ends_the_run_with_metrics_and_audio(
+    tmp_path: Path, aers_jack: Any
+) -> None:
     cfg = write(tmp_path, SINE.format(rate=RATE, duration=60.0))
     out_dir = tmp_path / "out"
     name = client_name()
     with jack_server() as server:
-        proc = start_aers(["run", str(cfg), "--jack", "--client-name", name, "--out-dir",
+        proc = aers_jack(["run", str(cfg), "--jack", "--client-name", name, "--out-dir",
                            str(out_dir)], server.name)  # fmt: skip
         tap = Tap("rec", server.name)
         try:
