@@ -25,6 +25,7 @@ EXTRAS: Final[dict[str, tuple[str, ...]]] = {
     "batch": ("dask", "distributed"),
     "dataset": ("jams",),
     "report": ("matplotlib",),
+    "jack": ("jack",),
 }
 
 

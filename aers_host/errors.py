@@ -132,7 +132,8 @@ class MissingExtraError(AersError):
     """A command or node type needs an optional extra that is not installed.
 
     Attributes:
-        extra: the extra's name (``serve``, ``remote``, ``batch``, ``dataset``, ``report``).
+        extra: the extra's name (``serve``, ``remote``, ``batch``, ``dataset``, ``report``,
+            ``jack``).
     """
 
     def __init__(self, what: str, extra: str) -> None:

@@ -13,6 +13,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from .._extras import require_extra
 from ..device import DEFAULT_PERIODS, MAX_PERIODS
 from ..errors import AudioDeviceError
 from ._app import app, finite_seconds, out_console, print_json
@@ -191,6 +192,7 @@ def _run_jack(
     from ..graph import Pacing
     from ..graph._render import RenderInterrupted
 
+    require_extra("jack", "aers run --jack")
     device = JackDevice.open(client_name, periods=periods)
     try:
         cfg = _load(config, block_size or device.period, duration, registry)

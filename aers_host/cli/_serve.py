@@ -125,6 +125,7 @@ def serve(
         if jack:
             from ..device import JackDevice
 
+            require_extra("jack", "aers serve --jack")
             device = JackDevice.open(client_name, periods=jack_periods)
         _serve(listener, config, host, token, open_browser, rate, crossfade_ms, session,
                record, record_seconds, device, connect)  # fmt: skip

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-#: Every package the extras bring (serve, remote, batch, dataset, report) and their stacks.
+#: Every package the extras bring (serve, remote, batch, dataset, report, jack) and their
+#: stacks.
 ALL_EXTRAS = (
     "fastapi",
     "starlette",
@@ -29,6 +30,7 @@ ALL_EXTRAS = (
     "pandas",
     "matplotlib",
     "jams",
+    "jack",
 )
 
 RUN = """
@@ -110,6 +112,8 @@ def test_render_and_plugin_list_work_without_any_extra(config: Path) -> None:
         (["render", "graph.yaml", "--report"], ("matplotlib",), "aers render --report", "report"),
         (["render", "graph.yaml", "--stems"], ("jams",), "aers render --stems", "dataset"),
         (["events", "from-jams", "a.jams"], ("jams",), "aers events from-jams", "dataset"),
+        (["run", "graph.yaml", "--jack"], ("jack",), "aers run --jack", "jack"),
+        (["serve", "graph.yaml", "--jack"], ("jack",), "aers serve --jack", "jack"),
     ],
 )
 def test_command_without_its_extra_names_it(
