@@ -557,7 +557,7 @@ class _Stream:
 
 def _sink_input(plan: Plan, sink_id: str, frames: int) -> Audio:
     node = plan.node(sink_id)
-    source = plan.nodes[node.direct].out_buf if node.direct >= 0 else node.in_buf
+    source = plan.input_of(node)
     return source[:, :frames]
 
 

@@ -103,7 +103,6 @@ def render_run(
             events=scheduler,
             event_targets=scheduler.targets() if scheduler is not None else frozenset(),
             progress=progress,
-            capture=True,
             start=start,
             initial_state=initial_state,
             observer=_Fanout(observers),

@@ -75,6 +75,7 @@ def _compressor_kernel(
     env: np.ndarray,
     gains: np.ndarray,
     coef: np.ndarray,
+    min_gain: np.ndarray,
     start: int,
 ) -> None:  # pragma: no cover - compiled
     """Apply the gain computer of the module docstring; ``env[0]`` carries the envelope.
@@ -87,11 +88,14 @@ def _compressor_kernel(
     the gain computer turns each envelope into a linear gain with :mod:`._vecmath`'s ``ln``
     and ``exp``, branch-free so the loop vectorises; (3) one multiply per sample and channel.
     ``coef`` holds the parameters, derived once per change (see ``Compressor._on_param``);
-    ``start`` is unused, taken so a bound block call is a plain partial.
+    ``min_gain[0]`` is lowered to the smallest gain applied (makeup aside): the gain of the
+    largest envelope, the curve being monotonic; ``start`` is unused, taken so a bound
+    block call is a plain partial.
     """
     channels, frames = inp.shape
     rms, attack, release = coef[_RMS] > 0.0, coef[_ATTACK], coef[_RELEASE]
     e = env[0]
+    e_max = 0.0
     for n in range(frames):
         d = 0.0
         for c in range(key.shape[0]):
@@ -102,6 +106,7 @@ def _compressor_kernel(
         k = attack if d > e else release
         e = d + k * (e - d)
         gains[n] = e
+        e_max = max(e_max, e)
     env[0] = e
     thr, slope, makeup, floor_env = coef[_THR], coef[_SLOPE], coef[_MAKEUP], coef[_FLOOR]
     to_db, half_knee, knee_scale = coef[_TO_DB], coef[_HALF_KNEE], coef[_KNEE_SCALE]
@@ -112,6 +117,11 @@ def _compressor_kernel(
         gain_db = knee_scale * t * t if abs(over) <= half_knee else slope * over
         flat = e <= floor_env or e <= 0.0
         gains[n] = makeup if flat else makeup * exp(_TO_LIN * gain_db)
+    if e_max > floor_env:
+        over = to_db * ln(e_max) - thr
+        t = over + half_knee
+        gain_db = knee_scale * t * t if abs(over) <= half_knee else slope * over
+        min_gain[0] = min(min_gain[0], exp(_TO_LIN * gain_db))
     for c in range(channels):
         src, dst = inp[c], out[c]
         for n in range(frames):
@@ -138,6 +148,9 @@ class Compressor(ProcessorBase):
         self._env = np.zeros(1, np.float64)
         self._gains = np.zeros(0, np.float64)
         self._coef = np.zeros(_KNEE_SCALE + 1, np.float64)
+        #: [audio-thread] Smallest gain applied (linear, makeup aside) since a meter last
+        #: set it back to 1.0: the node's gain reduction, read between blocks.
+        self.min_gain = np.ones(1, np.float64)
         self._side: Buffer | None = None
         self._block_start = 0
 
@@ -182,7 +195,7 @@ class Compressor(ProcessorBase):
         if self._side is not None:
             offset = start - self._block_start
             key = self._side[:, offset : offset + inp.shape[1]]
-        _compressor_kernel(inp, key, out, self._env, self._gains, self._coef, start)
+        _compressor_kernel(inp, key, out, self._env, self._gains, self._coef, self.min_gain, start)
 
     def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
         """[main-thread & !processing] :meth:`render` on fixed views, as a plain partial.
@@ -190,7 +203,7 @@ class Compressor(ProcessorBase):
         Only used without a side-chain (the engine runs side-chained nodes on its general
         path, which calls :meth:`process`).
         """
-        state = (self._env, self._gains, self._coef)
+        state = (self._env, self._gains, self._coef, self.min_gain)
         run = compiled(_compressor_kernel, inp, inp, out, *state, 0)
         return functools.partial(run, inp, inp, out, *state)
 
@@ -208,16 +221,19 @@ class Compressor(ProcessorBase):
 def _limiter_kernel(
     inp: Buffer, out: Buffer, xline: np.ndarray, dq_v: np.ndarray, dq_i: np.ndarray,
     box: np.ndarray, ist: np.ndarray, fst: np.ndarray, thr: float, release: float,
+    min_gain: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     """Lookahead limiter of the module docstring.
 
-    ``ist`` = [t, xpos, dq_head, dq_count, box_pos, below]; ``fst`` = [held, box_sum].
+    ``ist`` = [t, xpos, dq_head, dq_count, box_pos, below]; ``fst`` = [held, box_sum];
+    ``min_gain[0]`` is lowered to the smallest gain applied.
     ``dq_*`` is a ring-buffer monotonic deque (sliding minimum over ``N`` samples).
     """
     width = box.shape[0]
     lag = xline.shape[1] if width > 1 else 0
     t, xpos, head, count, bpos, below = ist[0], ist[1], ist[2], ist[3], ist[4], ist[5]
     held, bsum = fst[0], fst[1]
+    lowest = min_gain[0]
     for n in range(inp.shape[1]):
         peak = 0.0
         for c in range(inp.shape[0]):
@@ -254,6 +270,7 @@ def _limiter_kernel(
             g = 1.0
         else:
             g = bsum / width
+            lowest = min(lowest, g)
         for c in range(inp.shape[0]):
             x = inp[c, n]
             if lag:
@@ -268,6 +285,7 @@ def _limiter_kernel(
         t += 1
     ist[0], ist[1], ist[2], ist[3], ist[4], ist[5] = t, xpos, head, count, bpos, below
     fst[0], fst[1] = held, bsum
+    min_gain[0] = lowest
 
 
 class Limiter(ProcessorBase):
@@ -283,6 +301,8 @@ class Limiter(ProcessorBase):
         if not 0.0 <= lookahead_ms <= 50.0:
             raise ValueError(f"lookahead_ms={lookahead_ms} is outside 0..50")
         self.lookahead_ms = float(lookahead_ms)
+        #: [audio-thread] Smallest gain applied since a meter last set it back to 1.0.
+        self.min_gain = np.ones(1, np.float64)
         self._alloc_state(0, 0)
 
     def _alloc_state(self, channels: int, lag: int) -> None:
@@ -314,7 +334,7 @@ class Limiter(ProcessorBase):
         release = time_constant(self.values["release_ms"], self.sample_rate)
         _limiter_kernel(
             inp, out, self._xline, self._dq_v, self._dq_i, self._box, self._ist, self._fst,
-            thr, release,
+            thr, release, self.min_gain,
         )
 
     _STATE = ("_xline", "_dq_v", "_dq_i", "_box", "_ist", "_fst")

@@ -45,10 +45,11 @@ class EventsSource(ProcessorBase):
 
 @lazy_njit(cache=True)
 def _duck_kernel(  # pragma: no cover - compiled
-    inp: Buffer, out: Buffer, sc: Buffer, state: np.ndarray, thr: float, floor: float,
-    g_att: float, g_rel: float, e_rel: float, hold_n: float,
+    inp: Buffer, out: Buffer, sc: Buffer, state: np.ndarray, lowest: np.ndarray, thr: float,
+    floor: float, g_att: float, g_rel: float, e_rel: float, hold_n: float,
 ) -> None:
     env, gain, hold = state[0], state[1], state[2]
+    low = lowest[0]
     for i in range(out.shape[1]):
         level = 0.0
         for c in range(sc.shape[0]):
@@ -62,9 +63,11 @@ def _duck_kernel(  # pragma: no cover - compiled
         target = floor if keyed or hold > 0 else 1.0
         coef = g_att if target < gain else g_rel
         gain = target + coef * (gain - target)
+        low = min(low, gain)
         for c in range(out.shape[0]):
             out[c, i] = inp[c, i] * gain
     state[0], state[1], state[2] = env, gain, hold
+    lowest[0] = low
 
 
 def _one_pole(ms: float, sample_rate: int) -> float:
@@ -89,6 +92,8 @@ class Duck(ProcessorBase):
         self._block_start = 0
         self._state = np.zeros(3, np.float64)
         self._state[1] = 1.0
+        #: [audio-thread] Smallest gain applied since a meter last set it back to 1.0.
+        self.min_gain = np.ones(1, np.float64)
         self._coef = (0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
 
     def set_sidechain(self, buf: Buffer) -> None:
@@ -120,7 +125,7 @@ class Duck(ProcessorBase):
         assert self._sc is not None
         offset = start - self._block_start
         sc = self._sc[:, offset : offset + out.shape[1]]
-        _duck_kernel(inp, out, sc, self._state, *self._coef)
+        _duck_kernel(inp, out, sc, self._state, self.min_gain, *self._coef)
 
     def reset(self) -> None:
         """[main-thread] Forget the envelope: unducked, no hold."""

@@ -106,6 +106,10 @@ class Plan:
         """Output nodes, in order."""
         return [n for n in self.nodes if n.role == "sink"]
 
+    def input_of(self, node: NodeRuntime) -> Buffer:
+        """The buffer ``node`` reads its input from: its own, or its direct upstream's output."""
+        return self.nodes[node.direct].out_buf if node.direct >= 0 else node.in_buf
+
     def close(self) -> None:
         """Release processors that hold outside resources (workers, native handles)."""
         for node in self.nodes:

@@ -5,18 +5,19 @@ from ._collector import HEALTH_FIELDS, MetricsCollector, warm_kernels
 from ._cpu import CpuClock, proc_cpu_seconds
 from ._export import prometheus_text, write_csv, write_json
 from ._loudness import (
-    LoudnessStats,
     block_power,
     integrated_loudness,
-    k_weighting,
-    k_weighting_sos,
+    loudness_range,
     measure,
+    meter_for,
     momentary_loudness,
     sample_peak_db,
     short_term_loudness,
     true_peak_db,
 )
+from ._meter import LoudnessMeter, LoudnessStats
 from ._report import layered_layout, write_report
+from ._weighting import channel_weights, k_weighting, k_weighting_sos
 from ._wiring import (
     BUS_TYPES,
     BusMeter,
@@ -31,18 +32,22 @@ __all__ = [
     "HEALTH_FIELDS",
     "BusMeter",
     "CpuClock",
+    "LoudnessMeter",
     "LoudnessStats",
     "MetricsCollector",
     "RunObserver",
     "block_power",
+    "channel_weights",
     "collector_from_render",
     "export_run",
     "integrated_loudness",
     "k_weighting",
     "k_weighting_sos",
     "layered_layout",
+    "loudness_range",
     "measure",
     "merge_summaries",
+    "meter_for",
     "momentary_loudness",
     "proc_cpu_seconds",
     "prometheus_text",

@@ -5,8 +5,11 @@ layout as ``graph.BlockTimings``, which :meth:`MetricsCollector.from_timings` ad
 without copying): ``node_ns[block, node]``, ``block_ns[block]``, ``starts[block]``,
 ``frames[block]``. Levels come either per block in the loop (:meth:`record_levels`, a
 numba kernel that allocates nothing) or after the run from captured audio
-(:meth:`add_audio`, which also feeds LUFS and true peak). Everything derived — percentiles,
-CPU, xruns, loudness — is computed once, in :meth:`summary`, off the audio path.
+(:meth:`add_audio`). Loudness and true peak come from a streaming
+:class:`~._meter.LoudnessMeter` per output — fed by the render loop
+(:meth:`set_loudness`) or by :meth:`add_audio` in one call. Everything derived —
+percentiles, CPU, xruns, loudness — is computed once, in :meth:`summary`, off the audio
+path.
 
 Example:
     >>> c = MetricsCollector(["src", "out"], 4, sample_rate=48000, block_size=512)
@@ -26,9 +29,11 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from ._bs1770 import HISTORY, SPAN, interpolator_taps, kweight_energy, true_peak_block
 from ._cpu import CpuClock
 from ._export import prometheus_text, write_csv, write_json
-from ._loudness import measure, short_term_loudness
+from ._loudness import meter_for
+from ._meter import LoudnessMeter
 
 I64 = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
@@ -122,7 +127,9 @@ class MetricsCollector:
         self.peak = np.zeros((capacity, len(self.meter_ids)), np.float32)
         self.rms = np.zeros((capacity, len(self.meter_ids)), np.float32)
         self.in_flight = np.zeros(capacity, np.int32)
-        self.audio: dict[str, F32] = {}
+        self.loudness: dict[str, LoudnessMeter] = {}
+        #: Per-block gain reduction (dB, >= 0) of dynamics nodes, by node id.
+        self.gain_reduction: dict[str, npt.NDArray[np.float32]] = {}
         self.health: dict[str, dict[str, Any]] = {}
         self.clock = CpuClock()
         self.event_count = 0
@@ -173,11 +180,12 @@ class MetricsCollector:
     def add_audio(self, node_id: str, audio: F32) -> None:
         """[main-thread] Whole-run audio ``(channels, frames)`` of an output, from sample 0.
 
-        Fills the per-block levels of ``node_id`` (adding it as a meter if new) and keeps
-        the audio for LUFS and true peak in :meth:`summary`.
+        Fills the per-block levels of ``node_id`` (adding it as a meter if new) and
+        measures its loudness and true peak for :meth:`summary`.
         """
         j = self._column(node_id)
-        self.audio[node_id] = audio
+        if audio.shape[1]:
+            self.loudness[node_id] = meter_for(audio, self.sample_rate)
         n = self.count
         if n == 0 or audio.shape[1] == 0:
             return
@@ -201,6 +209,15 @@ class MetricsCollector:
         j = self._column(node_id)
         n = min(len(peak), len(self.peak))
         self.peak[:n, j], self.rms[:n, j] = peak[:n], rms[:n]
+
+    def set_loudness(self, node_id: str, meter: LoudnessMeter) -> None:
+        """[main-thread] The loudness meter a render loop fed with ``node_id``'s audio."""
+        self._column(node_id)
+        self.loudness[node_id] = meter
+
+    def set_gain_reduction(self, node_id: str, reduction_db: npt.NDArray[np.float32]) -> None:
+        """[main-thread] Per-block gain reduction in dB of a dynamics node."""
+        self.gain_reduction[node_id] = reduction_db
 
     def record_events(self, scheduler: InFlight, event_count: int = 0) -> None:
         """[main-thread] Events sounding at each recorded block's start."""
@@ -258,15 +275,22 @@ class MetricsCollector:
                 "peak_dbfs": float(_db(peak)),
                 "rms_dbfs": float(_db(math.sqrt(power))),
             }
-            if node_id in self.audio and self.audio[node_id].shape[1]:
-                stats_l = measure(self.audio[node_id], self.sample_rate)
+            meter = self.loudness.get(node_id)
+            if meter is not None:
+                stats_l = meter.stats()
                 info.update(
                     integrated_lufs=stats_l.integrated_lufs,
                     short_term_max_lufs=stats_l.short_term_max_lufs,
                     momentary_max_lufs=stats_l.momentary_max_lufs,
                     true_peak_dbtp=stats_l.true_peak_dbtp,
+                    loudness_range_lu=stats_l.loudness_range_lu,
                 )
             outputs[node_id] = info
+        for node_id, reduction in self.gain_reduction.items():
+            if node_id in nodes:
+                nodes[node_id]["gain_reduction_max_db"] = (
+                    float(reduction[:n].max()) if n else 0.0
+                )
         return {
             "sample_rate": self.sample_rate,
             "block_size": self.block_size,
@@ -296,16 +320,16 @@ class MetricsCollector:
         }
 
     def timeseries(self) -> dict[str, Any]:
-        """Per-block arrays (and 100 ms short-term LUFS per captured output) for plots/CSV."""
+        """Per-block arrays, 100 ms short-term LUFS per output, gain reduction for plots/CSV."""
         n = self.count
         levels = {
             node_id: {"peak_db": _db(self.peak[:n, j]), "rms_db": _db(self.rms[:n, j])}
             for j, node_id in enumerate(self.meter_ids)
         }
         lufs = {}
-        for node_id, audio in self.audio.items():
-            values = short_term_loudness(audio, self.sample_rate)
-            lufs[node_id] = {"t": 3.0 + 0.1 * np.arange(values.size), "lufs": values}
+        for node_id, meter in self.loudness.items():
+            t, values = meter.short_term()
+            lufs[node_id] = {"t": t, "lufs": values}
         return {
             "start": self.starts[:n].copy(),
             "frames": self.frames[:n].copy(),
@@ -317,6 +341,7 @@ class MetricsCollector:
             "in_flight": self.in_flight[:n].copy(),
             "levels": levels,
             "short_term_lufs": lufs,
+            "gain_reduction_db": {k: v[:n].copy() for k, v in self.gain_reduction.items()},
             "sample_rate": self.sample_rate,
             "block_size": self.block_size,
         }
@@ -335,8 +360,13 @@ class MetricsCollector:
 
 
 def warm_kernels() -> int:
-    """[main-thread] Compile the level kernel for whole and sliced blocks; returns 1."""
+    """[main-thread] Compile the level and loudness kernels for the block types; returns 1."""
     buf = np.zeros((2, 16), np.float32)
     peak_sumsq(buf)
     peak_sumsq(buf[:, :8])
+    state = (np.zeros((2, 2, 2)), np.zeros(2), np.array([0, 0, 4], np.int64))
+    peaks, hist, work = np.zeros(2), np.zeros((2, HISTORY)), np.zeros(16 + HISTORY)
+    for block in (buf, buf.astype(np.float64)):
+        kweight_energy(block, 16, np.zeros((2, 6)), np.ones(2), *state)
+        true_peak_block(block, 16, interpolator_taps(), hist, work, np.zeros(SPAN), peaks)
     return 1

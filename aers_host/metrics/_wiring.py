@@ -1,9 +1,13 @@
 """Build a :class:`MetricsCollector` from a finished render (no engine changes needed).
 
-The engine already records ``BlockTimings``; a render with ``capture=True`` keeps every
-output's audio. This module adopts both, adds events in flight from the scheduler and the
-sandbox health counters from the processors, and takes wall/CPU time from a
-:class:`CpuClock` the caller started and stopped around ``render()``.
+The engine already records ``BlockTimings``. A :class:`RunObserver` given to ``render()``
+meters buses and outputs per block (peak/RMS, and each output's loudness and true peak
+through a streaming :class:`~._meter.LoudnessMeter`) and the gain reduction of dynamics
+nodes, all into arrays allocated before the first block; without one, a render with
+``capture=True`` keeps every output's audio to be measured afterwards. This module adopts
+either, adds events in flight from the scheduler and the sandbox health counters from the
+processors, and takes wall/CPU time from a :class:`CpuClock` the caller started and
+stopped around ``render()``.
 
 Example:
     >>> clock = CpuClock(); clock.start()                               # doctest: +SKIP
@@ -21,14 +25,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from ._collector import InFlight, MetricsCollector, Timings, peak_sumsq
 from ._cpu import CpuClock
 from ._export import prometheus_text, write_csv, write_json
+from ._meter import LoudnessMeter
 from ._report import Edge, write_report
 
 if TYPE_CHECKING:
-    from ..graph import Plan, RenderResult
+    from ..graph import NodeRuntime, Plan, RenderResult
 
 
 #: Node types metered per block by default: buses, event sources and ``meter`` nodes
@@ -39,13 +45,14 @@ BUS_TYPES = frozenset({"mix", "events", "duck", "meter"})
 class BusMeter:
     """Per-block peak/RMS of chosen nodes' outputs, read by the render loop after each block.
 
-    ``bind`` runs once the plan exists (it finds each node's preallocated output buffer and
-    allocates the arrays); the returned callable runs after every ``process_block`` and
-    allocates nothing — the numba kernel reads the buffers in place.
+    ``bind`` runs once the plan exists (it finds each node's preallocated output buffer —
+    for an output node, the buffer it reads — and allocates the arrays); the returned
+    callable runs after every ``process_block`` and allocates nothing — the numba kernel
+    reads the buffers in place.
     """
 
     def __init__(self, node_ids: Sequence[str] | None = None) -> None:
-        """Meter ``node_ids``, or (None) every node whose type is in :data:`BUS_TYPES`."""
+        """Meter ``node_ids``, or (None) every non-sink node whose type is in :data:`BUS_TYPES`."""
         self.requested = None if node_ids is None else list(node_ids)
         self.node_ids: list[str] = []
         self.peak = np.zeros((0, 0), np.float32)
@@ -57,9 +64,9 @@ class BusMeter:
         """[main-thread & !active] Allocate for the plan; return the per-block recorder."""
         wanted = self.requested
         if wanted is None:
-            wanted = [n.id for n in plan.nodes if n.type_name in BUS_TYPES]
-        self.node_ids = [n for n in wanted if plan.node(n).role != "sink"]
-        self._buffers = [plan.node(n).out_buf for n in self.node_ids]
+            wanted = [n.id for n in plan.nodes if n.type_name in BUS_TYPES and n.role != "sink"]
+        self.node_ids = list(wanted)
+        self._buffers = [_metered_buffer(plan, plan.node(n)) for n in self.node_ids]
         self._timings = timings
         shape = (len(timings.block_ns), len(self.node_ids))
         self.peak, self.rms = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
@@ -76,18 +83,117 @@ class BusMeter:
             self.rms[block, j] = math.sqrt(total / max(1, buf.shape[0] * frames))
 
 
+def _metered_buffer(plan: Plan, node: NodeRuntime) -> Any:
+    """What a meter on ``node`` reads: its output, or for a sink (no output) its input."""
+    return plan.input_of(node) if node.role == "sink" else node.out_buf
+
+
+class OutputMeter:
+    """Every output node, block by block: peak/RMS per block, streaming loudness, true peak.
+
+    One compiled call per output and block measures everything (see
+    :meth:`LoudnessMeter.bind`), into arrays allocated by :meth:`bind`.
+    """
+
+    def __init__(self) -> None:
+        self.node_ids: list[str] = []
+        self.meters: dict[str, LoudnessMeter] = {}
+        self.peak = np.zeros((0, 0), np.float32)
+        self.rms = np.zeros((0, 0), np.float32)
+        self._calls: list[tuple[Callable[[int], tuple[float, float]], int]] = []
+        self._timings: Any = None
+
+    def bind(self, plan: Plan, timings: Timings) -> None:
+        """[main-thread & !active] One meter per sink, sized for the whole render."""
+        capacity = len(timings.block_ns) * plan.block_size
+        sinks = plan.sinks()
+        self.node_ids = [n.id for n in sinks]
+        self.meters = {
+            n.id: LoudnessMeter(plan.sample_rate, n.channels_in, plan.block_size, capacity)
+            for n in sinks
+        }
+        self._calls = [
+            (self.meters[n.id].bind(plan.input_of(n)), max(1, n.channels_in)) for n in sinks
+        ]
+        shape = (len(timings.block_ns), len(sinks))
+        self.peak, self.rms = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        self._timings = timings
+
+    def record(self, frames: int) -> None:
+        """[audio-thread] Measure the block each output just received (no allocation)."""
+        block = self._timings.count - 1
+        for j, (measure, channels) in enumerate(self._calls):
+            peak, sumsq = measure(frames)
+            if 0 <= block < len(self.peak):
+                self.peak[block, j] = peak
+                self.rms[block, j] = math.sqrt(sumsq / (channels * max(1, frames)))
+
+    def finish(self) -> None:
+        """[main-thread] Let the true-peak interpolators run past the last sample."""
+        for meter in self.meters.values():
+            meter.finish()
+
+
+class GainReductionMeter:
+    """Per-block gain reduction of every node whose processor exposes ``min_gain``.
+
+    Dynamics processors (``compressor``, ``limiter``, ``duck``) lower a one-element
+    ``min_gain`` array to the smallest gain they applied; after each block this meter
+    copies it into a preallocated row and sets it back to 1.0. Converting to dB happens
+    once, after the run.
+    """
+
+    def __init__(self) -> None:
+        self.node_ids: list[str] = []
+        self.lowest = np.ones((0, 0), np.float32)
+        self._sources: list[Any] = []
+        self._timings: Any = None
+
+    def bind(self, plan: Plan, timings: Timings) -> None:
+        """[main-thread & !active] Find the dynamics nodes and allocate a row per block."""
+        found = [
+            (n.id, getattr(n.proc, "min_gain", None))
+            for n in plan.nodes
+            if isinstance(getattr(n.proc, "min_gain", None), np.ndarray)
+        ]
+        self.node_ids = [node_id for node_id, _ in found]
+        self._sources = [source for _, source in found]
+        for source in self._sources:
+            source[0] = 1.0
+        self.lowest = np.ones((len(timings.block_ns), len(found)), np.float32)
+        self._timings = timings
+
+    def record(self) -> None:
+        """[audio-thread] Take each node's lowest gain of the block just processed."""
+        block = self._timings.count - 1
+        if not 0 <= block < len(self.lowest):
+            return
+        for j, source in enumerate(self._sources):
+            self.lowest[block, j] = source[0]
+            source[0] = 1.0
+
+    def reduction_db(self, j: int) -> npt.NDArray[np.float32]:
+        """[main-thread] Gain reduction of node ``j`` per block in dB (0 = none, > 0 = less)."""
+        with np.errstate(divide="ignore"):
+            return np.asarray(-20.0 * np.log10(self.lowest[:, j]), np.float32)
+
+
 class RunObserver:
     """What a render loop tells the metrics: plan ready, each block done, loop finished.
 
     ``render(..., observer=RunObserver())`` calls :meth:`bind` once the plan and timing
     arrays exist, :meth:`after_block` after every ``process_block`` and :meth:`finish`
     after the last block, before the plan closes (so sandbox workers are still alive to
-    be measured). It meters buses per block and times CPU for the process and workers.
+    be measured). It meters buses and outputs per block, streams each output's loudness
+    and true peak, records dynamics nodes' gain reduction and times CPU for the process
+    and workers — so the render needs to keep no audio in memory for its metrics.
     """
 
     def __init__(self, meters: Sequence[str] | None = None) -> None:
-        """Meter ``meters`` (default: every bus, see :class:`BusMeter`)."""
+        """Meter ``meters`` (default: every bus, see :class:`BusMeter`) and every output."""
         self.meter = BusMeter(meters)
+        self.outputs = OutputMeter()
+        self.dynamics = GainReductionMeter()
         self.clock = CpuClock()
         self._processors: dict[str, Any] = {}
         self._record: Callable[[Any, int], None] | None = None
@@ -95,6 +201,8 @@ class RunObserver:
     def bind(self, plan: Plan, timings: Timings) -> None:
         """[main-thread & !active] Allocate the meters and take the first CPU snapshot."""
         self._record = self.meter.bind(plan, timings)
+        self.outputs.bind(plan, timings)
+        self.dynamics.bind(plan, timings)
         self._processors = {n.id: n.proc for n in plan.nodes}
         self.clock.start(self._processors)
 
@@ -102,10 +210,14 @@ class RunObserver:
         """[audio-thread] Meter the block just processed (no allocation)."""
         if self._record is not None:
             self._record(engine, frames)
+            self.outputs.record(frames)
+            self.dynamics.record()
 
     def finish(self) -> None:
         """[main-thread] Take the last CPU snapshot, workers included."""
         self.clock.stop(self._processors)
+        for meter in self.outputs.meters.values():
+            meter.finish()
 
 
 def collector_from_render(
@@ -139,8 +251,16 @@ def collector_from_render(
     if meter is not None:
         for j, node_id in enumerate(meter.node_ids):
             collector.set_levels(node_id, meter.peak[:, j], meter.rms[:, j])
-    for node_id, audio in result.captured.items():
-        collector.add_audio(node_id, np.ascontiguousarray(audio, np.float32))
+    if observer is not None:
+        outputs = observer.outputs
+        for j, node_id in enumerate(outputs.node_ids):
+            collector.set_levels(node_id, outputs.peak[:, j], outputs.rms[:, j])
+            collector.set_loudness(node_id, outputs.meters[node_id])
+        for j, node_id in enumerate(observer.dynamics.node_ids):
+            collector.set_gain_reduction(node_id, observer.dynamics.reduction_db(j))
+    else:
+        for node_id, audio in result.captured.items():
+            collector.add_audio(node_id, np.ascontiguousarray(audio, np.float32))
     if scheduler is not None:
         count = len(getattr(scheduler, "events", ()))
         collector.record_events(scheduler, count)

@@ -75,7 +75,7 @@ class Recorder:
             if node is None or node.in_buf.shape[0] != dst.shape[0]:
                 dst.fill(0.0)
             else:
-                src = plan.nodes[node.direct].out_buf if node.direct >= 0 else node.in_buf
+                src = plan.input_of(node)
                 dst[...] = src[:, :frames]
             track.stamps[self.count] = (start, frames, loop)
         self.fill = end

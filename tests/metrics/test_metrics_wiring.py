@@ -152,10 +152,11 @@ def test_observer_with_chosen_meters(tmp_path: Path) -> None:
     path.write_text(textwrap.dedent(CONFIG).lstrip(), encoding="utf-8")
     cfg = load_config(path, registry=REGISTRY)
     sched = scheduler_for_config(cfg, REGISTRY)
-    observer = RunObserver(["g", "out"])  # a sink has no output buffer: skipped
+    observer = RunObserver(["g", "out"])  # a sink is metered on the buffer it reads
     observed_render(cfg, sched, observer)
-    assert observer.meter.node_ids == ["g"]
+    assert observer.meter.node_ids == ["g", "out"]
     assert observer.meter.peak[:, 0].max() == pytest.approx(10 ** (-26.02 / 20), rel=0.01)
+    np.testing.assert_array_equal(observer.meter.peak[:, 1], observer.meter.peak[:, 0])
 
 
 def test_merge_wraps_bare_values_such_as_output_paths() -> None:
