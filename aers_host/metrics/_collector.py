@@ -320,16 +320,18 @@ class MetricsCollector:
         }
 
     def timeseries(self) -> dict[str, Any]:
-        """Per-block arrays, 100 ms short-term LUFS per output, gain reduction for plots/CSV."""
+        """Per-block arrays, loudness every 100 ms per output, gain reduction, for plots/CSV."""
         n = self.count
         levels = {
             node_id: {"peak_db": _db(self.peak[:n, j]), "rms_db": _db(self.rms[:n, j])}
             for j, node_id in enumerate(self.meter_ids)
         }
-        lufs = {}
+        lufs, momentary = {}, {}
         for node_id, meter in self.loudness.items():
             t, values = meter.short_term()
             lufs[node_id] = {"t": t, "lufs": values}
+            t, values = meter.momentary()
+            momentary[node_id] = {"t": t, "lufs": values}
         return {
             "start": self.starts[:n].copy(),
             "frames": self.frames[:n].copy(),
@@ -341,6 +343,7 @@ class MetricsCollector:
             "in_flight": self.in_flight[:n].copy(),
             "levels": levels,
             "short_term_lufs": lufs,
+            "momentary_lufs": momentary,
             "gain_reduction_db": {k: v[:n].copy() for k, v in self.gain_reduction.items()},
             "sample_rate": self.sample_rate,
             "block_size": self.block_size,

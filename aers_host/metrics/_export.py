@@ -29,12 +29,14 @@ def write_json(summary: Mapping[str, Any], path: Path) -> Path:
 
 
 def write_csv(series: Mapping[str, Any], path: Path) -> Path:
-    """One row per block: start, time, frames, propagation, events, node times, levels."""
+    """One row per block: start, time, frames, propagation, events, node times, levels, GR."""
     node_us: Mapping[str, Any] = series["node_us"]
     levels: Mapping[str, Mapping[str, Any]] = series["levels"]
     header = ["block", "start", "time_s", "frames", "block_us", "in_flight"]
     header += [f"{node}_us" for node in node_us]
     header += [f"{node}_{kind}" for node in levels for kind in ("peak_db", "rms_db")]
+    reduction: Mapping[str, Any] = series.get("gain_reduction_db", {})
+    header += [f"{node}_gain_reduction_db" for node in reduction]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
@@ -51,6 +53,7 @@ def write_csv(series: Mapping[str, Any], path: Path) -> Path:
             row += [
                 f"{lv[kind][b]:.2f}" for lv in levels.values() for kind in ("peak_db", "rms_db")
             ]
+            row += [f"{values[b]:.2f}" for values in reduction.values()]
             writer.writerow(row)
     return path
 
@@ -211,6 +214,7 @@ def prometheus_text(summary: Mapping[str, Any]) -> str:
         ("true_peak_dbtp", "aers_output_true_peak_dbtp", "True peak (4x oversampled)."),
         ("integrated_lufs", "aers_output_integrated_lufs", "BS.1770 integrated loudness."),
         ("short_term_max_lufs", "aers_output_short_term_max_lufs", "Loudest 3 s window."),
+        ("loudness_range_lu", "aers_output_loudness_range_lu", "EBU Tech 3342 loudness range."),
     ):
         out.family(
             name,
@@ -218,4 +222,14 @@ def prometheus_text(summary: Mapping[str, Any]) -> str:
             text,
             [("", {"output": o}, v[key]) for o, v in outputs.items() if key in v],
         )
+    out.family(
+        "aers_node_gain_reduction_max_db",
+        "gauge",
+        "Deepest gain reduction of each compressor/limiter/duck node.",
+        [
+            ("", {"node": n}, v["gain_reduction_max_db"])
+            for n, v in nodes.items()
+            if "gain_reduction_max_db" in v
+        ],
+    )
     return "\n".join(out.lines) + "\n"

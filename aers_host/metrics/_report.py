@@ -1,10 +1,13 @@
 """The run report: one self-contained ``report.html`` (or PNGs + ``report.md``).
 
-Four figures, drawn with matplotlib's object API (``Figure``, no pyplot global state, no
-display needed): output levels over time with event markers, the block-propagation
-histogram against the block period, per-node process time, and the routing graph in a
-left-to-right layered layout computed here (no graphviz). HTML embeds the PNGs as base64
-so the report is a single file that can be mailed or attached to a CI run.
+Figures, drawn with matplotlib's object API (``Figure``, no pyplot global state, no
+display needed): levels over time with event markers, loudness over time per output
+(momentary and short-term, with the integrated level and the loudness range), the gain
+reduction of compressor/limiter/duck nodes (when the graph has any), the
+block-propagation histogram against the block period, per-node process time, and the
+routing graph in a left-to-right layered layout computed here (no graphviz). Every plotted
+line has a legend entry; tables name their columns in words with units. HTML embeds the
+PNGs as base64 so the report is a single file that can be mailed or attached to a CI run.
 
 Example:
     >>> write_report(Path("out"), summary, series, events, [("a", "b")])  # doctest: +SKIP
@@ -48,7 +51,35 @@ _COLORS = (
     "tab:olive",
     "tab:cyan",
 )
-_TRACES = {"peak": "0.55", "rms": "0.1", "lufs": "tab:purple"}
+_TRACES = {"peak": "0.55", "rms": "0.1", "lufs": "tab:purple", "momentary": "tab:cyan"}
+#: Table columns: metrics.json key → heading with its unit.
+NODE_COLUMNS = {
+    "p50_us": "median process time [µs]",
+    "p99_us": "p99 process time [µs]",
+    "max_us": "max process time [µs]",
+    "cpu_percent": "CPU [% of block period]",
+    "gain_reduction_max_db": "max gain reduction [dB]",
+    "xruns": "xruns",
+    "failed": "failed",
+}
+OUTPUT_COLUMNS = {
+    "peak_dbfs": "sample peak [dBFS]",
+    "true_peak_dbtp": "true peak [dBTP]",
+    "rms_dbfs": "RMS [dBFS]",
+    "integrated_lufs": "integrated loudness [LUFS]",
+    "short_term_max_lufs": "max short-term loudness [LUFS]",
+    "momentary_max_lufs": "max momentary loudness [LUFS]",
+    "loudness_range_lu": "loudness range [LU]",
+}
+#: Figure headings, by figure name (also the PNG file name of a Markdown report).
+TITLES = {
+    "levels": "Levels over time",
+    "loudness": "Loudness over time",
+    "dynamics": "Gain reduction",
+    "latency": "Block propagation",
+    "cpu": "Process time per node",
+    "graph": "Routing graph",
+}
 
 
 #: A connection: ``(from, to)`` or ``(from, to, port)``.
@@ -101,13 +132,71 @@ def levels_figure(series: Mapping[str, Any], events: Sequence[Any]) -> Figure:
         ax.set_ylim(_FLOOR_DB, 3)
         ax.set_xlim(0.0, max(end, 1e-3))
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    for category in categories:
-        handles.append(axes[0].axvline(np.nan, color=color[category], lw=1.5, ls="--"))
-        labels.append(f"event: {category}")
-    axes[0].legend(handles, labels, loc="upper right", fontsize=7, ncol=2)
+        handles, labels = ax.get_legend_handles_labels()  # every panel names its own lines
+        for category in categories:
+            handles.append(ax.axvline(np.nan, color=color[category], lw=1.5, ls="--"))
+            labels.append(f"event: {category}")
+        if handles:
+            ax.legend(handles, labels, loc="upper right", fontsize=7, ncol=2)
     axes[-1].set_xlabel("time [s]")
     fig.suptitle("Levels over time (markers: event starts)")
+    return fig
+
+
+def loudness_figure(series: Mapping[str, Any], summary: Mapping[str, Any]) -> Figure:
+    """Momentary and short-term loudness of each output over time (EBU R 128 meters).
+
+    The integrated loudness is a dashed line and the loudness range a shaded band when
+    the output has them (``summary["outputs"]``).
+    """
+    short: Mapping[str, Mapping[str, Any]] = series.get("short_term_lufs", {})
+    momentary: Mapping[str, Mapping[str, Any]] = series.get("momentary_lufs", {})
+    names = list(dict.fromkeys([*momentary, *short]))
+    fig = Figure(figsize=(11, 2.6 * max(1, len(names))))
+    axes = fig.subplots(max(1, len(names)), 1, squeeze=False, sharex=True)[:, 0]
+    outputs: Mapping[str, Mapping[str, Any]] = summary.get("outputs", {})
+    for ax, node in zip(axes, names, strict=False):
+        for data, key, label, width in (
+            (momentary.get(node), "momentary", "momentary (400 ms) LUFS", 0.8),
+            (short.get(node), "lufs", "short-term (3 s) LUFS", 1.4),
+        ):
+            if data is not None and len(data["lufs"]):
+                trace = np.maximum(data["lufs"], _FLOOR_DB)
+                ax.plot(data["t"], trace, lw=width, color=_TRACES[key], label=label)
+        info = outputs.get(node, {})
+        integrated = info.get("integrated_lufs")
+        if isinstance(integrated, float) and math.isfinite(integrated):
+            ax.axhline(integrated, color="0.2", ls="--", lw=1.0,
+                       label=f"integrated {integrated:.1f} LUFS")  # fmt: skip
+            lra = info.get("loudness_range_lu")
+            if isinstance(lra, float) and lra > 0:
+                ax.axhspan(integrated - lra / 2, integrated + lra / 2, color="tab:purple",
+                           alpha=0.08, label=f"loudness range {lra:.1f} LU (centred)")  # fmt: skip
+        ax.set_ylabel(f"{node}\n[LUFS]")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right", fontsize=7)
+    axes[-1].set_xlabel("time [s] (end of each measuring window)")
+    fig.suptitle("Loudness over time per output (ITU-R BS.1770-4 / EBU R 128)")
+    return fig
+
+
+def dynamics_figure(series: Mapping[str, Any]) -> Figure:
+    """Gain reduction per block of every compressor/limiter/duck node, as a gain change."""
+    reduction: Mapping[str, Any] = series.get("gain_reduction_db", {})
+    fig = Figure(figsize=(11, 3.2))
+    ax = fig.subplots()
+    t = np.asarray(series["t"], np.float64)
+    for i, (node, values) in enumerate(reduction.items()):
+        change = -np.minimum(np.asarray(values, np.float64), -_FLOOR_DB)
+        color = _COLORS[i % len(_COLORS)]
+        ax.step(t, change, where="post", lw=1.0, color=color, label=f"{node} gain reduction")
+    ax.set_xlabel("time [s]")
+    ax.set_ylabel("gain change [dB]")
+    ax.grid(alpha=0.3)
+    if reduction:
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Gain reduction per block (deepest in each block)")
     return fig
 
 
@@ -132,6 +221,7 @@ def latency_figure(series: Mapping[str, Any], summary: Mapping[str, Any]) -> Fig
         )
     ax.set_xlabel("block propagation (first node in → last node out) [µs]")
     ax.set_ylabel("blocks")
+    ax.set_title("Block propagation time")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig
@@ -147,8 +237,8 @@ def cpu_figure(summary: Mapping[str, Any]) -> Figure:
     mean = [100.0 * nodes[n].get("mean_us", 0.0) / period for n in names]
     p99 = [100.0 * nodes[n].get("p99_us", 0.0) / period for n in names]
     y = np.arange(len(names))
-    ax.barh(y - 0.2, mean, height=0.4, color="tab:blue", label="mean")
-    ax.barh(y + 0.2, p99, height=0.4, color="tab:orange", label="p99")
+    ax.barh(y - 0.2, mean, height=0.4, color="tab:blue", label="mean process time")
+    ax.barh(y + 0.2, p99, height=0.4, color="tab:orange", label="p99 process time")
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlabel("process time [% of block period]")
@@ -246,8 +336,9 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _table(rows: Mapping[str, Mapping[str, Any]], columns: Sequence[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("", *columns))
+def _table(rows: Mapping[str, Mapping[str, Any]], columns: Mapping[str, str]) -> str:
+    """An HTML table: one row per node/output, one column per key, headed in words."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("", *columns.values()))
     body = "".join(
         "<tr><td>"
         + html.escape(name)
@@ -269,7 +360,7 @@ def write_report(
     fmt: Literal["html", "markdown"] = "html",
     title: str = "AERS run report",
 ) -> Path:
-    """Draw the four figures and write ``report.html`` (or ``report.md`` + PNGs).
+    """Draw the figures and write ``report.html`` (or ``report.md`` + PNGs).
 
     Args:
         out_dir: folder to write into (created if missing).
@@ -284,8 +375,12 @@ def write_report(
         The path of the written report.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = {
-        "levels": levels_figure(timeseries, events),
+    figures = {"levels": levels_figure(timeseries, events)}
+    if timeseries.get("short_term_lufs") or timeseries.get("momentary_lufs"):
+        figures["loudness"] = loudness_figure(timeseries, summary)
+    if timeseries.get("gain_reduction_db"):
+        figures["dynamics"] = dynamics_figure(timeseries)
+    figures |= {
         "latency": latency_figure(timeseries, summary),
         "cpu": cpu_figure(summary),
         "graph": graph_figure(graph_edges, list(summary.get("nodes", {}))),
@@ -299,18 +394,16 @@ def write_report(
         f"misses {summary.get('deadline_misses', 0)}; xruns {summary.get('xruns', 0)}; events "
         f"{len(events)} (max {summary.get('events', {}).get('in_flight_max', 0)} at once)"
     )
-    node_cols = ("p50_us", "p99_us", "max_us", "cpu_percent", "xruns", "failed")
-    out_cols = ("peak_dbfs", "true_peak_dbtp", "rms_dbfs", "integrated_lufs", "short_term_max_lufs")
     if fmt == "markdown":
         for name, data in images.items():
             (out_dir / f"{name}.png").write_bytes(data)
         lines = [f"# {title}", "", facts, ""]
-        lines += [f"![{name}]({name}.png)" for name in images]
+        lines += [f"## {TITLES[name]}\n\n![{name}]({name}.png)" for name in images]
         path = out_dir / "report.md"
         path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
         return path
     imgs = "".join(
-        f'<h2>{name}</h2><img alt="{name}" src="data:image/png;base64,'
+        f'<h2>{TITLES[name]}</h2><img alt="{name}" src="data:image/png;base64,'
         f'{base64.b64encode(data).decode("ascii")}">'
         for name, data in images.items()
     )
@@ -319,8 +412,8 @@ def write_report(
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}</style>"
         f"</head><body><h1>{html.escape(title)}</h1><p>{html.escape(facts)}</p>"
-        f"<h2>outputs</h2>{_table(summary.get('outputs', {}), out_cols)}"
-        f"<h2>nodes</h2>{_table(summary.get('nodes', {}), node_cols)}{imgs}</body></html>\n"
+        f"<h2>Outputs</h2>{_table(summary.get('outputs', {}), OUTPUT_COLUMNS)}"
+        f"<h2>Nodes</h2>{_table(summary.get('nodes', {}), NODE_COLUMNS)}{imgs}</body></html>\n"
     )
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")

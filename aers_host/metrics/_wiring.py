@@ -175,7 +175,7 @@ class GainReductionMeter:
     def reduction_db(self, j: int) -> npt.NDArray[np.float32]:
         """[main-thread] Gain reduction of node ``j`` per block in dB (0 = none, > 0 = less)."""
         with np.errstate(divide="ignore"):
-            return np.asarray(-20.0 * np.log10(self.lowest[:, j]), np.float32)
+            return np.asarray(np.maximum(-20.0 * np.log10(self.lowest[:, j]), 0.0), np.float32)
 
 
 class RunObserver:
