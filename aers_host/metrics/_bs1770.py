@@ -54,6 +54,11 @@ TAPS = 12
 HISTORY = TAPS - 1
 #: Interpolated outputs checked against the skip bound at a time.
 SPAN = 256
+#: Output positions of one run interpolated one by one before the rest of the run is
+#: interpolated in one vectorised pass (the signal is dense near its peak there).
+SPARSE_LIMIT = 16
+#: Taps of the (reversed) phases that carry the current pair of input samples.
+_CENTRE = (5, 6)
 
 
 def interpolator_taps() -> F64:
@@ -65,6 +70,10 @@ def interpolator_taps() -> F64:
 def kweight_energy(x, frames, sos, weights, zi, energy, pos):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """[audio-thread] K-weight ``x[:, :frames]`` and add ``G_c · y²`` into its 100 ms segments.
 
+    Channels go through :func:`_kweight_pair` two at a time (an odd last channel is paired
+    with itself at weight 0): the biquad recursions are latency-bound, and two independent
+    ones interleave in the time of one.
+
     Args:
         x: ``(channels, >= frames)`` float32 or float64 audio.
         frames: how many frames of ``x`` to read.
@@ -75,36 +84,46 @@ def kweight_energy(x, frames, sos, weights, zi, energy, pos):  # type: ignore[no
             Segments past its end are dropped (the caller sized it for the run).
         pos: int64 ``[segment, fill, segment_length]``: where the next frame lands.
     """
+    channels = x.shape[0]
+    for a in range(0, channels, 2):
+        b = a + 1 if a + 1 < channels else a
+        _kweight_pair(x, a, b, weights[a], weights[b] if b != a else 0.0, frames, sos, zi,
+                      energy, pos)  # fmt: skip
+    seg, fill = pos[0], pos[1] + frames
+    pos[0], pos[1] = seg + fill // pos[2], fill % pos[2]
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def _kweight_pair(x, a, b, ga, gb, frames, sos, zi, energy, pos):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Channels ``a`` and ``b`` of :func:`kweight_energy` in one loop (``pos`` not advanced)."""
     b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
     c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
-    seg0, fill0, seg_len = pos[0], pos[1], pos[2]
+    seg, fill, seg_len = pos[0], pos[1], pos[2]
     capacity = energy.shape[0]
-    seg, fill = seg0, fill0
-    for c in range(x.shape[0]):
-        g = weights[c]
-        s1, s2, t1, t2 = zi[c, 0, 0], zi[c, 0, 1], zi[c, 1, 0], zi[c, 1, 1]
-        seg, fill = seg0, fill0
-        acc = 0.0
-        for n in range(frames):
-            v = float(x[c, n])
-            y = b0 * v + s1
-            s1 = b1 * v - a1 * y + s2
-            s2 = b2 * v - a2 * y
-            u = c0 * y + t1
-            t1 = c1 * y - d1 * u + t2
-            t2 = c2 * y - d2 * u
-            acc += u * u
-            fill += 1
-            if fill == seg_len:
-                if seg < capacity:
-                    energy[seg] += g * acc
-                acc = 0.0
-                seg += 1
-                fill = 0
-        if seg < capacity:
-            energy[seg] += g * acc
-        zi[c, 0, 0], zi[c, 0, 1], zi[c, 1, 0], zi[c, 1, 1] = s1, s2, t1, t2
-    pos[0], pos[1] = seg, fill
+    p1, p2, q1, q2 = zi[a, 0, 0], zi[a, 0, 1], zi[a, 1, 0], zi[a, 1, 1]
+    r1, r2, s1, s2 = zi[b, 0, 0], zi[b, 0, 1], zi[b, 1, 0], zi[b, 1, 1]
+    acc_a, acc_b = 0.0, 0.0
+    for n in range(frames):
+        v, w = float(x[a, n]), float(x[b, n])
+        y, z = b0 * v + p1, b0 * w + r1
+        p1, r1 = b1 * v - a1 * y + p2, b1 * w - a1 * z + r2
+        p2, r2 = b2 * v - a2 * y, b2 * w - a2 * z
+        u, t = c0 * y + q1, c0 * z + s1
+        q1, s1 = c1 * y - d1 * u + q2, c1 * z - d1 * t + s2
+        q2, s2 = c2 * y - d2 * u, c2 * z - d2 * t
+        acc_a += u * u
+        acc_b += t * t
+        fill += 1
+        if fill == seg_len:
+            if seg < capacity:
+                energy[seg] += ga * acc_a + gb * acc_b
+            acc_a, acc_b = 0.0, 0.0
+            seg += 1
+            fill = 0
+    if seg < capacity:
+        energy[seg] += ga * acc_a + gb * acc_b
+    zi[a, 0, 0], zi[a, 0, 1], zi[a, 1, 0], zi[a, 1, 1] = p1, p2, q1, q2
+    zi[b, 0, 0], zi[b, 0, 1], zi[b, 1, 0], zi[b, 1, 1] = r1, r2, s1, s2
 
 
 @njit(cache=True, fastmath=False, nogil=True)
@@ -134,11 +153,29 @@ def _interpolated_peak(work, first, last, taps, acc):  # type: ignore[no-untyped
 
 
 @njit(cache=True, fastmath=False, nogil=True)
+def _peak_at(work, n, taps):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Largest ``|y_p[n]|`` over the phases at one position (the same sums as the run form)."""
+    best = 0.0
+    for p in range(taps.shape[0]):
+        s = 0.0
+        for k in range(TAPS):
+            s += taps[p, k] * work[n + k]
+        best = max(best, abs(s))
+    return best
+
+
+@njit(cache=True, fastmath=False, nogil=True)
 def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """[audio-thread] Raise ``peaks`` to the sample and 4× interpolated peaks of ``x[:, :frames]``.
 
-    The interpolation runs on runs of :data:`SPAN` outputs; a run whose inputs (with the
-    11 before it) cannot produce a value above the peak so far is skipped.
+    Two exact bounds decide what is computed. A run of :data:`SPAN` outputs whose inputs
+    (with the 11 before it) peak at ``top`` cannot exceed ``max_p Σ|h_p| · top``: under the
+    peak so far, it is skipped. Inside a run, an output cannot exceed ``centre · t + rest ·
+    top``, ``t`` the larger of its two centre input samples, ``centre``/``rest`` the
+    largest sums of centre/other tap magnitudes of a phase; outputs under the peak so far
+    are skipped, the others interpolated one by one — until :data:`SPARSE_LIMIT` were
+    needed, when the rest of the run is interpolated in one vectorised pass. Skipping only
+    drops values that cannot be the maximum, so the result is the full interpolation's.
 
     Args:
         x: ``(channels, >= frames)`` audio.
@@ -152,12 +189,13 @@ def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no
     Returns:
         ``(peak, sum of squares)`` of the block's samples, for a level meter.
     """
-    bound = 0.0  # max_p Σ|h_p|: no interpolated value exceeds bound · max|x|
+    bound, centre, rest = 0.0, 0.0, 0.0  # see above: no interpolated value exceeds these
     for p in range(taps.shape[0]):
+        near = abs(taps[p, _CENTRE[0]]) + abs(taps[p, _CENTRE[1]])
         total = 0.0
         for k in range(TAPS):
             total += abs(taps[p, k])
-        bound = max(bound, total)
+        bound, centre, rest = max(bound, total), max(centre, near), max(rest, total - near)
     block_top, sumsq = 0.0, 0.0
     for c in range(x.shape[0]):
         for k in range(HISTORY):
@@ -173,8 +211,17 @@ def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no
             top = 0.0
             for j in range(first, last + HISTORY):
                 top = max(top, abs(work[j]))
-            if top * bound > best:
-                best = max(best, _interpolated_peak(work, first, last, taps, acc))
+            if top * bound <= best:
+                continue
+            needed = 0
+            for n in range(first, last):
+                t = max(abs(work[n + _CENTRE[0]]), abs(work[n + _CENTRE[1]]))
+                if centre * t + rest * top > best:
+                    needed += 1
+                    if needed > SPARSE_LIMIT:
+                        best = max(best, _interpolated_peak(work, n, last, taps, acc))
+                        break
+                    best = max(best, _peak_at(work, n, taps))
         peaks[1] = best
         for k in range(HISTORY):
             hist[c, k] = work[frames + k]
