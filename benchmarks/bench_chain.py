@@ -162,27 +162,34 @@ def run_aers(data: dict[str, Any], workdir: Path, repeats: int) -> dict[str, Any
     }
 
 
+def pedalboard_board(full: bool) -> Any:
+    """The pedalboard twin of ``FULL`` (or of its first four nodes)."""
+    import pedalboard as pb
+
+    plugins = [
+        pb.Gain(gain_db=-6),
+        pb.PeakFilter(cutoff_frequency_hz=1000, gain_db=3, q=1.0),
+        pb.LowShelfFilter(cutoff_frequency_hz=200, gain_db=-2, q=0.707),
+        pb.Delay(delay_seconds=0.25, feedback=0.3, mix=0.25),
+    ]
+    if full:
+        plugins += [
+            pb.Reverb(room_size=0.5),
+            pb.Compressor(threshold_db=-18, ratio=4, attack_ms=5, release_ms=100),
+        ]
+    return pb.Pedalboard(plugins)
+
+
 def run_pedalboard(
     audio: np.ndarray, block: int, full: bool, repeats: int
 ) -> dict[str, Any] | None:
     try:
-        import pedalboard as pb
+        import pedalboard  # noqa: F401
     except ImportError:
         return None
     best = float("inf")
     for _ in range(repeats):
-        plugins = [
-            pb.Gain(gain_db=-6),
-            pb.PeakFilter(cutoff_frequency_hz=1000, gain_db=3, q=1.0),
-            pb.LowShelfFilter(cutoff_frequency_hz=200, gain_db=-2, q=0.707),
-            pb.Delay(delay_seconds=0.25, feedback=0.3, mix=0.25),
-        ]
-        if full:
-            plugins += [
-                pb.Reverb(room_size=0.5),
-                pb.Compressor(threshold_db=-18, ratio=4, attack_ms=5, release_ms=100),
-            ]
-        board = pb.Pedalboard(plugins)
+        board = pedalboard_board(full)
         t0 = time.perf_counter()
         for start in range(0, audio.shape[1], block):
             board(audio[:, start : start + block], SR, reset=False)

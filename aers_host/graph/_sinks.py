@@ -3,6 +3,8 @@
 The block loop must do no file I/O, so the sink only copies each block into a
 preallocated chunk; the render driver drains full chunks to disk between blocks
 (:class:`OutputWriter`). With ``capture=True`` the whole render is kept in memory instead.
+Taps (:attr:`OutputSink.taps`) see every drained chunk too — the metrics measure outputs
+there, a chunk at a time, off the block loop.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class OutputSink:
         self.fill = 0
         self.captured: list[np.ndarray] = []
         self.capture = False
+        #: [main-thread] Called with every drained chunk, ``(frames, channels)``, in order.
+        self.taps: list[Callable[[np.ndarray], None]] = []
         #: Blocks that found the chunk full because nobody drained it (their frames, and
         #: the undrained ones, are dropped: a sink never writes past its chunk).
         self.overruns = 0
@@ -87,6 +91,8 @@ class OutputSink:
         self.fill = 0
         if self.capture:
             self.captured.append(pending)
+        for tap in self.taps:
+            tap(pending)
         return pending
 
     def reset(self) -> None:

@@ -185,9 +185,6 @@ def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no
         work: scratch of at least ``frames + 11`` float64.
         acc: scratch of at least :data:`SPAN` float64.
         peaks: ``[sample peak, interpolated peak]``, linear magnitudes, raised in place.
-
-    Returns:
-        ``(peak, sum of squares)`` of the block's samples, for a level meter.
     """
     bound, centre, rest = 0.0, 0.0, 0.0  # see above: no interpolated value exceeds these
     for p in range(taps.shape[0]):
@@ -196,7 +193,7 @@ def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no
         for k in range(TAPS):
             total += abs(taps[p, k])
         bound, centre, rest = max(bound, total), max(centre, near), max(rest, total - near)
-    block_top, sumsq = 0.0, 0.0
+    block_top = 0.0
     for c in range(x.shape[0]):
         for k in range(HISTORY):
             work[k] = hist[c, k]
@@ -204,7 +201,6 @@ def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no
             v = float(x[c, n])
             work[HISTORY + n] = v
             block_top = max(block_top, abs(v))
-            sumsq += v * v
         best = peaks[1]
         for first in range(0, frames, SPAN):
             last = min(frames, first + SPAN)
@@ -226,15 +222,10 @@ def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no
         for k in range(HISTORY):
             hist[c, k] = work[frames + k]
     peaks[0] = max(peaks[0], block_top)
-    return block_top, sumsq
 
 
 @njit(cache=True, fastmath=False, nogil=True)
 def measure_block(x, frames, sos, weights, zi, energy, pos, taps, hist, work, acc, peaks):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """[audio-thread] :func:`kweight_energy` and :func:`true_peak_block` in one call.
-
-    Returns:
-        ``(peak, sum of squares)`` of ``x[:, :frames]``.
-    """
+    """[audio-thread] :func:`kweight_energy` and :func:`true_peak_block` in one call."""
     kweight_energy(x, frames, sos, weights, zi, energy, pos)
-    return true_peak_block(x, frames, taps, hist, work, acc, peaks)
+    true_peak_block(x, frames, taps, hist, work, acc, peaks)

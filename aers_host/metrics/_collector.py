@@ -29,7 +29,6 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from ._bs1770 import HISTORY, SPAN, interpolator_taps, kweight_energy, true_peak_block
 from ._cpu import CpuClock
 from ._export import prometheus_text, write_csv, write_json
 from ._loudness import meter_for
@@ -68,6 +67,31 @@ def peak_sumsq(buf):  # type: ignore[no-untyped-def]
             peak = max(peak, abs(v))
             total += v * v
     return peak, total
+
+
+@njit(cache=True, nogil=True)
+def block_levels(x, first, block, peak, sumsq):  # type: ignore[no-untyped-def]
+    """Raise ``peak[b]`` and add to ``sumsq[b]`` for each block ``b`` that ``x`` covers.
+
+    ``x`` is ``(channels, frames)`` audio (any layout) starting at frame ``first`` of the
+    run; block ``b`` covers frames ``[b·block, (b+1)·block)``. Blocks past the arrays'
+    end are ignored.
+    """
+    frames = x.shape[1]
+    n = 0
+    while n < frames:
+        b = (first + n) // block
+        end = min(frames, (b + 1) * block - first)
+        if b >= peak.shape[0]:
+            break
+        p, total = peak[b], sumsq[b]
+        for c in range(x.shape[0]):
+            for i in range(n, end):
+                v = float(x[c, i])
+                p = max(p, abs(v))
+                total += v * v
+        peak[b], sumsq[b] = p, total
+        n = end
 
 
 def _db(x: npt.NDArray[np.floating] | float) -> npt.NDArray[np.float64]:
@@ -367,9 +391,9 @@ def warm_kernels() -> int:
     buf = np.zeros((2, 16), np.float32)
     peak_sumsq(buf)
     peak_sumsq(buf[:, :8])
-    state = (np.zeros((2, 2, 2)), np.zeros(2), np.array([0, 0, 4], np.int64))
-    peaks, hist, work = np.zeros(2), np.zeros((2, HISTORY)), np.zeros(16 + HISTORY)
-    for block in (buf, buf.astype(np.float64)):
-        kweight_energy(block, 16, np.zeros((2, 6)), np.ones(2), *state)
-        true_peak_block(block, 16, interpolator_taps(), hist, work, np.zeros(SPAN), peaks)
+    meter = LoudnessMeter(48000, 2, 16, 16)
+    chunk = np.zeros((16, 2), np.float32)  # an output sink's drained chunk, interleaved
+    for block in (buf, buf.astype(np.float64), chunk.T):
+        meter.process(block, 16)
+        block_levels(block, 0, 8, np.zeros(2), np.zeros(2))
     return 1

@@ -30,13 +30,12 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from .._processor import compiled
 from ._bs1770 import HISTORY, SPAN, interpolator_taps, measure_block, true_peak_block
 from ._weighting import channel_weights, k_weighting_sos
 
@@ -154,28 +153,13 @@ class LoudnessMeter:
             self._taps, self._hist, self._work, self._acc, self._peaks,
         )  # fmt: skip
 
-    def process(self, block: npt.NDArray[np.floating], frames: int) -> tuple[float, float]:
+    def process(self, block: npt.NDArray[np.floating], frames: int) -> None:
         """[audio-thread] Measure ``block[:, :frames]`` (no allocation, no copy of the audio).
 
-        Returns:
-            The block's sample peak and sum of squares, for a level meter.
+        ``block`` may be any ``(channels, >= frames)`` view, e.g. the transpose of an
+        interleaved ``(frames, channels)`` chunk; ``frames`` must not exceed ``max_block``.
         """
-        peak, sumsq = measure_block(block, frames, *self._state())
-        return float(peak), float(sumsq)
-
-    def bind(self, buffer: npt.NDArray[np.floating]) -> Callable[[int], tuple[float, float]]:
-        """[main-thread & !active] ``call(frames)`` = :meth:`process` of ``buffer``, undispatched.
-
-        The render loop measures the same preallocated buffer every block; binding it skips
-        numba's per-call typing of eleven arguments.
-        """
-        state = self._state()
-        run = compiled(measure_block, buffer, 0, *state)
-
-        def call(frames: int) -> tuple[float, float]:
-            return run(buffer, frames, *state)  # type: ignore[no-any-return]
-
-        return call
+        measure_block(block, frames, *self._state())
 
     def finish(self) -> None:
         """[main-thread] Interpolate past the last sample (silence follows it); once only."""

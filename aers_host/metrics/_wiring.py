@@ -1,9 +1,10 @@
 """Build a :class:`MetricsCollector` from a finished render (no engine changes needed).
 
 The engine already records ``BlockTimings``. A :class:`RunObserver` given to ``render()``
-meters buses and outputs per block (peak/RMS, and each output's loudness and true peak
-through a streaming :class:`~._meter.LoudnessMeter`) and the gain reduction of dynamics
-nodes, all into arrays allocated before the first block; without one, a render with
+meters buses per block, each output's per-block levels, loudness and true peak from the
+chunks its sink drains (a streaming :class:`~._meter.LoudnessMeter`), and the gain
+reduction of dynamics nodes, into arrays allocated before the first block; without one,
+a render with
 ``capture=True`` keeps every output's audio to be measured afterwards. This module adopts
 either, adds events in flight from the scheduler and the sandbox health counters from the
 processors, and takes wall/CPU time from a :class:`CpuClock` the caller started and
@@ -19,15 +20,17 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from ._collector import InFlight, MetricsCollector, Timings, peak_sumsq
+from ..graph import OutputSink
+from ._collector import F32, InFlight, MetricsCollector, Timings, block_levels, peak_sumsq
 from ._cpu import CpuClock
 from ._export import prometheus_text, write_csv, write_json
 from ._meter import LoudnessMeter
@@ -89,49 +92,55 @@ def _metered_buffer(plan: Plan, node: NodeRuntime) -> Any:
 
 
 class OutputMeter:
-    """Every output node, block by block: peak/RMS per block, streaming loudness, true peak.
+    """Every output node's per-block peak/RMS, streaming loudness and true peak.
 
-    One compiled call per output and block measures everything (see
-    :meth:`LoudnessMeter.bind`), into arrays allocated by :meth:`bind`.
+    Measured where the render driver drains each output sink's chunk (a tap on
+    ``OutputSink.taps``, between blocks): one compiled pass over about 1.4 s of audio at a
+    time instead of a Python call per block, and nothing added to the block loop. The
+    chunks hold whole blocks, so per-block levels come out exactly as a per-block meter
+    would read them. Sinks other than ``output`` (plugin sinks) are not measured.
     """
 
     def __init__(self) -> None:
         self.node_ids: list[str] = []
         self.meters: dict[str, LoudnessMeter] = {}
-        self.peak = np.zeros((0, 0), np.float32)
-        self.rms = np.zeros((0, 0), np.float32)
-        self._calls: list[tuple[Callable[[int], tuple[float, float]], int]] = []
-        self._timings: Any = None
+        self._peak = np.zeros((0, 0), np.float64)
+        self._sumsq = np.zeros((0, 0), np.float64)
+        self._done: list[int] = []
+        self._channels: list[int] = []
+        self._block = 1
 
     def bind(self, plan: Plan, timings: Timings) -> None:
-        """[main-thread & !active] One meter per sink, sized for the whole render."""
-        capacity = len(timings.block_ns) * plan.block_size
-        sinks = plan.sinks()
+        """[main-thread & !active] One meter per output, sized for the whole render."""
+        capacity_blocks = len(timings.block_ns)
+        self._block = plan.block_size
+        sinks = [n for n in plan.sinks() if isinstance(n.proc, OutputSink)]
         self.node_ids = [n.id for n in sinks]
-        self.meters = {
-            n.id: LoudnessMeter(plan.sample_rate, n.channels_in, plan.block_size, capacity)
-            for n in sinks
-        }
-        self._calls = [
-            (self.meters[n.id].bind(plan.input_of(n)), max(1, n.channels_in)) for n in sinks
-        ]
-        shape = (len(timings.block_ns), len(sinks))
-        self.peak, self.rms = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
-        self._timings = timings
+        self._channels = [n.channels_in for n in sinks]
+        self._done = [0] * len(sinks)
+        self._peak = np.zeros((len(sinks), capacity_blocks), np.float64)
+        self._sumsq = np.zeros((len(sinks), capacity_blocks), np.float64)
+        self.meters = {}
+        for j, node in enumerate(sinks):
+            sink = cast(OutputSink, node.proc)
+            self.meters[node.id] = LoudnessMeter(
+                plan.sample_rate, node.channels_in, sink.chunk.shape[0],
+                capacity_blocks * self._block,
+            )  # fmt: skip
+            sink.taps.append(functools.partial(self._measure, j))
 
-    def record(self, frames: int) -> None:
-        """[audio-thread] Measure the block each output just received (no allocation)."""
-        block = self._timings.count - 1
-        for j, (measure, channels) in enumerate(self._calls):
-            peak, sumsq = measure(frames)
-            if 0 <= block < len(self.peak):
-                self.peak[block, j] = peak
-                self.rms[block, j] = math.sqrt(sumsq / (channels * max(1, frames)))
+    def _measure(self, j: int, chunk: npt.NDArray[np.float32]) -> None:
+        """[main-thread, between blocks] Measure output ``j``'s drained ``(frames, ch)`` chunk."""
+        audio, frames = chunk.T, chunk.shape[0]
+        self.meters[self.node_ids[j]].process(audio, frames)
+        block_levels(audio, self._done[j], self._block, self._peak[j], self._sumsq[j])
+        self._done[j] += frames
 
-    def finish(self) -> None:
-        """[main-thread] Let the true-peak interpolators run past the last sample."""
-        for meter in self.meters.values():
-            meter.finish()
+    def levels(self, j: int, frames: npt.NDArray[np.int64]) -> tuple[F32, F32]:
+        """[main-thread] Per-block linear peak and RMS of output ``j`` (``frames`` per block)."""
+        count = np.maximum(frames[: self._peak.shape[1]], 1) * max(1, self._channels[j])
+        rms = np.sqrt(self._sumsq[j, : count.size] / count)
+        return self._peak[j].astype(np.float32), rms.astype(np.float32)
 
 
 class GainReductionMeter:
@@ -184,9 +193,10 @@ class RunObserver:
     ``render(..., observer=RunObserver())`` calls :meth:`bind` once the plan and timing
     arrays exist, :meth:`after_block` after every ``process_block`` and :meth:`finish`
     after the last block, before the plan closes (so sandbox workers are still alive to
-    be measured). It meters buses and outputs per block, streams each output's loudness
-    and true peak, records dynamics nodes' gain reduction and times CPU for the process
-    and workers — so the render needs to keep no audio in memory for its metrics.
+    be measured). It meters buses per block, measures each output's levels, loudness and
+    true peak as the driver drains its chunks (:class:`OutputMeter`), records dynamics
+    nodes' gain reduction per block and times CPU for the process and workers — so the
+    render needs to keep no audio in memory for its metrics.
     """
 
     def __init__(self, meters: Sequence[str] | None = None) -> None:
@@ -210,14 +220,11 @@ class RunObserver:
         """[audio-thread] Meter the block just processed (no allocation)."""
         if self._record is not None:
             self._record(engine, frames)
-            self.outputs.record(frames)
             self.dynamics.record()
 
     def finish(self) -> None:
         """[main-thread] Take the last CPU snapshot, workers included."""
         self.clock.stop(self._processors)
-        for meter in self.outputs.meters.values():
-            meter.finish()
 
 
 def collector_from_render(
@@ -254,7 +261,7 @@ def collector_from_render(
     if observer is not None:
         outputs = observer.outputs
         for j, node_id in enumerate(outputs.node_ids):
-            collector.set_levels(node_id, outputs.peak[:, j], outputs.rms[:, j])
+            collector.set_levels(node_id, *outputs.levels(j, result.timings.frames))
             collector.set_loudness(node_id, outputs.meters[node_id])
         for j, node_id in enumerate(observer.dynamics.node_ids):
             collector.set_gain_reduction(node_id, observer.dynamics.reduction_db(j))

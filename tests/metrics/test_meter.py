@@ -35,11 +35,10 @@ def streamed(x: np.ndarray, rate: int, block: int) -> LoudnessMeter:
     """Feed ``x`` through one preallocated block buffer, as the render loop does."""
     buf = np.zeros((x.shape[0], block), np.float32)
     meter = LoudnessMeter(rate, x.shape[0], block, x.shape[1])
-    call = meter.bind(buf)
     for start in range(0, x.shape[1], block):
         frames = min(block, x.shape[1] - start)
         buf[:, :frames] = x[:, start : start + frames]
-        call(frames)
+        meter.process(buf, frames)
     meter.finish()
     return meter
 

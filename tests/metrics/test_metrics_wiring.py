@@ -164,3 +164,42 @@ def test_merge_wraps_bare_values_such_as_output_paths() -> None:
         {"outputs": {"out": "out/out.wav"}}, {"outputs": {"out": {"integrated_lufs": -23.0}}}
     )
     assert merged["outputs"] == {"out": {"path": "out/out.wav", "integrated_lufs": -23.0}}
+
+
+NOISY = """\
+duration: 4.0
+block_size: 300
+nodes:
+  src: {type: noise, params: {level_db: -20, seed: 3}}
+  eq: {type: eq, params: {bands: [{type: highshelf, freq: 4000, gain_db: 6, q: 0.7}]}}
+  main: {type: output}
+connections:
+  - {from: src, to: eq}
+  - {from: eq, to: main}
+"""
+
+
+def test_outputs_are_measured_from_their_drained_chunks_as_written(tmp_path: Path) -> None:
+    """Per-block levels and loudness of an output equal what its WAV file holds."""
+    import soundfile as sf
+
+    from aers_host._pipeline import render_run
+    from aers_host.metrics import measure
+
+    path = tmp_path / "g.yaml"
+    path.write_text(NOISY, encoding="utf-8")
+    cfg = load_config(path, registry=REGISTRY)
+    outcome = render_run(cfg, REGISTRY, out_dir=tmp_path / "o", csv=tmp_path / "m.csv")
+    audio = sf.read(tmp_path / "o" / "main.wav", dtype="float32", always_2d=True)[0].T
+    assert outcome.result.captured == {}  # nothing kept in memory for the metrics
+    blocks = [audio[:, s : s + 300] for s in range(0, audio.shape[1], 300)]
+    peak = np.array([20 * np.log10(np.abs(b).max()) for b in blocks])
+    rms = np.array([10 * np.log10(np.mean(b.astype(np.float64) ** 2)) for b in blocks])
+    rows = np.genfromtxt(tmp_path / "m.csv", delimiter=",", names=True)
+    np.testing.assert_allclose(rows["main_peak_db"], peak, atol=0.01)
+    np.testing.assert_allclose(rows["main_rms_db"], rms, atol=0.01)
+    reference = measure(audio, 48000)
+    written = json.loads((tmp_path / "o" / "metrics.json").read_text())["outputs"]["main"]
+    assert written["integrated_lufs"] == pytest.approx(reference.integrated_lufs, abs=1e-6)
+    assert written["true_peak_dbtp"] == pytest.approx(reference.true_peak_dbtp, abs=1e-6)
+    assert written["loudness_range_lu"] == pytest.approx(reference.loudness_range_lu, abs=1e-6)
