@@ -52,11 +52,12 @@ ANNEX2_PHASES = (
 #: Taps per phase, and the past input samples one interpolated value needs.
 TAPS = 12
 HISTORY = TAPS - 1
-#: Interpolated outputs checked against the skip bound at a time.
+#: Outputs whose inputs are checked against the skip bounds together.
+GROUP = 32
+#: Outputs of a group interpolated one by one before the signal counts as dense there and
+#: the next :data:`SPAN` outputs are interpolated in one vectorised pass.
+SPARSE_LIMIT = 8
 SPAN = 256
-#: Output positions of one run interpolated one by one before the rest of the run is
-#: interpolated in one vectorised pass (the signal is dense near its peak there).
-SPARSE_LIMIT = 16
 #: Taps of the (reversed) phases that carry the current pair of input samples.
 _CENTRE = (5, 6)
 
@@ -168,14 +169,15 @@ def _peak_at(work, n, taps):  # type: ignore[no-untyped-def]  # pragma: no cover
 def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """[audio-thread] Raise ``peaks`` to the sample and 4× interpolated peaks of ``x[:, :frames]``.
 
-    Two exact bounds decide what is computed. A run of :data:`SPAN` outputs whose inputs
-    (with the 11 before it) peak at ``top`` cannot exceed ``max_p Σ|h_p| · top``: under the
-    peak so far, it is skipped. Inside a run, an output cannot exceed ``centre · t + rest ·
-    top``, ``t`` the larger of its two centre input samples, ``centre``/``rest`` the
-    largest sums of centre/other tap magnitudes of a phase; outputs under the peak so far
-    are skipped, the others interpolated one by one — until :data:`SPARSE_LIMIT` were
-    needed, when the rest of the run is interpolated in one vectorised pass. Skipping only
-    drops values that cannot be the maximum, so the result is the full interpolation's.
+    Two exact bounds decide what is computed. A group of :data:`GROUP` outputs whose
+    inputs (with the 11 before them) peak at ``top`` cannot exceed ``max_p Σ|h_p| · top``:
+    under the peak so far, it is skipped. Inside a group, an output cannot exceed
+    ``centre · t + rest · top``, ``t`` the larger of its two centre input samples,
+    ``centre``/``rest`` the largest sums of centre/other tap magnitudes of a phase; outputs
+    under the peak so far are skipped, the others interpolated one by one — until
+    :data:`SPARSE_LIMIT` were needed, when the next :data:`SPAN` outputs are interpolated
+    in one vectorised pass. Skipping only drops values that cannot be the maximum, so the
+    result is the full interpolation's.
 
     Args:
         x: ``(channels, >= frames)`` audio.
@@ -202,22 +204,25 @@ def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no
             work[HISTORY + n] = v
             block_top = max(block_top, abs(v))
         best = peaks[1]
-        for first in range(0, frames, SPAN):
-            last = min(frames, first + SPAN)
+        first = 0
+        while first < frames:
+            last = min(frames, first + GROUP)
             top = 0.0
             for j in range(first, last + HISTORY):
                 top = max(top, abs(work[j]))
-            if top * bound <= best:
-                continue
-            needed = 0
-            for n in range(first, last):
-                t = max(abs(work[n + _CENTRE[0]]), abs(work[n + _CENTRE[1]]))
-                if centre * t + rest * top > best:
-                    needed += 1
-                    if needed > SPARSE_LIMIT:
-                        best = max(best, _interpolated_peak(work, n, last, taps, acc))
-                        break
-                    best = max(best, _peak_at(work, n, taps))
+            resume = last
+            if top * bound > best:
+                needed = 0
+                for n in range(first, last):
+                    t = max(abs(work[n + _CENTRE[0]]), abs(work[n + _CENTRE[1]]))
+                    if centre * t + rest * top > best:
+                        needed += 1
+                        if needed > SPARSE_LIMIT:  # dense here: one vectorised run
+                            resume = min(frames, n + SPAN)
+                            best = max(best, _interpolated_peak(work, n, resume, taps, acc))
+                            break
+                        best = max(best, _peak_at(work, n, taps))
+            first = resume
         peaks[1] = best
         for k in range(HISTORY):
             hist[c, k] = work[frames + k]
