@@ -162,6 +162,15 @@ def run_aers(data: dict[str, Any], workdir: Path, repeats: int) -> dict[str, Any
     }
 
 
+def write_results(name: str, results: dict[str, Any]) -> Path:
+    """Write ``benchmarks/results/<name>.json`` and say so."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return out
+
+
 def pedalboard_board(full: bool) -> Any:
     """The pedalboard twin of ``FULL`` (or of its first four nodes)."""
     import pedalboard as pb
@@ -244,10 +253,7 @@ def main() -> None:
             f"= {per_node:.2f} us/node; "
             f"a mix node (dispatch + sum + copy) p50 {np.median(mix_nodes):.2f} us"
         )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "chain.json"
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("chain", results)
 
 
 if __name__ == "__main__":

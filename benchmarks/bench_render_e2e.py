@@ -19,7 +19,6 @@ Writes ``benchmarks/results/render_e2e.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import yaml
-from bench_chain import FULL, RESULTS, SR, chain_config, pedalboard_board
+from bench_chain import FULL, SR, chain_config, pedalboard_board, write_results
 
 from aers_host._pipeline import render_run
 from aers_host.cli._doctor import warm_kernels
@@ -135,10 +134,7 @@ def main() -> None:
             f"{ref['min_cpu_s']:.3f} s CPU) | ratio {ratios[side]:.2f} wall, "
             f"{cpu_ratios[side]:.2f} CPU"
         )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "render_e2e.json"
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("render_e2e", results)
 
 
 if __name__ == "__main__":

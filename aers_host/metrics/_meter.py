@@ -130,6 +130,7 @@ class LoudnessMeter:
             segment_s: the grid windows start on (R 128: 100 ms).
         """
         self.sample_rate, self.channels = int(sample_rate), int(channels)
+        self.max_block = max(int(max_block), HISTORY)
         self.segment_frames = max(1, round(sample_rate * segment_s))
         w = weights if weights is not None else channel_weights(channels)
         self._weights = np.ascontiguousarray(w, np.float64)
@@ -141,7 +142,7 @@ class LoudnessMeter:
         self._pos = np.array([0, 0, self.segment_frames], np.int64)
         self._taps = interpolator_taps()
         self._hist = np.zeros((channels, HISTORY), np.float64)
-        self._work = np.zeros(max(max_block, HISTORY) + HISTORY, np.float64)
+        self._work = np.zeros(self.max_block + HISTORY, np.float64)
         self._acc = np.zeros(SPAN, np.float64)
         self._silence = np.zeros((channels, HISTORY), np.float64)
         self._peaks = np.zeros(2, np.float64)
@@ -157,8 +158,19 @@ class LoudnessMeter:
         """[audio-thread] Measure ``block[:, :frames]`` (no allocation, no copy of the audio).
 
         ``block`` may be any ``(channels, >= frames)`` view, e.g. the transpose of an
-        interleaved ``(frames, channels)`` chunk; ``frames`` must not exceed ``max_block``.
+        interleaved ``(frames, channels)`` chunk.
+
+        Raises:
+            ValueError: the block does not fit what the meter was built for (the kernels
+                index without bounds checks, so this is checked here, once per call).
         """
+        if block.shape[0] != self.channels or not 0 <= frames <= min(
+            block.shape[1], self.max_block
+        ):
+            raise ValueError(
+                f"a {block.shape} block with frames={frames} does not fit a meter of "
+                f"{self.channels} channels and max_block={self.max_block}"
+            )
         measure_block(block, frames, *self._state())
 
     def finish(self) -> None:

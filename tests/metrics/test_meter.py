@@ -233,3 +233,14 @@ def test_meter_stops_at_its_capacity_without_writing_past_it() -> None:
         meter.process(block, 512)
     assert meter.segments().size == 10
     assert meter.stats().sample_peak_dbfs == pytest.approx(-20.0, abs=1e-5)
+
+
+def test_a_block_that_does_not_fit_the_meter_is_refused_before_the_kernel_runs() -> None:
+    meter = LoudnessMeter(48000, 2, 512, 48000)
+    with pytest.raises(ValueError, match="does not fit a meter of 2 channels"):
+        meter.process(np.zeros((2, 1024), np.float32), 1024)  # over max_block
+    with pytest.raises(ValueError, match="max_block=512"):
+        meter.process(np.zeros((1, 512), np.float32), 512)  # wrong channel count
+    with pytest.raises(ValueError):
+        meter.process(np.zeros((2, 100), np.float32), 200)  # more frames than the block
+    assert meter.segments().size == 0 and meter.stats().sample_peak_dbfs == -math.inf
