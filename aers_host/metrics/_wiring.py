@@ -4,11 +4,10 @@ The engine already records ``BlockTimings``. A :class:`RunObserver` given to ``r
 meters buses per block, each output's per-block levels, loudness and true peak from the
 chunks its sink drains (a streaming :class:`~._meter.LoudnessMeter`), and the gain
 reduction of dynamics nodes, into arrays allocated before the first block; without one,
-a render with
-``capture=True`` keeps every output's audio to be measured afterwards. This module adopts
-either, adds events in flight from the scheduler and the sandbox health counters from the
-processors, and takes wall/CPU time from a :class:`CpuClock` the caller started and
-stopped around ``render()``.
+a render with ``capture=True`` keeps every output's audio to be measured afterwards.
+This module adopts either, adds events in flight from the scheduler and the sandbox
+health counters from the processors, and takes wall/CPU time from a :class:`CpuClock`
+the caller started and stopped around ``render()``.
 
 Example:
     >>> clock = CpuClock(); clock.start()                               # doctest: +SKIP
@@ -161,9 +160,9 @@ class GainReductionMeter:
     def bind(self, plan: Plan, timings: Timings) -> None:
         """[main-thread & !active] Find the dynamics nodes and allocate a row per block."""
         found = [
-            (n.id, getattr(n.proc, "min_gain", None))
+            (n.id, cell)
             for n in plan.nodes
-            if isinstance(getattr(n.proc, "min_gain", None), np.ndarray)
+            if isinstance(cell := getattr(n.proc, "min_gain", None), np.ndarray)
         ]
         self.node_ids = [node_id for node_id, _ in found]
         self._sources = [source for _, source in found]
