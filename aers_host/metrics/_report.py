@@ -350,6 +350,15 @@ def _table(rows: Mapping[str, Mapping[str, Any]], columns: Mapping[str, str]) ->
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _markdown_table(rows: Mapping[str, Mapping[str, Any]], columns: Mapping[str, str]) -> str:
+    """The same table as :func:`_table`, as GitHub-flavoured Markdown."""
+    lines = ["| | " + " | ".join(columns.values()) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in rows.items():
+        cells = [html.unescape(_fmt(row.get(c, ""))).replace("|", "\\|") for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_report(
     out_dir: Path,
     summary: Mapping[str, Any],
@@ -398,6 +407,8 @@ def write_report(
         for name, data in images.items():
             (out_dir / f"{name}.png").write_bytes(data)
         lines = [f"# {title}", "", facts, ""]
+        lines += ["## Outputs", _markdown_table(summary.get("outputs", {}), OUTPUT_COLUMNS)]
+        lines += ["## Nodes", _markdown_table(summary.get("nodes", {}), NODE_COLUMNS)]
         lines += [f"## {TITLES[name]}\n\n![{name}]({name}.png)" for name in images]
         path = out_dir / "report.md"
         path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")

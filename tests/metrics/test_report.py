@@ -136,6 +136,8 @@ def test_markdown_report_writes_pngs_beside_it(tmp_path: Path) -> None:
     c = collector()
     path = write_report(tmp_path, c.summary(), c.timeseries(), EVENTS, EDGES, fmt="markdown")
     text = path.read_text(encoding="utf-8")
+    assert "| | sample peak [dBFS] | true peak [dBTP] |" in text  # tables, named in words
+    assert "| duck | " in text and "p50_us" not in text
     for name in ("levels", "loudness", "dynamics", "latency", "cpu", "graph"):
         assert f"![{name}]({name}.png)" in text
         assert (tmp_path / f"{name}.png").read_bytes().startswith(PNG)
