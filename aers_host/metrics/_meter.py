@@ -128,12 +128,17 @@ class LoudnessMeter:
             capacity_frames: frames of the whole run; later segments are not measured.
             weights: per-channel weights (default: BS.1770's for ``channels``).
             segment_s: the grid windows start on (R 128: 100 ms).
+
+        Raises:
+            ValueError: ``weights`` does not give one weight per channel.
         """
         self.sample_rate, self.channels = int(sample_rate), int(channels)
         self.max_block = max(int(max_block), HISTORY)
         self.segment_frames = max(1, round(sample_rate * segment_s))
         w = weights if weights is not None else channel_weights(channels)
         self._weights = np.ascontiguousarray(w, np.float64)
+        if self._weights.shape != (self.channels,):
+            raise ValueError(f"{len(self._weights)} channel weights for {channels} channels")
         self._sos = np.ascontiguousarray(k_weighting_sos(sample_rate))
         self._zi = np.zeros((channels, 2, 2), np.float64)
         #: Whole segments that fit the capacity (one more slot takes a trailing partial one).
@@ -155,7 +160,7 @@ class LoudnessMeter:
         )  # fmt: skip
 
     def process(self, block: npt.NDArray[np.floating], frames: int) -> None:
-        """[audio-thread] Measure ``block[:, :frames]`` (no allocation, no copy of the audio).
+        """[any-thread, one at a time] Measure ``block[:, :frames]`` (no allocation, no copy).
 
         ``block`` may be any ``(channels, >= frames)`` view, e.g. the transpose of an
         interleaved ``(frames, channels)`` chunk.

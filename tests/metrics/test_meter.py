@@ -244,3 +244,5 @@ def test_a_block_that_does_not_fit_the_meter_is_refused_before_the_kernel_runs()
     with pytest.raises(ValueError):
         meter.process(np.zeros((2, 100), np.float32), 200)  # more frames than the block
     assert meter.segments().size == 0 and meter.stats().sample_peak_dbfs == -math.inf
+    with pytest.raises(ValueError, match="3 channel weights for 2 channels"):
+        LoudnessMeter(48000, 2, 512, 48000, weights=[1.0, 1.0, 1.0])
