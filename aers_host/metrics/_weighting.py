@@ -53,7 +53,13 @@ def k_weighting_sos(sample_rate: float) -> F64:
 
 
 def channel_weights(channels: int) -> F64:
-    """BS.1770 channel weights: 1.0 for L, R, C; 1.41 for surrounds; LFE (5.1 slot 4) 0."""
+    """BS.1770 channel weights: 1.0 for L, R, C; 1.41 for the surrounds; 0 for the LFE.
+
+    Layouts by channel count: 5 is L R C Ls Rs, 6 is L R C LFE Ls Rs (SMPTE/WAV order);
+    any other count weighs every channel 1.0.
+    """
+    if channels == 5:
+        return np.array([1.0, 1.0, 1.0, 1.41, 1.41])
     if channels == 6:
         return np.array([1.0, 1.0, 1.0, 0.0, 1.41, 1.41])
     return np.ones(channels)

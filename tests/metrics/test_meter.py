@@ -114,9 +114,13 @@ def test_tech3341_gating_cases(parts: list[tuple[float, float]], expected: float
     assert streamed(x, 48000, 1024).stats().integrated_lufs == pytest.approx(expected, abs=0.1)
 
 
-def test_tech3341_case_6_five_channels_with_weights() -> None:
+@pytest.mark.parametrize(
+    "levels",
+    [(-28.0, -28.0, -24.0, -30.0, -30.0), (-28.0, -28.0, -24.0, None, -30.0, -30.0)],
+    ids=["5.0", "5.1 with a silent LFE"],
+)
+def test_tech3341_case_6_surround_weights(levels: tuple[float | None, ...]) -> None:
     rate = 48000
-    levels = (-28.0, -28.0, -24.0, None, -30.0, -30.0)  # L R C (LFE silent) Ls Rs
     x = np.stack([sine(v, 20, rate) if v is not None else np.zeros(20 * rate) for v in levels])
     assert streamed(x, rate, 512).stats().integrated_lufs == pytest.approx(-23.0, abs=0.1)
 
