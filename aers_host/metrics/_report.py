@@ -359,6 +359,25 @@ def _markdown_table(rows: Mapping[str, Mapping[str, Any]], columns: Mapping[str,
     return "\n".join(lines)
 
 
+def report_figures(
+    summary: Mapping[str, Any],
+    timeseries: Mapping[str, Any],
+    events: Sequence[Any],
+    graph_edges: Sequence[Edge],
+) -> dict[str, Figure]:
+    """The report's figures by name, in page order (loudness and dynamics when there is any)."""
+    figures = {"levels": levels_figure(timeseries, events)}
+    if timeseries.get("short_term_lufs") or timeseries.get("momentary_lufs"):
+        figures["loudness"] = loudness_figure(timeseries, summary)
+    if timeseries.get("gain_reduction_db"):
+        figures["dynamics"] = dynamics_figure(timeseries)
+    return figures | {
+        "latency": latency_figure(timeseries, summary),
+        "cpu": cpu_figure(summary),
+        "graph": graph_figure(graph_edges, list(summary.get("nodes", {}))),
+    }
+
+
 def write_report(
     out_dir: Path,
     summary: Mapping[str, Any],
@@ -384,16 +403,7 @@ def write_report(
         The path of the written report.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = {"levels": levels_figure(timeseries, events)}
-    if timeseries.get("short_term_lufs") or timeseries.get("momentary_lufs"):
-        figures["loudness"] = loudness_figure(timeseries, summary)
-    if timeseries.get("gain_reduction_db"):
-        figures["dynamics"] = dynamics_figure(timeseries)
-    figures |= {
-        "latency": latency_figure(timeseries, summary),
-        "cpu": cpu_figure(summary),
-        "graph": graph_figure(graph_edges, list(summary.get("nodes", {}))),
-    }
+    figures = report_figures(summary, timeseries, events, graph_edges)
     images = {name: _png(fig) for name, fig in figures.items()}
     prop = summary.get("block_propagation_us", {})
     facts = (
