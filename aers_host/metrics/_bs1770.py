@@ -29,9 +29,13 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from .._jit import lazy_njit
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+#: ``(channels, frames)`` samples of any float type and layout.
+Audio = npt.NDArray[np.floating]
 
 #: ITU-R BS.1770-4 Annex 2: the 4 phases of the 48-tap interpolating FIR, ``h_p[k]``
 #: multiplying ``x[n - k]`` (phase 0 is nearly the identity with 6 samples of delay).
@@ -67,8 +71,10 @@ def interpolator_taps() -> F64:
     return np.ascontiguousarray(np.asarray(ANNEX2_PHASES, np.float64)[:, ::-1])
 
 
-@njit(cache=True, fastmath=False, nogil=True)
-def kweight_energy(x, frames, sos, weights, zi, energy, pos):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+@lazy_njit(cache=True, fastmath=False, nogil=True)
+def kweight_energy(  # pragma: no cover - compiled
+    x: Audio, frames: int, sos: F64, weights: F64, zi: F64, energy: F64, pos: I64
+) -> None:
     """[audio-thread] K-weight ``x[:, :frames]`` and add ``G_c · y²`` into its 100 ms segments.
 
     Channels go through :func:`_kweight_pair` two at a time (an odd last channel is paired
@@ -94,8 +100,11 @@ def kweight_energy(x, frames, sos, weights, zi, energy, pos):  # type: ignore[no
     pos[0], pos[1] = seg + fill // pos[2], fill % pos[2]
 
 
-@njit(cache=True, fastmath=False, nogil=True)
-def _kweight_pair(x, a, b, ga, gb, frames, sos, zi, energy, pos):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+@lazy_njit(cache=True, fastmath=False, nogil=True)
+def _kweight_pair(  # pragma: no cover - compiled
+    x: Audio, a: int, b: int, ga: float, gb: float, frames: int, sos: F64, zi: F64,
+    energy: F64, pos: I64,
+) -> None:
     """Channels ``a`` and ``b`` of :func:`kweight_energy` in one loop (``pos`` not advanced)."""
     b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
     c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
@@ -127,8 +136,10 @@ def _kweight_pair(x, a, b, ga, gb, frames, sos, zi, energy, pos):  # type: ignor
     zi[b, 0, 0], zi[b, 0, 1], zi[b, 1, 0], zi[b, 1, 1] = r1, r2, s1, s2
 
 
-@njit(cache=True, fastmath=False, nogil=True)
-def _interpolated_peak(work, first, last, taps, acc):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+@lazy_njit(cache=True, fastmath=False, nogil=True)
+def _interpolated_peak(  # pragma: no cover - compiled
+    work: F64, first: int, last: int, taps: F64, acc: F64
+) -> float:
     """Largest ``|y_p[n]|`` over the phases for ``first <= n < last`` (``x[n]`` is ``work[n+11]``).
 
     Tap by tap over the run (``acc += h · x``) rather than a 12-term dot product per
@@ -153,8 +164,8 @@ def _interpolated_peak(work, first, last, taps, acc):  # type: ignore[no-untyped
     return best
 
 
-@njit(cache=True, fastmath=False, nogil=True)
-def _peak_at(work, n, taps):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+@lazy_njit(cache=True, fastmath=False, nogil=True)
+def _peak_at(work: F64, n: int, taps: F64) -> float:  # pragma: no cover - compiled
     """Largest ``|y_p[n]|`` over the phases at one position (the same sums as the run form)."""
     best = 0.0
     for p in range(taps.shape[0]):
@@ -165,8 +176,10 @@ def _peak_at(work, n, taps):  # type: ignore[no-untyped-def]  # pragma: no cover
     return best
 
 
-@njit(cache=True, fastmath=False, nogil=True)
-def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+@lazy_njit(cache=True, fastmath=False, nogil=True)
+def true_peak_block(  # pragma: no cover - compiled
+    x: Audio, frames: int, taps: F64, hist: F64, work: F64, acc: F64, peaks: F64
+) -> None:
     """[audio-thread] Raise ``peaks`` to the sample and 4× interpolated peaks of ``x[:, :frames]``.
 
     Two exact bounds decide what is computed. A group of :data:`GROUP` outputs whose
@@ -229,8 +242,11 @@ def true_peak_block(x, frames, taps, hist, work, acc, peaks):  # type: ignore[no
     peaks[0] = max(peaks[0], block_top)
 
 
-@njit(cache=True, fastmath=False, nogil=True)
-def measure_block(x, frames, sos, weights, zi, energy, pos, taps, hist, work, acc, peaks):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+@lazy_njit(cache=True, fastmath=False, nogil=True)
+def measure_block(  # pragma: no cover - compiled
+    x: Audio, frames: int, sos: F64, weights: F64, zi: F64, energy: F64, pos: I64,
+    taps: F64, hist: F64, work: F64, acc: F64, peaks: F64,
+) -> None:
     """[audio-thread] :func:`kweight_energy` and :func:`true_peak_block` in one call."""
     kweight_energy(x, frames, sos, weights, zi, energy, pos)
     true_peak_block(x, frames, taps, hist, work, acc, peaks)

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from .._jit import lazy_njit
 from ._cpu import CpuClock
 from ._export import prometheus_text, write_csv, write_json
 from ._loudness import meter_for
@@ -36,6 +36,7 @@ from ._meter import LoudnessMeter
 
 I64 = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
 #: Failure counters a sandboxed processor exposes (absent on built-ins: read as 0).
 HEALTH_FIELDS = ("xruns", "nan_blocks", "restarts")
 
@@ -58,8 +59,8 @@ class InFlight(Protocol):
         ...
 
 
-@njit(cache=True)
-def peak_sumsq(buf):  # type: ignore[no-untyped-def]
+@lazy_njit(cache=True)
+def peak_sumsq(buf: npt.NDArray[np.floating]) -> tuple[float, float]:  # pragma: no cover
     peak, total = 0.0, 0.0
     for c in range(buf.shape[0]):
         for i in range(buf.shape[1]):
@@ -69,8 +70,10 @@ def peak_sumsq(buf):  # type: ignore[no-untyped-def]
     return peak, total
 
 
-@njit(cache=True, nogil=True)
-def block_levels(x, first, block, peak, sumsq):  # type: ignore[no-untyped-def]
+@lazy_njit(cache=True, nogil=True)
+def block_levels(  # pragma: no cover - compiled
+    x: npt.NDArray[np.floating], first: int, block: int, peak: F64, sumsq: F64
+) -> None:
     """Raise ``peak[b]`` and add to ``sumsq[b]`` for each block ``b`` that ``x`` covers.
 
     ``x`` is ``(channels, frames)`` audio (any layout) starting at frame ``first`` of the

@@ -153,12 +153,6 @@ class LoudnessMeter:
         self._peaks = np.zeros(2, np.float64)
         self._flushed = False
 
-    def _state(self) -> tuple[npt.NDArray[np.generic], ...]:
-        return (
-            self._sos, self._weights, self._zi, self._energy, self._pos,
-            self._taps, self._hist, self._work, self._acc, self._peaks,
-        )  # fmt: skip
-
     def process(self, block: npt.NDArray[np.floating], frames: int) -> None:
         """[any-thread, one at a time] Measure ``block[:, :frames]`` (no allocation, no copy).
 
@@ -176,7 +170,10 @@ class LoudnessMeter:
                 f"a {block.shape} block with frames={frames} does not fit a meter of "
                 f"{self.channels} channels and max_block={self.max_block}"
             )
-        measure_block(block, frames, *self._state())
+        measure_block(
+            block, frames, self._sos, self._weights, self._zi, self._energy, self._pos,
+            self._taps, self._hist, self._work, self._acc, self._peaks,
+        )  # fmt: skip
 
     def finish(self) -> None:
         """[main-thread] Interpolate past the last sample (silence follows it); once only."""
