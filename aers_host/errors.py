@@ -56,6 +56,28 @@ class GraphError(AersError):
     """The graph cannot be planned or run (a problem that only shows when building it)."""
 
 
+class LimitError(AersError):
+    """A value from outside the host (plugin, worker, peer, file) is out of its documented range.
+
+    Raised where the value enters, before anything is sized by it; the limits and who may
+    change them are listed in ``docs/plugins.md``, ``docs/remote.md`` and ``docs/feed.md``.
+
+    Attributes:
+        node: the node the value belongs to ("" when it has none).
+        field: the field that carried it (``latency_samples``).
+        value: what arrived (its ``repr`` when it is not a number).
+        limit: the documented range, in words (``0…480000 (10 s at 48000 Hz)``).
+    """
+
+    def __init__(self, node: str, field: str, value: object, limit: str) -> None:
+        self.node, self.field, self.value, self.limit = node, field, value, limit
+        where = f"node {node!r}: " if node else ""
+        shown = repr(value) if not isinstance(value, int) else str(value)
+        if len(shown) > 40:
+            shown = shown[:37] + "..."
+        super().__init__(f"{where}{field} = {shown} is out of range; the limit is {limit}")
+
+
 class AudioIOError(AersError):
     """An audio file cannot be read or written."""
 

@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import MAX_PATH_LATENCY_SECONDS, check_latency
 from .._nodetype import CheckContext, NodeType, Role
 from .._processor import Buffer, ParamEvent, Processor
 from ..config._model import ConnectionSpec, GraphConfig
 from ..dsp._common import db_to_lin
-from ..errors import GraphError
+from ..errors import GraphError, LimitError
 from ._automation import Lane
 from ._channels import ChannelMismatch, NodeChannelError, infer_channels
 from ._topology import Edge, plan_topology
@@ -151,6 +152,7 @@ def build_plan(
 
     Raises:
         GraphError: when a processor cannot be created or prepared.
+        LimitError: a processor reports a latency out of range (``aers_host._limits``).
     """
     edges = [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in config.connections]
     delays = {n for n, spec in config.nodes.items() if spec.type == "delay"}
@@ -264,7 +266,20 @@ def _create_node(
     except (ValueError, OSError, RuntimeError) as err:
         raise GraphError(f"node {node_id!r} ({spec.type}): cannot prepare: {err}") from err
     path_in = max((_tap_latency(built[index[c.src]], c.tap) for c in main), default=0)
-    latency = int(proc.latency_samples)
+    try:  # before any line is sized by it: a hostile latency must not reach an allocation
+        latency = check_latency(proc.latency_samples, config.sample_rate, node_id)
+        check_latency(
+            path_in + latency,
+            config.sample_rate,
+            node_id,
+            "path latency",
+            MAX_PATH_LATENCY_SECONDS,
+        )
+    except LimitError:
+        close = getattr(proc, "close", None)
+        if reused is None and callable(close):
+            close()  # its worker or connection goes with it
+        raise
     node = NodeRuntime(
         id=node_id,
         type_name=spec.type,

@@ -29,11 +29,12 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .._extras import missing_modules
+from .._limits import check_latency, check_whole
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
 from .._processor import Buffer, ParamEvent, Processor
-from ..errors import GraphError, MissingExtraError
+from ..errors import GraphError, LimitError, MissingExtraError
 from ._chain import chain_shape_problems
-from ._protocol import BLOCK, HEADER_SIZE, encode_header
+from ._protocol import BLOCK, HEADER_SIZE, MAX_CHANNELS, encode_header
 
 if TYPE_CHECKING:
     from ._link import Link, Rings
@@ -57,7 +58,9 @@ class RemoteProcessor:
         channels_out: int | None = None,
         connect_timeout_s: float = 5.0,
         reconnect_max_ms: float = 2000.0,
+        label: str = "remote",
     ) -> None:
+        self.label = label
         self.url, self._token, self.chain = url, token, list(chain)
         self.latency_blocks = int(latency_blocks)
         self.fallback = fallback
@@ -84,8 +87,9 @@ class RemoteProcessor:
         """[main-thread & !active] Allocate the rings, connect, and learn the chain's latency.
 
         Raises:
-            GraphError: the node is unreachable, refuses the token or the chain, or its
-                chain outputs another channel count than the graph expects.
+            GraphError: the node is unreachable, refuses the token or the chain, its
+                chain outputs another channel count than the graph expects, or its HELLO
+                states a channel count or latency out of range (``aers_host._limits``).
         """
         from ._link import Link, Rings  # websockets: an optional extra (``aers-host[remote]``)
 
@@ -115,16 +119,29 @@ class RemoteProcessor:
             None if link.connected else f"cannot reach the node at {self.url}: "
             f"{link.last_error or 'timed out'}"
         )  # fmt: skip
-        got = int(link.info.get("channels_out", channels_out))
-        if problem is None and got != channels_out:
-            problem = (
-                f"the remote chain outputs {got} channels, the graph expects {channels_out}; "
-                f"set channels_out: {got}"
-            )
+        chain_latency = 0
+        if problem is None:
+            try:  # the peer's word: bounded before the planner sizes a line by it
+                got = check_whole(
+                    link.info.get("channels_out", channels_out),
+                    1, MAX_CHANNELS, self.label, "channels_out in the node's HELLO",
+                )  # fmt: skip
+                chain_latency = check_latency(
+                    link.info.get("latency_samples", 0),
+                    sample_rate, self.label, "latency_samples in the node's HELLO",
+                )  # fmt: skip
+            except LimitError as err:
+                problem = f"{err} (node at {self.url})"
+            else:
+                if got != channels_out:
+                    problem = (
+                        f"the remote chain outputs {got} channels, the graph expects "
+                        f"{channels_out}; set channels_out: {got}"
+                    )
         if problem is not None:
             self.close()
-            raise GraphError(f"remote node: {problem}")
-        self.latency_samples = self._delay + int(link.info.get("latency_samples", 0))
+            raise GraphError(f"remote node {self.label!r}: {problem}")
+        self.latency_samples = self._delay + chain_latency
 
     def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
         """[audio-thread & processing] Send this block; output the one ``latency_blocks`` ago."""
@@ -234,6 +251,7 @@ def _options(params: Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
         "channels_out": params.get("channels_out"),
         "connect_timeout_s": float(params.get("connect_timeout_s", 5.0)),
         "reconnect_max_ms": float(params.get("reconnect_max_ms", 2000.0)),
+        "label": ctx.node_id or "remote",
     }
 
 

@@ -45,9 +45,10 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._limits import check_latency
 from .._nodetype import CheckContext
 from .._processor import Processor
-from ..errors import PluginError, PluginValidationError, SandboxDegradedWarning
+from ..errors import LimitError, PluginError, PluginValidationError, SandboxDegradedWarning
 from ..plugins._verified import VerifiedPlugin
 from ._host import SandboxedProcessor
 from ._inprocess import InProcessProcessor
@@ -63,8 +64,12 @@ _PROBE_SOURCE = (
 )
 
 
-def _static_latency(source: bytes, class_name: str) -> int:
-    """``latency_samples = <int>`` in the class body, read without running the code."""
+def _static_latency(source: bytes, class_name: str) -> object:
+    """``latency_samples = <literal>`` in the class body, read without running the code.
+
+    Returned as written (``-5``, ``10**13`` folded, ``64.0``): the caller bounds it with
+    :func:`~aers_host._limits.check_latency`, which names the node and the limit.
+    """
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             for item in node.body:
@@ -73,21 +78,27 @@ def _static_latency(source: bytes, class_name: str) -> int:
                     and any(
                         isinstance(t, ast.Name) and t.id == "latency_samples" for t in item.targets
                     )
-                    and isinstance(item.value, ast.Constant)
-                    and type(item.value.value) is int
                 ):
-                    return max(item.value.value, 0)
+                    try:
+                        return ast.literal_eval(item.value)
+                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                        return 0  # computed: the worker's own check (at most MAX_LATENCY) applies
     return 0
 
 
 def _stage(
-    plugin: VerifiedPlugin, params: Mapping[str, Any], opts: NodeOptions, compile_now: bool = True
+    plugin: VerifiedPlugin,
+    params: Mapping[str, Any],
+    opts: NodeOptions,
+    ctx: CheckContext,
+    compile_now: bool = True,
 ) -> StageSpec:
     """Check the plugin in the host without running it: kind, entry, restricted compile.
 
     Raises:
         PluginValidationError: not a Python plugin, no such entry, or (``compile_now``)
             source the sandbox compiler refuses.
+        LimitError: its class declares a latency out of range (``aers_host._limits``).
     """
     if plugin.kind != "python":
         raise PluginValidationError(plugin.name, f"kind {plugin.kind!r} is not a Python plugin")
@@ -106,7 +117,11 @@ def _stage(
         params=initial_params(plugin.params, params),
         ranges=param_ranges(plugin.params),
         fallback=opts.fallback,
-        latency_samples=_static_latency(source, plugin.entry_symbol),
+        latency_samples=check_latency(
+            _static_latency(source, plugin.entry_symbol),
+            ctx.sample_rate,
+            ctx.node_id or plugin.name,
+        ),
     )
 
 
@@ -135,7 +150,11 @@ def load_python_plugin(
     opts = NodeOptions.parse(
         ctx.node_options, plugin.isolation, ctx.sample_rate, ctx.block_size, label
     )
-    stage = _stage(plugin, params, opts, compile_now=False)
+    try:
+        stage = _stage(plugin, params, opts, ctx, compile_now=False)
+    except LimitError as exc:  # refused before anything is sized by it: the node fails
+        fallback_params = initial_params(plugin.params, params)
+        return RefusedProcessor(label, str(exc), opts.fallback, fallback_params)
     try:
         compile_plugin(stage.source, stage.filename)  # nothing runs here
         if opts.isolation == "in-process":
@@ -169,7 +188,7 @@ def load_python_chain(
     opts = NodeOptions.parse(
         ctx.node_options, "sandbox", ctx.sample_rate, ctx.block_size, first.name
     )
-    stages = [_stage(plugin, params, opts) for plugin, params in nodes]
+    stages = [_stage(plugin, params, opts, ctx) for plugin, params in nodes]
     return SandboxedProcessor(stages, opts, ctx.node_id or "+".join(p.name for p, _ in nodes))
 
 

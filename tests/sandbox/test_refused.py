@@ -31,6 +31,15 @@ REFUSED = {
         process_body(f"{_TOUCH}\nx = ().__class__.__mro__"),
         "refused by the sandbox compiler",
     ),
+    # A latency that would size a multi-TiB compensation line (was: exit 3), or a negative one.
+    "latency_huge": (
+        process_body(_TOUCH).replace("class P:\n", "class P:\n    latency_samples = 10000000000000\n"),
+        "node 'n1': latency_samples = 10000000000000 is out of range; the limit is 0…480000 (10 s",
+    ),
+    "latency_negative": (
+        process_body(_TOUCH).replace("class P:\n", "class P:\n    latency_samples = -64\n"),
+        "node 'n1': latency_samples = -64 is out of range",
+    ),
     "prepare_raises": (
         "import numpy as np\nclass P:\n    def prepare(self, rate, block, channels):\n"
         "        raise ValueError('no thanks')\n",
