@@ -152,13 +152,21 @@ def install(
         bool, typer.Option("--no-notify", help="Do not tell a running server.")
     ] = False,
     token: TokenOpt = None,
+    allow_downgrade: Annotated[
+        bool,
+        typer.Option(
+            "--allow-downgrade",
+            help="Install even if older than the installed copy or than a version "
+            "installed before and removed (lowers the plugin's version floor).",
+        ),
+    ] = False,
 ) -> None:
     """Verify a signed plugin folder and install it into the store atomically.
 
     A running `aers serve` (announced in serve.json, or --notify URL) then hot-reloads it.
     """
     store = PluginStore(reserved=builtin_names() | entry_point_names())
-    plugin = store.install(plugin_dir, check=_loadable)
+    plugin = store.install(plugin_dir, check=_loadable, allow_downgrade=allow_downgrade)
     say(
         out_console, f"installed {plugin.name} {plugin.version} ({plugin.kind}, {plugin.isolation})"
     )

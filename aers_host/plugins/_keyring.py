@@ -29,7 +29,9 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -161,14 +163,39 @@ def _mapping(value: Any, source: str) -> dict[str, Any]:
     return value
 
 
+def _check_private(path: Path) -> None:
+    """Refuse a keyring other users could have written, as ssh refuses such ``authorized_keys``.
+
+    Whoever can write the keyring decides which code runs, so a file writable by group or
+    others, or owned by another user (root aside), is not believed.
+
+    Raises:
+        FileNotFoundError: there is no keyring yet.
+        TrustError: group/other-writable, or another user's file.
+    """
+    info = path.stat()
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise TrustError(
+            f"{path}: the keyring is writable by other users (mode {stat.filemode(info.st_mode)}), "
+            f"so it is not trusted; fix with: chmod go-w {path}"
+        )
+    if info.st_uid not in (os.getuid(), 0):
+        raise TrustError(
+            f"{path}: the keyring belongs to another user (uid {info.st_uid}), so it is not "
+            f"trusted; fix with: chown {os.getuid()} {path}"
+        )
+
+
 def load_keyring(path: Path | None = None) -> Keyring:
     """Read the keyring (an empty one when the file does not exist yet).
 
     Raises:
-        TrustError: the file exists but is not a valid keyring.
+        TrustError: the file exists but is not a valid keyring, or other users can write
+            it (group/other-writable or not the user's own; the message says how to fix).
     """
     path = path or keyring_path()
     try:
+        _check_private(path)
         data = read_bounded(path, MAX_KEYRING_BYTES)
     except FileNotFoundError:
         return Keyring()

@@ -14,6 +14,8 @@ Invariants:
 * Writers (install, remove) hold ``store/.lock`` (``flock``), and install re-checks the
   installed version under the lock, so two concurrent installs cannot both pass the
   rollback check against the same old version.
+* Each name's version floor (``store/.floors.json``, :mod:`._floors`) is raised by every
+  install and kept by ``remove``, so removing a plugin never reopens a rollback.
 * Every load re-reads and re-verifies the installed copy (:func:`load_installed`); the
   store on disk is never trusted on its own.
 
@@ -40,6 +42,7 @@ from typing import Final
 
 from .._paths import ensure_private_dir, fsync_dir, plugin_store_dir, write_new_file
 from ..errors import ManifestError, PluginError, TrustError
+from ._floors import FLOORS_FILE, raise_floor, read_floors
 from ._keyring import Keyring, load_keyring
 from ._manifest import DEFAULT_LIMITS, MANIFEST_FILE, Limits, parse_manifest, relpath_problem
 from ._trust import InstalledRef, PluginVerifier, content_digest
@@ -222,19 +225,35 @@ class PluginStore:
             if not p.name.startswith(".") and not p.is_symlink() and p.is_dir()
         )
 
-    def verify_dir(self, path: Path) -> VerifiedPlugin:
+    def verify_dir(self, path: Path, *, allow_downgrade: bool = False) -> VerifiedPlugin:
         """Verify a plugin folder without installing it, as :meth:`install` would.
 
         That includes the rollback check against the installed copy of the same name (a
-        folder that *is* the installed copy compares equal to itself and passes).
+        folder that *is* the installed copy compares equal to itself and passes) and
+        against its version floor, which outlives ``remove`` (:mod:`._floors`).
 
         Raises:
             PluginError: any subclass, as :meth:`PluginVerifier.verify` documents.
         """
-        return self._verified(path)[1]
+        return self._verified(path, allow_downgrade)[1]
 
-    def _verified(self, path: Path) -> tuple[bytes, VerifiedPlugin, InstalledRef | None]:
+    def version_floor(self, name: str) -> InstalledRef | None:
+        """The newest version of ``name`` this store ever installed, if it is not installed now.
+
+        Raises:
+            TrustError: the floors file is damaged (fail closed).
+        """
+        floor = read_floors(self.root / FLOORS_FILE).get(name)
+        return None if floor is None else InstalledRef(floor.version, floor.digest, removed=True)
+
+    def _verified(
+        self, path: Path, allow_downgrade: bool = False
+    ) -> tuple[bytes, VerifiedPlugin, InstalledRef | None]:
         """Manifest bytes, verified plugin and the installed copy checked for rollback.
+
+        The rollback reference is the installed copy or, when nothing of that name is
+        installed, its version floor; ``allow_downgrade`` (the user's explicit choice)
+        skips the rollback check.
 
         A folder holding symlinks or special files is refused, but its regular files are
         still verified, so one run lists those problems *and* any tampered or extra file.
@@ -250,8 +269,10 @@ class PluginStore:
                 raise ManifestError(f"{path}: no {MANIFEST_FILE} (sign it: aers plugin sign)")
             # Parsed here only to learn which installed copy to compare with; the verifier
             # parses again from the same bytes (cheap: the manifest is capped at 1 MiB).
-            installed = self.installed_ref(parse_manifest(manifest).name)
-            plugin = self.verifier().verify(manifest, source.files, installed=installed)
+            name = parse_manifest(manifest).name
+            installed = self.installed_ref(name)
+            reference = None if allow_downgrade else installed or self.version_floor(name)
+            plugin = self.verifier().verify(manifest, source.files, installed=reference)
         except PluginError as err:
             if not problems:
                 raise
@@ -269,21 +290,30 @@ class PluginStore:
         return InstalledRef(manifest.version, content_digest(manifest.signed))
 
     def install(
-        self, path: Path, *, check: Callable[[VerifiedPlugin], object] | None = None
+        self,
+        path: Path,
+        *,
+        check: Callable[[VerifiedPlugin], object] | None = None,
+        allow_downgrade: bool = False,
     ) -> VerifiedPlugin:
         """Verify ``path`` and install its verified bytes atomically.
+
+        The plugin's version floor rises to the installed version (an explicit
+        ``allow_downgrade`` sets it to that version even when lower).
 
         Args:
             path: the signed plugin folder.
             check: called with the verified plugin before anything is written; whatever
                 it raises refuses the install (the CLI loads native libraries here).
+            allow_downgrade: install even when older than the installed copy or the
+                version floor (the user's explicit choice; ``--allow-downgrade``).
 
         Raises:
             PluginError: verification failed (any subclass), or the store could not be
                 written (disk full, file-size limit, permissions); the store is unchanged.
         """
         self._recover_if_present()  # first: a version stranded by a crash counts as installed
-        manifest, plugin, installed = self._verified(path)
+        manifest, plugin, installed = self._verified(path, allow_downgrade)
         if check is not None:
             check(plugin)
         name = plugin.name
@@ -296,6 +326,9 @@ class PluginStore:
                     (staging / rel).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                     write_new_file(staging / rel, data, 0o600)
                 fsync_dir(staging)
+                digest = content_digest(parse_manifest(manifest).signed)
+                floor = InstalledRef(plugin.version, digest)
+                raise_floor(self.root / FLOORS_FILE, name, floor, lower=allow_downgrade)
                 self._swap_in(staging, self.root / plugin.name)
             except OSError as err:
                 raise PluginError(
@@ -368,15 +401,23 @@ class PluginStore:
     def remove(self, name: str) -> None:
         """Uninstall ``name`` (it disappears in one rename, then is deleted).
 
+        Its version floor stays (:mod:`._floors`): an older version cannot be installed
+        in its place without ``allow_downgrade``.
+
         Raises:
             PluginError: no plugin of that name is installed.
+            TrustError: the floors file is damaged.
         """
         target = self.root / name
         self._recover_if_present()
         if relpath_problem(name) or "/" in name or not target.is_dir():
             raise PluginError(f"no installed plugin named {name!r} (see: aers plugin list)")
-        with self._locked(), self._aside(target):
-            pass
+        with self._locked():
+            installed = self.installed_ref(name)
+            if installed is not None:  # a copy installed before floors existed gets one now
+                raise_floor(self.root / FLOORS_FILE, name, installed)
+            with self._aside(target):
+                pass
         fsync_dir(self.root)
 
     def load_installed(self, name: str) -> VerifiedPlugin:

@@ -72,6 +72,9 @@ class InstalledRef:
     version: str
     #: :func:`content_digest` of the installed manifest.
     digest: str
+    #: True when this is a version floor (``_floors``): that version was installed once and
+    #: has since been removed, so nothing older may come back without ``--allow-downgrade``.
+    removed: bool = False
 
 
 def content_digest(signed: Mapping[str, Any]) -> str:
@@ -268,11 +271,13 @@ def _check_version(manifest: Manifest, installed: InstalledRef | None) -> list[_
         return []
     order = compare_versions(manifest.version, installed.version)
     if order < 0:
+        was = "installed before (removed since)" if installed.removed else "installed"
         return [
             (
                 RollbackError,
-                f"version {manifest.version} is older than installed {installed.version} "
-                "(rollback refused)",
+                f"version {manifest.version} is older than {was} {installed.version} "
+                "(rollback refused; `aers plugin remove` keeps this floor, "
+                "`aers plugin install --allow-downgrade` lowers it)",
             )
         ]
     if order == 0 and content_digest(manifest.signed) != installed.digest:

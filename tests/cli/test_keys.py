@@ -75,3 +75,21 @@ def test_trust_refuses_a_private_key_file(aers_home: Path, run_cli) -> None:
     result = run_cli("keys", "trust", aers_home / "keys" / "frank.key.pem", "--scope", "all")
     assert result.code == 1
     assert "not a PEM public key" in result.err
+
+
+@pytest.mark.security
+def test_a_group_writable_keyring_is_refused_in_one_line_with_the_fix(
+    aers_home: Path, run_cli
+) -> None:
+    assert run_cli("keys", "generate", "me").code == 0
+    assert (
+        run_cli("keys", "trust", aers_home / "keys" / "me.pub.pem", "--scope", "python").code == 0
+    )
+    keyring = next(aers_home.rglob("keyring.json"))
+    keyring.chmod(0o660)
+    result = run_cli("keys", "list")
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"error: {keyring}: the keyring is writable by other users (mode -rw-rw----), "
+        f"so it is not trusted; fix with: chmod go-w {keyring}"
+    ]

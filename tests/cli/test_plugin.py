@@ -43,7 +43,7 @@ def test_author_workflow(signed_fx: Path, aers_home: Path, run_cli) -> None:
     assert rows["gain"]["source"] == "builtin"
     assert run_cli("plugin", "remove", "fx").code == 0
     assert "fx" not in {r["name"] for r in json.loads(run_cli("plugin", "list", "--json").out)}
-    assert [p.name for p in (aers_home / "plugins").iterdir()] == [".lock"]
+    assert sorted(p.name for p in (aers_home / "plugins").iterdir()) == [".floors.json", ".lock"]
 
 
 @pytest.mark.security
@@ -315,3 +315,25 @@ def test_list_shows_why_a_plugin_is_unusable_in_full(
     assert status.startswith("unusable") and "…" not in listed.out  # folded, not cut
     cells = [line.split("│")[-2].strip() for line in listed.out.splitlines() if "│" in line]
     assert "".join(status.split()) in "".join("".join(cells).split())
+
+
+@pytest.mark.security
+def test_a_removed_plugin_comes_back_older_only_with_allow_downgrade(
+    tmp_path: Path, author: Path, run_cli
+) -> None:
+    for version in ("0.2.0", "0.1.0"):
+        assert run_cli("plugin", "new", "fx", "--dir", tmp_path / version).code == 0
+        template = tmp_path / version / "fx" / "manifest.in.json"
+        doc = json.loads(template.read_text())
+        doc["version"] = version
+        template.write_text(json.dumps(doc))
+        assert run_cli("plugin", "sign", tmp_path / version / "fx", "--key", author).code == 0
+    assert run_cli("plugin", "install", tmp_path / "0.2.0" / "fx").code == 0
+    assert run_cli("plugin", "remove", "fx").code == 0
+    refused = run_cli("plugin", "install", tmp_path / "0.1.0" / "fx")
+    assert refused.code == 1 and len(refused.err.splitlines()) == 1
+    assert "rollback refused" in refused.err and "aers plugin remove" in refused.err
+    assert "--allow-downgrade" in refused.err
+    allowed = run_cli("plugin", "install", tmp_path / "0.1.0" / "fx", "--allow-downgrade")
+    assert allowed.code == 0, allowed.err
+    assert "installed fx 0.1.0" in allowed.out

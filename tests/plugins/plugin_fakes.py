@@ -98,8 +98,11 @@ def deep(signed: dict[str, Any]) -> dict[str, Any]:
 
 
 def store_listing(store: PluginStore) -> list[str]:
-    """Everything in the store folder, hidden staging/trash folders included (not the lock)."""
+    """Everything in the store folder, hidden staging/trash folders included.
+
+    Not the lock nor the version floors: trust state that outlives installs, tested apart.
+    """
     if not store.root.exists():
         return []
     paths = (str(p.relative_to(store.root)) for p in store.root.rglob("*"))
-    return sorted(p for p in paths if p != ".lock")
+    return sorted(p for p in paths if p not in (".lock", ".floors.json"))

@@ -126,3 +126,22 @@ def test_bad_key_id_cannot_be_revoked() -> None:
 
 def test_private_key_pem_unencrypted_without_passphrase() -> None:
     assert b"ENCRYPTED" not in private_key_pem(generate_key())
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
+def test_keyring_writable_by_other_users_is_refused_with_a_chmod_hint(
+    tmp_path: Path, mode: int
+) -> None:
+    """Whoever can write the keyring picks which code runs (ssh refuses such key files)."""
+    path = tmp_path / "keyring.json"
+    save_keyring(
+        Keyring().with_key(public_key_pem(generate_key().public_key()), "python", "me"), path
+    )
+    path.chmod(mode)
+    with pytest.raises(TrustError) as info:
+        load_keyring(path)
+    assert "writable by other users" in str(info.value)
+    assert f"chmod go-w {path}" in str(info.value)
+    path.chmod(0o644)  # readable by others is fine: public keys are public
+    assert len(load_keyring(path).keys) == 1

@@ -36,7 +36,10 @@ def test_newer_version_upgrades(store: PluginStore, publisher: Publisher, tmp_pa
     store.install(publisher.plugin_dir(tmp_path, version="1.1.0"))
     assert store.load_installed("fx").version == "1.1.0"
     assert store.names() == ["fx"]
-    assert [p.name for p in store.root.iterdir() if p.name.startswith(".")] == [".lock"]
+    assert sorted(p.name for p in store.root.iterdir() if p.name.startswith(".")) == [
+        ".floors.json",
+        ".lock",
+    ]
 
 
 def test_failed_swap_restores_the_old_version(
@@ -79,7 +82,10 @@ def test_leftovers_of_a_killed_install_are_cleared_by_the_next_one(
     (half / "sub" / "big.bin").write_bytes(b"x" * 1000)
     store.install(publisher.plugin_dir(tmp_path, version="1.1.0"))
     assert not half.exists()
-    assert [p.name for p in store.root.iterdir() if p.name.startswith(".")] == [".lock"]
+    assert sorted(p.name for p in store.root.iterdir() if p.name.startswith(".")) == [
+        ".floors.json",
+        ".lock",
+    ]
 
 
 def test_a_version_stranded_between_the_two_renames_is_put_back(
@@ -200,3 +206,64 @@ def test_verify_refuses_a_rollback_like_install_does(
     with pytest.raises(RollbackError):
         store.install(older)
     assert store.verify_dir(store.root / "fx").version == "0.2.0"  # the installed copy itself
+
+
+@pytest.mark.security
+def test_remove_keeps_the_version_floor_so_an_older_version_cannot_come_back(
+    store: PluginStore, publisher: Publisher, tmp_path: Path
+) -> None:
+    """Attack: remove 0.2.0, then install a still validly signed 0.1.0 (with a known hole)."""
+    store.install(publisher.plugin_dir(tmp_path / "new", version="0.2.0"))
+    store.remove("fx")
+    older = publisher.plugin_dir(tmp_path / "old", version="0.1.0")
+    before = store_listing(store)
+    for attempt in (store.verify_dir, store.install):
+        with pytest.raises(RollbackError) as info:
+            attempt(older)
+        message = str(info.value)
+        assert "older than installed before (removed since) 0.2.0" in message
+        assert "`aers plugin remove` keeps this floor" in message
+        assert "--allow-downgrade" in message
+    assert store_listing(store) == before  # nothing half-installed
+    # The same version (same content) may come back; a newer one too.
+    store.install(publisher.plugin_dir(tmp_path / "same", version="0.2.0"))
+    store.remove("fx")
+    store.install(publisher.plugin_dir(tmp_path / "newer", version="0.3.0"))
+    assert store.load_installed("fx").version == "0.3.0"
+
+
+def test_allow_downgrade_is_the_users_explicit_way_back_and_lowers_the_floor(
+    store: PluginStore, publisher: Publisher, tmp_path: Path
+) -> None:
+    store.install(publisher.plugin_dir(tmp_path / "v3", version="0.3.0"))
+    store.remove("fx")
+    store.install(publisher.plugin_dir(tmp_path / "v1", version="0.1.0"), allow_downgrade=True)
+    assert store.load_installed("fx").version == "0.1.0"
+    store.remove("fx")
+    store.install(publisher.plugin_dir(tmp_path / "v2", version="0.2.0"))  # over the new floor
+    with pytest.raises(RollbackError):
+        store.install(publisher.plugin_dir(tmp_path / "v1b", version="0.1.0"))
+    store.install(publisher.plugin_dir(tmp_path / "v1c", version="0.1.0"), allow_downgrade=True)
+    assert store.load_installed("fx").version == "0.1.0"  # over an installed copy too
+
+
+def test_a_copy_installed_before_floors_existed_gets_its_floor_at_remove(
+    store: PluginStore, publisher: Publisher, tmp_path: Path
+) -> None:
+    store.install(publisher.plugin_dir(tmp_path / "new", version="0.2.0"))
+    (store.root / ".floors.json").unlink()  # as a store written by an older AERS
+    store.remove("fx")
+    with pytest.raises(RollbackError):
+        store.install(publisher.plugin_dir(tmp_path / "old", version="0.1.0"))
+
+
+@pytest.mark.security
+def test_a_damaged_floors_file_refuses_rather_than_allowing_a_rollback(
+    store: PluginStore, publisher: Publisher, tmp_path: Path
+) -> None:
+    store.install(publisher.plugin_dir(tmp_path / "new", version="0.2.0"))
+    store.remove("fx")
+    (store.root / ".floors.json").write_text('{"version": 1, "floors": []}')
+    with pytest.raises(TrustError, match=r"\.floors\.json: not a version-floors file"):
+        store.install(publisher.plugin_dir(tmp_path / "old", version="0.1.0"))
+    assert store.names() == []
