@@ -149,8 +149,6 @@ def _serve(
     device: JackDevice | None = None,
     connect: bool = False,
 ) -> None:
-    import uvicorn
-
     from ..config import load_config
     from ..dsp import warm_kernels
     from ..plugins import default_registry
@@ -162,6 +160,7 @@ def _serve(
         gil_switch_interval,
         live_summary,
     )
+    from ..server._http import server_config
     from ..server._serving import StoppableServer
 
     port = listener.getsockname()[1]
@@ -180,17 +179,7 @@ def _serve(
     application = create_app(runtime, token, rate=rate, allowed_hosts=allowed, autosave=saver)
     # Process-wide, so set here by the process owner (see gil_switch_interval for why).
     sys.setswitchinterval(gil_switch_interval(cfg.block_size, cfg.sample_rate))
-    server = StoppableServer(
-        uvicorn.Config(
-            application,
-            host=host,
-            port=port,
-            ws_per_message_deflate=False,
-            ws_max_size=1 << 20,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
+    server = StoppableServer(server_config(application, host, port, lifespan="on"))
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     err_console.print(

@@ -4,7 +4,10 @@ Protocol per connection (see ``_protocol``):
 
 1. The WebSocket handshake must carry the node's token, as ``Authorization: Bearer T``
    or ``?token=T`` in the URL; it is compared in constant time (``hmac.compare_digest``).
-   A wrong or missing token is refused with HTTP 401 before any WebSocket traffic.
+   A wrong or missing token is refused with HTTP 401 before any WebSocket traffic; a
+   browser's handshake (``Origin`` or ``Sec-Fetch-Site`` present) with 403, token or
+   not. The handshake must complete within :data:`HANDSHAKE_TIMEOUT`; keepalive pings
+   (:data:`PING_INTERVAL`) end half-open connections.
 2. The first message is a HELLO from the client: ``{sample_rate, block_size, channels,
    chain}``. The node validates the chain against its own registry (built-ins and
    installed plugins) — or uses its fixed ``--chain`` — prepares it and answers HELLO
@@ -56,8 +59,13 @@ from ._protocol import (
     parse_frame,
 )
 
+#: Seconds a client has to complete the WebSocket handshake (request headers included).
+HANDSHAKE_TIMEOUT: Final = 10.0
 #: Seconds a client has to send its HELLO after the handshake.
 HELLO_TIMEOUT: Final = 10.0
+#: Seconds between keepalive pings, and to answer one: a half-open connection (peer gone
+#: without a FIN) is closed after at most twice this.
+PING_INTERVAL: Final = 20.0
 #: Shortest token the node accepts (a guessable token is no protection).
 MIN_TOKEN_LENGTH: Final = 8
 
@@ -119,6 +127,13 @@ class NodeServer:
         self.interrupted_by: int | None = None
 
     def _check_token(self, connection: ServerConnection, request: Request) -> Response | None:
+        if "Origin" in request.headers or "Sec-Fetch-Site" in request.headers:
+            # Only AERS graphs talk to a node; a browser handshake is a page trying to
+            # (cross-site WebSocket hijacking with a token it learnt from a URL).
+            self.stats.refused += 1
+            return connection.respond(
+                http.HTTPStatus.FORBIDDEN, "browser handshakes are refused by AERS nodes\n"
+            )
         if hmac.compare_digest(token_from_request(request).encode(), self._token):
             return None
         self.stats.refused += 1
@@ -141,7 +156,9 @@ class NodeServer:
             compression=None,
             max_size=MAX_MESSAGE,
             process_request=self._check_token,
-            ping_interval=None,
+            open_timeout=HANDSHAKE_TIMEOUT,
+            ping_interval=PING_INTERVAL,
+            ping_timeout=PING_INTERVAL,
         ) as server:
             bound = next(iter(server.sockets)).getsockname()
             if ready is not None:

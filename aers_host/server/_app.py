@@ -42,6 +42,7 @@ from ._auth import AccessGuard
 from ._autosave import Autosaver
 from ._edits import EditRefused, apply_edit, parse_edit
 from ._feed import ClientQueue, FeedHub
+from ._http import BODY_IDLE_TIMEOUT_S, WS_MAX_BYTES
 from ._messages import (
     PROTOCOL_VERSION,
     ProtocolError,
@@ -63,7 +64,10 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Seconds a REST parameter change waits for the block that applies it.
 ACK_TIMEOUT = 2.0
 #: Largest REST request body (bytes): the WebSocket's frame limit (1 MiB).
-MAX_BODY_BYTES = 1 << 20
+MAX_BODY_BYTES = WS_MAX_BYTES
+#: Bytes of a refused (413) body read and dropped so the client gets the answer, not a
+#: reset (see :class:`BodyLimit`); a longer body is cut off after them.
+MAX_DRAIN_BYTES = 64 << 20
 #: Journal authors the server writes itself, for its own channels; a ``?who=`` may not
 #: claim one of them (an edit posted as ``rollback`` would pass for an automatic
 #: rollback), except the endpoint's own default (``rest`` for edits, ``reload`` for
@@ -385,8 +389,19 @@ class BodyLimit:
 
     A ``Content-Length`` over the limit is refused before a byte of the body is read; a
     body without one (chunked) is read only up to the limit. A body within it is read
-    here and handed on whole (endpoints never hold more than ``limit`` bytes).
+    here and handed on whole (endpoints never hold more than ``limit`` bytes). Each part
+    of a body must arrive within ``idle_timeout`` seconds, else 408.
+
+    A refusal is sent at once, then the rest of the body (up to ``drain`` bytes) is read
+    and dropped before the connection closes: closing a socket with unread bytes makes
+    the kernel reset it, and a client still writing its body would see that reset
+    instead of the 413.
     """
+
+    #: Seconds each part of a body may take to arrive.
+    idle_timeout: float = BODY_IDLE_TIMEOUT_S
+    #: Bytes of a refused body read and dropped before closing.
+    drain: int = MAX_DRAIN_BYTES
 
     def __init__(self, app: ASGIApp, *, limit: int) -> None:
         """Wrap ``app``."""
@@ -399,6 +414,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers", [])).get(b"content-length")
+        declared = 0
         if length is not None:
             try:
                 declared = int(length)
@@ -408,18 +424,23 @@ class BodyLimit:
                 await self._refuse(scope, send, 400, "bad_message", "malformed Content-Length")
                 return
             if declared > self.limit:
-                await self._refuse(scope, send, 413, "too_large", self._too_large)
+                await self._refuse(scope, send, 413, "too_large", self._too_large, receive)
                 return
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_timeout)
+            except TimeoutError:
+                late = f"no part of the request body arrived within {self.idle_timeout:g} s"
+                await self._refuse(scope, send, 408, "timeout", late)
+                return
             if message["type"] != "http.request":
                 return  # the client went away
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._refuse(scope, send, 413, "too_large", self._too_large)
+                await self._refuse(scope, send, 413, "too_large", self._too_large, receive)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -440,13 +461,37 @@ class BodyLimit:
     def _too_large(self) -> str:
         return f"request body exceeds {self.limit} bytes"
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, code: str, text: str) -> None:
+    async def _refuse(
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        code: str,
+        text: str,
+        receive: Receive | None = None,
+    ) -> None:
+        """Answer ``status`` (closing the connection); with ``receive``, drain the body first.
+
+        The answer is complete on the wire before the drain starts (its length is declared),
+        so a client that reads while it writes has it at once; only the final, empty part
+        that lets the server close waits for the drain.
+        """
         response = error_response(status, ProtocolError(code, text), {"connection": "close"})
-        await response(scope, _no_receive, send)
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
+        body = bytes(response.body)
+        await send(
+            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": receive is not None})
+        if receive is None:
+            return
+        dropped = 0
+        with contextlib.suppress(TimeoutError):
+            while dropped <= self.drain:
+                message = await asyncio.wait_for(receive(), self.idle_timeout)
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+                dropped += len(message.get("body", b""))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _with_origin(control: Control, origin: object) -> Control:

@@ -4,9 +4,14 @@ Checks, in order, before the app sees anything:
 
 1. Host allowlist (when configured; the CLI sets it to loopback names on loopback binds):
    refuses DNS-rebinding pages that reach ``127.0.0.1`` under a foreign name.
-2. WebSocket ``Origin``: a browser handshake must come from the page's own origin, so
-   another site open in the same browser cannot drive the engine (cross-site WebSocket
-   hijacking). Non-browser clients send no ``Origin`` and skip this check.
+2. Cross-site requests (CSRF): a WebSocket handshake, and any HTTP request with a
+   state-changing method (anything but GET, HEAD, OPTIONS), must come from the page's own
+   origin, whatever its body and with or without a token (a loopback server without one
+   is exactly what a page in the same browser could otherwise drive). A browser says
+   where a request comes from in ``Sec-Fetch-Site`` (only ``same-origin``, or ``none``
+   for one the user typed, pass; ``same-site`` does not: another port on localhost is
+   another program) and in ``Origin`` (its host and port must be this server's ``Host``).
+   Non-browser clients (the CLI, curl, scripts) send neither and skip this check.
 3. Token (when set): ``Authorization: Bearer T``, ``?token=T`` or the ``aers_token``
    cookie, compared with :func:`hmac.compare_digest`. A valid ``?token=`` on a page
    request sets that cookie (HttpOnly, SameSite=Strict) so the page's own assets load.
@@ -30,6 +35,10 @@ from ._messages import ProtocolError, error_message
 COOKIE = "aers_token"
 #: Host names a loopback-bound server answers to.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+#: HTTP methods that change nothing, so need no cross-site check (RFC 9110 "safe").
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: ``Sec-Fetch-Site`` values of requests a page of this server (or the user) made.
+SAME_ORIGIN_SITES = frozenset({"same-origin", "none"})
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -40,8 +49,23 @@ def _host_name(host: str) -> str:
     return urlsplit(f"//{host}").hostname or host
 
 
+def cross_site(headers: dict[str, str], host: str) -> str | None:
+    """Why a browser request comes from another site than ``host`` (None: it does not).
+
+    ``Sec-Fetch-Site`` (set by the browser, not scripts) is read first; ``Origin`` covers
+    browsers that do not send it. A request with neither is not a browser's.
+    """
+    site = headers.get("sec-fetch-site")
+    if site is not None and site.strip().lower() not in SAME_ORIGIN_SITES:
+        return f"cross-site request refused (Sec-Fetch-Site: {site.strip()[:40]})"
+    origin = headers.get("origin")
+    if origin is not None and urlsplit(origin.strip()).netloc.lower() != host.lower():
+        return f"cross-origin request refused (Origin: {origin.strip()[:80]})"
+    return None
+
+
 class AccessGuard:
-    """ASGI middleware enforcing the host allowlist, WebSocket origin and token."""
+    """ASGI middleware enforcing the host allowlist, same-origin requests and the token."""
 
     def __init__(
         self, app: ASGIApp, *, token: str | None, allowed_hosts: Iterable[str] | None
@@ -61,12 +85,9 @@ class AccessGuard:
         problem: tuple[int, str] | None = None
         if self.allowed is not None and _host_name(host).strip("[]").lower() not in self.allowed:
             problem = (403, "host not allowed")
-        elif (
-            scope["type"] == "websocket"
-            and "origin" in headers
-            and urlsplit(headers["origin"]).netloc.lower() != host.lower()
-        ):
-            problem = (403, "cross-origin WebSocket refused")
+        elif scope["type"] == "websocket" or scope.get("method") not in SAFE_METHODS:
+            why = cross_site(headers, host)
+            problem = None if why is None else (403, why)
         via_query = False
         if problem is None and self.token is not None:
             presented, via_query = self._presented(scope, headers)

@@ -160,3 +160,28 @@ def test_block_before_hello_and_query_token(node: NodeProcess) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
         assert "first message must be HELLO" in closed.value.rcvd.reason  # type: ignore[union-attr]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}],
+    ids=["origin", "fetch-site"],
+)
+def test_a_browser_handshake_is_refused_even_with_the_token(
+    node: NodeProcess, headers: dict[str, str]
+) -> None:
+    """Attack: a web page that learnt a node URL with ``?token=`` drives it from a browser."""
+    from websockets.exceptions import InvalidStatus
+
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        connect(f"{node.url}/?token={TOKEN}", additional_headers=headers, compression=None),
+    ):
+        pass
+    assert refused.value.response.status_code == 403
+    assert b"browser handshakes are refused" in refused.value.response.body
+    with connect(f"{node.url}/?token={TOKEN}", compression=None) as ws:  # a graph still may
+        ws.send(encode_json(HELLO, {"sample_rate": 48_000, "block_size": 64, "channels": 1,
+                                    "chain": []}))  # fmt: skip
+        assert ws.recv(timeout=10)

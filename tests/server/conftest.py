@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from aers_host.config import load_config
 from aers_host.server import LiveRuntime, create_app
+from aers_host.server._http import server_config
 
 from .server_helpers import DEMO, REGISTRY, write_config
 
@@ -61,10 +62,7 @@ def serve(make_runtime: Callable[..., LiveRuntime]) -> Iterator[Callable[..., Se
         if callable(options.get("autosave")):  # a factory that needs the runtime
             options["autosave"] = options["autosave"](runtime)
         app = create_app(runtime, token, rate=rate, allowed_hosts={"127.0.0.1"}, **options)
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, ws_per_message_deflate=False, log_level="warning"
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(server_config(app, "127.0.0.1", 0))  # as `aers serve` runs it
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
