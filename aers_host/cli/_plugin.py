@@ -235,6 +235,15 @@ def remove(name: Annotated[str, typer.Argument(help="Installed plugin name.")]) 
     say(err_console, f"removed {name}")
 
 
+#: Printed under ``aers plugin list`` when an author's isolation request was not granted.
+ISOLATION_RULE = (
+    "isolation is the user's choice: a manifest's in-process holds only for a key trusted "
+    "for native code (aers keys trust --scope native|all); otherwise the plugin runs "
+    "sandboxed with a deadline unless the config grants one node `isolation: in-process` "
+    "(docs/plugins.md, Isolation)"
+)
+
+
 def plugin_rows(registry: NodeRegistry) -> list[dict[str, Any]]:
     """One row per node type from every source, for ``aers plugin list``."""
     rows = []
@@ -246,6 +255,8 @@ def plugin_rows(registry: NodeRegistry) -> list[dict[str, Any]]:
             plugin = node_type.plugin
             row.update(version=plugin.version, kind=plugin.kind, isolation=plugin.isolation,
                        keyid=plugin.keyid, status="verified")  # fmt: skip
+            if plugin.requested_isolation is not None:
+                row["isolation_requested"] = plugin.requested_isolation
         elif isinstance(node_type, BrokenPluginType):
             row.update(kind="?", isolation="?", status=node_type.summary)
         elif source != "builtin":
@@ -274,14 +285,19 @@ def list_plugins(
         return
     table = Table()
     for column in ("name", "version", "kind", "isolation", "key id", "source", "status"):
-        # Nothing is cut at 80 columns: a long name, a full key id (--verbose) or the
-        # reason a plugin is unusable folds onto the next line.
+        # Nothing is cut at 80 columns: a long name, an isolation note, a full key id
+        # (--verbose) or the reason a plugin is unusable folds onto the next line.
         table.add_column(column, overflow="fold")
     for row in rows:
         keyid = row["keyid"] if verbose else row["keyid"][:16]
-        table.add_row(row["name"], row["version"], row["kind"], row["isolation"], keyid,
+        isolation = row["isolation"]
+        if "isolation_requested" in row:
+            isolation += f" (asks {row['isolation_requested']})"
+        table.add_row(row["name"], row["version"], row["kind"], isolation, keyid,
                       row["source"], row["status"])  # fmt: skip
     out_console.print(table)
+    if any("isolation_requested" in row for row in rows):
+        say(out_console, ISOLATION_RULE)
     for fence, state in fences.items():
         say(out_console, f"sandbox fence {fence}: {state}")
 

@@ -48,7 +48,7 @@ from ..errors import (
     SignatureError,
     TrustError,
 )
-from ._keyring import Keyring
+from ._keyring import Keyring, TrustedKey
 from ._keys import signature_valid
 from ._manifest import (
     DEFAULT_LIMITS,
@@ -185,16 +185,19 @@ class PluginVerifier:
             raise _combine(manifest.name, problems)
         # Step 10 (§4.10): commit — only listed, verified bytes cross into the result.
         signed = manifest.signed
+        requested = cast(Isolation, signed["isolation"])
+        isolation = granted_isolation(manifest.kind, requested, self._keyring.keys[keyid])
         return VerifiedPlugin(
             name=manifest.name,
             version=manifest.version,
             kind=cast(PluginKind, manifest.kind),
             entry=str(signed["entry"]),
-            isolation=cast(Isolation, signed["isolation"]),
+            isolation=isolation,
             files=MappingProxyType({rel: files[rel] for rel in manifest.files}),
             params=tuple(MappingProxyType(dict(p)) for p in signed["params"]),
             keyid=keyid,
             manifest=MappingProxyType(dict(signed)),
+            requested_isolation=None if isolation == requested else requested,
         )
 
     def _check_caps(self, files: Mapping[str, bytes]) -> list[_Problem]:
@@ -264,6 +267,21 @@ def _check_files(manifest: Manifest, files: Mapping[str, bytes]) -> list[_Proble
     for rel in sorted(set(files) - set(manifest.files)):
         problems.append((HashMismatchError, f"{rel}: not listed in the manifest (extra file)"))
     return problems
+
+
+def granted_isolation(kind: str, requested: Isolation, key: TrustedKey) -> Isolation:
+    """The isolation a plugin runs with by default: the author asks, the user's trust decides.
+
+    In-process Python code has no worker, no OS fences and no deadline: it is as powerful
+    as native code. So a manifest's ``in-process`` holds only when the signing key is one
+    the user trusts for native code (``native`` or ``all``); a key trusted for ``python``
+    alone gets ``sandbox``. The user can still grant in-process for one node in the config
+    (node option ``isolation: in-process``). Native plugins always run in-process (their
+    key must be trusted for native to verify at all).
+    """
+    if kind == "python" and requested == "in-process" and not key.allows("native"):
+        return "sandbox"
+    return requested
 
 
 def _check_version(manifest: Manifest, installed: InstalledRef | None) -> list[_Problem]:

@@ -24,11 +24,16 @@ class VerifiedPlugin:
         version: manifest version string ("1.2.0").
         kind: ``python``, ``native`` or ``lv2``.
         entry: ``file.py:Class`` or ``libname.so:symbol``.
-        isolation: ``sandbox`` or ``in-process``.
+        isolation: ``sandbox`` or ``in-process``: the default the *user's* trust allows.
+            A Python plugin's manifest may ask for ``in-process``, but only a signing key
+            trusted for native code (scope ``native`` or ``all``) grants it; otherwise it
+            is ``sandbox`` (the user may still grant it per node: docs/plugins.md).
         files: relative path → verified bytes (the only copy loaders may use).
         params: the manifest's declared parameters (name, default, min, max, unit).
         keyid: the key id whose signature verified.
         manifest: the whole ``signed`` part, for reports and sessions.
+        requested_isolation: what the manifest asked for, when it differs from
+            ``isolation`` (None: the same).
     """
 
     name: str
@@ -40,6 +45,7 @@ class VerifiedPlugin:
     params: tuple[Mapping[str, Any], ...] = ()
     keyid: str = ""
     manifest: Mapping[str, Any] = field(default_factory=dict)
+    requested_isolation: Isolation | None = None
 
     @property
     def entry_file(self) -> str:

@@ -337,3 +337,23 @@ def test_a_removed_plugin_comes_back_older_only_with_allow_downgrade(
     allowed = run_cli("plugin", "install", tmp_path / "0.1.0" / "fx", "--allow-downgrade")
     assert allowed.code == 0, allowed.err
     assert "installed fx 0.1.0" in allowed.out
+
+
+@pytest.mark.security
+def test_plugin_list_shows_an_isolation_request_the_key_cannot_grant(
+    tmp_path: Path, author: Path, run_cli
+) -> None:
+    assert run_cli("plugin", "new", "fx", "--dir", tmp_path).code == 0
+    template = tmp_path / "fx" / "manifest.in.json"
+    doc = json.loads(template.read_text())
+    doc["isolation"] = "in-process"
+    template.write_text(json.dumps(doc))
+    assert run_cli("plugin", "sign", tmp_path / "fx", "--key", author).code == 0
+    installed = run_cli("plugin", "install", tmp_path / "fx")
+    assert installed.code == 0 and "(python, sandbox)" in installed.out  # the python-only key
+    rows = {r["name"]: r for r in json.loads(run_cli("plugin", "list", "--json").out)}
+    assert rows["fx"]["isolation"] == "sandbox"
+    assert rows["fx"]["isolation_requested"] == "in-process"
+    listed = run_cli("plugin", "list").out
+    assert "(asks" in listed  # "sandbox (asks in-process)", folded to fit the table
+    assert "isolation is the user's choice" in listed
