@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from time import perf_counter_ns
@@ -27,7 +28,7 @@ import numpy.typing as npt
 
 from .._denormals import FlushDenormals
 from .._processor import Buffer, ParamEvent, ProcessorBase
-from ..errors import GraphError
+from ..errors import GraphError, SessionError
 from ._automation import Lane
 from ._kernels import mix_delayed, mix_ramped, mix_scaled
 from ._plan import InputEdge, NodeRuntime, Plan
@@ -287,9 +288,17 @@ class Engine:
         each processor's ``set_state``; edge lines are copied into the preallocated lines.
         Nodes or edges the state does not mention keep their fresh state.
 
+        A saved state comes from a file (a session), so it is checked where it enters:
+        whatever a processor's ``set_state`` refuses (``ValueError``/``TypeError``/...),
+        an edge entry that is not ``{edge, pos, line}`` of the planned shape, or a ``pos``
+        outside its line is a :class:`GraphError` naming the node, never a crash here or
+        later on the audio thread.
+
         Raises:
-            GraphError: the state names a node the plan lacks, or an edge line whose shape
-                differs from the planned one (saved with another graph or block size).
+            SessionError: a processor refuses its saved state in its own words (shape).
+            GraphError: the state names a node the plan lacks, a node state its processor
+                refuses, or an edge line that does not fit the plan (saved with another
+                graph or block size) or whose read position is outside it.
         """
         if "position" in state:
             self.position = int(state["position"])
@@ -297,21 +306,27 @@ class Engine:
                 for lane in node.lanes:
                     lane.seek(self.position)
         for node_id, node_state in dict(state.get("nodes", {})).items():
-            self._node(node_id).proc.set_state(dict(node_state))
+            proc = self._node(node_id).proc
+            try:
+                proc.set_state(dict(node_state))
+            except SessionError as err:  # the processor's own words, with the node named
+                raise SessionError(f"node {node_id!r}: {err}") from err
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                    OverflowError) as err:  # fmt: skip
+                raise GraphError(
+                    f"saved state of node {node_id!r} does not fit it: {type(err).__name__}: "
+                    f"{str(err)[:200]}"
+                ) from err
         for node_id, lines in dict(state.get("edges", {})).items():
             node = self._node(node_id)
+            if not isinstance(lines, list | tuple):
+                raise GraphError(f"saved compensation lines of node {node_id!r}: not a list")
             for saved in lines:
-                k = int(saved["edge"])
-                edge = node.edges[k] if k < len(node.edges) else None
-                line = np.asarray(saved["line"], np.float32)
-                if edge is None or edge.line is None or edge.line.shape != line.shape:
-                    raise GraphError(
-                        f"saved compensation line {k} of node {node_id!r} does not fit the plan"
-                    )
-                edge.line[...] = line
-                edge.pos = int(saved["pos"])
+                _restore_edge(node, node_id, saved)
         for node_id, flags in dict(state.get("flags", {})).items():
             node = self._node(node_id)
+            if not isinstance(flags, Mapping):
+                raise GraphError(f"saved flags of node {node_id!r}: not an object")
             node.bypass = bool(flags.get("bypass", node.bypass))
             node.mute = bool(flags.get("mute", node.mute))
         self.invalidate()  # flags and processor state changed: rebind the per-block steps
@@ -409,3 +424,33 @@ def _due_events(node: NodeRuntime, start: int, frames: int) -> list[ParamEvent]:
 
 def _offset(event: ParamEvent) -> int:
     return event.offset
+
+
+def _restore_edge(node: NodeRuntime, node_id: str, saved: Any) -> None:
+    """Copy one saved compensation line into its preallocated line, after checking it.
+
+    Raises:
+        GraphError: not ``{edge, pos, line}``, no such line, another shape, or ``pos``
+            outside the line.
+    """
+    try:
+        k, pos = saved["edge"], saved["pos"]
+        if isinstance(k, bool) or isinstance(pos, bool):
+            raise TypeError("edge and pos are sample counts")
+        k, pos = operator.index(k), operator.index(pos)
+        edge = node.edges[k] if 0 <= k < len(node.edges) else None
+        width = None if edge is None or edge.line is None else edge.line.shape
+        line = np.asarray(saved["line"], np.float32) if width is not None else None
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
+        raise GraphError(
+            f"saved compensation line of node {node_id!r} is not {{edge, pos, line}}: {err}"
+        ) from err
+    if edge is None or edge.line is None or line is None or edge.line.shape != line.shape:
+        raise GraphError(f"saved compensation line {k} of node {node_id!r} does not fit the plan")
+    if not 0 <= pos < edge.line.shape[1]:
+        raise GraphError(
+            f"saved compensation line {k} of node {node_id!r}: pos {pos} is outside its "
+            f"{edge.line.shape[1]} samples"
+        )
+    edge.line[...] = line
+    edge.pos = pos

@@ -37,6 +37,40 @@ def test_an_endless_device_is_refused_after_limit_bytes() -> None:
     assert info.value.size is None  # stat could not tell
 
 
+def test_a_small_file_under_a_large_limit_costs_its_size_not_the_limit(tmp_path: Path) -> None:
+    """Found by the scene fuzzer: read(limit + 1) allocated the whole limit (64 MiB a scene)."""
+    import tracemalloc
+
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 1000)
+    tracemalloc.start()
+    try:
+        assert read_bounded(path, 256 << 20) == b"x" * 1000
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_a_file_growing_past_its_stat_is_read_to_the_limit_only(tmp_path: Path) -> None:
+    fifo = tmp_path / "grows"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["/bin/sh", "-c", f"head -c 300000 /dev/zero > {fifo}"])
+    try:
+        with pytest.raises(TooLarge):
+            read_bounded(fifo, 200_000)  # stat said 0; the read stops one byte past the limit
+    finally:
+        writer.kill()
+        writer.wait()
+    fifo2 = tmp_path / "fits"
+    os.mkfifo(fifo2)
+    writer = subprocess.Popen(["/bin/sh", "-c", f"head -c 150000 /dev/zero > {fifo2}"])
+    try:
+        assert len(read_bounded(fifo2, 200_000)) == 150_000  # read in several chunks, whole
+    finally:
+        writer.wait()
+
+
 #: Runs the command with 3 GiB of address space: a regression fails, the machine lives.
 LIMITED = ["/bin/sh", "-c", 'ulimit -v 3145728 && exec "$0" "$@"', AERS]
 
