@@ -208,13 +208,19 @@ def test_verify_refuses_a_rollback_like_install_does(
     assert store.verify_dir(store.root / "fx").version == "0.2.0"  # the installed copy itself
 
 
+def _installed_then_removed(store: PluginStore, publisher: Publisher, root: Path) -> None:
+    """fx 0.2.0 installed, then removed: nothing installed, its floor kept."""
+    store.install(publisher.plugin_dir(root / "new", version="0.2.0"))
+    store.remove("fx")
+    assert store.names() == []
+
+
 @pytest.mark.security
 def test_remove_keeps_the_version_floor_so_an_older_version_cannot_come_back(
     store: PluginStore, publisher: Publisher, tmp_path: Path
 ) -> None:
     """Attack: remove 0.2.0, then install a still validly signed 0.1.0 (with a known hole)."""
-    store.install(publisher.plugin_dir(tmp_path / "new", version="0.2.0"))
-    store.remove("fx")
+    _installed_then_removed(store, publisher, tmp_path)
     older = publisher.plugin_dir(tmp_path / "old", version="0.1.0")
     before = store_listing(store)
     for attempt in (store.verify_dir, store.install):
@@ -261,8 +267,7 @@ def test_a_copy_installed_before_floors_existed_gets_its_floor_at_remove(
 def test_a_damaged_floors_file_refuses_rather_than_allowing_a_rollback(
     store: PluginStore, publisher: Publisher, tmp_path: Path
 ) -> None:
-    store.install(publisher.plugin_dir(tmp_path / "new", version="0.2.0"))
-    store.remove("fx")
+    _installed_then_removed(store, publisher, tmp_path)
     (store.root / ".floors.json").write_text('{"version": 1, "floors": []}')
     with pytest.raises(TrustError, match=r"\.floors\.json: not a version-floors file"):
         store.install(publisher.plugin_dir(tmp_path / "old", version="0.1.0"))
