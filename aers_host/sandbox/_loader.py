@@ -45,7 +45,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._limits import check_latency
+from .._limits import check_latency, max_latency_samples
 from .._nodetype import CheckContext
 from .._processor import Processor
 from ..errors import LimitError, PluginError, PluginValidationError, SandboxDegradedWarning
@@ -64,25 +64,40 @@ _PROBE_SOURCE = (
 )
 
 
-def _static_latency(source: bytes, class_name: str) -> object:
+def _static_latency(source: bytes, class_name: str, ctx: CheckContext, who: str) -> int:
     """``latency_samples = <literal>`` in the class body, read without running the code.
 
-    Returned as written (``-5``, ``10**13`` folded, ``64.0``): the caller bounds it with
-    :func:`~aers_host._limits.check_latency`, which names the node and the limit.
+    The host plans with this value before any worker runs, so it must be readable from the
+    source: a whole-number literal (``64``, or annotated ``latency_samples: int = 64``),
+    bounded by :func:`~aers_host._limits.check_latency`. A computed one (``64 * 2``) is
+    refused: the worker would see another latency than the planner compensated for.
+
+    Raises:
+        LimitError: a computed, non-integer or out-of-range latency (names node and limit).
     """
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             for item in node.body:
-                if (
-                    isinstance(item, ast.Assign)
-                    and any(
-                        isinstance(t, ast.Name) and t.id == "latency_samples" for t in item.targets
-                    )
-                ):
-                    try:
-                        return ast.literal_eval(item.value)
-                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                        return 0  # computed: the worker's own check (at most MAX_LATENCY) applies
+                targets = (
+                    item.targets
+                    if isinstance(item, ast.Assign)
+                    else [item.target]
+                    if isinstance(item, ast.AnnAssign) and item.value is not None
+                    else []
+                )
+                if not any(isinstance(t, ast.Name) and t.id == "latency_samples" for t in targets):
+                    continue
+                assert isinstance(item, ast.Assign | ast.AnnAssign) and item.value is not None
+                try:
+                    value = ast.literal_eval(item.value)
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    top = max_latency_samples(ctx.sample_rate)
+                    raise LimitError(
+                        who, "latency_samples", ast.unparse(item.value)[:40],
+                        f"a whole-number literal in 0…{top} (the host reads it without "
+                        "running the plugin)",
+                    ) from None  # fmt: skip
+                return check_latency(value, ctx.sample_rate, who)
     return 0
 
 
@@ -117,10 +132,8 @@ def _stage(
         params=initial_params(plugin.params, params),
         ranges=param_ranges(plugin.params),
         fallback=opts.fallback,
-        latency_samples=check_latency(
-            _static_latency(source, plugin.entry_symbol),
-            ctx.sample_rate,
-            ctx.node_id or plugin.name,
+        latency_samples=_static_latency(
+            source, plugin.entry_symbol, ctx, ctx.node_id or plugin.name
         ),
     )
 

@@ -40,6 +40,14 @@ REFUSED = {
         process_body(_TOUCH).replace("class P:\n", "class P:\n    latency_samples = -64\n"),
         "node 'n1': latency_samples = -64 is out of range",
     ),
+    "latency_computed": (
+        process_body(_TOUCH).replace("class P:\n", "class P:\n    latency_samples = 64 * 2\n"),
+        "node 'n1': latency_samples = '64 * 2' is out of range; the limit is a whole-number literal",
+    ),
+    "latency_annotated_huge": (
+        process_body(_TOUCH).replace("class P:\n", "class P:\n    latency_samples: int = 10**13\n"),
+        "node 'n1': latency_samples = '10 ** 13'",
+    ),
     "prepare_raises": (
         "import numpy as np\nclass P:\n    def prepare(self, rate, block, channels):\n"
         "        raise ValueError('no thanks')\n",
