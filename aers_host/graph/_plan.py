@@ -194,7 +194,7 @@ def build_plan(
                 )
             )
     if compensation is None:
-        _realign(runtimes, index, forward_inputs)
+        _realign(runtimes, index, forward_inputs, config.sample_rate)
     for node in runtimes:
         _apply_ramps(node, config, index, ramps or {}, ramp_samples, ramp_hold)
     for conn in config.connections:  # feedback inputs, now that every source exists
@@ -267,14 +267,7 @@ def _create_node(
         raise GraphError(f"node {node_id!r} ({spec.type}): cannot prepare: {err}") from err
     path_in = max((_tap_latency(built[index[c.src]], c.tap) for c in main), default=0)
     try:  # before any line is sized by it: a hostile latency must not reach an allocation
-        latency = check_latency(proc.latency_samples, config.sample_rate, node_id)
-        check_latency(
-            path_in + latency,
-            config.sample_rate,
-            node_id,
-            "path latency",
-            MAX_PATH_LATENCY_SECONDS,
-        )
+        latency = _bounded_latency(proc.latency_samples, path_in, config.sample_rate, node_id)
     except LimitError:
         close = getattr(proc, "close", None)
         if reused is None and callable(close):
@@ -348,25 +341,40 @@ def _compensate(edge: InputEdge, src: NodeRuntime, samples: int) -> None:
     edge.line = np.zeros((width, samples), np.float32) if samples else None
 
 
+def _bounded_latency(latency: object, path_in: int, sample_rate: int, node_id: str) -> int:
+    """A node's reported latency, checked with the path it ends, before any line is sized.
+
+    Raises:
+        LimitError: the latency or the path's is out of range (``aers_host._limits``).
+    """
+    own = check_latency(latency, sample_rate, node_id)
+    check_latency(path_in + own, sample_rate, node_id, "path latency", MAX_PATH_LATENCY_SECONDS)
+    return own
+
+
 def _realign(
     runtimes: list[NodeRuntime],
     index: Mapping[str, int],
     forward_inputs: Mapping[str, list[ConnectionSpec]],
+    sample_rate: int,
 ) -> None:
     """Recompute latency compensation when a processor's latency changed after it was read.
 
     Why: nodes sharing a worker (``per-plugin``/``shared``) start it when the graph build's
     worker scope exits, and native or LV2 code reports its latency only once instantiated
     there — after :func:`_create_node` read it. Nothing has run yet, so lines start silent.
+
+    Raises:
+        LimitError: a latency the worker reported is out of range, alone or along a path.
     """
-    if all(int(n.proc.latency_samples) == n.latency for n in runtimes):
+    if all(n.proc.latency_samples == n.latency for n in runtimes):
         return
     for node in runtimes:
         main = [c for c in forward_inputs.get(node.id, []) if c.port == "main"]
         sources = [runtimes[index[c.src]] for c in main]
         pairs = zip(sources, main, strict=True)
         path_in = max((_tap_latency(s, c.tap) for s, c in pairs), default=0)
-        node.latency = int(node.proc.latency_samples)
+        node.latency = _bounded_latency(node.proc.latency_samples, path_in, sample_rate, node.id)
         node.path_latency = path_in + node.latency
         for edge, src, conn in zip(node.edges, sources, main, strict=False):
             _compensate(edge, src, path_in - _tap_latency(src, conn.tap))

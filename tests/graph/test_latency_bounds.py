@@ -101,3 +101,29 @@ def test_path_latency_sum_is_bounded_too() -> None:
     ):
         build()
     assert made[-1].closed
+
+
+class LateReport(Gain):
+    """Reports 0 when created, then (as a shared worker that started since) 10**13."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    @property  # type: ignore[override]
+    def latency_samples(self) -> int:
+        self.reads += 1
+        return 0 if self.reads == 1 else 10**13
+
+
+def test_a_latency_reported_after_creation_is_bounded_when_the_planner_realigns() -> None:
+    """Nodes sharing a worker learn native latency when it starts, after every node was
+    created; the planner realigns with it, and must bound it there as at creation."""
+    reg: dict[str, NodeType] = dict(default_registry(entry_points=False, store=False))
+    reg["late"] = BuiltinNodeType("late", "processor", "test", lambda p, c: LateReport())
+    doc = {"version": 1, "sample_rate": RATE, "block_size": 256, "duration": 0.1,
+           "nodes": {"src": {"type": "noise"}, "fx": {"type": "late"}, "out": {"type": "output"}},
+           "connections": [{"from": "src", "to": "fx"}, {"from": "fx", "to": "out"}]}  # fmt: skip
+    config = validate_config_data(ParsedDocument(doc, "<t>"), registry=reg, base_dir=Path("."))
+    with pytest.raises(LimitError, match=r"node 'fx': latency_samples = 10000000000000"):
+        build_plan(config, reg)
