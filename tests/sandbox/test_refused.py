@@ -20,7 +20,16 @@ pytestmark = pytest.mark.security
 
 #: Writes a file the moment any of its code runs (module level, ``prepare`` or ``process``).
 _TOUCH = "np.save('/tmp/aers-evil-refused', np.zeros(1))"
+
+
 #: name → (source, text the failure reason must contain)
+def with_latency(declaration: str) -> str:
+    """A plugin whose class declares ``latency_samples<declaration>`` and would touch a file."""
+    return process_body(_TOUCH).replace(
+        "class P:\n", f"class P:\n    latency_samples {declaration}\n"
+    )
+
+
 REFUSED = {
     "module_import_os": (
         "import os\nos.system('touch aers-evil')\nclass P:\n    pass\n",
@@ -31,23 +40,25 @@ REFUSED = {
         process_body(f"{_TOUCH}\nx = ().__class__.__mro__"),
         "refused by the sandbox compiler",
     ),
-    # A latency that would size a multi-TiB compensation line (was: exit 3), or a negative one.
-    "latency_huge": (
-        process_body(_TOUCH).replace("class P:\n", "class P:\n    latency_samples = 10000000000000\n"),
-        "node 'n1': latency_samples = 10000000000000 is out of range; the limit is 0…480000 (10 s",
-    ),
-    "latency_negative": (
-        process_body(_TOUCH).replace("class P:\n", "class P:\n    latency_samples = -64\n"),
-        "node 'n1': latency_samples = -64 is out of range",
-    ),
-    "latency_computed": (
-        process_body(_TOUCH).replace("class P:\n", "class P:\n    latency_samples = 64 * 2\n"),
-        "node 'n1': latency_samples = '64 * 2' is out of range; the limit is a whole-number literal",
-    ),
-    "latency_annotated_huge": (
-        process_body(_TOUCH).replace("class P:\n", "class P:\n    latency_samples: int = 10**13\n"),
-        "node 'n1': latency_samples = '10 ** 13'",
-    ),
+    # A latency that would size a multi-TiB compensation line (was: exit 3), a negative one,
+    # and ones the host cannot read without running the code.
+    **{
+        f"latency_{name}": (with_latency(declared), f"node 'n1': {reason}")
+        for name, declared, reason in (
+            (
+                "huge",
+                "= 10000000000000",
+                "latency_samples = 10000000000000 is out of range; the limit is 0…480000 (10 s",
+            ),
+            ("negative", "= -64", "latency_samples = -64 is out of range"),
+            (
+                "computed",
+                "= 64 * 2",
+                "latency_samples = '64 * 2' is out of range; the limit is a whole-number literal",
+            ),
+            ("annotated_huge", ": int = 10**13", "latency_samples = '10 ** 13'"),
+        )
+    },
     "prepare_raises": (
         "import numpy as np\nclass P:\n    def prepare(self, rate, block, channels):\n"
         "        raise ValueError('no thanks')\n",
