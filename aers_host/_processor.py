@@ -64,6 +64,10 @@ class ParamSpec:
     max: float
     unit: str = ""
     doc: str = ""
+    #: Labelled values of an enumerated parameter (a filter type), as ``(value, label)``
+    #: pairs — a manifest param's ``enum``; empty for a continuous one. Dashboards show
+    #: a select; the range check is unchanged (a loader may snap to the nearest value).
+    choices: tuple[tuple[float, str], ...] = ()
 
     def check(self, value: float) -> str | None:
         """Return why ``value`` is out of range, or None when it is acceptable."""

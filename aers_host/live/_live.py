@@ -82,6 +82,8 @@ class LiveGraph:
     ) -> None:
         self.registry = registry
         self.config = config
+        #: The config the journal starts from (undo replays the journal on it).
+        self.origin = config
         self.fade = max(1, round(crossfade_ms * config.sample_rate / 1000.0))
         self.events = events
         self.event_targets = event_targets

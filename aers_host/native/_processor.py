@@ -79,6 +79,11 @@ class NativeProcessor:
         self._last_out: Buffer | None = None
         self._last_in_ptrs = self._last_out_ptrs = 0
 
+    @property
+    def values(self) -> Mapping[str, float]:
+        """[any-thread] Running parameter values: the config's, then every change applied."""
+        return self._values
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:

@@ -57,6 +57,7 @@ def param_specs_of(plugin: VerifiedPlugin) -> tuple[ParamSpec, ...]:
             max=float(p["max"]),
             unit=str(p.get("unit", "")),
             doc=str(p.get("doc", "")),
+            choices=tuple((float(e["value"]), str(e["label"])) for e in p.get("enum", ())),
         )
         for p in plugin.params
     )

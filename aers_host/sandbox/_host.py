@@ -33,7 +33,7 @@ from __future__ import annotations
 import atexit
 import time
 import weakref
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -104,6 +104,15 @@ class SandboxedProcessor:
         self.channels = 0
         self.run: FusedRun | None = None
         self._zeros = np.zeros(0, np.float32)
+
+    @property
+    def values(self) -> Mapping[str, float]:
+        """[any-thread] Running values of the first stage's parameters (what the node declares).
+
+        The dashboard and ``GET /api/nodes`` read these, so they show what the plugin plays
+        with — config values and every change since — never the manifest defaults.
+        """
+        return self.params[0]
 
     # ------------------------------------------------------------------ counters
     @property

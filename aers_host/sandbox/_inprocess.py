@@ -11,7 +11,7 @@ forever stalls the engine. What is kept: exceptions and NaN/Inf are contained pe
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,11 @@ class InProcessProcessor:
         self.fences: dict[str, str] = {"isolation": "in-process: no OS fences"}
         self._zeros = np.zeros(0, np.float32)
         self._own_inp = np.zeros((0, 0), np.float32)
+
+    @property
+    def values(self) -> Mapping[str, float]:
+        """[any-thread] Running parameter values (config values and every change since)."""
+        return self._runner.params
 
     @property
     def failed(self) -> bool:

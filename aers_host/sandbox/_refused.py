@@ -64,6 +64,11 @@ class RefusedProcessor:
         self.closed = False
 
     @property
+    def values(self) -> Mapping[str, float]:
+        """[any-thread] The node's parameter values (the plugin never ran)."""
+        return self.params
+
+    @property
     def failed(self) -> bool:
         """[any-thread] Always True: the node never runs its plugin."""
         return True

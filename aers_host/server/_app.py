@@ -55,9 +55,11 @@ from ._messages import (
     validate_control,
 )
 from ._model import Ack, Control, EditRequest
+from ._patching import patching_router
 from ._reload import ReloadRefused, reload_plugin
 from ._runtime import LiveRuntime
 from ._stats import live_summary, prometheus
+from ._undo import UNDO_AUTHOR
 
 STATIC_DIR = Path(str(files("aers_host.server") / "static"))
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -72,7 +74,7 @@ MAX_DRAIN_BYTES = 64 << 20
 #: claim one of them (an edit posted as ``rollback`` would pass for an automatic
 #: rollback), except the endpoint's own default (``rest`` for edits, ``reload`` for
 #: reloads). Compared case-insensitively.
-RESERVED_AUTHORS = frozenset({"rest", "ws", "reload", "rollback"})
+RESERVED_AUTHORS = frozenset({"rest", "ws", "reload", "rollback", UNDO_AUTHOR})
 #: ``?who=`` of the REST endpoints that journal (checked, then :data:`RESERVED_AUTHORS`).
 Who = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[\w.@:-]+$")]
 #: Error code of a refusal by HTTP status (errors not raised as a :class:`RestError`).
@@ -239,6 +241,8 @@ def create_app(
         except EditRefused as err:
             return JSONResponse(err.body, status_code=err.status)
         return JSONResponse(ack)
+
+    app.include_router(patching_router(runtime, saved))  # before /api/edits: undo is its own
 
     @app.get("/api/edits", summary="The journal of applied edits")
     async def get_edits() -> dict[str, Any]:

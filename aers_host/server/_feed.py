@@ -29,7 +29,16 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from ._edits import edited_message
-from ._messages import ack_message, dumps, event_message, frame_body, frame_text, graph_message
+from ._messages import (
+    ack_message,
+    dumps,
+    event_message,
+    frame_body,
+    frame_text,
+    graph_message,
+    param_values,
+    params_message,
+)
 
 if TYPE_CHECKING:
     from ._runtime import LiveRuntime
@@ -104,6 +113,8 @@ class FeedHub:
         self.frames_sent = 0
         self._wake = asyncio.Event()
         self._last_seq = 0
+        #: Parameter values last sent (or described by the last ``graph``), by node id.
+        self._values: dict[str, dict[str, float]] = {}
 
     def add(self) -> ClientQueue:
         """[event-loop] Register a new client queue."""
@@ -158,7 +169,26 @@ class FeedHub:
         self._last_seq = snap.seq
         if not self.clients:
             return
+        self._send_changed_values(bool(edited))
         body = frame_body(runtime, snap)
         for client in self.clients:
             client.put(body, frame=True)
         self.frames_sent += 1
+
+    def _send_changed_values(self, new_graph: bool) -> None:
+        """[event-loop] Send a ``params`` message with the nodes whose values changed.
+
+        Once per frame: a control from another client, automation or a change made while
+        a node was replaced shows on every page within a frame. A new ``graph`` carries
+        every value, so after one only later changes are sent. Not a frame: never dropped.
+        """
+        values = param_values(self.runtime)
+        changed = {} if new_graph else {
+            node: current for node, current in values.items()
+            if current and self._values.get(node) != current
+        }  # fmt: skip
+        self._values = values
+        if changed:
+            text = dumps(params_message(changed))
+            for client in self.clients:
+                client.put(text, frame=False)

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._json import to_jsonable
 from .._nodetype import CheckContext, ParamIssue
+from .._processor import ParamSpec
 from ._model import Ack, Control, EditRequest, Notice, Snapshot
 
 if TYPE_CHECKING:
@@ -98,6 +100,21 @@ def _layers(plan: Plan) -> list[int]:
     return layer
 
 
+def spec_info(spec: ParamSpec) -> dict[str, Any]:
+    """One declared parameter as the feed describes it (without its running value)."""
+    info: dict[str, Any] = {
+        "name": spec.name,
+        "min": spec.min,
+        "max": spec.max,
+        "default": spec.default,
+        "unit": spec.unit,
+        "doc": spec.doc,
+    }
+    if spec.choices:
+        info["choices"] = [{"value": value, "label": label} for value, label in spec.choices]
+    return info
+
+
 def node_info(runtime: LiveRuntime, index: int, view: PlanView | None = None) -> dict[str, Any]:
     """Static description of one node plus its current flags and parameter values.
 
@@ -108,6 +125,9 @@ def node_info(runtime: LiveRuntime, index: int, view: PlanView | None = None) ->
     node = view.plan.nodes[index]
     values = view.param_values(node.id)
     bypass, mute, solo, audible = runtime.flags(index, view)
+    spec = view.plan.config.nodes.get(node.id)
+    registry: Mapping[str, Any] = getattr(runtime.live, "registry", None) or {}
+    node_type = registry.get(node.type_name)
     return {
         "id": node.id,
         "type": node.type_name,
@@ -122,19 +142,23 @@ def node_info(runtime: LiveRuntime, index: int, view: PlanView | None = None) ->
         "mute": mute,
         "solo": solo,
         "audible": audible,
-        "params": [
-            {
-                "name": s.name,
-                "min": s.min,
-                "max": s.max,
-                "default": s.default,
-                "unit": s.unit,
-                "doc": s.doc,
-                "value": values[s.name],
-            }
-            for s in view.specs[node.id].values()
-        ],
+        "sidechain": bool(getattr(node_type, "sidechain", False)),
+        "params": [{**spec_info(s), "value": values[s.name]} for s in view.specs[node.id].values()],
+        # What the config says beside the numeric params (EQ bands, a remote chain, a
+        # file path): changed only by edits, so the config is the running truth.
+        "config": to_jsonable(dict(spec.params)) if spec is not None else {},
     }
+
+
+def param_values(runtime: LiveRuntime) -> dict[str, dict[str, float]]:
+    """[any-thread] The running value of every declared parameter, by node id."""
+    view = runtime.view
+    return {node.id: view.param_values(node.id) for node in view.plan.nodes}
+
+
+def params_message(values: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """``params``: running parameter values that changed (edits, automation, other clients)."""
+    return {"v": PROTOCOL_VERSION, "type": "params", "nodes": values}
 
 
 def graph_message(runtime: LiveRuntime, rate: float) -> dict[str, Any]:
@@ -147,13 +171,16 @@ def graph_message(runtime: LiveRuntime, rate: float) -> dict[str, Any]:
         info = node_info(runtime, i, view)
         info["layer"] = layers[i]
         nodes.append(info)
+    delays = _compensation(plan)
     edges = [
         {
             "from": c.src,
             "to": c.dst,
             "gain_db": c.gain_db,
             "port": c.port,
+            "tap": c.tap,
             "feedback": plan.index[c.src] >= plan.index[c.dst],
+            "delay": delays.get((c.src, c.dst, c.port), 0),
         }
         for c in plan.config.connections
     ]
@@ -171,7 +198,18 @@ def graph_message(runtime: LiveRuntime, rate: float) -> dict[str, Any]:
         "max_message_bytes": MAX_MESSAGE_BYTES,
         "nodes": nodes,
         "edges": edges,
+        "scene": runtime.scene,
     }
+
+
+def _compensation(plan: Plan) -> dict[tuple[str, str, str], int]:
+    """Latency-compensation delay (samples) of each connection, by (from, to, port)."""
+    delays = {}
+    for node in plan.nodes:
+        for port, edges in (("main", node.edges), ("sidechain", node.sidechain_edges)):
+            for edge in edges:
+                delays[(plan.nodes[edge.src].id, node.id, port)] = int(edge.compensation)
+    return delays
 
 
 def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
@@ -191,7 +229,7 @@ def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
             "mute": mute,
             "solo": solo,
             "audible": audible,
-        }
+        } | _loudness(snap.loudness.get(i))
     frame = {
         "seq": snap.seq,
         "sample": snap.sample,
@@ -210,12 +248,35 @@ def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
     return dumps(frame)
 
 
+def _loudness(reading: tuple[float | None, float | None, float] | None) -> dict[str, Any]:
+    """A sink's loudness fields (``lufs_m``, ``lufs_s``: null until their window is full)."""
+    if reading is None:
+        return {}
+    momentary, short, true_peak = reading
+    return {
+        "lufs_m": None if momentary is None else round(max(momentary, DB_FLOOR), 1),
+        "lufs_s": None if short is None else round(max(short, DB_FLOOR), 1),
+        "true_peak_db": round(max(true_peak, DB_FLOOR), 1),
+    }
+
+
 def _health(proc: object) -> dict[str, Any]:
-    """Per-node counters a processor exposes: sandbox xruns, a remote node's round trip."""
+    """Per-node counters a processor exposes: plugin xruns, fallback blocks, failure, RTT."""
     health: dict[str, Any] = {}
     xruns = getattr(proc, "xruns", None)
     if isinstance(xruns, int):
         health["node_xruns"] = xruns
+    fallback = getattr(proc, "fallback_blocks", None)
+    if isinstance(fallback, int):
+        health["fallback_blocks"] = fallback
+    restarts = getattr(proc, "restarts", None)
+    if isinstance(restarts, int):
+        health["restarts"] = restarts
+    if getattr(proc, "failed", False) is True:
+        health["failed"] = True
+    reason = getattr(proc, "failure_reason", None)
+    if isinstance(reason, str) and reason:
+        health["reason"] = reason
     remote_stats = getattr(proc, "remote_stats", None)
     if callable(remote_stats):
         stats = remote_stats()

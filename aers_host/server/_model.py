@@ -6,7 +6,7 @@ All are frozen: the audio thread builds them once and hands them over by referen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -78,3 +78,6 @@ class Snapshot:
     flags: tuple[tuple[bool, bool, bool, bool], ...]
     #: Node ids, in the order of every per-node field (the plan the snapshot was taken on).
     ids: tuple[str, ...] = ()
+    #: Per metered sink (plan index): momentary LUFS, short-term LUFS (None until their
+    #: window is full) and true peak dBTP since the previous snapshot.
+    loudness: dict[int, tuple[float | None, float | None, float]] = field(default_factory=dict)

@@ -49,6 +49,23 @@ class NoticeTrack:
     def __bool__(self) -> bool:
         return bool(self.samples)
 
+    def scene(self, limit: int) -> list[dict[str, Any]]:
+        """[any-thread] The scene's voices, in start order: id, category, to, start, end.
+
+        At most ``limit`` (the first ones): a client draws the scene's timeline from it.
+        """
+        voices = sorted(
+            (at, end, event_id, category, to)
+            for (kind, event_id, category, to), at, end in zip(
+                self.rows, self.starts, self.samples, strict=True
+            )
+            if kind == "stop"
+        )
+        return [
+            {"id": event_id, "category": category, "to": to, "at": at, "end": end}
+            for at, end, event_id, category, to in voices[:limit]
+        ]
+
     def emit(self, lo: int, hi: int, loop: int, out: collections.deque[Notice]) -> None:
         """[audio-thread] Append the notices with ``lo <= sample < hi`` to ``out``."""
         samples, i = self.samples, self.cursor

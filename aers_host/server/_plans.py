@@ -28,6 +28,7 @@ from ..errors import GraphError
 from ..graph import Engine, Plan, render_length
 from ..live import LiveGraph
 from ._levels import LevelMeters
+from ._loudness import LoudnessMeters
 from ._solo import SoloRouter
 
 
@@ -38,6 +39,7 @@ class PlanView:
     engine: Engine
     specs: dict[str, dict[str, ParamSpec]]
     meters: LevelMeters
+    loudness: LoudnessMeters
     router: SoloRouter
     automation: list[list[Any]]
     sinks: list[Any]
@@ -53,10 +55,12 @@ class PlanView:
             node_type = registry.get(node.type_name)
             declared = node_type.param_specs() if node_type is not None else ()
             specs[node.id] = {s.name: s for s in declared}
+        meters = LevelMeters.for_plan(plan)
         return cls(
             engine=engine,
             specs=specs,
-            meters=LevelMeters.for_plan(plan),
+            meters=meters,
+            loudness=LoudnessMeters.for_plan(plan, meters.buffers),
             router=SoloRouter(plan),
             automation=[list(n.automation) for n in plan.nodes],
             sinks=[

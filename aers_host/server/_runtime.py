@@ -64,6 +64,8 @@ RESYNC_BLOCKS = 8
 MAX_CONTROLS_PER_BLOCK = 64
 #: Controls that may wait at once; :meth:`LiveRuntime.submit` refuses more.
 MAX_PENDING_CONTROLS = 1024
+#: Scene voices described in the ``graph`` message at most (the timeline's data).
+MAX_SCENE_VOICES = 2000
 #: Seconds an edit waits for the previous one to finish fading in.
 EDIT_WAIT = 5.0
 
@@ -108,6 +110,8 @@ class LiveRuntime:
         self.soloed: set[int] = set()
         self.audible: set[int] = set(range(len(self.plan.nodes)))
         self._track = NoticeTrack(events, self.plan)
+        #: The scene's voices (start/end samples, first :data:`MAX_SCENE_VOICES`).
+        self.scene = self._track.scene(MAX_SCENE_VOICES)
         self._controls: collections.deque[Control] = collections.deque()
         self._acks: collections.deque[Ack] = collections.deque(maxlen=4096)
         self._notices: collections.deque[Notice] = collections.deque(maxlen=4096)
@@ -438,6 +442,7 @@ class LiveRuntime:
             self._reset_history = False
             timings.count = 0
         view.meters.accumulate(frames)
+        view.loudness.accumulate(frames)
         if self.recorder is not None and not self._warming:
             self.recorder.capture(view, start, frames, self.loop)
         self.blocks += 1

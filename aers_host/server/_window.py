@@ -87,5 +87,6 @@ def make_snapshot(
         in_flight=int(in_flight),
         flags=tuple(runtime.flags(i, view) for i in range(len(nodes))),
         ids=tuple(n.id for n in nodes),
+        loudness=dict(zip(view.loudness.nodes, view.loudness.take(), strict=True)),
     )
     return snapshot, Window.empty(len(nodes), wall0=now, thread0=thread)
