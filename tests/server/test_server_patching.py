@@ -41,8 +41,14 @@ def test_types_list_every_registry_type_with_its_parameter_form(serve: Serve) ->
     reverb = types["reverb"]
     assert reverb["role"] == "processor" and reverb["origin"] == "builtin"
     spec = served.runtime.live.registry["reverb"].param_specs()[0]
-    assert reverb["params"][0] == {"name": spec.name, "min": spec.min, "max": spec.max,
-                                   "default": spec.default, "unit": spec.unit, "doc": spec.doc}
+    assert reverb["params"][0] == {
+        "name": spec.name,
+        "min": spec.min,
+        "max": spec.max,
+        "default": spec.default,
+        "unit": spec.unit,
+        "doc": spec.doc,
+    }
     assert types["compressor"]["sidechain"] and not types["gain"]["sidechain"]
     band_type = types["eq"]["schema"]["properties"]["bands"]["items"]["properties"]["type"]
     assert "peak" in band_type["enum"]  # the page builds the band editor's select from it
@@ -84,10 +90,14 @@ def test_undo_reverts_the_last_edit_then_the_one_before(serve: Serve) -> None:
 
 
 def test_undo_of_a_removed_node_brings_back_its_params_and_connections() -> None:
-    before = {"nodes": {"a": {"type": "sine", "params": {"freq": 220}},
-                        "eq": {"type": "eq", "params": {"bands": [{"type": "peak", "freq": 900}]}},
-                        "o": {"type": "output"}},
-              "connections": [{"from": "a", "to": "eq", "gain_db": -3}, {"from": "eq", "to": "o"}]}
+    before = {
+        "nodes": {
+            "a": {"type": "sine", "params": {"freq": 220}},
+            "eq": {"type": "eq", "params": {"bands": [{"type": "peak", "freq": 900}]}},
+            "o": {"type": "output"},
+        },
+        "connections": [{"from": "a", "to": "eq", "gain_db": -3}, {"from": "eq", "to": "o"}],
+    }
     journal = [{"who": "rest", "ops": [{"op": "remove_node", "id": "eq"},
                                        {"op": "connect", "from": "a", "to": "o"}]}]  # fmt: skip
     ops = undo_ops(before, journal)
