@@ -18,6 +18,7 @@ from aers_host.config import load_config
 from aers_host.server import LiveRuntime, create_app
 from aers_host.server._http import server_config
 
+from .browser import chromium, page  # noqa: F401  (the browser tests' fixtures)
 from .server_helpers import DEMO, REGISTRY, write_config
 
 

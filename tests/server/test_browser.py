@@ -1,8 +1,7 @@
 """The dashboard in a real headless Chromium against a real ``aers serve`` subprocess.
 
-Uses Debian's ``chromium`` (scripts/test.sh installs it when run as root; never
-``playwright install``; without it these tests skip and say why), launched with background networking disabled and a fresh
-profile. Leaves ``tests/artifacts/dashboard.png`` behind as a test artifact.
+Uses Debian's ``chromium`` (see ``tests/server/browser.py``; without it these tests skip
+and say why). Leaves ``tests/artifacts/dashboard.png`` behind as a test artifact.
 """
 
 from __future__ import annotations
@@ -14,22 +13,11 @@ from typing import Any
 
 import pytest
 
+from .browser import ARTIFACTS
 from .live_server import aers_serve
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[1] / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CONFIG = """
     version: 1
     sample_rate: 48000
@@ -49,40 +37,6 @@ CONFIG = """
       - {from: bus, to: main}
 """
 NODES = ("tone", "hiss", "g", "eq1", "bus", "main")
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's chromium; scripts/test.sh installs it as root, the suite itself never does."""
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"no {CHROMIUM}: install Debian's chromium (apt-get install chromium, as root; "
-            "scripts/test.sh does it) to run the browser tests"
-        )
-    return CHROMIUM
-
-
-@pytest.fixture
-def page(chromium: Path, tmp_path: Path) -> Iterator[Any]:
-    """A fresh headless Chromium page (new profile), failing the test on any JS error."""
-    from playwright.sync_api import sync_playwright
-
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(chromium),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1400, "height": 1000},
-        )
-        try:
-            tab = context.new_page()
-            tab.on("pageerror", lambda err: errors.append(str(err)))
-            yield tab
-        finally:
-            context.close()
-    assert not errors, f"JavaScript errors: {errors}"
 
 
 @pytest.fixture

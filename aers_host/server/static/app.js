@@ -5,7 +5,7 @@ import { $ } from "./dom.js";
 import { PROTOCOL, feedUrl, undo, report, refusal } from "./api.js";
 import { buildGraph, updateGraphNode } from "./graph.js";
 import { buildControls, applyValues, showControlError, clearControlError } from "./controls.js";
-import { buildMeters, updateMeters } from "./meters.js";
+import { buildMeters, foldMeters, paintMeters } from "./meters.js";
 import { assess, buildLoadTable, updateLoadTable } from "./health.js";
 import { resetTimeline, onEvent, pushHistory, drawTimeline, drawStrip } from "./timeline.js";
 import { loadTypes, openPalette, closePalette, buildPalette } from "./palette.js";
@@ -77,8 +77,19 @@ function onGraph(graph) {
 // ------------------------------------------------------------------ frames
 
 function onFrame(f) {
+  // Every frame is folded into state (peaks, clip latches, health counters); the page is
+  // painted once per animation frame with the newest one, so a busy page never lags.
   state.frame = f; state.frames++;
   const now = performance.now();
+  foldMeters(f.nodes, now);
+  state.alarms = Object.fromEntries(Object.entries(f.nodes).map(([id, m]) => [id, assess(id, m, now)]));
+  pushHistory(f);
+  if (!state.painting) { state.painting = true; requestAnimationFrame(paint); }
+}
+
+function paint() {
+  state.painting = false;
+  const f = state.frame;
   $("sample").textContent = (f.sample / state.graph.sample_rate).toFixed(2);
   $("loop").textContent = f.loop;
   $("block-us").textContent = f.block_us.mean.toFixed(0);
@@ -87,16 +98,15 @@ function onFrame(f) {
   $("dropped").textContent = f.dropped;
   $("xruns").parentElement.classList.toggle("bad", f.xruns > (state.lastXruns ?? f.xruns));
   state.lastXruns = f.xruns;
-  for (const [id, m] of Object.entries(f.nodes)) updateGraphNode(id, m, assess(id, m, now));
+  for (const [id, m] of Object.entries(f.nodes)) updateGraphNode(id, m, state.alarms[id]);
   for (const action of ["bypass", "mute", "solo"]) {
     for (const [id, m] of Object.entries(f.nodes)) {
       const b = document.querySelector(`[data-testid="${action}-${CSS.escape(id)}"]`);
       if (b) b.setAttribute("aria-pressed", m[action]);
     }
   }
-  updateMeters(f.nodes, now);
+  paintMeters(f.nodes);
   updateLoadTable(f);
-  pushHistory(f);
   drawStrip();
   drawTimeline();
 }

@@ -23,9 +23,12 @@ export function select(id) {
     .forEach((el) => el.classList.remove("selected"));
   const g = byTestId(`graph-node-${id}`), card = byTestId(`node-card-${id}`);
   if (g) g.classList.add("selected");
-  if (card) {
+  if (card) {  // scroll the card list only, never the page
     card.classList.add("selected");
-    card.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    const list = $("controls"), top = card.offsetTop;
+    if (top < list.scrollTop || top + card.offsetHeight > list.scrollTop + list.clientHeight) {
+      list.scrollTo({ top: top - 6, behavior: "smooth" });
+    }
   }
 }
 

@@ -3,7 +3,7 @@
 // (µs per block and % of the block period) sortable by any column.
 
 import { state, nodeById } from "./state.js";
-import { html, $, byTestId } from "./dom.js";
+import { html, $ } from "./dom.js";
 import { select } from "./controls.js";
 
 const RECENT_MS = 3000;  // a counter that rose within this long keeps its node flagged
@@ -87,7 +87,7 @@ export function updateLoadTable(frame) {
     cells[3].textContent = r.time_us_max.toFixed(1);
     cells[4].textContent = r.load.toFixed(2);
     cells[5].textContent = r.f.failed ? "failed" : String(r.problems || "");
-    tr.classList.toggle("alarm", Boolean(byTestId(`graph-node-${r.id}`)?.classList.contains("alarm")));
+    tr.classList.toggle("alarm", Boolean(state.alarms && state.alarms[r.id]));
     tr.style.setProperty("--load", `${Math.min(100, r.load)}%`);
     if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
   });

@@ -115,46 +115,66 @@ function latch(id, c) {
 
 const pct = (db) => `${(meterFraction(db) * 100).toFixed(2)}%`;
 
-/** Fold one frame's levels into the strips: bars, hold, clip latch, numbers. */
-export function updateMeters(nodes, now) {
+/** Fold one frame into the meters' state (every frame: no peak or clip is missed). */
+export function foldMeters(nodes, now) {
   for (const [id, f] of Object.entries(nodes)) {
     const m = state.meters[id];
     if (!m) continue;
-    const strip = byTestId(`strip-${id}`);
-    let loudest = -Infinity;
     f.peak_db.forEach((db, c) => {
       if (c >= m.hold.length) return;
       if (db >= m.hold[c] || now - m.holdAt[c] > HOLD_MS) { m.hold[c] = db; m.holdAt[c] = now; }
       if (db >= CLIP_DB && !m.clipped[c]) { m.clipped[c] = true; latch(id, c); }
+    });
+  }
+}
+
+function elements(id, m) {
+  if (m.els && m.els.strip.isConnected) return m.els;
+  const strip = byTestId(`strip-${id}`);
+  const bars = strip ? [...strip.querySelectorAll(".bar")].map((b) => ({
+    rms: b.querySelector(".rms"), peak: b.querySelector(".peak"), hold: b.querySelector(".hold") })) : [];
+  const rows = m.hold.map((_, c) => byTestId(`master-bar-${id}-${c}`)).filter(Boolean).map((r) => ({
+    rms: r.querySelector(".rms"), peak: r.querySelector(".peak"), hold: r.querySelector(".hold") }));
+  const loud = Object.fromEntries(["lufs-m", "lufs-s", "true-peak"].map((k) => [k, byTestId(`${k}-${id}`)]));
+  m.els = { strip, bars, rows, readout: strip && strip.querySelector(".readout"), loud };
+  return m.els;
+}
+
+/** Paint the latest frame's levels (once per animation frame). */
+export function paintMeters(nodes) {
+  for (const [id, f] of Object.entries(nodes)) {
+    const m = state.meters[id];
+    if (!m) continue;
+    const els = elements(id, m);
+    if (!els.strip) continue;
+    let loudest = -Infinity;
+    f.peak_db.forEach((db, c) => {
+      if (c >= m.hold.length) return;
       loudest = Math.max(loudest, m.hold[c]);
-      const bar = strip && strip.querySelectorAll(".bar")[c];
+      const level = 100 - meterFraction(f.rms_db[c]) * 100;
+      const bar = els.bars[c];
       if (bar) {
-        bar.querySelector(".rms").style.clipPath = `inset(${100 - meterFraction(f.rms_db[c]) * 100}% 0 0 0)`;
-        bar.querySelector(".peak").style.bottom = pct(db);
-        const hold = bar.querySelector(".hold");
-        hold.style.bottom = pct(m.hold[c]);
-        hold.classList.toggle("over", m.hold[c] >= CLIP_DB);
-        hold.classList.toggle("hot", m.hold[c] > -6 && m.hold[c] < CLIP_DB);
+        bar.rms.style.clipPath = `inset(${level}% 0 0 0)`;
+        bar.peak.style.bottom = pct(db);
+        bar.hold.style.bottom = pct(m.hold[c]);
+        bar.hold.classList.toggle("over", m.hold[c] >= CLIP_DB);
+        bar.hold.classList.toggle("hot", m.hold[c] > -6 && m.hold[c] < CLIP_DB);
       }
-      const row = byTestId(`master-bar-${id}-${c}`);
+      const row = els.rows[c];
       if (row) {
-        row.querySelector(".rms").style.clipPath = `inset(0 ${100 - meterFraction(f.rms_db[c]) * 100}% 0 0)`;
-        row.querySelector(".peak").style.left = pct(db);
-        row.querySelector(".hold").style.left = pct(m.hold[c]);
+        row.rms.style.clipPath = `inset(0 ${level}% 0 0)`;
+        row.peak.style.left = pct(db);
+        row.hold.style.left = pct(m.hold[c]);
       }
     });
-    if (strip) {
-      const out = strip.querySelector(".readout");
-      out.textContent = dbText(loudest, state.graph.db_floor);
-      out.classList.toggle("over", loudest >= CLIP_DB);
-    }
+    els.readout.textContent = dbText(loudest, state.graph.db_floor);
+    els.readout.classList.toggle("over", loudest >= CLIP_DB);
     if ("lufs_m" in f) {
       for (const [key, tid] of [["lufs_m", "lufs-m"], ["lufs_s", "lufs-s"], ["true_peak_db", "true-peak"]]) {
-        const el = byTestId(`${tid}-${id}`);
+        const el = els.loud[tid];
         if (el) el.firstChild.textContent = f[key] === null ? "–" : dbText(f[key], -70);
       }
-      const tp = byTestId(`true-peak-${id}`);
-      if (tp) tp.classList.toggle("over", f.true_peak_db >= -1);
+      if (els.loud["true-peak"]) els.loud["true-peak"].classList.toggle("over", f.true_peak_db >= -1);
     }
   }
 }

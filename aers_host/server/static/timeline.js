@@ -10,8 +10,16 @@ const LIVE_SPAN_S = 20;       // window shown when the scene does not loop
 const COLORS = ["#3ccf7a", "#4fa3ff", "#ef8a50", "#e8c547", "#b889ff", "#4dd0c8", "#f06292"];
 const INK = "#d8e1ea", DIM = "#8a98a6", GRID = "#243240";
 
+// Canvas sizes come from a ResizeObserver: reading clientWidth while drawing would force
+// a layout of the whole page on every frame.
+const sizes = new Map();
+const observer = new ResizeObserver((entries) => {
+  for (const e of entries) sizes.set(e.target, [e.contentRect.width, e.contentRect.height]);
+});
+
 function fitCanvas(canvas) {
-  const ratio = window.devicePixelRatio || 1, w = canvas.clientWidth, h = canvas.clientHeight;
+  if (!sizes.has(canvas)) { observer.observe(canvas); sizes.set(canvas, [canvas.clientWidth, canvas.clientHeight]); }
+  const ratio = window.devicePixelRatio || 1, [w, h] = sizes.get(canvas);
   if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
     canvas.width = Math.round(w * ratio);
     canvas.height = Math.round(h * ratio);
