@@ -219,17 +219,21 @@ def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
     procs = {n.id: n.proc for n in runtime.plan.nodes}
     for i, node_id in enumerate(snap.ids):
         bypass, mute, solo, audible = snap.flags[i]
-        nodes[node_id] = _health(procs.get(node_id)) | {
-            "peak_db": _db(snap.peak[i]),
-            "rms_db": _db(snap.rms[i]),
-            "time_us": round(float(snap.node_us_mean[i]), 2),
-            "time_us_max": round(float(snap.node_us_max[i]), 2),
-            "load": round(100.0 * float(snap.node_us_mean[i]) / period_us, 3),
-            "bypass": bypass,
-            "mute": mute,
-            "solo": solo,
-            "audible": audible,
-        } | _loudness(snap.loudness.get(i))
+        nodes[node_id] = (
+            _health(procs.get(node_id))
+            | {
+                "peak_db": _db(snap.peak[i]),
+                "rms_db": _db(snap.rms[i]),
+                "time_us": round(float(snap.node_us_mean[i]), 2),
+                "time_us_max": round(float(snap.node_us_max[i]), 2),
+                "load": round(100.0 * float(snap.node_us_mean[i]) / period_us, 3),
+                "bypass": bypass,
+                "mute": mute,
+                "solo": solo,
+                "audible": audible,
+            }
+            | _loudness(snap.loudness.get(i))
+        )
     frame = {
         "seq": snap.seq,
         "sample": snap.sample,

@@ -41,14 +41,8 @@ def test_types_list_every_registry_type_with_its_parameter_form(serve: Serve) ->
     reverb = types["reverb"]
     assert reverb["role"] == "processor" and reverb["origin"] == "builtin"
     spec = served.runtime.live.registry["reverb"].param_specs()[0]
-    assert reverb["params"][0] == {
-        "name": spec.name,
-        "min": spec.min,
-        "max": spec.max,
-        "default": spec.default,
-        "unit": spec.unit,
-        "doc": spec.doc,
-    }
+    for field in ("name", "min", "max", "default", "unit", "doc"):
+        assert reverb["params"][0][field] == getattr(spec, field), field
     assert types["compressor"]["sidechain"] and not types["gain"]["sidechain"]
     band_type = types["eq"]["schema"]["properties"]["bands"]["items"]["properties"]["type"]
     assert "peak" in band_type["enum"]  # the page builds the band editor's select from it
