@@ -287,6 +287,19 @@ def test_refused_edits_and_controls_show_the_servers_message(page: Any, tmp_path
             ".textContent.includes('gain_db=99 is outside')",
             timeout=5000,
         )
+        # A node dragged elsewhere stays there after a reload (the browser keeps it).
+        node = testid("graph-node-tone")
+        before = page.get_attribute(node, "transform")
+        x, y = centre(page, f"{node} .title")
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 10, y + 60, steps=6)
+        page.mouse.up()
+        moved = page.get_attribute(node, "transform")
+        assert moved != before
+        page.reload()
+        page.wait_for_selector(UP, timeout=15000)
+        assert page.get_attribute(node, "transform") == moved
         # Keyboard patching: focus a cable, Enter, type a gain, Enter.
         page.focus(testid("cable-g-main-main"))
         page.keyboard.press("Enter")
