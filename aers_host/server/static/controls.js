@@ -169,6 +169,8 @@ function addBands(card, n) {
       params: { ...(entry.params || {}), bands } }));
   };
   const fields = [["freq", "Hz"], ["gain_db", "dB"], ["q", ""]];
+  const head = html("div", { class: "band head", "aria-hidden": "true" }, box);
+  for (const label of ["type", "freq Hz", "gain dB", "Q", ""]) html("span", {}, head, label);
   bands.forEach((band, i) => {
     const row = html("div", { class: "band", "data-testid": `band-${n.id}-${i}` }, box);
     const type = html("select", { "aria-label": `band ${i + 1} type`, "data-testid": `band-type-${n.id}-${i}` }, row);

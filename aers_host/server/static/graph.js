@@ -435,7 +435,8 @@ export function updateGraphNode(id, m, alarm) {
   g.querySelector(".stats").textContent = `${peak === null ? "" : `${dbText(peak)} dB · `}`
     + `${m.time_us.toFixed(0)} µs`
     + (m.rtt_us === undefined ? "" : ` · RTT ${m.rtt_us.toFixed(0)} µs`);
-  g.classList.toggle("alarm", Boolean(alarm));
+  g.classList.toggle("alarm", Boolean(alarm && alarm.level === "alarm"));
+  g.classList.toggle("warn", Boolean(alarm && alarm.level === "warn"));
   const badge = g.querySelector(".badge");
   if (alarm) {
     badge.querySelector("text").textContent = `⚠ ${alarm.count}`;

@@ -33,12 +33,15 @@ export function assess(id, f, now) {
   if (rising.length) { h.risenAt = now; h.last = rising.join(", "); }
   h.count = f.node_xruns ?? f.fallback_blocks ?? 0;
   if (f.failed) {
-    return { count: "failed", reason: `failed: ${f.reason || "no reason given"} (output is its fallback)` };
+    return { count: "failed", level: "alarm", reason: `failed: ${f.reason || "no reason given"} (output is its fallback)` };
   }
-  if (now - h.risenAt > RECENT_MS || !h.risenAt) return null;
+  if (!h.risenAt) return null;
+  if (now - h.risenAt > RECENT_MS) {  // calm again: an amber badge keeps the history visible
+    return { count: h.count, level: "warn", reason: `no new problems for ${((now - h.risenAt) / 1000).toFixed(0)} s; last: ${h.last}` };
+  }
   const totals = COUNTERS.filter(([k]) => f[k]).map(([k, what]) => `${f[k]} ${what}`).join(", ");
   const reason = `${h.last}${f.reason ? ` — last problem: ${f.reason}` : ""} (since start: ${totals})`;
-  return { count: h.count, reason };
+  return { count: h.count, level: "alarm", reason };
 }
 
 export function buildLoadTable() {
@@ -87,7 +90,9 @@ export function updateLoadTable(frame) {
     cells[3].textContent = r.time_us_max.toFixed(1);
     cells[4].textContent = r.load.toFixed(2);
     cells[5].textContent = r.f.failed ? "failed" : String(r.problems || "");
-    tr.classList.toggle("alarm", Boolean(state.alarms && state.alarms[r.id]));
+    const alarm = state.alarms && state.alarms[r.id];
+    tr.classList.toggle("alarm", Boolean(alarm && alarm.level === "alarm"));
+    tr.classList.toggle("warn", Boolean(alarm && alarm.level === "warn"));
     tr.style.setProperty("--load", `${Math.min(100, r.load)}%`);
     if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
   });

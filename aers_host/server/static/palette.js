@@ -127,6 +127,8 @@ function showForm(t) {
   form.params = params;
   form.idInput = id;
   form.msg = msg;
+  const palette = $("palette");  // bring the form into view inside the palette only
+  palette.scrollTo({ top: form.offsetTop - palette.offsetTop - 8 });
 }
 
 export function openPalette() {
