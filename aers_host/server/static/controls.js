@@ -85,10 +85,8 @@ function addParam(card, n, p) {
   if (p.choices) {
     const sel = html("select", { id: `p-${n.id}-${p.name}`, "data-testid": `param-${n.id}-${p.name}`,
       "data-value": p.value }, row);
-    p.choices.forEach((c, i) => {
-      const value = p.min + i;
-      html("option", { value, selected: value === Math.round(p.value) }, sel, c);
-    });
+    const shown = nearest(p.choices, p.value);
+    for (const c of p.choices) html("option", { value: c.value, selected: c.value === shown }, sel, c.label);
     sel.onchange = () => send({ type: "param", node: n.id, param: p.name, value: Number(sel.value) }, msg);
     row.classList.add("choice");
     row.appendChild(msg);
@@ -132,6 +130,10 @@ function addParam(card, n, p) {
 
 const round = (v) => Number(Number(v).toPrecision(5));
 
+/** The labelled value closest to `value` (what a loader snapping to its choices plays). */
+const nearest = (choices, value) => choices.reduce(
+  (best, c) => (Math.abs(c.value - value) < Math.abs(best - value) ? c.value : best), choices[0].value);
+
 /** Running values from a `params` message: move the controls that are not being touched. */
 export function applyValues(nodes) {
   for (const [id, values] of Object.entries(nodes)) {
@@ -141,7 +143,8 @@ export function applyValues(nodes) {
       const el = byTestId(`param-${id}-${name}`);
       if (!el) continue;
       if (el.tagName === "SELECT") {
-        if (document.activeElement !== el) el.value = String(Math.round(value));
+        const p = n && n.params.find((x) => x.name === name);
+        if (document.activeElement !== el && p) el.value = String(nearest(p.choices, value));
         el.dataset.value = value;
       } else if (el.aersSet) el.aersSet(value);
     }

@@ -52,7 +52,7 @@ function paramInputs(form, t) {
     let input;
     if (p.choices) {
       input = html("select", { "data-testid": `palette-param-${p.name}` }, row);
-      p.choices.forEach((c, i) => html("option", { value: p.min + i, selected: p.min + i === p.default }, input, c));
+      for (const c of p.choices) html("option", { value: c.value, selected: c.value === p.default }, input, c.label);
     } else {
       input = html("input", { type: "number", step: "any", min: p.min, max: p.max, value: p.default,
         "data-testid": `palette-param-${p.name}`, title: `${p.doc} [${p.min}, ${p.max}] ${p.unit}` }, row);
