@@ -175,7 +175,9 @@ function drawNode(n) {
   const channels = n.channels_in === n.channels_out || !n.channels_in || !n.channels_out
     ? `${n.channels_out || n.channels_in} ch` : `${n.channels_in}→${n.channels_out}`;
   const typeLine = svg("text", { x: 9, y: HEAD + 14, class: "type" }, g);
-  typeLine.textContent = `${n.type} · ${channels}${n.latency ? ` · ${n.latency} smp` : ""}`;
+  const latency = n.latency ? ` · ${n.latency} smp` : "";
+  const full = `${n.type} · ${channels}${latency}`;
+  typeLine.textContent = full.length * 6 <= w - 14 ? full : `${n.type}${latency}`;  // fit the box
   svg("title", {}, typeLine).textContent = `${n.type}, ${n.channels_in} in → ${n.channels_out} out`
     + `${n.latency ? `, latency ${n.latency} samples` : ""}`;
   for (let c = 0; c < n.meter_channels; c++) {

@@ -73,7 +73,7 @@ export function buildMeters(graph) {
       channelBar(bars, n.id, c);
     }
     html("output", { class: "readout", "data-testid": `readout-${n.id}` }, strip, "−∞");
-    html("span", { class: "name" }, strip, n.id);
+    html("span", { class: "name" }, strip, n.id.replace(/_/g, "_\u200b"));  // break after _
     if (n.role === "sink") buildMaster(master, n);
   }
   for (const [id, m] of Object.entries(state.meters)) {
