@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +316,53 @@ def test_refused_edits_and_controls_show_the_servers_message(page: Any, tmp_path
             "() => window.aers.graph.edges.some(e => e.from === 'g' && e.gain_db === -6)",
             timeout=10000,
         )
+
+
+EQ = """
+    version: 1
+    nodes:
+      tone: {type: sine, params: {freq: 440, level_db: -12}}
+      eq1:  {type: eq, params: {bands: [{type: peak, freq: 1000, gain_db: 3, q: 1.0}]}}
+      main: {type: output}
+    connections:
+      - {from: tone, to: eq1}
+      - {from: eq1, to: main}
+"""
+
+
+def bands(url: str) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{url}/api/config").json()["nodes"]["eq1"]["params"]["bands"])
+
+
+def wait_bands(url: str, expected: list[dict[str, Any]]) -> None:
+    deadline = time.monotonic() + 10
+    while bands(url) != expected:
+        assert time.monotonic() < deadline, bands(url)
+        time.sleep(0.1)
+
+
+def test_eq_bands_are_edited_from_the_card(page: Any, tmp_path: Path) -> None:
+    with aers_serve(write(tmp_path, EQ)) as url:
+        open_page(page, url)
+        page.wait_for_selector(tid("band-freq-eq1-0"))
+        page.fill(tid("band-freq-eq1-0"), "2500")
+        page.press(tid("band-freq-eq1-0"), "Tab")  # change fires: the node is replaced
+        wait_bands(url, [{"type": "peak", "freq": 2500, "gain_db": 3, "q": 1.0}])
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"band-freq-eq1-0\"]').value === '2500'"
+        )
+        page.click(tid("band-add-eq1"))
+        wait_bands(url, [{"type": "peak", "freq": 2500, "gain_db": 3, "q": 1.0},
+                         {"type": "peak", "freq": 1000, "gain_db": 0, "q": 1}])  # fmt: skip
+        page.wait_for_selector(tid("band-type-eq1-1"))
+        page.select_option(tid("band-type-eq1-1"), "highshelf")
+        wait_bands(url, [{"type": "peak", "freq": 2500, "gain_db": 3, "q": 1.0},
+                         {"type": "highshelf", "freq": 1000, "gain_db": 0, "q": 1}])  # fmt: skip
+        page.wait_for_selector(tid("band-remove-eq1-0"))
+        page.click(tid("band-remove-eq1-0"))
+        wait_bands(url, [{"type": "highshelf", "freq": 1000, "gain_db": 0, "q": 1}])
+        whos = [e["who"] for e in httpx.get(f"{url}/api/edits").json()["journal"]]
+        assert whos == ["dashboard"] * 4
 
 
 def test_screenshot_of_the_demo(page: Any, plugins: Path) -> None:
