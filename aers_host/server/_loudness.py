@@ -1,19 +1,17 @@
 """Live loudness of the outputs: momentary and short-term LUFS and true peak, per sink.
 
-The offline measure (:mod:`aers_host.metrics._loudness`, ITU-R BS.1770-4 / EBU Tech 3341)
-computed incrementally on the audio thread, so the dashboard's master section reads what
-a loudness meter on the output would:
+The render's meter (:mod:`aers_host.metrics`: ITU-R BS.1770-4, EBU R 128 windows) kept
+for a run that never ends: the same compiled kernels — K-weighted energy per 100 ms
+segment, and the Annex 2 4× true-peak interpolator — fed by the audio thread after every
+block, with the segment sums in a short ring instead of an array sized for the run:
 
-* every block, one compiled kernel call per sink runs the K-weighting biquads (the same
-  coefficients as the offline measure, float64 state kept across blocks) and adds the
-  channel-weighted squares into 100 ms buckets; a ring of the last 30 buckets gives the
-  momentary (last 4: 400 ms) and short-term (all 30: 3 s) loudness, exactly the offline
-  windows that end at the newest bucket boundary;
-* true peak: 4× oversampling by a polyphase low-pass FIR (windowed sinc, 64 taps, cut at
-  the original Nyquist), the largest magnitude of the oversampled and the original
-  samples since the previous snapshot.
+* momentary loudness = the last 4 complete segments (400 ms), short-term = the last 30
+  (3 s) — exactly the offline windows that end at the newest segment boundary;
+* true peak = the larger of the sample peak and the interpolated peak since the previous
+  snapshot (each :meth:`LoudnessMeters.take` starts a new span).
 
-Everything is allocated at ``for_plan``; ``accumulate`` allocates nothing.
+Everything is allocated (and the kernels compiled) at construction; ``accumulate``
+allocates no arrays.
 
 Example:
     >>> import numpy as np
@@ -27,129 +25,76 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from .._processor import Buffer
-from ..metrics._loudness import channel_weights, k_weighting_sos
+from ..metrics._bs1770 import HISTORY, SPAN, interpolator_taps, kweight_energy, true_peak_block
+from ..metrics._weighting import channel_weights, k_weighting_sos
 
 if TYPE_CHECKING:
     from ..graph import Plan
 
 F64 = npt.NDArray[np.float64]
-#: Buckets of 100 ms kept: the short-term window (3 s).
-RING = 30
-#: Buckets in the momentary window (400 ms).
-MOMENTARY = 4
-OVERSAMPLE = 4
-TAPS = 64
+#: Segments (100 ms) in the short-term window; the momentary window's.
+SHORT_TERM, MOMENTARY = 30, 4
+#: Segment slots of the ring: complete segments are moved back to its start when it fills.
+SLOTS = 128
 
 
-def oversampling_fir() -> F64:
-    """Polyphase taps ``(OVERSAMPLE, TAPS // OVERSAMPLE)`` of the true-peak interpolator."""
-    from scipy.signal import firwin
+@dataclass(slots=True)
+class _Sink:
+    """The state of one sink's meter (every array allocated once)."""
 
-    h = firwin(TAPS, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
-    return np.ascontiguousarray(h.reshape(-1, OVERSAMPLE).T)
-
-
-@njit(cache=True)
-def _fold(buf, sos, zi, weights, acc, ring, fir, hist, peak):  # type: ignore[no-untyped-def]  # pragma: no cover - jit
-    """K-weight ``buf`` into 100 ms buckets and track its 4× oversampled peak.
-
-    ``acc``: [bucket sum, samples in bucket, bucket length, next ring slot, buckets filled];
-    ``hist``: per channel, the last input samples (newest at ``[:, 0]``).
-    """
-    channels, frames = buf.shape
-    phases, taps = fir.shape
-    hop = int(acc[2])
-    for i in range(frames):
-        total = 0.0
-        for c in range(channels):
-            x = float(buf[c, i])
-            # True peak: shift the history, then every phase of the interpolator.
-            for k in range(taps - 1, 0, -1):
-                hist[c, k] = hist[c, k - 1]
-            hist[c, 0] = x
-            a = abs(x)
-            if a > peak[0]:
-                peak[0] = a
-            for p in range(phases):
-                y = 0.0
-                for k in range(taps):
-                    y += fir[p, k] * hist[c, k]
-                y = abs(y)
-                if y > peak[0]:
-                    peak[0] = y
-            # K-weighting: two biquads, transposed direct form II.
-            v = x
-            for s in range(2):
-                b0, b1, b2 = sos[s, 0], sos[s, 1], sos[s, 2]
-                a1, a2 = sos[s, 4], sos[s, 5]
-                out = b0 * v + zi[c, s, 0]
-                zi[c, s, 0] = b1 * v - a1 * out + zi[c, s, 1]
-                zi[c, s, 1] = b2 * v - a2 * out
-                v = out
-            total += weights[c] * v * v
-        acc[0] += total
-        acc[1] += 1.0
-        if int(acc[1]) == hop:
-            slot = int(acc[3])
-            ring[slot] = acc[0] / hop
-            acc[3] = float((slot + 1) % ring.shape[0])
-            acc[4] = min(acc[4] + 1.0, float(ring.shape[0]))
-            acc[0] = 0.0
-            acc[1] = 0.0
-
-
-_warmed = False
-
-
-def _warm() -> None:
-    """[main-thread] Compile (or load) the kernel for whole and cut blocks, never on audio."""
-    global _warmed
-    if _warmed:
-        return
-    buf = np.zeros((1, 8), np.float32)
-    fir = oversampling_fir()
-    for view in (buf, buf[:, :4]):  # a pass's last, shorter block is a non-contiguous view
-        state = (np.zeros((1, 2, 2)), np.ones(1), np.array([0.0, 0.0, 4.0, 0.0, 0.0]))
-        _fold(view, k_weighting_sos(48000), *state, np.zeros(2), fir,
-              np.zeros((1, fir.shape[1])), np.zeros(1))  # fmt: skip
-    _warmed = True
+    buf: Buffer
+    weights: F64
+    zi: F64
+    energy: F64
+    pos: npt.NDArray[np.int64]
+    hist: F64
+    work: F64
+    acc: F64
+    peaks: F64
+    scratch: F64
 
 
 class LoudnessMeters:
     """Momentary/short-term loudness and true peak of a fixed list of sink buffers."""
 
     def __init__(self, buffers: Sequence[Buffer], nodes: Sequence[int], sample_rate: int) -> None:
-        """[main-thread & !active] Remember the buffers and allocate every state array.
+        """[main-thread & !active] Allocate every state array and compile the kernels.
 
         Args:
             buffers: one ``(channels, block)`` array per metered sink, read after each block.
             nodes: the plan index of each buffer's node.
-            sample_rate: Hz (sets the filters and the 100 ms bucket).
+            sample_rate: Hz (sets the filters and the 100 ms segment).
         """
-        _warm()
-        self.buffers = list(buffers)
         self.nodes = list(nodes)
-        self.sos = k_weighting_sos(sample_rate)
-        self.fir = oversampling_fir()
-        hop = float(round(0.1 * sample_rate))
-        self.state = [
-            (
-                np.zeros((b.shape[0], 2, 2)),
-                channel_weights(b.shape[0]),
-                np.array([0.0, 0.0, hop, 0.0, 0.0]),
-                np.zeros(RING),
-                np.zeros((b.shape[0], self.fir.shape[1])),
-                np.zeros(1),
+        self.sos = np.ascontiguousarray(k_weighting_sos(sample_rate))
+        self.taps = interpolator_taps()
+        self.segment = max(1, round(sample_rate / 10))
+        self.sinks = [
+            _Sink(
+                buf=b,
+                weights=np.ascontiguousarray(channel_weights(b.shape[0]), np.float64),
+                zi=np.zeros((b.shape[0], 2, 2)),
+                energy=np.zeros(SLOTS),
+                pos=np.array([0, 0, self.segment], np.int64),
+                hist=np.zeros((b.shape[0], HISTORY)),
+                work=np.zeros(b.shape[1] + HISTORY),
+                acc=np.zeros(SPAN),
+                peaks=np.zeros(2),
+                scratch=np.zeros(SHORT_TERM + 1),
             )
-            for b in self.buffers
+            for b in buffers
         ]
+        for sink in self.sinks:  # compile (or load) for whole and cut blocks, never on audio
+            self._fold(sink, sink.buf.shape[1])
+            self._fold(sink, 1)
+            self._clear(sink)
 
     @classmethod
     def for_plan(cls, plan: Plan, buffers: Sequence[Buffer]) -> LoudnessMeters:
@@ -157,11 +102,28 @@ class LoudnessMeters:
         sinks = [i for i, n in enumerate(plan.nodes) if n.role == "sink" and buffers[i].shape[0]]
         return cls([buffers[i] for i in sinks], sinks, plan.sample_rate)
 
+    def _fold(self, s: _Sink, frames: int) -> None:
+        view = s.buf if frames == s.buf.shape[1] else s.buf[:, :frames]
+        kweight_energy(view, frames, self.sos, s.weights, s.zi, s.energy, s.pos)
+        true_peak_block(view, frames, self.taps, s.hist, s.work, s.acc, s.peaks)
+        done = int(s.pos[0])
+        if done >= SLOTS - 4:  # keep the last 30 complete segments and the one filling
+            keep = min(done, SHORT_TERM)
+            s.scratch[: keep + 1] = s.energy[done - keep : done + 1]
+            s.energy.fill(0.0)
+            s.energy[: keep + 1] = s.scratch[: keep + 1]
+            s.pos[0] = keep
+
+    @staticmethod
+    def _clear(s: _Sink) -> None:
+        for array in (s.zi, s.energy, s.hist, s.peaks):
+            array.fill(0.0)
+        s.pos[0] = s.pos[1] = 0
+
     def accumulate(self, frames: int) -> None:
         """[audio-thread] Fold the first ``frames`` frames of every sink's buffer in."""
-        for buf, (zi, weights, acc, ring, hist, peak) in zip(self.buffers, self.state, strict=True):
-            view = buf if frames == buf.shape[1] else buf[:, :frames]
-            _fold(view, self.sos, zi, weights, acc, ring, self.fir, hist, peak)
+        for sink in self.sinks:
+            self._fold(sink, frames)
 
     def take(self) -> list[tuple[float | None, float | None, float]]:
         """[audio-thread] Per sink: momentary LUFS, short-term LUFS, true peak (dBTP).
@@ -170,20 +132,23 @@ class LoudnessMeters:
         the previous call, which clears it.
         """
         readings = []
-        for _, _, acc, ring, _, peak in self.state:
-            filled, slot = int(acc[4]), int(acc[3])
+        for s in self.sinks:
+            done = int(s.pos[0])
             momentary = short = None
-            if filled >= MOMENTARY:
-                last = [ring[(slot - k - 1) % RING] for k in range(MOMENTARY)]
-                momentary = _lufs(sum(last) / MOMENTARY)
-            if filled >= RING:
-                short = _lufs(float(ring.mean()))
-            true_peak = 20.0 * math.log10(max(float(peak[0]), 1e-6))
-            peak[0] = 0.0
+            if done >= MOMENTARY:
+                momentary = _lufs(
+                    float(s.energy[done - MOMENTARY : done].sum()), MOMENTARY * self.segment
+                )
+            if done >= SHORT_TERM:
+                short = _lufs(
+                    float(s.energy[done - SHORT_TERM : done].sum()), SHORT_TERM * self.segment
+                )
+            true_peak = 20.0 * math.log10(max(float(s.peaks.max()), 1e-6))
+            s.peaks.fill(0.0)
             readings.append((momentary, short, true_peak))
         return readings
 
 
-def _lufs(power: float) -> float:
-    """``-0.691 + 10 log10(power)``, floored at -120 LUFS for silence."""
-    return -0.691 + 10.0 * math.log10(max(power, 1e-12))
+def _lufs(energy: float, frames: int) -> float:
+    """``-0.691 + 10 log10(mean power)``, floored at -120 LUFS for silence."""
+    return -0.691 + 10.0 * math.log10(max(energy / frames, 1e-12))
