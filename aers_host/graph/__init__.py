@@ -27,10 +27,12 @@ __all__ = [
     "build_graph",
     "build_plan",
     "describe",
+    "fallback_lines",
     "plan_topology",
     "render",
     "render_length",
     "render_metrics",
+    "substitution_report",
 ]
 
 _WHERE = {
@@ -54,6 +56,8 @@ _WHERE = {
     "render": "._render",
     "render_length": "._render",
     "render_metrics": "._render",
+    "fallback_lines": "._substitution",
+    "substitution_report": "._substitution",
 }
 
 if TYPE_CHECKING:
@@ -68,6 +72,7 @@ if TYPE_CHECKING:
         render_metrics,
     )
     from ._sinks import OutputSink
+    from ._substitution import fallback_lines, substitution_report
     from ._topology import CycleError, Edge, Topology, plan_topology
 
 

@@ -10,7 +10,13 @@ deadline (``deadline_ms`` node option, default half a block period): it hands th
 to the link thread (preallocated slot, no copy of Python objects) and outputs the result of
 block ``n - latency_blocks`` if it has arrived, else the ``fallback`` (node option):
 ``silence`` (default) or ``bypass`` (the input of that block, i.e. the dry signal delayed
-the same way). Every fallback block is counted in :attr:`RemoteProcessor.late_blocks`.
+the same way). Every fallback block is counted in :attr:`RemoteProcessor.late_blocks`
+and recorded in :attr:`RemoteProcessor.substitutions`.
+
+Offline (``set_timing(OFFLINE)``, what renders use) there is no deadline: ``process``
+waits for the result up to the node's hang limit (``hang_limit_s`` node option, else the
+run's, else 10 s); only a result that never comes, or a lost connection, plays the
+fallback, and the render then says so (exit 1 unless fallback is allowed).
 
 Results carry their ``seq`` and ``start``, so after a reconnect the output picks up aligned
 to the right sample. Limitations: block sizes must stay fixed (except a shorter final
@@ -32,6 +38,7 @@ from .._extras import missing_modules
 from .._limits import check_latency, check_whole
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
 from .._processor import Buffer, ParamEvent, Processor
+from .._timing import REALTIME, SubstitutionLog, Timing
 from ..errors import GraphError, LimitError, MissingExtraError
 from ._chain import chain_shape_problems
 from ._protocol import BLOCK, HEADER_SIZE, MAX_CHANNELS, encode_header
@@ -59,6 +66,7 @@ class RemoteProcessor:
         connect_timeout_s: float = 5.0,
         reconnect_max_ms: float = 2000.0,
         label: str = "remote",
+        hang_limit_s: float | None = None,
     ) -> None:
         self.label = label
         self.url, self._token, self.chain = url, token, list(chain)
@@ -73,6 +81,10 @@ class RemoteProcessor:
         self.late_blocks = 0
         #: Blocks not sent because the node was away.
         self.dropped_blocks = 0
+        #: Blocks that output the fallback instead of the remote chain's result.
+        self.substitutions = SubstitutionLog()
+        self.timing = REALTIME
+        self._hang_limit_s = hang_limit_s
         self._link: Link | None = None
         self._seq = 0
         self._deadline = 0.0
@@ -80,8 +92,15 @@ class RemoteProcessor:
 
     @property
     def xruns(self) -> int:
-        """Blocks that missed their deadline (the metrics vocabulary for :attr:`late_blocks`)."""
-        return self.late_blocks
+        """Real time: blocks that missed their deadline (:attr:`late_blocks`); offline: 0.
+
+        Offline a block has no deadline; one that never came is a substitution instead.
+        """
+        return self.late_blocks if self.timing.realtime else 0
+
+    def set_timing(self, timing: Timing) -> None:
+        """[main-thread & !active] Real time (deadline) or offline (wait up to the hang limit)."""
+        self.timing = timing
 
     def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
         """[main-thread & !active] Allocate the rings, connect, and learn the chain's latency.
@@ -105,6 +124,8 @@ class RemoteProcessor:
         self._delay = self.latency_blocks * max_block
         period = max_block / sample_rate
         self._deadline = (self._deadline_ms / 1000.0) if self._deadline_ms else period / 2
+        if not self.timing.realtime:
+            self._deadline = self.timing.hang_limit(self._hang_limit_s)
         hello = {"sample_rate": sample_rate, "block_size": max_block, "channels": channels,
                  "chain": self.chain}  # fmt: skip
         link = Link(
@@ -176,6 +197,7 @@ class RemoteProcessor:
             out[...] = rings.res_audio[j, :, :frames]
         else:
             self.late_blocks += 1
+            self.substitutions.note(start, frames)
             if (
                 self.fallback == "bypass"
                 and out.shape[0] == inp.shape[0]
@@ -252,6 +274,7 @@ def _options(params: Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
         "connect_timeout_s": float(params.get("connect_timeout_s", 5.0)),
         "reconnect_max_ms": float(params.get("reconnect_max_ms", 2000.0)),
         "label": ctx.node_id or "remote",
+        "hang_limit_s": float(opts["hang_limit_s"]) if "hang_limit_s" in opts else None,
     }
 
 

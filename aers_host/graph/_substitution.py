@@ -1,0 +1,74 @@
+"""Which samples of a render are not the graph's real output, per node, and how to say so.
+
+Two sources feed it: processors backed by another process (sandboxed, in-process
+plugins, remote nodes) keep a ``substitutions`` log of the blocks they answered with
+their fallback; the engine keeps ``NodeRuntime.substituted`` for blocks of NaN/Inf it
+replaced at any node. An offline render with any entry exits 1 unless fallback is
+allowed (see ``docs/architecture.md``, *Timing modes*).
+
+Example:
+    >>> report = substitution_report(plan)          # doctest: +SKIP
+    >>> report["clip"]["samples"], report["clip"]["ranges"][:1]   # doctest: +SKIP
+    (57600, [[4096, 61696]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._timing import SubstitutionLog
+from ._plan import Plan
+
+
+def node_log(node: Any) -> SubstitutionLog:
+    """[main-thread] The node's substituted blocks: its processor's log and the engine's."""
+    own = getattr(node.proc, "substitutions", None)
+    screened: SubstitutionLog = node.substituted
+    if isinstance(own, SubstitutionLog) and own.blocks:
+        return own.merge(screened) if screened.blocks else own
+    return screened
+
+
+def substitution_report(plan: Plan) -> dict[str, dict[str, Any]]:
+    """[main-thread] ``metrics.json``'s ``substituted``: node id → count, first sample, ranges.
+
+    Only nodes with at least one substituted block appear.
+    """
+    report = {}
+    for node in plan.nodes:
+        log = node_log(node)
+        if log.blocks:
+            info = log.to_dict(plan.sample_rate)
+            info["nonfinite_blocks"] = node.nonfinite_blocks
+            report[node.id] = info
+    return report
+
+
+def fallback_lines(nodes: Mapping[str, Mapping[str, Any]], sample_rate: int) -> list[str]:
+    """One line per node that played fallback audio, from ``metrics.json``'s ``nodes``.
+
+    Each line says why (failed with its reason, late or NaN/Inf blocks), for how long,
+    and where it started, e.g. ``node 'clip': failed after 2 restarts (hang in process at
+    sample 4096 ...); its fallback played for 1.20 s (57600 samples from sample 4096)``.
+    """
+    lines = []
+    for node_id, node in nodes.items():
+        sub = node.get("substituted")
+        if not isinstance(sub, Mapping) or not sub.get("samples"):
+            continue
+        if node.get("failed"):
+            restarts = int(node.get("restarts") or 0)
+            why = f"failed after {restarts} restart{'s' if restarts != 1 else ''}"
+            if node.get("failure_reason"):
+                why += f" ({node['failure_reason']})"
+        elif sub.get("nonfinite_blocks"):
+            why = f"{sub['nonfinite_blocks']} blocks of NaN/Inf replaced"
+        else:
+            why = f"{sub['blocks']} blocks without a result"
+        samples = int(sub["samples"])
+        lines.append(
+            f"node {node_id!r}: {why}; its fallback played for {samples / sample_rate:.2f} s "
+            f"({samples} samples from sample {sub['first_sample']})"
+        )
+    return lines
