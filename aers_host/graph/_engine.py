@@ -49,9 +49,7 @@ _NO_LINE = np.zeros((1, 0), np.float32)
 _Views = list[tuple[Buffer, Buffer, Buffer | None]]
 #: (node index, call, call is bound to the views (takes only ``start``), input view,
 #: output view, node to gather for, special node, output to screen for NaN/Inf)
-_Step = tuple[
-    int, Any, bool, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None", bool
-]
+_Step = tuple[int, Any, bool, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None", bool]
 
 
 class EventSource(Protocol):

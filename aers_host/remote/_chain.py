@@ -156,6 +156,26 @@ class Chain:
             self._flush.leave(saved)
         return buf
 
+    def get_state(self) -> list[dict[str, Any]]:
+        """[node-thread, between blocks] Every stage's state, in order (for sessions)."""
+        return [stage.proc.get_state() for stage in self._stages]
+
+    def set_state(self, states: Any) -> None:
+        """[node-thread, between blocks] Restore what :meth:`get_state` returned.
+
+        Raises:
+            ChainError: not one state mapping per stage, or a stage refused its state.
+        """
+        if not isinstance(states, list) or len(states) != len(self._stages):
+            raise ChainError([f"state must list {len(self._stages)} stage states"])
+        for i, (stage, state) in enumerate(zip(self._stages, states, strict=True)):
+            if not isinstance(state, dict):
+                raise ChainError([f"chain.{i}: state must be a mapping"])
+            try:
+                stage.proc.set_state(state)
+            except (ValueError, TypeError, KeyError) as err:
+                raise ChainError([f"chain.{i}: state refused: {err}"]) from err
+
     def warm(self) -> None:
         """[main-thread] Run one silent block through every stage, then reset them all.
 

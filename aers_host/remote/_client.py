@@ -19,9 +19,13 @@ run's, else 10 s); only a result that never comes, or a lost connection, plays t
 fallback, and the render then says so (exit 1 unless fallback is allowed).
 
 Results carry their ``seq`` and ``start``, so after a reconnect the output picks up aligned
-to the right sample. Limitations: block sizes must stay fixed (except a shorter final
-block), and a resumed session restarts the remote chain fresh (the in-flight blocks and
-the remote chain's state are not part of the session).
+to the right sample. Block sizes must stay fixed (except a shorter final block).
+
+Sessions: :meth:`RemoteProcessor.get_state` asks the node for its chain's state (a STATE
+message, answered after every block already sent) and keeps the results of the
+``latency_blocks`` blocks still in flight; :meth:`RemoteProcessor.set_state` restores the
+chain on the node and plays those results first, so save-then-resume is bit-exact. A
+reconnect during a run starts the chain fresh on the node (its state is not replayed).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from .._limits import check_latency, check_whole
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
 from .._processor import Buffer, ParamEvent, Processor
 from .._timing import REALTIME, SubstitutionLog, Timing
-from ..errors import GraphError, LimitError, MissingExtraError
+from ..errors import GraphError, LimitError, MissingExtraError, SessionError
 from ._chain import chain_shape_problems
 from ._protocol import BLOCK, HEADER_SIZE, MAX_CHANNELS, encode_header
 
@@ -85,6 +89,8 @@ class RemoteProcessor:
         self.substitutions = SubstitutionLog()
         self.timing = REALTIME
         self._hang_limit_s = hang_limit_s
+        #: Results of blocks in flight when a session was saved, output first on resume.
+        self._carried: list[np.ndarray] = []
         self._link: Link | None = None
         self._seq = 0
         self._deadline = 0.0
@@ -188,7 +194,12 @@ class RemoteProcessor:
             self.dropped_blocks += 1
         want = seq - self.latency_blocks
         if want < 0:
-            out.fill(0.0)  # the delayed stream before the first block is silence
+            if seq < len(self._carried):  # a resumed session: results in flight at its save
+                carried = self._carried[seq][:, :frames]
+                out.fill(0.0)
+                out[:, : carried.shape[1]] = carried
+            else:
+                out.fill(0.0)  # the delayed stream before the first block is silence
             return
         j = want % rings.slots
         if rings.res_seq[j] != want and rings.in_epoch[j] >= 0:
@@ -252,11 +263,69 @@ class RemoteProcessor:
         self._seq = 0
 
     def get_state(self) -> dict[str, Any]:
-        """[main-thread] Settings only: the remote chain's state lives on the node."""
-        return {"url": self.url, "latency_blocks": self.latency_blocks, "chain": self.chain}
+        """[main-thread & !processing] Settings, the chain's state on the node, blocks in flight.
+
+        ``chain_state`` and ``in_flight`` are present when the node answered (see the
+        module docstring); without them a resume starts the chain fresh.
+        """
+        state: dict[str, Any] = {
+            "url": self.url, "latency_blocks": self.latency_blocks, "chain": self.chain,
+        }  # fmt: skip
+        link = self._link
+        if link is None or not link.connected:
+            return state
+        try:
+            answer = link.request_state({}, self._connect_timeout)
+        except ConnectionError:
+            return state
+        if not isinstance(answer.get("stages"), list):
+            return state
+        state["chain_state"] = answer["stages"]
+        rings = self._rings
+        in_flight = []
+        for seq in range(max(0, self._seq - self.latency_blocks), self._seq):
+            j = seq % rings.slots
+            if rings.res_seq[j] != seq:
+                return state  # a result never came: the carried audio would be wrong
+            in_flight.append(rings.res_audio[j, :, : rings.res_frames[j]].tolist())
+        state["in_flight"] = in_flight
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Nothing to restore locally (see the module docstring)."""
+        """[main-thread & !processing] Restore the node's chain state and the blocks in flight.
+
+        Raises:
+            SessionError: the node refused the state or did not answer.
+        """
+        chain_state = state.get("chain_state")
+        carried = state.get("in_flight") or []
+        rings = self._rings
+        shape = (rings.res_audio.shape[1], rings.res_audio.shape[2])
+        if not isinstance(carried, list) or len(carried) > self.latency_blocks:
+            raise SessionError(
+                f"remote node {self.url}: in_flight must list at most {self.latency_blocks} blocks"
+            )
+        self._carried = []
+        for block in carried:
+            audio = np.asarray(block, np.float32)
+            if audio.ndim != 2 or audio.shape[0] != shape[0] or audio.shape[1] > shape[1]:
+                raise SessionError(
+                    f"remote node {self.url}: an in_flight block of shape {audio.shape} does "
+                    f"not fit ({shape[0]} channels, at most {shape[1]} frames)"
+                )
+            self._carried.append(audio)
+        link = self._link
+        if chain_state is None or link is None:
+            return
+        try:
+            answer = link.request_state({"set": chain_state}, self._connect_timeout)
+        except ConnectionError as err:
+            raise SessionError(f"remote node {self.url}: cannot restore its chain: {err}") from err
+        if not answer.get("ok"):
+            raise SessionError(
+                f"remote node {self.url}: the node refused the chain state: "
+                f"{answer.get('error', 'no reason given')}"
+            )
 
     def close(self) -> None:
         """[main-thread] Stop the link thread and close the connection."""
