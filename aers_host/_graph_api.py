@@ -40,8 +40,8 @@ from .config._schema import (
     non_finite_paths,
     schema_problems,
 )
-from .errors import ConfigError, FallbackAudioError, Problem
-from .graph import Engine, Plan, build_plan, fallback_lines, substitution_report
+from .errors import ConfigError, Problem
+from .graph import Engine, Plan, build_plan, check_fallback, substitution_report
 from .graph import render as render_config
 from .graph._automation import Lane
 from .graph._input import InputSource
@@ -424,7 +424,7 @@ class Graph:
         plan = self._plan(config, Timing(realtime=False, hang_limit_s=hang_limit))
         try:
             audio = _run_to_memory(plan, round(seconds * config.sample_rate))
-            _check_fallback(substitution_report(plan), plan, allow_fallback)
+            check_fallback(plan, substitution_report(plan), allowed=allow_fallback)
             return audio
         finally:
             plan.close()
@@ -488,7 +488,7 @@ class Graph:
             blocks = _substituted_blocks(stream.plan)
             if blocks > stream.substituted_blocks:
                 stream.substituted_blocks = blocks
-                _check_fallback(substitution_report(stream.plan), stream.plan, False)
+                check_fallback(stream.plan, substitution_report(stream.plan), allowed=False)
         return outputs
 
     def close(self) -> None:
@@ -621,25 +621,6 @@ def _substituted_blocks(plan: Plan) -> int:
     return total
 
 
-def _check_fallback(
-    report: Mapping[str, Mapping[str, Any]], plan: Plan, allowed: bool, result: object = None
-) -> None:
-    """Raise :class:`FallbackAudioError` naming each node that played fallback audio."""
-    if not report or allowed:
-        return
-    nodes = {
-        node.id: {
-            "substituted": report[node.id],
-            "failed": bool(getattr(node.proc, "failed", False)),
-            "failure_reason": getattr(node.proc, "failure_reason", ""),
-            "restarts": int(getattr(node.proc, "restarts", 0) or 0),
-        }
-        for node in plan.nodes
-        if node.id in report
-    }
-    raise FallbackAudioError(fallback_lines(nodes, plan.sample_rate), result)
-
-
 def _run_to_memory(plan: Plan, total: int) -> dict[str, Audio]:
     engine = Engine(plan)
     outputs = {s.id: np.zeros((s.channels_in, total), np.float32) for s in plan.sinks()}
@@ -698,5 +679,5 @@ def render(
         capture=True,
         timing=Timing(realtime=False, hang_limit_s=hang_limit),
     )
-    _check_fallback(result.substituted, result.plan, allow_fallback, result)
+    check_fallback(result.plan, result.substituted, allowed=allow_fallback, result=result)
     return result.captured

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._timing import SubstitutionLog
+from ..errors import FallbackAudioError
 from ._plan import Plan
 
 
@@ -72,3 +73,29 @@ def fallback_lines(nodes: Mapping[str, Mapping[str, Any]], sample_rate: int) -> 
             f"({samples} samples from sample {sub['first_sample']})"
         )
     return lines
+
+
+def check_fallback(
+    plan: Plan, report: Mapping[str, Mapping[str, Any]], *, allowed: bool, result: object = None
+) -> None:
+    """[main-thread] Raise :class:`FallbackAudioError` if ``report`` names a node, unless allowed.
+
+    ``report`` is :func:`substitution_report` of ``plan``; each node's line says whether it
+    failed (and why, after how many restarts) and which samples played its fallback.
+
+    Raises:
+        FallbackAudioError: a node played fallback audio and ``allowed`` is False.
+    """
+    if not report or allowed:
+        return
+    nodes = {
+        node.id: {
+            "substituted": report[node.id],
+            "failed": bool(getattr(node.proc, "failed", False)),
+            "failure_reason": getattr(node.proc, "failure_reason", "") or "",
+            "restarts": int(getattr(node.proc, "restarts", 0) or 0),
+        }
+        for node in plan.nodes
+        if node.id in report
+    }
+    raise FallbackAudioError(fallback_lines(nodes, plan.sample_rate), result)
