@@ -39,7 +39,7 @@ from .._paths import fsync_dir
 from ..config import ParsedDocument, validate_config_data
 from ..errors import AersError
 from ..events import scheduler_for_config
-from ..graph import RenderResult, fallback_lines, render, render_metrics
+from ..graph import RenderResult, fallback_lines, node_health, render, render_metrics
 from ..io import read_audio
 from ..metrics import integrated_loudness, sample_peak_db
 from ..plugins import default_registry
@@ -158,12 +158,7 @@ def _render(vid: str, config_json: str, base_file: Path, out_dir: Path) -> dict[
         metrics = render_metrics(result)
         metrics["xruns"] = _xruns(result)
         for node in result.plan.nodes:  # what the fallback lines name
-            proc = node.proc
-            metrics["nodes"][node.id].update(
-                failed=bool(getattr(proc, "failed", False)),
-                failure_reason=str(getattr(proc, "failure_reason", "") or "") or None,
-                restarts=int(getattr(proc, "restarts", 0) or 0),
-            )
+            metrics["nodes"][node.id].update(node_health(node.proc))
         metrics["levels"] = {
             node_id: _levels(path) for node_id, path in sorted(result.files.items())
         }

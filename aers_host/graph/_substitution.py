@@ -75,6 +75,25 @@ def fallback_lines(nodes: Mapping[str, Mapping[str, Any]], sample_rate: int) -> 
     return lines
 
 
+def node_health(proc: object) -> dict[str, Any]:
+    """[main-thread] What a fallback line says about a node's processor: failed, why, restarts."""
+    return {
+        "failed": bool(getattr(proc, "failed", False)),
+        "failure_reason": str(getattr(proc, "failure_reason", "") or "") or None,
+        "restarts": int(getattr(proc, "restarts", 0) or 0),
+    }
+
+
+def plan_fallback_lines(plan: Plan, report: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """[main-thread] :func:`fallback_lines` for the nodes of ``plan`` named in ``report``."""
+    nodes = {
+        node.id: {"substituted": report[node.id], **node_health(node.proc)}
+        for node in plan.nodes
+        if node.id in report
+    }
+    return fallback_lines(nodes, plan.sample_rate)
+
+
 def check_fallback(
     plan: Plan, report: Mapping[str, Mapping[str, Any]], *, allowed: bool, result: object = None
 ) -> None:
@@ -86,16 +105,5 @@ def check_fallback(
     Raises:
         FallbackAudioError: a node played fallback audio and ``allowed`` is False.
     """
-    if not report or allowed:
-        return
-    nodes = {
-        node.id: {
-            "substituted": report[node.id],
-            "failed": bool(getattr(node.proc, "failed", False)),
-            "failure_reason": getattr(node.proc, "failure_reason", "") or "",
-            "restarts": int(getattr(node.proc, "restarts", 0) or 0),
-        }
-        for node in plan.nodes
-        if node.id in report
-    }
-    raise FallbackAudioError(fallback_lines(nodes, plan.sample_rate), result)
+    if report and not allowed:
+        raise FallbackAudioError(plan_fallback_lines(plan, report), result)
