@@ -82,6 +82,11 @@ class Chain:
         self.channels_out = stages[-1].out.shape[0] if stages else channels_in
         #: Sum of the stages' reported latencies.
         self.latency_samples = latency
+        #: Stage blocks of NaN/Inf replaced before they left the node.
+        self.nonfinite_blocks = 0
+        from ..graph._kernels import all_finite, replace_nonfinite  # numba: node side only
+
+        self._all_finite, self._replace_nonfinite = all_finite, replace_nonfinite
 
     @classmethod
     def build(
@@ -143,7 +148,12 @@ class Chain:
         return cls(stages, channels, block_size, latency)
 
     def process(self, inp: Buffer, start: int) -> Buffer:
-        """[node-thread] Run the block through every stage; returns a view of the output."""
+        """[node-thread] Run the block through every stage; returns a view of the output.
+
+        As in the engine, a stage's block of NaN/Inf is replaced where it appears (by its
+        input when that is finite, else silence) and counted in :attr:`nonfinite_blocks`,
+        so a RESULT frame never carries a non-finite sample.
+        """
         frames = inp.shape[1]
         buf = inp
         saved = self._flush.enter()  # denormals to zero, as in the engine's block loop
@@ -151,6 +161,9 @@ class Chain:
             for stage in self._stages:
                 out = stage.out[:, :frames]
                 stage.proc.process(buf, out, start, ())
+                if not self._all_finite(out):
+                    self._replace_nonfinite(out, buf, True)
+                    self.nonfinite_blocks += 1
                 buf = out
         finally:
             self._flush.leave(saved)
