@@ -190,3 +190,18 @@ def test_validate_knows_the_hang_limit_node_option() -> None:
     }  # fmt: skip
     with pytest.raises(Exception, match="hang_limit_s"):
         validate_config_data(ParsedDocument(doc, "<t>"), registry=BUILTINS, base_dir=Path("."))
+
+
+def test_graph_process_streams_offline_unless_asked_for_real_time() -> None:
+    reg = registry(plugin(SLOW, name="slow"))
+    config = chain_config(["slow"], reg, block=64, deadline_ms=0.01)
+    graph = Graph.from_dict(config.data, registry=reg)
+    try:
+        offline = [graph.process(64)["out"] for _ in range(20)]
+        assert graph._live is not None and not graph._live.plan.timing.realtime
+        whole = render(config, reg, out_dir=None, capture=True).captured["out"][:, : 20 * 64]
+        np.testing.assert_array_equal(np.concatenate(offline, axis=1), whole)
+        graph.process(64, realtime=True)
+        assert graph._live is not None and graph._live.plan.timing.realtime  # re-planned
+    finally:
+        graph.close()
