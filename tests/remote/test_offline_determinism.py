@@ -1,8 +1,8 @@
 """Offline renders are exact whatever the machine load and block size (architecture.md, Timing modes).
 
 One graph holds every kind of node that answers from elsewhere: a sandboxed Python plugin
-(worker process), a native plugin (ctypes) and a remote node (``aers node serve``, its chain
-a feedback delay). It is rendered once on a quiet machine at 512 frames, then at 32, 64,
+(worker process), a native plugin in-process (ctypes) and the same one in a worker, and a
+remote node (``aers node serve``, its chain a feedback delay). It is rendered once on a quiet machine at 512 frames, then at 32, 64,
 100, 512 and 4096 frames while two busy-loop processes load both cores; every render must
 be bit-identical to the first. At 32 frames a block's real-time deadline is 0.33 ms, which
 a loaded machine misses all the time: any deadline left in the offline path shows here.
@@ -81,17 +81,20 @@ def node_types(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shutil.copytree(REPO / "plugins" / "native_eq", folder)
     (lib,) = build_plugin(folder)
     smooth = plugin(SMOOTH, ({"name": "a", "default": 0.3, "min": 0.0, "max": 1.0},), "smooth")
-    return {**registry(smooth), "probe": StorePluginType.of(verified(lib, name="probe"))}
+    # named as the library (as tests/native names it): loaded bytes are cached by hash
+    return {**registry(smooth), "native_eq": StorePluginType.of(verified(lib))}
 
 
 def graph_doc(url: str, block: int, seconds: float = SECONDS) -> dict[str, Any]:
-    """noise → smooth (sandbox) → probe (native biquad) → rem (remote delay) → out."""
+    """noise → smooth (sandbox) → eq (native, in-process) → eq_w (native, in a worker) → rem
+    (remote delay) → out."""
     return {
         "version": 1, "sample_rate": 48_000, "block_size": block, "duration": seconds,
         "nodes": {
             "src": {"type": "noise", "params": {"level_db": -6, "seed": 9, "channels": 2}},
             "smooth": {"type": "smooth", "params": {"a": 0.25}},
-            "probe": {"type": "probe"},
+            "eq": {"type": "native_eq"},
+            "eq_w": {"type": "native_eq", "isolation": "per-instance"},  # native, in a worker
             "rem": {"type": "remote", "params": {
                 "url": url, "token_env": "AERS_NODE_TOKEN", "latency_blocks": 0,
                 "chain": [{"type": "delay",
@@ -99,8 +102,9 @@ def graph_doc(url: str, block: int, seconds: float = SECONDS) -> dict[str, Any]:
             "out": {"type": "output"},
         },
         "connections": [
-            {"from": "src", "to": "smooth"}, {"from": "smooth", "to": "probe"},
-            {"from": "probe", "to": "rem"}, {"from": "rem", "to": "out"},
+            {"from": "src", "to": "smooth"}, {"from": "smooth", "to": "eq"},
+            {"from": "eq", "to": "eq_w"}, {"from": "eq_w", "to": "rem"},
+            {"from": "rem", "to": "out"},
         ],
     }  # fmt: skip
 
@@ -124,7 +128,7 @@ def test_every_block_size_under_two_busy_loops_equals_a_quiet_512_render(
             assert result.substituted == {}, (block, result.substituted)
             np.testing.assert_array_equal(result.captured["out"], expected, err_msg=f"{block}")
             nodes = {n.id: n.proc for n in result.plan.nodes}
-            assert nodes["smooth"].xruns == nodes["rem"].xruns == 0
+            assert nodes["smooth"].xruns == nodes["eq_w"].xruns == nodes["rem"].xruns == 0
 
 
 def test_resume_after_save_under_load_is_bit_exact_through_every_kind_of_node(
