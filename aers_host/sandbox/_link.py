@@ -30,6 +30,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -78,6 +79,8 @@ class WorkerLink:
         #: Set whenever no restart is in progress (offline blocks wait on it).
         self._replaced = threading.Event()
         self._replaced.set()
+        #: Kills and restarts handed to the supervisor, waited for by :meth:`close`.
+        self._jobs: list[Future[Any]] = []
         #: (status, error mask, NaN mask) of the last block answered in time.
         self.reply = (0, 0, 0)
         #: Member index blamed for the last lost worker (-1: no plugin code was running).
@@ -203,13 +206,22 @@ class WorkerLink:
         self.worker = worker
 
     def close(self) -> None:
-        """[main-thread & !processing] Stop the worker and free the segment; idempotent."""
+        """[main-thread & !processing] Stop the worker and free the segment; idempotent.
+
+        Kills and restarts handed to the supervisor are waited for (a restart in progress
+        sees the link closed and kills what it started), so no worker outlives the link.
+        """
         with self._lock:
             self._closed = True
         workers, self.worker, self._ready = (self.worker, self._ready), None, None
         for worker in workers:
             if worker is not None:
                 worker.stop(0.5)
+        jobs, self._jobs = self._jobs, []
+        bound = max((m.options.start_timeout_s for m in self.members), default=10.0) + 1.0
+        for job in jobs:
+            with contextlib.suppress(Exception):  # its outcome no longer matters, only its end
+                job.result(bound)
         if self.segment is not None:
             self.segment.release()
             self.segment = None
@@ -436,11 +448,12 @@ class WorkerLink:
         self.worker = None
         self._waiting = 0
         with contextlib.suppress(RuntimeError):  # interpreter shutting down: close() kills it
+            self._jobs = [job for job in self._jobs if not job.done()]  # a few at most
             if restart:
                 self._replaced.clear()
-                supervisor().submit(self._restart, worker)
+                self._jobs.append(supervisor().submit(self._restart, worker))
             else:
-                supervisor().submit(worker.kill)
+                self._jobs.append(supervisor().submit(worker.kill))
 
     def _restart(self, old: WorkerProcess) -> None:
         """[supervisor-thread] Kill ``old``; start a replacement while one is wanted.

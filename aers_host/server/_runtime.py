@@ -388,7 +388,7 @@ class LiveRuntime:
         if self._swapped:
             self._adopt(before)
         applied = self._apply_controls()
-        if self._state_wanted.is_set():
+        if self._state_wanted.is_set() and not self._swapped:  # not on an edit's own block
             self._answer_state()
         view = self.view
         frames = view.plan.block_size
