@@ -20,6 +20,7 @@ __all__ = [
     "AersError",
     "ConfigError",
     "Engine",
+    "FallbackAudioError",
     "Graph",
     "GraphConfig",
     "Node",
@@ -38,6 +39,7 @@ _WHERE = {
     "AersError": "aers_host.errors",
     "ConfigError": "aers_host.errors",
     "Engine": "aers_host.graph",
+    "FallbackAudioError": "aers_host.errors",
     "Graph": "aers_host._graph_api",
     "GraphConfig": "aers_host.config",
     "Node": "aers_host._graph_api",
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
     from ._graph_api import Graph, Node, render
     from ._processor import ParamEvent, ParamSpec, Processor, ProcessorBase
     from .config import GraphConfig, load_config
-    from .errors import AersError, ConfigError
+    from .errors import AersError, ConfigError, FallbackAudioError
     from .graph import Engine, Plan, build_graph
 
 

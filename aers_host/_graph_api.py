@@ -30,6 +30,7 @@ import numpy.typing as npt
 import yaml
 
 from ._nodetype import NodeType
+from ._timing import OFFLINE, REALTIME, Timing
 from .config import GraphConfig, ParsedDocument, load_config, validate_config_data
 from .config._model import NODE_OPTION_KEYS
 from .config._schema import (
@@ -40,7 +41,7 @@ from .config._schema import (
     schema_problems,
 )
 from .errors import ConfigError, Problem
-from .graph import Engine, Plan, build_plan
+from .graph import Engine, Plan, build_plan, check_fallback, substitution_report
 from .graph import render as render_config
 from .graph._automation import Lane
 from .graph._input import InputSource
@@ -389,37 +390,80 @@ class Graph:
     def _check(self) -> None:
         self.config()
 
-    def _plan(self, config: GraphConfig) -> Plan:
-        plan = build_plan(config, self.registry)
+    def _plan(self, config: GraphConfig, timing: Timing = OFFLINE) -> Plan:
+        plan = build_plan(config, self.registry, timing=timing)
         for node_id, lanes in self._lanes.items():
             plan.node(node_id).lanes.extend(
                 Lane(lane.param, lane.samples, lane.values) for lane in lanes
             )
         return plan
 
-    def render(self, seconds: float) -> dict[str, Audio]:
-        """Render ``seconds`` into memory: output id → (channels, frames) float32."""
+    def render(
+        self, seconds: float, *, allow_fallback: bool = False, hang_limit: float | None = None
+    ) -> dict[str, Audio]:
+        """Render ``seconds`` into memory: output id → (channels, frames) float32.
+
+        Offline timing: every sandboxed and remote node's result is waited for, so the
+        audio does not depend on machine load or block size.
+
+        Args:
+            seconds: how much to render.
+            allow_fallback: return the audio even if a node played its fallback.
+            hang_limit: seconds one block may take before its node counts as hung
+                (restart, one retry, then fallback); default 10, a node's
+                ``hang_limit_s`` option wins.
+
+        Raises:
+            ConfigError: the graph is invalid.
+            GraphError: it cannot be built.
+            FallbackAudioError: a node played fallback audio and ``allow_fallback`` is
+                False (its ``result`` is None; render with ``allow_fallback=True`` to keep
+                the audio).
+        """
         config = self.config(duration=seconds)
-        plan = self._plan(config)
+        plan = self._plan(config, Timing(realtime=False, hang_limit_s=hang_limit))
         try:
-            return _run_to_memory(plan, round(seconds * config.sample_rate))
+            audio = _run_to_memory(plan, round(seconds * config.sample_rate))
+            check_fallback(plan, substitution_report(plan), allowed=allow_fallback)
+            return audio
         finally:
             plan.close()
 
-    def process(self, block: npt.ArrayLike | int, input: str | None = None) -> dict[str, Audio]:
+    def process(
+        self,
+        block: npt.ArrayLike | int,
+        input: str | None = None,
+        *,
+        realtime: bool = False,
+        allow_fallback: bool = False,
+    ) -> dict[str, Audio]:
         """[main-thread] Stream one block: feed ``block`` to the ``input`` node, return outputs.
 
         Args:
             block: (channels, frames) audio for the input node, or a frame count when the
                 graph has no input.
             input: which ``input`` node to feed (default: the only one).
+            realtime: False (default): offline timing, every node's result is waited for
+                (hang limit 10 s). True: real-time deadlines, late blocks play the node's
+                fallback (for callers pacing blocks to an audio device). Changing it
+                re-plans the graph.
+            allow_fallback: offline only: return a block in which a node played its
+                fallback instead of raising.
 
         Returns:
             Output id → a copy of the (channels, frames) block that reached it.
+
+        Raises:
+            FallbackAudioError: offline, a node played fallback audio in this block and
+                ``allow_fallback`` is False.
         """
         stream = self._live
+        if stream is not None and stream.plan.timing.realtime != realtime:
+            self._invalidate()
+            stream = None
         if stream is None:
-            stream = self._live = _Stream(self._plan(self.config()))
+            timing = REALTIME if realtime else OFFLINE
+            stream = self._live = _Stream(self._plan(self.config(), timing))
         if isinstance(block, (int, np.integer)):
             frames = int(block)
             source = None
@@ -440,6 +484,11 @@ class Graph:
         outputs = {sink_id: buf[:, :frames].copy() for sink_id, buf in stream.sinks}
         for proc in stream.sink_procs:  # the block is returned, not kept for a file
             proc.reset()
+        if not realtime and not allow_fallback:
+            blocks = _substituted_blocks(stream.plan)
+            if blocks > stream.substituted_blocks:
+                stream.substituted_blocks = blocks
+                check_fallback(stream.plan, substitution_report(stream.plan), allowed=False)
         return outputs
 
     def close(self) -> None:
@@ -542,6 +591,8 @@ class _Stream:
         sinks = plan.sinks()
         self.sinks = [(n.id, _sink_input(plan, n.id, plan.block_size)) for n in sinks]
         self.sink_procs = [n.proc for n in sinks]
+        #: Substituted blocks already reported (offline streams raise once per new one).
+        self.substituted_blocks = 0
 
     def input(self, node_id: str | None) -> InputSource:
         """The ``input`` node to feed: ``node_id``, or the only one."""
@@ -561,6 +612,15 @@ def _sink_input(plan: Plan, sink_id: str, frames: int) -> Audio:
     return source[:, :frames]
 
 
+def _substituted_blocks(plan: Plan) -> int:
+    """Blocks, over all nodes, that played a fallback so far (cheap: counters only)."""
+    total = 0
+    for node in plan.nodes:
+        own = getattr(node.proc, "substitutions", None)
+        total += node.substituted.blocks + (own.blocks if own is not None else 0)
+    return total
+
+
 def _run_to_memory(plan: Plan, total: int) -> dict[str, Audio]:
     engine = Engine(plan)
     outputs = {s.id: np.zeros((s.channels_in, total), np.float32) for s in plan.sinks()}
@@ -575,9 +635,24 @@ def _run_to_memory(plan: Plan, total: int) -> dict[str, Audio]:
 
 
 def render(
-    graph: Graph | GraphConfig | str | Path, seconds: float | None = None
+    graph: Graph | GraphConfig | str | Path,
+    seconds: float | None = None,
+    *,
+    allow_fallback: bool = False,
+    hang_limit: float | None = None,
 ) -> dict[str, Audio]:
-    """Render a graph, a validated config or a config file into memory.
+    """Render a graph, a validated config or a config file into memory, offline.
+
+    Offline timing waits for every sandboxed and remote node, so the result does not
+    depend on machine load or block size (see ``docs/architecture.md``, *Timing modes*).
+
+    Args:
+        graph: what to render.
+        seconds: how long (required for a :class:`Graph`; else the config's length).
+        allow_fallback: return the audio even if a node played its fallback.
+        hang_limit: seconds one block may take before its node counts as hung (its
+            worker is restarted and the block retried once); default 10 s, a node's
+            ``hang_limit_s`` option wins.
 
     Returns:
         Output id → (channels, frames) float32 array; nothing is written to disk.
@@ -585,14 +660,24 @@ def render(
     Raises:
         ConfigError: the graph is invalid.
         GraphError: it cannot be built or has no length.
+        FallbackAudioError: a node played fallback audio (one line per node) and
+            ``allow_fallback`` is False.
     """
     if isinstance(graph, Graph):
         if seconds is None:
             raise ValueError("render(graph, seconds): seconds is required for a Graph")
-        return graph.render(seconds)
+        return graph.render(seconds, allow_fallback=allow_fallback, hang_limit=hang_limit)
     from .plugins import default_registry
 
     registry = default_registry()
     config = graph if isinstance(graph, GraphConfig) else load_config(graph, registry=registry)
-    result = render_config(config, registry, out_dir=None, duration=seconds, capture=True)
+    result = render_config(
+        config,
+        registry,
+        out_dir=None,
+        duration=seconds,
+        capture=True,
+        timing=Timing(realtime=False, hang_limit_s=hang_limit),
+    )
+    check_fallback(result.plan, result.substituted, allowed=allow_fallback, result=result)
     return result.captured

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._nodetype import NodeType
+from ._timing import Timing
 from .config import GraphConfig
 from .events import EventScheduler, log_entries_for_plan, scheduler_for_config, write_event_log
 from .graph import (
@@ -59,6 +60,7 @@ def render_run(
     pacing: Pacing | None = None,
     watcher: RenderObserver | Sequence[RenderObserver] | None = None,
     extra_metrics: Callable[[], Mapping[str, Any]] | None = None,
+    timing: Timing | None = None,
 ) -> RunOutcome:
     """Render with the config's scene (or a replayed log) and write ``metrics.json``.
 
@@ -75,11 +77,13 @@ def render_run(
         prometheus: Prometheus text file path.
         event_log: write the run's event log (JSONL) here.
         progress: called with (frames done, total).
-        pacing: run at wall-clock speed and count deadline misses.
+        pacing: run at wall-clock speed and count deadline misses (real time).
         watcher: more observers of the render, told in order (``aers run``'s live table,
             the JACK device of ``aers run --jack``).
         extra_metrics: called once the render stopped (also after a Ctrl-C) for more
             top-level sections of ``metrics.json`` (the JACK device's ``jack`` section).
+        timing: offline (default without ``pacing``) or real time, with the run's hang
+            limit; ``metrics["substituted_samples"]`` says whether any fallback played.
 
     Raises:
         ConfigError: the scene or replay log is invalid.
@@ -107,6 +111,7 @@ def render_run(
             initial_state=initial_state,
             observer=_Fanout(observers),
             pacing=pacing,
+            timing=timing,
         )
     except RenderInterrupted as stop:  # Ctrl-C: measure and report the part that ran
         result, interrupted = stop.result, stop

@@ -163,6 +163,27 @@ class MissingExtraError(AersError):
         super().__init__(f"{what} needs the {extra} extra: pip install 'aers-host[{extra}]'")
 
 
+class FallbackAudioError(AersError):
+    """An offline render played fallback audio for some nodes (the audio is still written).
+
+    Offline output must not depend on luck, so fallback audio is an error unless the caller
+    allows it (``--allow-fallback``, ``allow_fallback=True``); see ``docs/architecture.md``,
+    *Timing modes*.
+
+    Attributes:
+        lines: one line per node, e.g. ``node 'x': failed after 2 restarts (...); its
+            fallback played for 1.20 s (57600 samples from sample 4096)``.
+        result: what the render produced (a ``RenderResult``), for callers that keep it.
+    """
+
+    def __init__(self, lines: list[str], result: object = None) -> None:
+        if not lines:
+            raise ValueError("FallbackAudioError needs at least one node")
+        self.lines = list(lines)
+        self.result = result
+        super().__init__("\n".join(self.lines))
+
+
 class AersWarning(UserWarning):
     """Base of AERS warnings (degraded sandbox, changed plugin hash, ...)."""
 

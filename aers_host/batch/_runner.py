@@ -41,9 +41,16 @@ from distributed import Client, LocalCluster, as_completed
 
 from ..errors import AersError
 from ._scheduler import parse_scheduler, remote_client
-from ._summary import SummaryTable, row_metrics
+from ._summary import SummaryTable
 from ._sweep import Sweep, canonical_json
-from ._task import PARTIAL_INFIX, describe_error, is_finished, read_metrics, render_variant
+from ._task import (
+    PARTIAL_INFIX,
+    describe_error,
+    is_finished,
+    read_metrics,
+    render_variant,
+    variant_row,
+)
 
 #: Extra attempts per task after an exception on a worker (a died worker is separate).
 RETRIES: Final = 2
@@ -182,7 +189,7 @@ def run_sweep(
         for variant in sweep.variants:
             table.add(variant.id, variant.values)
             if is_finished(out_dir, variant.id):
-                table.update(_skipped_row(out_dir, variant.id))
+                table.update(_skipped_row(out_dir, variant.id, sweep.allow_fallback))
             else:
                 pending.append((variant.id, canonical_json(variant.data)))
         _remove_partials(out_dir, [vid for vid, _ in pending])
@@ -191,7 +198,10 @@ def run_sweep(
         recorder = _Recorder(table, out_dir, on_result)
         try:
             if pending:
-                args = [(vid, data, str(sweep.base), str(out_dir)) for vid, data in pending]
+                args = [
+                    (vid, data, str(sweep.base), str(out_dir), sweep.allow_fallback)
+                    for vid, data in pending
+                ]
                 n = max(1, min(workers or os.cpu_count() or 1, len(pending)))
                 skipped = len(sweep.variants) - len(pending)
                 report.start = _execute(
@@ -206,12 +216,12 @@ def run_sweep(
     return report
 
 
-def _skipped_row(out_dir: Path, vid: str) -> Row:
+def _skipped_row(out_dir: Path, vid: str, allow_fallback: bool) -> Row:
     try:
         metrics = read_metrics(out_dir, vid)
     except (OSError, ValueError) as err:
         return {"variant": vid, "status": "skipped", "error": f"unreadable metrics.json: {err}"}
-    return {"variant": vid, "status": "skipped", **row_metrics(metrics)}
+    return variant_row(vid, metrics, "skipped", allow_fallback)
 
 
 def _remove_partials(out_dir: Path, ids: list[str]) -> None:
@@ -245,7 +255,7 @@ class _Recorder:
             self.hook(row)
 
 
-TaskArgs = tuple[str, str, str, str]
+TaskArgs = tuple[str, str, str, str, bool]
 
 
 def _execute(

@@ -41,6 +41,7 @@ METRIC_COLUMNS: Final = (
     "p99_block_us",
     "latency_samples",
     "xruns",
+    "substituted_samples",
     "wall_seconds",
 )
 STATUSES: Final = ("done", "skipped", "failed", "pending")
@@ -69,6 +70,7 @@ def row_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "p99_block_us": propagation.get("p99"),
         "latency_samples": metrics.get("total_latency_samples"),
         "xruns": metrics.get("xruns"),
+        "substituted_samples": metrics.get("substituted_samples"),
         "wall_seconds": metrics.get("wall_seconds"),
     }
 

@@ -57,6 +57,7 @@ SWEEP_SCHEMA: Final[Mapping[str, Any]] = {
         "base": {"type": "string", "minLength": 1},
         "mode": {"enum": ["product", "zip"]},
         "axes": {"type": "object", "minProperties": 1},
+        "allow_fallback": {"type": "boolean"},
     },
 }
 
@@ -95,6 +96,8 @@ class Sweep:
     variants: tuple[Variant, ...]
     #: How many expanded points repeated an earlier variant (same id) and were dropped.
     duplicates: int = 0
+    #: A variant in which a node played fallback audio counts as ``done`` (else ``failed``).
+    allow_fallback: bool = False
 
 
 def canonical_json(data: Any) -> str:
@@ -149,7 +152,8 @@ def load_sweep(path: str | Path, *, registry: Mapping[str, NodeType] | None = No
         problems += _variant_problems(doc, base_doc, variants, registry)
     if problems:
         raise ConfigError(problems)
-    return Sweep(file, base_file, mode, axes, tuple(variants), duplicates)
+    allow = bool(doc.data.get("allow_fallback", False))
+    return Sweep(file, base_file, mode, axes, tuple(variants), duplicates, allow)
 
 
 def _at(doc: ParsedDocument, path: str, message: str, hint: str = "") -> Problem:

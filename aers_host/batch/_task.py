@@ -11,7 +11,11 @@ Invariants:
   folder (cleaned by the runner), never a half-finished variant;
 * every failure of the variant (bad config, untrusted plugin, render error, disk full)
   comes back as a ``failed`` row with the error text; only the process dying (which Dask
-  retries on another worker) escapes.
+  retries on another worker) escapes;
+* renders are offline (see ``docs/architecture.md``, *Timing modes*): a variant in which
+  a node played fallback audio is still published (nothing rendered is lost) but its row
+  is ``failed``, naming the nodes, unless the sweep sets ``allow_fallback: true``; its
+  ``substituted_samples`` column says how much.
 
 Arguments are plain strings (the config as canonical JSON), so a task pickles small and
 the same call works on the threaded scheduler and on a remote cluster.
@@ -26,6 +30,7 @@ import shutil
 import threading
 import traceback
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,7 +39,7 @@ from .._paths import fsync_dir
 from ..config import ParsedDocument, validate_config_data
 from ..errors import AersError
 from ..events import scheduler_for_config
-from ..graph import RenderResult, render, render_metrics
+from ..graph import RenderResult, fallback_lines, node_health, render, render_metrics
 from ..io import read_audio
 from ..metrics import integrated_loudness, sample_peak_db
 from ..plugins import default_registry
@@ -89,7 +94,9 @@ def read_metrics(out_dir: Path, vid: str) -> dict[str, Any]:
     return data
 
 
-def render_variant(vid: str, config_json: str, base_file: str, out_dir: str) -> dict[str, Any]:
+def render_variant(
+    vid: str, config_json: str, base_file: str, out_dir: str, allow_fallback: bool = False
+) -> dict[str, Any]:
     """[worker] Render one variant into ``out_dir/<vid>/`` and return its summary row.
 
     Args:
@@ -97,6 +104,8 @@ def render_variant(vid: str, config_json: str, base_file: str, out_dir: str) -> 
         config_json: the variant's config data as JSON.
         base_file: the base config's absolute path (relative paths resolve in its folder).
         out_dir: the batch folder, visible to this worker at the same path.
+        allow_fallback: a variant whose nodes played fallback audio is ``done``, not
+            ``failed``.
 
     Returns:
         ``{"variant", "status": "done" | "failed", "error", <metric columns>}``.
@@ -105,7 +114,18 @@ def render_variant(vid: str, config_json: str, base_file: str, out_dir: str) -> 
         metrics = _render(vid, config_json, Path(base_file), Path(out_dir))
     except Exception as err:  # every failure of the variant becomes its row, never lost
         return {"variant": vid, "status": "failed", "error": describe_error(err)}
-    return {"variant": vid, "status": "done", "error": "", **row_metrics(metrics)}
+    return variant_row(vid, metrics, "done", allow_fallback)
+
+
+def variant_row(
+    vid: str, metrics: Mapping[str, Any], status: str, allow_fallback: bool
+) -> dict[str, Any]:
+    """The summary row of a rendered variant: ``failed`` if it holds unallowed fallback audio."""
+    lines = fallback_lines(metrics.get("nodes") or {}, int(metrics.get("sample_rate") or 1))
+    if lines and not allow_fallback:
+        error = "FallbackAudioError: " + "; ".join(lines)
+        return {"variant": vid, "status": "failed", "error": error, **row_metrics(metrics)}
+    return {"variant": vid, "status": status, "error": "", **row_metrics(metrics)}
 
 
 def describe_error(err: BaseException) -> str:
@@ -137,6 +157,8 @@ def _render(vid: str, config_json: str, base_file: Path, out_dir: Path) -> dict[
         result = render(config, registry, out_dir=staging, events=events, event_targets=targets)
         metrics = render_metrics(result)
         metrics["xruns"] = _xruns(result)
+        for node in result.plan.nodes:  # what the fallback lines name
+            metrics["nodes"][node.id].update(node_health(node.proc))
         metrics["levels"] = {
             node_id: _levels(path) for node_id, path in sorted(result.files.items())
         }

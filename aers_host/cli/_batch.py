@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -47,12 +48,23 @@ def batch(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and list the variants; render nothing.")
     ] = False,
+    allow_fallback: Annotated[
+        bool,
+        typer.Option(
+            "--allow-fallback",
+            help="Count variants in which a node played fallback audio as done (as the "
+            "sweep's allow_fallback: true does); else they are failed.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = (
         False
     ),
 ) -> None:
     """Render every variant of SWEEP into OUT_DIR/<variant-id>/; finished variants are skipped.
 
+    Variants render offline (every node waited for; load never changes the audio). One in
+    which a node still played fallback audio keeps its files but fails, naming the nodes
+    (summary.csv: substituted_samples), unless fallback is allowed.
     Exit 0 when every variant is done or skipped, 1 when any failed (each is in summary.csv).
     """
     require_extra("batch", "aers batch")
@@ -63,6 +75,8 @@ def batch(
     if workers is not None and "://" in kind:
         err_console.print("note: --workers is ignored with a scheduler address")
     plan = load_sweep(sweep, registry=default_registry())
+    if allow_fallback:
+        plan = dataclasses.replace(plan, allow_fallback=True)
     dup = f", {plan.duplicates} duplicates dropped" if plan.duplicates else ""
     err_console.print(
         f"{escape(str(sweep))}: {len(plan.variants)} variants ({plan.mode} of {len(plan.axes)} axes"

@@ -17,7 +17,7 @@ import typer
 
 from ..errors import ConfigError, Problem
 from ._app import app, err_console, finite_seconds, out_console, output_file, print_json
-from ._graph import BlockOpt, DurationOpt
+from ._graph import AllowFallbackOpt, BlockOpt, DurationOpt, HangLimitOpt
 
 #: The scene kinds of ``events.SCENE_KINDS``, spelled out so ``aers --help`` need not import
 #: the events package (and scipy); a test keeps the two equal.
@@ -126,11 +126,17 @@ def record(
     replay: Annotated[
         Path | None, typer.Option("--replay", help="Play the events of this log instead.")
     ] = None,
+    allow_fallback: AllowFallbackOpt = False,
+    hang_limit: HangLimitOpt = None,
 ) -> None:
-    """Render CONFIG and write its event log: per event, every node's sample in and out."""
-    from ..graph import render
+    """Render CONFIG and write its event log: per event, every node's sample in and out.
+
+    Offline timing, as aers render: exit 1, after writing, if a node played fallback audio.
+    """
+    from .._timing import Timing
+    from ..graph import plan_fallback_lines, render
     from ..plugins import default_registry
-    from ._graph import _load
+    from ._graph import _load, report_fallback
 
     registry = default_registry()
     cfg = _load(config, block_size, duration, registry)
@@ -158,6 +164,7 @@ def record(
         duration=duration,
         events=scheduler,
         event_targets=scheduler.targets(),
+        timing=Timing(realtime=False, hang_limit_s=hang_limit),
     )
     entries = log_entries_for_plan(scheduler, result.plan)
     write_event_log(
@@ -175,5 +182,7 @@ def record(
     status = Counter(str(e["status"]) for e in entries)
     detail = ", ".join(f"{n} {s}" for s, n in sorted(status.items()))
     err_console.print(f"[green]✓[/green] {len(entries)} events ({detail}) → {out}")
+    lines = plan_fallback_lines(result.plan, result.substituted)
+    report_fallback(lines, allowed=allow_fallback)
     for node_id, path in result.files.items():
         err_console.print(f"[green]✓[/green] {node_id} → {path}")

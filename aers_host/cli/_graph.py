@@ -31,6 +31,26 @@ DurationOpt = Annotated[
     float | None,
     typer.Option("--duration", min=0.001, help="Seconds to render.", callback=finite_seconds),
 ]
+AllowFallbackOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-fallback",
+        help="Exit 0 even if a node played fallback audio (offline renders exit 1 otherwise; "
+        "metrics.json lists the substituted samples either way).",
+    ),
+]
+HangLimitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--hang-limit",
+        min=0.001,
+        max=3600.0,
+        help="Offline timing: seconds a sandboxed or remote node may take for one block "
+        "before it counts as hung (restart, one retry, then fallback). Default 10; a "
+        "node's hang_limit_s option wins. Renders never use real-time deadlines.",
+        callback=finite_seconds,
+    ),
+]
 
 
 def _load(
@@ -215,12 +235,22 @@ def render_command(
             "--prometheus", help="Write metrics in Prometheus text format.", callback=output_file
         )
     ] = None,
+    allow_fallback: AllowFallbackOpt = False,
+    hang_limit: HangLimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Render every output node to OUT_DIR/<node-id>.wav and write OUT_DIR/metrics.json."""
+    """Render every output node to OUT_DIR/<node-id>.wav and write OUT_DIR/metrics.json.
+
+    Offline timing: every node's result is waited for, so machine load and block size
+    never change the audio. A node that hangs past --hang-limit is restarted and its block
+    retried once; if it still plays fallback audio the files are kept, each such node is
+    named, and the command exits 1 (unless --allow-fallback).
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .._pipeline import render_run
+    from .._timing import Timing
+    from ..graph import fallback_lines
     from ..plugins import default_registry
     from ._dataset import prepare_stems, stem_mode, write_stems
 
@@ -260,6 +290,7 @@ def render_command(
             prometheus=prometheus,
             event_log=event_log,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            timing=Timing(realtime=False, hang_limit_s=hang_limit),
         )
     result, metrics = outcome.result, outcome.metrics
     if save_session is not None:
@@ -281,12 +312,15 @@ def render_command(
     from ..metrics import write_json
 
     write_json(metrics, out_dir / "metrics.json")
+    substituted = fallback_lines(metrics.get("nodes") or {}, cfg.sample_rate)
     if as_json:
         print_json(metrics)
+        if substituted and not allow_fallback:
+            raise typer.Exit(1)
         return
     for node_id, path in result.files.items():
         out_console.print(f"[green]✓[/green] {node_id} → {path}")
-    report_node_health(metrics)
+    report_node_health(metrics, skip=set(metrics.get("substituted_nodes") or ()))
     out_console.print(
         f"{result.frames / cfg.sample_rate:.2f} s of audio in {result.wall_seconds:.2f} s "
         f"({result.realtime_factor:.0f}× real time); "
@@ -301,15 +335,45 @@ def render_command(
             f"[green]✓[/green] session {save_session!r} saved "
             f"(version {saved['version']}, next sample {saved['position']})"
         )
+    report_fallback(substituted, allowed=allow_fallback)
 
 
-def report_node_health(metrics: Mapping[str, Any]) -> None:
+def report_fallback(lines: list[str], *, allowed: bool) -> None:
+    """One line per node that played fallback audio; exit 1 unless fallback is allowed.
+
+    The audio and metrics.json are written before this runs: nothing rendered is lost.
+
+    Raises:
+        typer.Exit: code 1 when a node played fallback audio and ``allowed`` is False.
+    """
+    label = "warning" if allowed else "error"
+    colour = "yellow" if allowed else "red"
+    for line in lines:
+        err_console.print(
+            f"[{colour}]{label}:[/{colour}] {escape(line)}", soft_wrap=True, highlight=False
+        )
+    if lines and not allowed:
+        err_console.print(
+            "the files hold fallback audio where listed (metrics.json: substituted); "
+            "pass --allow-fallback to accept it, or raise --hang-limit",
+            soft_wrap=True,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def report_node_health(
+    metrics: Mapping[str, Any], skip: set[str] | frozenset[str] = frozenset()
+) -> None:
     """One warning line per node that failed, restarted, missed deadlines or produced NaN.
 
     Sandboxed plugins are contained, not silent: the run completes on their fallback audio,
     so the terminal must say which node did what (metrics.json has the same fields).
+    Nodes in ``skip`` are reported elsewhere (an offline render's fallback lines).
     """
     for node_id, node in dict(metrics.get("nodes") or {}).items():
+        if node_id in skip:
+            continue
         facts = []
         if node.get("failed"):
             reason = node.get("failure_reason")
@@ -317,6 +381,7 @@ def report_node_health(metrics: Mapping[str, Any]) -> None:
         for key, what in (
             ("xruns", "blocks late (fallback audio)"),
             ("nan_blocks", "blocks of NaN/Inf replaced"),
+            ("nonfinite_blocks", "blocks of NaN/Inf output replaced by the engine"),
             ("restarts", "worker restarts"),
         ):
             if node.get(key):

@@ -188,6 +188,7 @@ def _run_jack(
             (outputs and ``metrics.json`` of the part that played are written first).
     """
     from .._pipeline import render_run
+    from .._timing import REALTIME
     from ..device import JackDevice, JackRun
     from ..graph import Pacing
     from ..graph._render import RenderInterrupted
@@ -213,6 +214,7 @@ def _run_jack(
                     duration=duration,
                     watcher=watchers,
                     extra_metrics=lambda: _jack_metrics(runner),
+                    timing=REALTIME,  # paced by JACK's clock, not by Pacing: still real time
                 )
             except RenderInterrupted as stop:
                 cause = stop.__cause__

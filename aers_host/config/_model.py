@@ -13,7 +13,8 @@ SUPPORTED_SAMPLE_RATES = (44_100, 48_000)
 
 #: Node-level keys that sit beside ``type`` and ``params`` (see schema.json ``$defs.node``).
 NODE_OPTION_KEYS = (
-    "bypass", "mute", "fallback", "deadline_ms", "isolation", "max_voices", "steal", "automation",
+    "bypass", "mute", "fallback", "deadline_ms", "hang_limit_s", "isolation", "max_voices",
+    "steal", "automation",
 )
 
 

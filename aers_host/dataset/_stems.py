@@ -51,7 +51,7 @@ import numpy.typing as npt
 from .._json import dumps
 from ..errors import ConfigError, Problem
 from ..events import log_entries_for_plan, scheduler_for_config
-from ..graph import render
+from ..graph import check_fallback, render
 from ..io import write_audio
 from ._linearity import (
     NonlinearNode,
@@ -186,6 +186,9 @@ def render_stems(
         NonlinearStemsError: ``exact`` mode on a graph whose event paths are nonlinear.
         GraphError: the graph cannot be built or rendered.
         AudioIOError: a stem cannot be written.
+        FallbackAudioError: a node played fallback audio in one of the renders (offline,
+            after its hang limit and one retry): stems are never made of fallback audio,
+            whatever ``--allow-fallback`` says about the mix.
     """
     if mode not in STEM_MODES:
         raise ValueError(f"unknown stem mode {mode!r}; choose one of {', '.join(STEM_MODES)}")
@@ -209,6 +212,7 @@ def render_stems(
         event_targets=targets,
         capture=True,
     )
+    check_fallback(mix.plan, mix.substituted, allowed=False)
     report = StemsReport(
         mode=mode,
         root=out_dir / ("stems-pre" if mode == "pre" else "stems"),
@@ -263,6 +267,7 @@ def _pass(
         capture=True,
         start=start,
     )
+    check_fallback(result.plan, result.substituted, allowed=False)
     return result.captured
 
 

@@ -26,11 +26,16 @@ __all__ = [
     "Topology",
     "build_graph",
     "build_plan",
+    "check_fallback",
     "describe",
+    "fallback_lines",
+    "node_health",
+    "plan_fallback_lines",
     "plan_topology",
     "render",
     "render_length",
     "render_metrics",
+    "substitution_report",
 ]
 
 _WHERE = {
@@ -54,6 +59,11 @@ _WHERE = {
     "render": "._render",
     "render_length": "._render",
     "render_metrics": "._render",
+    "fallback_lines": "._substitution",
+    "substitution_report": "._substitution",
+    "check_fallback": "._substitution",
+    "node_health": "._substitution",
+    "plan_fallback_lines": "._substitution",
 }
 
 if TYPE_CHECKING:
@@ -68,6 +78,13 @@ if TYPE_CHECKING:
         render_metrics,
     )
     from ._sinks import OutputSink
+    from ._substitution import (
+        check_fallback,
+        fallback_lines,
+        node_health,
+        plan_fallback_lines,
+        substitution_report,
+    )
     from ._topology import CycleError, Edge, Topology, plan_topology
 
 

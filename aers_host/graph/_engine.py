@@ -10,7 +10,12 @@ Invariants of :meth:`Engine.process_block` (``[audio-thread & processing]``):
   its inputs (aligned by the compensation delays), or the upstream buffer itself when it
   has a single unity input;
 * a delay that closes a feedback loop is read at its place in the order and written after
-  every node has run, which is exact because it is at least one block long.
+  every node has run, which is exact because it is at least one block long;
+* no NaN or Inf leaves a node: each block's output is screened where it is produced
+  (one vectorised pass), and a non-finite block is replaced by the node's fallback (its
+  input when ``fallback: bypass`` and that is finite, else silence), counted in
+  ``NodeRuntime.nonfinite_blocks`` and recorded in ``NodeRuntime.substituted``. Values
+  that overflow float32 become Inf, so they are caught at the node that overflowed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from .._denormals import FlushDenormals
 from .._processor import Buffer, ParamEvent, ProcessorBase
 from ..errors import GraphError, SessionError
 from ._automation import Lane
-from ._kernels import mix_delayed, mix_ramped, mix_scaled
+from ._kernels import all_finite, mix_delayed, mix_ramped, mix_scaled, replace_nonfinite
 from ._plan import InputEdge, NodeRuntime, Plan
 from ._sinks import OutputSink
 
@@ -43,8 +48,8 @@ _NO_LINE = np.zeros((1, 0), np.float32)
 
 _Views = list[tuple[Buffer, Buffer, Buffer | None]]
 #: (node index, call, call is bound to the views (takes only ``start``), input view,
-#: output view, node to gather for, special node)
-_Step = tuple[int, Any, bool, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None"]
+#: output view, node to gather for, special node, output to screen for NaN/Inf)
+_Step = tuple[int, Any, bool, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None", bool]
 
 
 class EventSource(Protocol):
@@ -147,7 +152,8 @@ class Engine:
                 inp = views[node.direct][1]
             gather = None if node.direct >= 0 else node
             call, bound = _fast_call(node.proc, inp, out)
-            steps.append((i, call, bound, inp, out, gather, node if special else None))
+            screen = node.role != "sink"
+            steps.append((i, call, bound, inp, out, gather, node if special else None, screen))
         self._steps[frames] = steps
         return steps
 
@@ -188,7 +194,7 @@ class Engine:
         saved = flush.enter()  # denormals to zero for this block's DSP (see _denormals)
         try:
             t_first = t0 = clock()
-            for i, call, bound, inp, out, gather, special in steps:
+            for i, call, bound, inp, out, gather, special, screen in steps:
                 if special is not None:
                     self._run_node(special, inp, views[i], start, frames)
                 else:
@@ -198,6 +204,8 @@ class Engine:
                         call(start)
                     else:
                         call(inp, out, start, ())
+                if screen and not all_finite(out):
+                    _replace_block(self.plan.nodes[i], inp, out, start)
                 # one clock read per node: each node's end is the next one's start
                 t1 = clock()
                 times[i] = t1 - t0
@@ -335,6 +343,13 @@ class Engine:
         if node_id not in self.plan.index:
             raise GraphError(f"saved state names node {node_id!r}, which the graph does not have")
         return self.plan.node(node_id)
+
+
+def _replace_block(node: NodeRuntime, inp: Buffer, out: Buffer, start: int) -> None:
+    """[audio-thread & processing] A block of NaN/Inf: the node's fallback, counted."""
+    replace_nonfinite(out, inp, node.fallback == "bypass")
+    node.nonfinite_blocks += 1
+    node.substituted.note(start, out.shape[1])
 
 
 def _fast_call(proc: Any, inp: Buffer, out: Buffer) -> tuple[Any, bool]:

@@ -126,3 +126,28 @@ def warm() -> None:
     mix_delayed(a, a, 1.0, False, np.zeros((1, 2), np.float32), 0)
     interleave_into(np.zeros((8, 1), np.float32), a, 2)
     mix_ramped(a, a, 0.0, 0.25, 1, 4, True, np.zeros((1, 0), np.float32), 0)
+
+
+@njit(cache=True)
+def all_finite(buf: np.ndarray) -> bool:
+    """True when ``buf`` (channels, frames) holds no NaN or Inf.
+
+    ``0 * x`` is 0 for every finite ``x`` and NaN for NaN/Inf, so one branch-free sum
+    decides (the loop vectorises; an early exit would not).
+    """
+    acc = np.float32(0.0)
+    channels, frames = buf.shape
+    for c in range(channels):
+        for i in range(frames):
+            acc += buf[c, i] * np.float32(0.0)
+    return bool(acc == 0.0)
+
+
+@njit(cache=True)
+def replace_nonfinite(out: np.ndarray, inp: np.ndarray, bypass: bool) -> None:
+    """Write a node's fallback into ``out``: ``inp`` when ``bypass`` and it is finite, else 0."""
+    use_input = bypass and inp.shape == out.shape and all_finite(inp)
+    channels, frames = out.shape
+    for c in range(channels):
+        for i in range(frames):
+            out[c, i] = inp[c, i] if use_input else np.float32(0.0)

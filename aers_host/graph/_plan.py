@@ -27,6 +27,7 @@ import numpy as np
 from .._limits import MAX_PATH_LATENCY_SECONDS, check_latency
 from .._nodetype import CheckContext, NodeType, Role
 from .._processor import Buffer, ParamEvent, Processor
+from .._timing import REALTIME, SubstitutionLog, Timing
 from ..config._model import ConnectionSpec, GraphConfig
 from ..dsp._common import db_to_lin
 from ..errors import GraphError, LimitError
@@ -83,6 +84,12 @@ class NodeRuntime:
     automation: list[tuple[int, ParamEvent]] = field(default_factory=list)
     #: Automation lanes from the config or the Python API.
     lanes: list[Lane] = field(default_factory=list)
+    #: What replaces a block of NaN/Inf output: ``bypass`` (the input, if finite) or ``silence``.
+    fallback: str = "bypass"
+    #: Blocks whose output held NaN/Inf (replaced by the engine, see ``Engine``).
+    nonfinite_blocks: int = 0
+    #: The blocks the engine replaced.
+    substituted: SubstitutionLog = field(default_factory=SubstitutionLog)
 
 
 @dataclass(slots=True)
@@ -98,6 +105,8 @@ class Plan:
     feedback: list[int]
     #: Samples crossfade ramps wait before starting (live-edit transitions only).
     ramp_hold: int = 0
+    #: Real time (deadlines) or offline (wait for every node): see ``aers_host._timing``.
+    timing: Timing = REALTIME
 
     def node(self, node_id: str) -> NodeRuntime:
         """The runtime of ``node_id``."""
@@ -131,6 +140,7 @@ def build_plan(
     compensation: Mapping[int, int] | None = None,
     ramp_hold: int = 0,
     fuse: bool = True,
+    timing: Timing = REALTIME,
 ) -> Plan:
     """Create, prepare and wire every node of a validated config.
 
@@ -149,6 +159,9 @@ def build_plan(
             the running plan is still using, which only the audio thread may do.
         compensation: connection index → compensation delay, replacing the computed
             alignment (a live edit's transition keeps each path's timing while it fades).
+        timing: real time (default: what the live graph and ``aers run`` need) or offline
+            (renders: sandboxed and remote nodes are waited for, only a hang limit stops
+            them). Handed to each new processor's ``set_timing`` before ``prepare``.
 
     Raises:
         GraphError: when a processor cannot be created or prepared.
@@ -191,6 +204,7 @@ def build_plan(
                     node_id in event_targets,
                     (reuse or {}).get(node_id),
                     compensation,
+                    timing,
                 )
             )
     if compensation is None:
@@ -226,6 +240,7 @@ def build_plan(
         total_latency=max(sinks, default=0),
         feedback=[i for i, n in enumerate(runtimes) if n.feedback],
         ramp_hold=ramp_hold,
+        timing=timing,
     )
 
 
@@ -252,6 +267,7 @@ def _create_node(
     event_target: bool,
     reused: Processor | None = None,
     compensation: Mapping[int, int] | None = None,
+    timing: Timing = REALTIME,
 ) -> NodeRuntime:
     node_id = ctx.node_id
     spec = config.nodes[node_id]
@@ -262,6 +278,9 @@ def _create_node(
     try:
         proc = reused if reused is not None else node_type.create(spec.params, ctx)
         if reused is None:
+            set_timing = getattr(proc, "set_timing", None)
+            if callable(set_timing):
+                set_timing(timing)
             proc.prepare(config.sample_rate, block, channels_out if is_source else channels_in)
     except (ValueError, OSError, RuntimeError) as err:
         raise GraphError(f"node {node_id!r} ({spec.type}): cannot prepare: {err}") from err
@@ -287,6 +306,7 @@ def _create_node(
         event_target=event_target,
         bypass=bool(spec.options.get("bypass", False)),
         mute=bool(spec.options.get("mute", False)),
+        fallback=str(spec.options.get("fallback", "bypass")),
         lanes=[
             Lane.from_envelope(param, points, config.sample_rate)
             for param, points in dict(spec.options.get("automation") or {}).items()

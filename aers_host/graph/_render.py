@@ -16,11 +16,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from .._nodetype import NodeType
+from .._timing import OFFLINE, REALTIME, Timing
 from ..config._model import GraphConfig
 from ..errors import AudioDeviceError, GraphError
 from ._engine import BlockTimings, Engine, EventSource
 from ._plan import NodeRuntime, Plan, build_plan
 from ._sinks import OutputSink, OutputWriter, output_format
+from ._substitution import substitution_report
 
 Progress = Callable[[int, int], None]
 
@@ -80,6 +82,13 @@ class RenderResult:
     captured: dict[str, np.ndarray] = field(default_factory=dict)
     #: :meth:`Engine.state` after the last block (what a session saves to resume from).
     state: dict[str, Any] = field(default_factory=dict)
+    #: Node id → the samples it did not produce itself (see :func:`substitution_report`).
+    substituted: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def substituted_samples(self) -> int:
+        """Samples, over all nodes, that were a fallback instead of the node's output."""
+        return sum(int(info["samples"]) for info in self.substituted.values())
 
     @property
     def realtime_factor(self) -> float:
@@ -155,6 +164,7 @@ def render(
     initial_state: Mapping[str, Any] | None = None,
     observer: RenderObserver | None = None,
     pacing: Pacing | None = None,
+    timing: Timing | None = None,
 ) -> RenderResult:
     """Render ``config`` to ``out_dir/<output-id>.wav`` (and/or into memory with ``capture``).
 
@@ -174,6 +184,9 @@ def render(
         observer: told when the plan is ready, after every block and at the end.
         pacing: when given, run at the speed of the wall clock (a real-time simulation)
             and count the blocks that finished after their deadline.
+        timing: offline (default; real time with ``pacing``): offline waits for every
+            sandboxed and remote node's result, only a hang limit stops it; blocks that
+            still played a fallback are listed by :func:`render_metrics` (``substituted``).
 
     Raises:
         GraphError: the graph cannot be built, has no length, or the state does not fit it.
@@ -182,7 +195,9 @@ def render(
         RenderInterrupted: Ctrl-C, or the audio device went away (its ``__cause__``); the
             files hold the blocks finished before it.
     """
-    plan = build_plan(config, registry, event_targets=event_targets)
+    if timing is None:
+        timing = REALTIME if pacing is not None else OFFLINE
+    plan = build_plan(config, registry, event_targets=event_targets, timing=timing)
     try:
         total = render_length(config, plan, duration)
         block = plan.block_size
@@ -241,7 +256,9 @@ def render(
             if capture
             else {}
         )
-        result = RenderResult(plan, done, wall, timings, files, captured, engine.state())
+        result = RenderResult(
+            plan, done, wall, timings, files, captured, engine.state(), substitution_report(plan)
+        )
         if isinstance(stopped, AudioDeviceError):
             raise RenderInterrupted(result) from stopped  # the device went away mid-run
         if stopped is not None:
@@ -278,8 +295,14 @@ def _drain(sink: OutputSink, writer: OutputWriter | None) -> None:
 
 
 def render_metrics(result: RenderResult) -> dict[str, Any]:
-    """The ``metrics.json`` summary: per-node p50/p99/max process time, RTF, latency."""
+    """The ``metrics.json`` summary: per-node p50/p99/max process time, RTF, latency.
+
+    Also the timing mode, and per node the samples it did not produce itself
+    (``substituted``: count, first sample, ranges; ``nonfinite_blocks``), summed in
+    ``substituted_samples`` with the nodes named in ``substituted_nodes``.
+    """
     plan, timings = result.plan, result.timings
+    substituted = result.substituted
     count = max(timings.count, 1)
     node_us = timings.node_ns[:count] / 1000.0
     block_us = timings.block_ns[:count] / 1000.0
@@ -290,6 +313,8 @@ def render_metrics(result: RenderResult) -> dict[str, Any]:
             "p99_us": float(np.percentile(node_us[:, i], 99)),
             "max_us": float(node_us[:, i].max()),
             "latency_samples": node.latency,
+            "nonfinite_blocks": node.nonfinite_blocks,
+            **({"substituted": substituted[node.id]} if node.id in substituted else {}),
         }
         for i, node in enumerate(plan.nodes)
     }
@@ -301,6 +326,9 @@ def render_metrics(result: RenderResult) -> dict[str, Any]:
         "wall_seconds": result.wall_seconds,
         "realtime_factor": result.realtime_factor,
         "total_latency_samples": plan.total_latency,
+        "timing_mode": plan.timing.mode,
+        "substituted_samples": result.substituted_samples,
+        "substituted_nodes": sorted(substituted),
         "block_propagation_us": {
             "p50": float(np.percentile(block_us, 50)),
             "p99": float(np.percentile(block_us, 99)),

@@ -82,6 +82,11 @@ class Chain:
         self.channels_out = stages[-1].out.shape[0] if stages else channels_in
         #: Sum of the stages' reported latencies.
         self.latency_samples = latency
+        #: Stage blocks of NaN/Inf replaced before they left the node.
+        self.nonfinite_blocks = 0
+        from ..graph._kernels import all_finite, replace_nonfinite  # numba: node side only
+
+        self._all_finite, self._replace_nonfinite = all_finite, replace_nonfinite
 
     @classmethod
     def build(
@@ -143,7 +148,12 @@ class Chain:
         return cls(stages, channels, block_size, latency)
 
     def process(self, inp: Buffer, start: int) -> Buffer:
-        """[node-thread] Run the block through every stage; returns a view of the output."""
+        """[node-thread] Run the block through every stage; returns a view of the output.
+
+        As in the engine, a stage's block of NaN/Inf is replaced where it appears (by its
+        input when that is finite, else silence) and counted in :attr:`nonfinite_blocks`,
+        so a RESULT frame never carries a non-finite sample.
+        """
         frames = inp.shape[1]
         buf = inp
         saved = self._flush.enter()  # denormals to zero, as in the engine's block loop
@@ -151,10 +161,33 @@ class Chain:
             for stage in self._stages:
                 out = stage.out[:, :frames]
                 stage.proc.process(buf, out, start, ())
+                if not self._all_finite(out):
+                    self._replace_nonfinite(out, buf, True)
+                    self.nonfinite_blocks += 1
                 buf = out
         finally:
             self._flush.leave(saved)
         return buf
+
+    def get_state(self) -> list[dict[str, Any]]:
+        """[node-thread, between blocks] Every stage's state, in order (for sessions)."""
+        return [stage.proc.get_state() for stage in self._stages]
+
+    def set_state(self, states: Any) -> None:
+        """[node-thread, between blocks] Restore what :meth:`get_state` returned.
+
+        Raises:
+            ChainError: not one state mapping per stage, or a stage refused its state.
+        """
+        if not isinstance(states, list) or len(states) != len(self._stages):
+            raise ChainError([f"state must list {len(self._stages)} stage states"])
+        for i, (stage, state) in enumerate(zip(self._stages, states, strict=True)):
+            if not isinstance(state, dict):
+                raise ChainError([f"chain.{i}: state must be a mapping"])
+            try:
+                stage.proc.set_state(state)
+            except (ValueError, TypeError, KeyError) as err:
+                raise ChainError([f"chain.{i}: state refused: {err}"]) from err
 
     def warm(self) -> None:
         """[main-thread] Run one silent block through every stage, then reset them all.

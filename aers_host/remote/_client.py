@@ -10,12 +10,22 @@ deadline (``deadline_ms`` node option, default half a block period): it hands th
 to the link thread (preallocated slot, no copy of Python objects) and outputs the result of
 block ``n - latency_blocks`` if it has arrived, else the ``fallback`` (node option):
 ``silence`` (default) or ``bypass`` (the input of that block, i.e. the dry signal delayed
-the same way). Every fallback block is counted in :attr:`RemoteProcessor.late_blocks`.
+the same way). Every fallback block is counted in :attr:`RemoteProcessor.late_blocks`
+and recorded in :attr:`RemoteProcessor.substitutions`.
+
+Offline (``set_timing(OFFLINE)``, what renders use) there is no deadline: ``process``
+waits for the result up to the node's hang limit (``hang_limit_s`` node option, else the
+run's, else 10 s); only a result that never comes, or a lost connection, plays the
+fallback, and the render then says so (exit 1 unless fallback is allowed).
 
 Results carry their ``seq`` and ``start``, so after a reconnect the output picks up aligned
-to the right sample. Limitations: block sizes must stay fixed (except a shorter final
-block), and a resumed session restarts the remote chain fresh (the in-flight blocks and
-the remote chain's state are not part of the session).
+to the right sample. Block sizes must stay fixed (except a shorter final block).
+
+Sessions: :meth:`RemoteProcessor.get_state` asks the node for its chain's state (a STATE
+message, answered after every block already sent) and keeps the results of the
+``latency_blocks`` blocks still in flight; :meth:`RemoteProcessor.set_state` restores the
+chain on the node and plays those results first, so save-then-resume is bit-exact. A
+reconnect during a run starts the chain fresh on the node (its state is not replayed).
 """
 
 from __future__ import annotations
@@ -32,7 +42,8 @@ from .._extras import missing_modules
 from .._limits import check_latency, check_whole
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
 from .._processor import Buffer, ParamEvent, Processor
-from ..errors import GraphError, LimitError, MissingExtraError
+from .._timing import REALTIME, SubstitutionLog, Timing
+from ..errors import GraphError, LimitError, MissingExtraError, SessionError
 from ._chain import chain_shape_problems
 from ._protocol import BLOCK, HEADER_SIZE, MAX_CHANNELS, encode_header
 
@@ -59,6 +70,7 @@ class RemoteProcessor:
         connect_timeout_s: float = 5.0,
         reconnect_max_ms: float = 2000.0,
         label: str = "remote",
+        hang_limit_s: float | None = None,
     ) -> None:
         self.label = label
         self.url, self._token, self.chain = url, token, list(chain)
@@ -73,6 +85,12 @@ class RemoteProcessor:
         self.late_blocks = 0
         #: Blocks not sent because the node was away.
         self.dropped_blocks = 0
+        #: Blocks that output the fallback instead of the remote chain's result.
+        self.substitutions = SubstitutionLog()
+        self.timing = REALTIME
+        self._hang_limit_s = hang_limit_s
+        #: Results of blocks in flight when a session was saved, output first on resume.
+        self._carried: list[np.ndarray] = []
         self._link: Link | None = None
         self._seq = 0
         self._deadline = 0.0
@@ -80,8 +98,15 @@ class RemoteProcessor:
 
     @property
     def xruns(self) -> int:
-        """Blocks that missed their deadline (the metrics vocabulary for :attr:`late_blocks`)."""
-        return self.late_blocks
+        """Real time: blocks that missed their deadline (:attr:`late_blocks`); offline: 0.
+
+        Offline a block has no deadline; one that never came is a substitution instead.
+        """
+        return self.late_blocks if self.timing.realtime else 0
+
+    def set_timing(self, timing: Timing) -> None:
+        """[main-thread & !active] Real time (deadline) or offline (wait up to the hang limit)."""
+        self.timing = timing
 
     def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
         """[main-thread & !active] Allocate the rings, connect, and learn the chain's latency.
@@ -105,6 +130,8 @@ class RemoteProcessor:
         self._delay = self.latency_blocks * max_block
         period = max_block / sample_rate
         self._deadline = (self._deadline_ms / 1000.0) if self._deadline_ms else period / 2
+        if not self.timing.realtime:
+            self._deadline = self.timing.hang_limit(self._hang_limit_s)
         hello = {"sample_rate": sample_rate, "block_size": max_block, "channels": channels,
                  "chain": self.chain}  # fmt: skip
         link = Link(
@@ -167,7 +194,12 @@ class RemoteProcessor:
             self.dropped_blocks += 1
         want = seq - self.latency_blocks
         if want < 0:
-            out.fill(0.0)  # the delayed stream before the first block is silence
+            if seq < len(self._carried):  # a resumed session: results in flight at its save
+                carried = self._carried[seq][:, :frames]
+                out.fill(0.0)
+                out[:, : carried.shape[1]] = carried
+            else:
+                out.fill(0.0)  # the delayed stream before the first block is silence
             return
         j = want % rings.slots
         if rings.res_seq[j] != want and rings.in_epoch[j] >= 0:
@@ -176,6 +208,7 @@ class RemoteProcessor:
             out[...] = rings.res_audio[j, :, :frames]
         else:
             self.late_blocks += 1
+            self.substitutions.note(start, frames)
             if (
                 self.fallback == "bypass"
                 and out.shape[0] == inp.shape[0]
@@ -230,11 +263,69 @@ class RemoteProcessor:
         self._seq = 0
 
     def get_state(self) -> dict[str, Any]:
-        """[main-thread] Settings only: the remote chain's state lives on the node."""
-        return {"url": self.url, "latency_blocks": self.latency_blocks, "chain": self.chain}
+        """[main-thread & !processing] Settings, the chain's state on the node, blocks in flight.
+
+        ``chain_state`` and ``in_flight`` are present when the node answered (see the
+        module docstring); without them a resume starts the chain fresh.
+        """
+        state: dict[str, Any] = {
+            "url": self.url, "latency_blocks": self.latency_blocks, "chain": self.chain,
+        }  # fmt: skip
+        link = self._link
+        if link is None or not link.connected:
+            return state
+        try:
+            answer = link.request_state({}, self._connect_timeout)
+        except ConnectionError:
+            return state
+        if not isinstance(answer.get("stages"), list):
+            return state
+        state["chain_state"] = answer["stages"]
+        rings = self._rings
+        in_flight = []
+        for seq in range(max(0, self._seq - self.latency_blocks), self._seq):
+            j = seq % rings.slots
+            if rings.res_seq[j] != seq:
+                return state  # a result never came: the carried audio would be wrong
+            in_flight.append(rings.res_audio[j, :, : rings.res_frames[j]].tolist())
+        state["in_flight"] = in_flight
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Nothing to restore locally (see the module docstring)."""
+        """[main-thread & !processing] Restore the node's chain state and the blocks in flight.
+
+        Raises:
+            SessionError: the node refused the state or did not answer.
+        """
+        chain_state = state.get("chain_state")
+        carried = state.get("in_flight") or []
+        rings = self._rings
+        shape = (rings.res_audio.shape[1], rings.res_audio.shape[2])
+        if not isinstance(carried, list) or len(carried) > self.latency_blocks:
+            raise SessionError(
+                f"remote node {self.url}: in_flight must list at most {self.latency_blocks} blocks"
+            )
+        self._carried = []
+        for block in carried:
+            audio = np.asarray(block, np.float32)
+            if audio.ndim != 2 or audio.shape[0] != shape[0] or audio.shape[1] > shape[1]:
+                raise SessionError(
+                    f"remote node {self.url}: an in_flight block of shape {audio.shape} does "
+                    f"not fit ({shape[0]} channels, at most {shape[1]} frames)"
+                )
+            self._carried.append(audio)
+        link = self._link
+        if chain_state is None or link is None:
+            return
+        try:
+            answer = link.request_state({"set": chain_state}, self._connect_timeout)
+        except ConnectionError as err:
+            raise SessionError(f"remote node {self.url}: cannot restore its chain: {err}") from err
+        if not answer.get("ok"):
+            raise SessionError(
+                f"remote node {self.url}: the node refused the chain state: "
+                f"{answer.get('error', 'no reason given')}"
+            )
 
     def close(self) -> None:
         """[main-thread] Stop the link thread and close the connection."""
@@ -252,6 +343,7 @@ def _options(params: Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
         "connect_timeout_s": float(params.get("connect_timeout_s", 5.0)),
         "reconnect_max_ms": float(params.get("reconnect_max_ms", 2000.0)),
         "label": ctx.node_id or "remote",
+        "hang_limit_s": float(opts["hang_limit_s"]) if "hang_limit_s" in opts else None,
     }
 
 

@@ -35,7 +35,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from .._threads import helper_thread
-from ._protocol import ERROR, HELLO, MAX_MESSAGE, RESULT, ProtocolError, encode_json, parse_frame
+from ._protocol import (
+    ERROR,
+    HELLO,
+    MAX_MESSAGE,
+    RESULT,
+    STATE,
+    ProtocolError,
+    encode_json,
+    parse_frame,
+)
 
 #: Round trips kept for the RTT statistics (a ring of the latest ones).
 RTT_HISTORY = 4096
@@ -131,6 +140,9 @@ class Link:
         self.needed = 0
         self.late_arrivals = 0
         self.malformed = 0
+        self._ws: ClientConnection | None = None
+        self._state_reply: dict[str, Any] | None = None
+        self._state_arrived = threading.Event()
 
     # -- audio-thread side -------------------------------------------------------------
 
@@ -153,6 +165,35 @@ class Link:
         nap = self._nap_future
         if nap is not None and not nap.done():
             nap.set_result(None)
+
+    def request_state(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """[main-thread & !processing] Send a STATE message and wait for the node's answer.
+
+        The node answers after every block sent before it, so the answer describes the
+        chain after the last block this client sent.
+
+        Raises:
+            ConnectionError: not connected, or no answer within ``timeout`` seconds.
+        """
+        ws = self._ws
+        if ws is None or not self.connected:
+            raise ConnectionError(f"the node at {self.url} is not connected")
+        self._state_reply = None
+        self._state_arrived.clear()
+        message = encode_json(STATE, body)
+        try:
+            asyncio.run_coroutine_threadsafe(ws.send(message), self._loop).result(timeout)
+        except (RuntimeError, TimeoutError, ConnectionClosed, OSError) as err:
+            raise ConnectionError(f"cannot reach the node at {self.url}: {err}") from err
+        self._state_arrived.wait(timeout)
+        reply = self._taken_state_reply()
+        if reply is None:
+            raise ConnectionError(f"the node at {self.url} did not answer a state request")
+        return reply
+
+    def _taken_state_reply(self) -> dict[str, Any] | None:
+        reply, self._state_reply = self._state_reply, None
+        return reply
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -261,9 +302,11 @@ class Link:
 
     async def _pump(self, ws: ClientConnection) -> None:
         tasks = [asyncio.create_task(self._send_loop(ws)), asyncio.create_task(self._recv(ws))]
+        self._ws = ws
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._ws = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -297,6 +340,10 @@ class Link:
         channels_out = rings.res_audio.shape[1]
         async for message in ws:
             frame = parse_frame(message)
+            if frame.type == STATE:
+                self._state_reply = frame.json()
+                self._state_arrived.set()
+                continue
             if frame.type != RESULT or frame.channels != channels_out:
                 raise ProtocolError(f"expected RESULT of {channels_out} channels")
             seq, i = frame.seq, frame.seq % rings.slots

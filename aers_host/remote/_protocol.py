@@ -5,7 +5,8 @@ Every message is a fixed 32-byte little-endian header followed by its payload::
     offset  size  field
          0     4  magic     b"AERS"
          4     1  version   PROTOCOL_VERSION (1)
-         5     1  type      BLOCK=1 (client→node), RESULT=2 (node→client), ERROR=3, HELLO=4
+         5     1  type      BLOCK=1 (client→node), RESULT=2 (node→client), ERROR=3, HELLO=4,
+                        STATE=5 (either way: the chain's state, asked for or restored)
          6     2  flags     reserved, 0
          8     8  seq       u64: block sequence number, echoed in the RESULT
         16     8  start     i64: absolute sample index of the block's first frame
@@ -13,7 +14,7 @@ Every message is a fixed 32-byte little-endian header followed by its payload::
         28     2  channels  u16
         30     2  format    u16: FORMAT_F32_PLANAR (0) for BLOCK/RESULT, FORMAT_JSON (1)
     32..           payload  BLOCK/RESULT: channels × frames float32, channel after channel;
-                            HELLO/ERROR: UTF-8 JSON object (frames = channels = 0)
+                            HELLO/ERROR/STATE: UTF-8 JSON object (frames = channels = 0)
 
 Parsing is strict: the exact payload length for the declared shape, caps on frames,
 channels and JSON size, known type and format, and a finite-size check before any
@@ -48,7 +49,8 @@ BLOCK: Final = 1
 RESULT: Final = 2
 ERROR: Final = 3
 HELLO: Final = 4
-_TYPES: Final = {BLOCK: "block", RESULT: "result", ERROR: "error", HELLO: "hello"}
+STATE: Final = 5
+_TYPES: Final = {BLOCK: "block", RESULT: "result", ERROR: "error", HELLO: "hello", STATE: "state"}
 
 FORMAT_F32_PLANAR: Final = 0
 FORMAT_JSON: Final = 1
@@ -61,6 +63,9 @@ MAX_CHANNELS: Final = 64
 MAX_JSON_BYTES: Final = 256 * 1024
 #: Largest message either side accepts (the websockets ``max_size``).
 MAX_MESSAGE: Final = HEADER_SIZE + max(MAX_FRAMES * MAX_CHANNELS * 4, MAX_JSON_BYTES)
+#: Largest STATE payload: a chain's state (delay lines) may be larger than a hello, never
+#: larger than a message.
+MAX_STATE_BYTES: Final = MAX_MESSAGE - HEADER_SIZE
 
 
 class ProtocolError(Exception):
@@ -121,13 +126,13 @@ def encode_block(kind: int, seq: int, start: int, audio: Buffer) -> bytes:
 
 
 def encode_json(kind: int, value: dict[str, Any]) -> bytes:
-    """A HELLO or ERROR message carrying ``value``.
+    """A HELLO, ERROR or STATE message carrying ``value``.
 
     Raises:
         ValueError: the JSON is larger than :data:`MAX_JSON_BYTES`.
     """
     payload = json.dumps(value, separators=(",", ":")).encode("utf-8")
-    if len(payload) > MAX_JSON_BYTES:
+    if len(payload) > (MAX_STATE_BYTES if kind == STATE else MAX_JSON_BYTES):
         raise ValueError(f"{_TYPES[kind]} message is {len(payload)} bytes, over the limit")
     header = HEADER.pack(MAGIC, PROTOCOL_VERSION, kind, 0, 0, 0, 0, 0, FORMAT_JSON)
     return header + payload
@@ -171,6 +176,7 @@ def parse_frame(data: bytes | bytearray | memoryview | str) -> Frame:
     else:
         if fmt != FORMAT_JSON or frames or channels:
             raise ProtocolError(f"{_TYPES[kind]} must carry JSON and no audio shape")
-        if len(payload) > MAX_JSON_BYTES:
-            raise ProtocolError(f"{_TYPES[kind]} JSON is over {MAX_JSON_BYTES} bytes")
+        limit = MAX_STATE_BYTES if kind == STATE else MAX_JSON_BYTES
+        if len(payload) > limit:
+            raise ProtocolError(f"{_TYPES[kind]} JSON is over {limit} bytes")
     return Frame(kind, seq, start, frames, channels, payload)

@@ -15,6 +15,10 @@ Protocol per connection (see ``_protocol``):
 3. Then each BLOCK is processed through the chain and answered by a RESULT with the same
    ``seq`` and ``start``. A malformed or unexpected frame closes that connection (close
    code 1002 with the reason); other connections are not affected.
+4. A STATE message between blocks asks for the chain's state (``{}``: answered by STATE
+   ``{"stages": [...]}``) or restores it (``{"set": [...]}``: answered ``{"ok": true}``);
+   a refused state is answered ``{"error": "..."}``. Messages are handled in order, so a
+   state asked for after block *n* is the state after block *n* (sessions).
 
 Compression is off (permessage-deflate triples the round trip and barely shrinks float
 audio) and every message is capped at :data:`MAX_MESSAGE` bytes.
@@ -53,6 +57,7 @@ from ._protocol import (
     MAX_FRAMES,
     MAX_MESSAGE,
     RESULT,
+    STATE,
     ProtocolError,
     encode_header,
     encode_json,
@@ -264,6 +269,9 @@ class NodeServer:
         samples = np.frombuffer(out, dtype="<f4", offset=HEADER_SIZE)
         async for message in ws:
             frame = parse_frame(message)
+            if frame.type == STATE:
+                await ws.send(_state_message(chain, frame.json()))
+                continue
             if frame.type != BLOCK or frame.channels != channels or frame.frames > block:
                 raise ProtocolError(
                     f"expected BLOCK of {channels} channels × ≤{block} frames, got type "
@@ -279,6 +287,19 @@ class NodeServer:
                 await asyncio.sleep(self._delay)
             self.stats.blocks += 1
             await ws.send(memoryview(out)[: HEADER_SIZE + size * 4])
+
+
+def _state_message(chain: Chain, request: Mapping[str, Any]) -> bytes:
+    """[node-thread] Answer a STATE request: the chain's state, or the result of restoring it."""
+    try:
+        if "set" in request:
+            chain.set_state(request["set"])
+            return encode_json(STATE, {"ok": True})
+        return encode_json(STATE, {"stages": chain.get_state()})
+    except ChainError as err:
+        return encode_json(STATE, {"error": "; ".join(err.problems)})
+    except ValueError as err:  # over MAX_STATE_BYTES, or not JSON data
+        return encode_json(STATE, {"error": f"the chain's state cannot be sent: {err}"})
 
 
 def _int_field(hello: Mapping[str, Any], key: str, low: int, high: int) -> int:

@@ -20,6 +20,8 @@ ones the run was bound to (a plan built later, e.g. a live edit's transition, re
 other plan sees the plain per-node path). Otherwise every node takes its own round trip.
 A fused block that misses its deadline (the sum of the nodes' deadlines) or loses the
 worker is an xrun with each node's fallback; the culprit is named as for any shared worker.
+Offline, the leader waits for the fused block like any offline block (no deadline; hang
+limit, restart and one retry).
 """
 
 from __future__ import annotations
@@ -109,11 +111,11 @@ class FusedRun:
         if k == len(self.members) - 1:
             self.fired = -1
         if not self._ok:
-            member.xruns += 1
-            member.fallback(inp, out)
+            member.xruns += member.timing.realtime
+            member.fallback(inp, out, start)
             return True
         errors, nans = self._bits(k)
-        member.deliver(inp, out, errors, nans)
+        member.deliver(inp, out, errors, nans, start)
         return True
 
     def _ready(self, link: WorkerLink | None, out: Buffer) -> bool:
@@ -137,23 +139,27 @@ class FusedRun:
         if not self._ready(link, out):
             return False
         assert link is not None
-        worker = link.acquire()
-        if worker is None or link.busy or link.segment is None:
-            return False  # the per-node path takes the fallback and counts it
-        now = time.perf_counter()
-        np.copyto(link.segment.io_views(leader.instance, out.shape[1])[0], inp)
-        result = link.ring(
-            worker, leader, out.shape[1], start, events, self._route, now + self.deadline_s
-        )
+        if leader.timing.realtime:
+            worker = link.acquire()
+            if worker is None or link.busy or link.segment is None:
+                return False  # the per-node path takes the fallback and counts it
+            now = time.perf_counter()
+            np.copyto(link.segment.io_views(leader.instance, out.shape[1])[0], inp)
+            result = link.ring(
+                worker, leader, out.shape[1], start, events, self._route, now + self.deadline_s
+            )
+        else:  # offline: wait up to the longest hang limit of the run, retry once
+            limit = max(m.hang_limit_s for m in self.members)
+            result = link.exchange(leader, inp, start, events, self._route, limit)
         self.fired = start
         self._ok = result > 0
         if not self._ok:
-            leader.xruns += 1
-            leader.fallback(inp, out)
+            leader.xruns += leader.timing.realtime
+            leader.fallback(inp, out, start)
             return True
         self._masks = (link.reply[1], link.reply[2])
         errors, nans = self._bits(0)
-        leader.deliver(inp, out, errors, nans)
+        leader.deliver(inp, out, errors, nans, start)
         return True
 
     def _bits(self, k: int) -> tuple[int, int]:

@@ -23,6 +23,12 @@ Invariants (the audio thread must never stall on a worker):
 * NaN/Inf in the output never leaves the node: the host screens every block it copies out.
 * A node in a fused run (:mod:`._fusion`) may have its block computed by the run's leader;
   it then only copies its output out of shared memory.
+* Offline (``set_timing(OFFLINE)``, what renders use) there is no deadline: each block is
+  waited for up to the node's hang limit, a hang or crash restarts the worker and the
+  block is retried once (:meth:`~._link.WorkerLink.exchange`), and the worker snapshots
+  state after every block so the retry starts where the lost block did.
+* Every block that outputs the fallback (or a plugin's own fallback after an exception or
+  NaN) is recorded in :attr:`SandboxedProcessor.substitutions`.
 
 Counters read by the metrics collector: ``xruns``, ``nan_blocks``, ``restarts``,
 ``errors``, ``fallback_blocks``, ``failed``, ``failure_reason``.
@@ -39,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._processor import Buffer, ParamEvent
+from .._timing import REALTIME, SubstitutionLog, Timing
 from . import _protocol as proto
 from ._link import WorkerLink
 from ._options import FailureWindow, NodeOptions, StageSpec
@@ -85,6 +92,10 @@ class SandboxedProcessor:
         )
         self.window = FailureWindow(options.max_failures, options.failure_window_s)
         self.xruns = self.nan_blocks = self.restarts = self.errors = self.fallback_blocks = 0
+        #: Blocks whose output was a fallback instead of the plugin's processing.
+        self.substitutions = SubstitutionLog()
+        #: Real time (deadlines) until the planner says otherwise.
+        self.timing = REALTIME
         self.fences: dict[str, str] = {}
         #: Current parameter values per stage (events update them; restarts resend them).
         self.params = [dict(s.params) for s in stages]
@@ -146,7 +157,25 @@ class SandboxedProcessor:
         """Legacy alias of :attr:`options` (tests and benchmarks read it)."""
         return self.options
 
+    @property
+    def hang_limit_s(self) -> float:
+        """[any-thread] Offline: how long a block may be out before the worker counts as hung."""
+        return self.timing.hang_limit(self.options.hang_limit_s)
+
+    @property
+    def state_every_s(self) -> float:
+        """[any-thread] How often the worker snapshots state: every block when offline."""
+        return self.options.state_every_s if self.timing.realtime else 0.0
+
     # ------------------------------------------------------------------ lifecycle
+    def set_timing(self, timing: Timing) -> None:
+        """[main-thread & !active] Real time (deadlines) or offline (wait; hang limit only).
+
+        Called by the planner before :meth:`prepare`, so the worker starts with the
+        snapshot rhythm of the mode.
+        """
+        self.timing = timing
+
     def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
         """[main-thread & !active] Join a worker: a shared one of the current scope, or a new one.
 
@@ -232,40 +261,55 @@ class SandboxedProcessor:
         _live.discard(self)
 
     # ------------------------------------------------------------------ audio path
-    def fallback(self, inp: Buffer, out: Buffer) -> None:
+    def fallback(self, inp: Buffer, out: Buffer, start: int) -> None:
         """[audio-thread & processing] Output the node's fallback for this block."""
         self.fallback_blocks += 1
+        self.substitutions.note(start, out.shape[1])
         apply_fallback(self._fallback_mode, inp, out)
 
     def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
-        """[audio-thread & processing] One block through the worker, within the deadline."""
+        """[audio-thread & processing] One block through the worker.
+
+        Real time: within the deadline, else the fallback. Offline: waits (see the module
+        docstring).
+        """
         run = self.run
         if run is not None and run.step(self, inp, out, start, events):
             return
         link = self.link
+        if not self.timing.realtime:
+            if (
+                link is None
+                or self.window.failed
+                or link.exchange(self, inp, start, events, b"", self.hang_limit_s) < 0
+            ):
+                return self.fallback(inp, out, start)
+            return self.deliver(inp, out, link.reply[1], link.reply[2], start)
         worker = link.acquire() if link is not None else None
         if worker is None or link is None or self.window.failed:
-            return self.fallback(inp, out)
+            return self.fallback(inp, out, start)
         now = time.perf_counter()
         if link.settle(worker, now):
             self.xruns += 1
-            return self.fallback(inp, out)
+            return self.fallback(inp, out, start)
         assert link.segment is not None  # a worker implies a segment
         np.copyto(link.segment.io_views(self.instance, out.shape[1])[0], inp)
         deadline = now + self.options.deadline_s
         if link.ring(worker, self, out.shape[1], start, events, b"", deadline) <= 0:
             self.xruns += 1
-            return self.fallback(inp, out)
-        self.deliver(inp, out, link.reply[1], link.reply[2])
+            return self.fallback(inp, out, start)
+        self.deliver(inp, out, link.reply[1], link.reply[2], start)
 
-    def deliver(self, inp: Buffer, out: Buffer, errors: int, nans: int) -> None:
+    def deliver(self, inp: Buffer, out: Buffer, errors: int, nans: int, start: int) -> None:
         """[audio-thread & processing] Copy this node's answered block out of shared memory.
 
-        ``errors``/``nans`` are this node's stage bits of the reply.
+        ``errors``/``nans`` are this node's stage bits of the reply: a stage that raised
+        or produced NaN/Inf wrote its own fallback in the worker, so the block counts as
+        substituted.
         """
         segment = self.link.segment if self.link is not None else None
         if segment is None:
-            return self.fallback(inp, out)
+            return self.fallback(inp, out, start)
         if errors:
             self.errors += 1
             raised = segment.read_error(self.instance) or "an exception"
@@ -275,7 +319,9 @@ class SandboxedProcessor:
         if nans or not finite:
             self.nan_blocks += 1
         if not finite:
-            return self.fallback(inp, out)
+            return self.fallback(inp, out, start)
+        if errors or nans:
+            self.substitutions.note(start, out.shape[1])
         np.copyto(out, dst)
 
     # ------------------------------------------------------------------ state

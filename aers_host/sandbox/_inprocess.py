@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._processor import Buffer, ParamEvent
+from .._timing import REALTIME, SubstitutionLog, Timing
 from ._options import FailureWindow, NodeOptions, StageSpec
 from ._runtime import PluginRunner, apply_fallback, run_stage
 
@@ -35,6 +36,9 @@ class InProcessProcessor:
         self.latency_samples = self._runner.latency_samples
         self._window = FailureWindow(options.max_failures, options.failure_window_s)
         self.xruns = self.nan_blocks = self.restarts = self.errors = self.fallback_blocks = 0
+        #: Blocks whose output was the fallback (plugin failed, raised or produced NaN/Inf).
+        self.substitutions = SubstitutionLog()
+        self.timing = REALTIME
         self.fences: dict[str, str] = {"isolation": "in-process: no OS fences"}
         self._zeros = np.zeros(0, np.float32)
         self._own_inp = np.zeros((0, 0), np.float32)
@@ -54,6 +58,10 @@ class InProcessProcessor:
         """[any-thread] Why the node failed (or the last failure seen)."""
         return self._window.reason
 
+    def set_timing(self, timing: Timing) -> None:
+        """[main-thread & !active] Offline runs count no xruns: a slow block is just slow."""
+        self.timing = timing
+
     def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
         """[main-thread & !active] Call the plugin's ``prepare``; a raise fails the node."""
         self._zeros = np.zeros(channels * max_block, np.float32)
@@ -68,6 +76,7 @@ class InProcessProcessor:
         """[audio-thread & processing] Run the plugin; contain exceptions and NaN/Inf."""
         if self._window.failed:
             self.fallback_blocks += 1
+            self.substitutions.note(start, out.shape[1])
             apply_fallback(self._stage.fallback, inp, out)
             return
         coded = [
@@ -83,7 +92,8 @@ class InProcessProcessor:
         )
         if error or non_finite:  # the fallback from the untouched input, not the copy
             apply_fallback(self._stage.fallback, inp, out)
-        if time.perf_counter() - began > self._opts.deadline_s:
+            self.substitutions.note(start, out.shape[1])
+        if self.timing.realtime and time.perf_counter() - began > self._opts.deadline_s:
             self.xruns += 1
         if error:
             self.errors += 1

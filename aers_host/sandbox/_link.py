@@ -15,6 +15,10 @@ state and fallback); the link is what they share. Invariants:
   periodic snapshot in that instance's region, plus the host's parameter values).
 * A member that failed is never called again; the worker is retired once every member
   has failed or closed, and the segment is freed when the last member leaves.
+* Restarts converge: a replacement that fails to start, to restore state or on its first
+  block counts against ``max_failures`` however far apart those failures are.
+* Offline (:meth:`WorkerLink.exchange`) a block is waited for up to the hang limit, never
+  a deadline; a hang or crash replaces the worker and the block is sent once more.
 """
 
 from __future__ import annotations
@@ -26,11 +30,15 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
 
 from .._processor import ParamEvent
 from ..errors import SandboxDegradedWarning, SandboxError
 from . import _protocol as proto
+from ._refused import one_line
 from ._segment import Segment
 from ._spawn import CONTROL_SEQ, WorkerProcess, supervisor
 
@@ -66,8 +74,17 @@ class WorkerLink:
         self._seq = 0
         self._waiting = 0
         self._sent_at = 0.0
+        #: True until the current worker answers its first block (see FailureWindow.note).
+        self._fresh = True
+        #: Set whenever no restart is in progress (offline blocks wait on it).
+        self._replaced = threading.Event()
+        self._replaced.set()
+        #: Kills and restarts handed to the supervisor, waited for by :meth:`close`.
+        self._jobs: list[Future[Any]] = []
         #: (status, error mask, NaN mask) of the last block answered in time.
         self.reply = (0, 0, 0)
+        #: Member index blamed for the last lost worker (-1: no plugin code was running).
+        self.culprit = -1
         self._doorbell = bytearray(4096)
 
     # ------------------------------------------------------------------ membership
@@ -170,7 +187,7 @@ class WorkerLink:
             "sample_rate": self.sample_rate, "max_block": self.max_block,
             "memory_mb": sum(o.memory_mb for o in opts),
             "cpu_seconds": sum(o.cpu_seconds for o in opts),
-            "open_files": 16, "state_every_s": min(o.state_every_s for o in opts),
+            "open_files": 16, "state_every_s": min(m.state_every_s for m in self.members),
             "instances": [m.worker_spec() for m in self.members],
         }  # fmt: skip
 
@@ -185,16 +202,26 @@ class WorkerLink:
         self._poll = select.poll()
         self._poll.register(worker.reply_fd, select.POLLIN)
         self._waiting = 0
+        self._fresh = True
         self.worker = worker
 
     def close(self) -> None:
-        """[main-thread & !processing] Stop the worker and free the segment; idempotent."""
+        """[main-thread & !processing] Stop the worker and free the segment; idempotent.
+
+        Kills and restarts handed to the supervisor are waited for (a restart in progress
+        sees the link closed and kills what it started), so no worker outlives the link.
+        """
         with self._lock:
             self._closed = True
         workers, self.worker, self._ready = (self.worker, self._ready), None, None
         for worker in workers:
             if worker is not None:
                 worker.stop(0.5)
+        jobs, self._jobs = self._jobs, []
+        bound = max((m.options.start_timeout_s for m in self.members), default=10.0) + 1.0
+        for job in jobs:
+            with contextlib.suppress(Exception):  # its outcome no longer matters, only its end
+                job.result(bound)
         if self.segment is not None:
             self.segment.release()
             self.segment = None
@@ -304,6 +331,10 @@ class WorkerLink:
             if seq == self._waiting and seq != CONTROL_SEQ:
                 self._waiting = 0
                 self.reply = (status, errors, nans)
+                if self._fresh:
+                    self._fresh = False
+                    for member in self.members:
+                        member.window.answered()
         return len(data)
 
     def _await(self, worker: WorkerProcess, deadline: float) -> int:
@@ -322,22 +353,92 @@ class WorkerLink:
             else:
                 os.sched_yield()
 
-    def lose(self, worker: WorkerProcess, what: str, verb: str) -> None:
-        """[audio-thread] Blame the culprit, tell every member, and have the worker replaced."""
+    def lose(self, worker: WorkerProcess, what: str, verb: str, *, final: bool = False) -> int:
+        """[audio-thread] Blame the culprit, tell every member, and have the worker replaced.
+
+        ``final`` (offline: the block's retry failed too) fails the culprit first, so no
+        replacement is started for it.
+
+        Returns:
+            The culprit's member index, or -1 when no plugin code was running.
+        """
         index = self.segment.running() if self.segment is not None else -1
         if index < 0 and len(self.members) == 1:
             index = 0
+        fresh = self._fresh
+        self.culprit = index
         if index < 0:
             for member in self.members:
-                member.window.note(f"{what} (no plugin code was running)")
+                member.window.note(f"{what} (no plugin code was running)", fresh=fresh)
         else:
             culprit = self.members[index].label
             for k, member in enumerate(self.members):
                 if k == index:
-                    member.window.note(f"{what} while running {culprit}")
+                    member.window.note(f"{what} while running {culprit}", fresh=fresh)
                 else:
                     member.window.blame(f"co-hosted with {culprit} which {verb} ({what})")
-        self.retire(worker, restart=True)
+        if final:
+            self._fail_culprit(self.members[max(index, 0)])
+        self.retire(worker, restart=self.wanted())
+        return index
+
+    # ------------------------------------------------------------------ offline audio path
+    def exchange(
+        self,
+        member: SandboxedProcessor,
+        inp: np.ndarray,
+        start: int,
+        events: Sequence[ParamEvent],
+        route: bytes,
+        limit: float,
+    ) -> int:
+        """[audio-thread & processing, offline] Run one block, waiting as long as it takes.
+
+        Only a reply later than ``limit`` seconds (the hang limit) or a dead worker stops
+        the wait: the worker is replaced, and the block is sent once more, with the same
+        input, to the fresh worker (which starts from the state snapshot taken after the
+        last block it answered). A second failure fails the culprit for the rest of the run.
+
+        Returns:
+            1: answered (masks in :attr:`reply`); -1: the block has no result.
+        """
+        frames = inp.shape[1]
+        for retry in (False, True):
+            worker = self._wait_worker()
+            if worker is None or self.segment is None or member.failed:
+                return -1
+            if self._waiting and self._await(worker, time.perf_counter() + limit) <= 0:
+                self.lose(worker, "worker did not finish an earlier block", "hung", final=retry)
+                continue
+            np.copyto(self.segment.io_views(member.instance, frames)[0], inp)
+            result = self.ring(
+                worker, member, frames, start, events, route, time.perf_counter() + limit
+            )
+            if result > 0:
+                return 1
+            if result == 0:
+                what = f"hang in process at sample {start} (no reply in {limit:g} s)"
+                self.lose(worker, what, "hung", final=retry)
+            elif retry:  # the worker died again; ring() has already had it replaced
+                self._fail_culprit(member)
+        return -1
+
+    def _fail_culprit(self, member: SandboxedProcessor) -> None:
+        """[audio-thread, offline] A block failed on a fresh worker too: fail its culprit."""
+        index = self.culprit
+        failed = self.members[index] if 0 <= index < len(self.members) else member
+        if not failed.failed:
+            failed.window.fail(f"{failed.failure_reason}, and again on a fresh worker")
+
+    def _wait_worker(self) -> WorkerProcess | None:
+        """[audio-thread, offline] The live worker, after any restart in progress ends."""
+        worker = self.acquire()
+        if worker is None and self.wanted():
+            opts = [m.options for m in self.members]
+            bound = max(o.start_timeout_s for o in opts) * (max(o.max_failures for o in opts) + 1)
+            self._replaced.wait(bound + 1.0)
+            worker = self.acquire()
+        return worker
 
     def retire(self, worker: WorkerProcess, *, restart: bool) -> None:
         """[any-thread] Stop using ``worker``; the supervisor kills (and maybe replaces) it.
@@ -347,33 +448,57 @@ class WorkerLink:
         self.worker = None
         self._waiting = 0
         with contextlib.suppress(RuntimeError):  # interpreter shutting down: close() kills it
+            self._jobs = [job for job in self._jobs if not job.done()]  # a few at most
             if restart:
-                supervisor().submit(self._restart, worker)
+                self._replaced.clear()
+                self._jobs.append(supervisor().submit(self._restart, worker))
             else:
-                supervisor().submit(worker.kill)
+                self._jobs.append(supervisor().submit(worker.kill))
 
     def _restart(self, old: WorkerProcess) -> None:
-        """[supervisor-thread] Kill ``old``; start a replacement while one is wanted."""
-        old.kill()
-        segment = self.segment
-        while self.wanted() and segment is not None:
-            try:
-                worker = WorkerProcess.start(
-                    self.config(), segment.path, self._start_timeout(), self.inherited_fds()
-                )
-            except (SandboxError, OSError) as exc:
-                if not self.wanted():
-                    return
-                for member in self.members:
-                    member.window.blame(f"restart failed: {exc}")
-                time.sleep(0.05)
+        """[supervisor-thread] Kill ``old``; start a replacement while one is wanted.
+
+        A replacement that fails to start (its ``prepare`` or ``set_state`` raises, hangs
+        or crashes) is a failure of a fresh worker: it counts against the member whose code
+        was running (every member, when none was) and is a restart of every member. After
+        ``max_failures`` of them in a row the member is failed; once no member is healthy,
+        no further worker is spawned.
+        """
+        try:
+            old.kill()
+            segment = self.segment
+            while self.wanted() and segment is not None:
+                try:
+                    worker = WorkerProcess.start(
+                        self.config(), segment.path, self._start_timeout(), self.inherited_fds()
+                    )
+                except (SandboxError, OSError) as exc:
+                    if not self.wanted():
+                        return
+                    self._start_failed(segment.running(), one_line(str(exc)))
+                    time.sleep(0.05)
+                    continue
+                with self._lock:
+                    if self._closed:
+                        worker.kill()
+                    else:
+                        self._ready = worker
+                return
+        finally:
+            self._replaced.set()
+
+    def _start_failed(self, index: int, why: str) -> None:
+        """[supervisor-thread] A replacement worker did not start: count it (see _restart)."""
+        if index < 0 and len(self.members) == 1:
+            index = 0
+        for k, member in enumerate(self.members):
+            if not self.active(k):
                 continue
-            with self._lock:
-                if self._closed:
-                    worker.kill()
-                else:
-                    self._ready = worker
-            return
+            member.restarts += 1
+            if index < 0 or k == index:
+                member.window.note(f"restart failed: {why}", fresh=True)
+            else:
+                member.window.blame(f"restart failed: {why}")
 
     # ------------------------------------------------------------------ main-thread requests
     def control(

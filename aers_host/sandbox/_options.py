@@ -13,9 +13,14 @@ Options come from the config beside ``params`` (``CheckContext.node_options``):
                        block it cannot produce (late, crashed, NaN, failed).
 ``deadline_ms``        per-block wait for the worker; default 50 % of the block period.
 ``max_failures``       failures (crash, hang, exception) within ``failure_window_s``
-                       that mark the node failed for the rest of the run (default 3 / 10 s).
-``hang_timeout_ms``    a block outstanding this long means the worker hangs and is
-                       restarted (default max(250 ms, 20 deadlines)).
+                       that mark the node failed for the rest of the run (default 3 / 10 s);
+                       failures of a fresh worker (start-up, ``set_state``, first block)
+                       count whatever their spacing, so restarts always end.
+``hang_timeout_ms``    real time: a block outstanding this long means the worker hangs and
+                       is restarted (default max(250 ms, 20 deadlines)).
+``hang_limit_s``       offline: a block outstanding this long means the worker hangs; it
+                       is restarted and the block retried once (default: the run's
+                       ``--hang-limit``, else 10 s; see :mod:`aers_host._timing`).
 ``memory_mb``          address space a worker may add to its start-up size (default 512).
 ``cpu_seconds``        CPU-time limit of one worker incarnation (default 3600).
 ``start_timeout_s``    time a worker has to start and load (default 10).
@@ -31,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from .._timing import MAX_HANG_LIMIT_S
 from ..errors import PluginValidationError
 
 Fallback = Literal["bypass", "silence"]
@@ -50,6 +56,8 @@ class NodeOptions:
     max_failures: int
     failure_window_s: float
     hang_timeout_s: float
+    #: Offline hang limit of this node (None: the run's, see :class:`~aers_host._timing.Timing`).
+    hang_limit_s: float | None
     memory_mb: int
     cpu_seconds: int
     start_timeout_s: float
@@ -86,6 +94,13 @@ class NodeOptions:
         period = block_size / sample_rate if sample_rate > 0 else 0.01
         deadline = number("deadline_ms", 500.0 * period, 0.01) / 1000.0
         hang = number("hang_timeout_ms", max(250.0, 20_000.0 * deadline), 1.0) / 1000.0
+        limit = options.get("hang_limit_s")
+        if limit is not None:
+            limit = number("hang_limit_s", 0.0, 0.001)
+            if limit > MAX_HANG_LIMIT_S:
+                raise PluginValidationError(
+                    who, f"node option hang_limit_s={limit:g} must be <= {MAX_HANG_LIMIT_S:g}"
+                )
         return cls(
             isolation=str(chosen),
             fallback=fallback,
@@ -93,6 +108,7 @@ class NodeOptions:
             max_failures=int(number("max_failures", 3, 1)),
             failure_window_s=number("failure_window_s", 10.0, 0.0),
             hang_timeout_s=max(hang, deadline),
+            hang_limit_s=limit,
             memory_mb=int(number("memory_mb", 512, 16)),
             cpu_seconds=int(number("cpu_seconds", 3600, 1)),
             start_timeout_s=number("start_timeout_s", 10.0, 0.1),
@@ -131,6 +147,9 @@ class FailureWindow:
     def __init__(self, max_failures: int, window_s: float) -> None:
         self._times: deque[float] = deque(maxlen=max_failures)
         self._window = window_s
+        self._max = max_failures
+        #: Failures since a worker last answered a block (each on a fresh worker).
+        self._streak = 0
         self.failed = False
         self.reason = ""
         self.count = 0
@@ -147,12 +166,34 @@ class FailureWindow:
         """
         self.reason = reason
 
-    def note(self, reason: str) -> bool:
-        """[any-thread] Record one failure; return True if the node is now failed."""
+    def fail(self, reason: str) -> None:
+        """[any-thread] Fail the node now (an offline block failed again after its retry)."""
+        self.count += 1
+        self.failed = True
+        self.reason = reason
+
+    def answered(self) -> None:
+        """[any-thread] A worker answered a block: it is no longer fresh."""
+        self._streak = 0
+
+    def note(self, reason: str, *, fresh: bool = False) -> bool:
+        """[any-thread] Record one failure; return True if the node is now failed.
+
+        Args:
+            reason: what happened, for messages.
+            fresh: the worker had not answered a block yet (it failed starting, restoring
+                state, or on its first block). ``max_failures`` such failures in a row fail
+                the node however far apart they are: a plugin that hangs in ``set_state``
+                on every restart is restarted ``max_failures`` times, not forever.
+        """
         now = time.monotonic()
         self._times.append(now)
         self.count += 1
         self.reason = reason
+        if fresh:
+            self._streak += 1
         if len(self._times) == self._times.maxlen and now - self._times[0] <= self._window:
+            self.failed = True
+        if self._streak >= self._max:
             self.failed = True
         return self.failed

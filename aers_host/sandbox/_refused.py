@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._processor import Buffer, ParamEvent
+from .._timing import SubstitutionLog
 from ._runtime import apply_fallback
 
 
@@ -60,6 +61,8 @@ class RefusedProcessor:
         self.fallback = fallback
         self.params = dict(params or {})
         self.xruns = self.nan_blocks = self.restarts = self.errors = self.fallback_blocks = 0
+        #: Every block this node outputs is its fallback.
+        self.substitutions = SubstitutionLog()
         self.fences: dict[str, str] = {}
         self.closed = False
 
@@ -84,6 +87,7 @@ class RefusedProcessor:
     def process(self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]) -> None:
         """[audio-thread & processing] The node's fallback, counted."""
         self.fallback_blocks += 1
+        self.substitutions.note(start, out.shape[1])
         apply_fallback(self.fallback, inp, out)
 
     def reset(self) -> None:

@@ -22,7 +22,9 @@ stages still see sane audio) and its bit is set in the reply's error or NaN mask
 calling into an instance's plugin code it writes that instance's index to the segment's
 ``RUNNING`` slot, so the host can name the culprit if the process dies or hangs there.
 After replying, every ``state_every_s`` seconds it snapshots each instance's state into its
-region, so a restarted worker resumes every instance from its own last good state.
+region, so a restarted worker resumes every instance from its own last good state. With
+``state_every_s`` 0 (offline renders) it snapshots the instances of every block it ran,
+so a block retried on a fresh worker starts exactly where the lost one did.
 """
 
 from __future__ import annotations
@@ -190,11 +192,11 @@ class _Chain:
         self.running(-1)
         return errors & 0xFFFFFFFF, nans & 0xFFFFFFFF
 
-    def snapshot_state(self) -> None:
-        """[worker main-thread] Snapshot every instance's state into its region."""
-        for index, inst in enumerate(self.instances):
+    def snapshot_state(self, route: Sequence[int] | None = None) -> None:
+        """[worker main-thread] Snapshot the state of ``route``'s instances (all: None)."""
+        for index in range(len(self.instances)) if route is None else route:
             self.running(index)
-            inst.snapshot_state()
+            self.instances[index].snapshot_state()
         self.running(-1)
 
     def instance(self, index: int) -> _Instance:
@@ -286,7 +288,9 @@ def _serve(ctrl: int, reply: int, chain: _Chain, state_every_s: float) -> None:
             errors, nans = chain.run_block(route, frames, start, events)
             status = proto.STATUS_ERROR if errors else proto.STATUS_OK
             os.write(reply, proto.REPLY.pack(seq, status, errors, nans))
-            if time.monotonic() >= next_snapshot:  # after the reply: off the host's clock
+            if not state_every_s:  # offline: after every block, of the instances that ran
+                chain.snapshot_state(route)
+            elif time.monotonic() >= next_snapshot:  # after the reply: off the host's clock
                 chain.snapshot_state()
                 next_snapshot = time.monotonic() + state_every_s
         elif kind in (proto.KIND_GET_STATE, proto.KIND_SET_STATE, proto.KIND_RESET):

@@ -2,11 +2,13 @@
 
 After every applied edit (or plugin reload) the session gets a new version holding the
 current config (``LiveGraph.config.data``: exactly what an offline render needs), the
-engine position and the journal (an extra ``journal`` field: the session format keeps
-fields it does not know, docs/sessions.md). Processor states are not read then — that
-needs the audio thread to be stopped — so these versions resume the config from its
-start. On shutdown, with the audio thread stopped and no edit fading in, the final
-version also holds every processor's state, compensation lines and flags.
+journal (an extra ``journal`` field: the session format keeps fields it does not know,
+docs/sessions.md) and the engine's full state — position, every processor's state,
+compensation lines and flags — taken by the audio thread at a block boundary once the
+edit's fade is over (:meth:`LiveRuntime.capture_state`), so a crash after an edit loses
+no state. Should no boundary come within :data:`STATE_WAIT_S` (the edit keeps fading),
+that version holds the position only. On shutdown, with the audio thread stopped, the
+final version holds the full state too.
 
 ``aers session export NAME --yaml FILE`` then writes that config; its ``config:`` part is a
 plain config file that ``aers render`` plays offline.
@@ -30,6 +32,9 @@ from ..errors import SessionError
 
 if TYPE_CHECKING:
     from ._runtime import LiveRuntime
+
+#: Seconds an autosave waits for the audio thread to hand over the engine's state.
+STATE_WAIT_S = 2.0
 
 
 class Autosaver:
@@ -77,10 +82,11 @@ class Autosaver:
         return None
 
     def save(self, *, final: bool = False) -> int:
-        """[any-thread but audio] Store a new version; ``final`` adds processor state.
+        """[any-thread but audio] Store a new version with the engine's full state.
 
-        ``final`` requires the audio thread to be stopped; it falls back to the position
-        alone while an edit is still fading in (the running plan is not the config then).
+        The state comes from the audio thread between blocks (or directly once it has
+        stopped); the position alone while an edit is still fading in (the running plan
+        is not the config then). ``final`` marks the shutdown version in its note.
 
         Returns:
             The version number stored.
@@ -92,10 +98,11 @@ class Autosaver:
 
         live = self.runtime.live
         with self._lock:
+            captured = self.runtime.capture_state(STATE_WAIT_S)
             config, journal = live.config, [dict(e) for e in live.journal]
-            state: dict[str, Any] = {"position": live.engine.position}
-            if final and live.settled:
-                state = live.engine.state()
+            state: dict[str, Any] = (
+                captured if captured is not None else {"position": live.engine.position}
+            )
             registry = self.registry if self.registry is not None else live.registry
             session = session_from_state(self.name, config, state, registry)
             session = dataclasses.replace(session, extra={**session.extra, "journal": journal})

@@ -126,6 +126,10 @@ class LiveRuntime:
         self._warming = False
         self._swapped = False
         self._due = 0.0
+        #: A state capture asked for by :meth:`capture_state`, answered between blocks.
+        self._state_wanted = threading.Event()
+        self._state_ready = threading.Event()
+        self._captured: dict[str, Any] | None = None
         #: Records output nodes' audio when set (``aers serve --record``).
         self.recorder: Any = None
         #: Called (from the audio thread) after each snapshot is published.
@@ -262,6 +266,35 @@ class LiveRuntime:
         self.live.collect()
         return self.live.submit(ops, who=who, wait=EDIT_WAIT)
 
+    def capture_state(self, timeout: float) -> dict[str, Any] | None:
+        """[any-thread but audio] The engine's full state (every processor's), between blocks.
+
+        The audio thread takes it at its next block boundary once no edit is fading in
+        (the running plan is then the config), so it is consistent with the position it
+        holds. Reading processor state (a sandbox worker answers a control request) costs
+        that block its share of time: a session autosave may cause one xrun.
+        When the block thread is not running, the state is read here.
+
+        Returns:
+            What :meth:`Engine.state` returns, or None when no boundary came in ``timeout``.
+        """
+        if not self.running:
+            return self.live.engine.state() if self.live.settled else None
+        self._state_ready.clear()
+        self._captured = None
+        self._state_wanted.set()
+        if not self._state_ready.wait(timeout):
+            self._state_wanted.clear()
+            return None
+        return self._captured
+
+    def _answer_state(self) -> None:
+        """[audio-thread, between blocks] Take the state :meth:`capture_state` waits for."""
+        if self.live.settled:
+            self._state_wanted.clear()
+            self._captured = self.live.engine.state()
+            self._state_ready.set()
+
     def drain_acks(self) -> list[Ack]:
         """[any-thread, one consumer] Acks produced since the last call."""
         return _drain(self._acks)
@@ -359,6 +392,8 @@ class LiveRuntime:
         if self._swapped:
             self._adopt(before)
         applied = self._apply_controls()
+        if self._state_wanted.is_set() and not self._swapped:  # not on an edit's own block
+            self._answer_state()
         view = self.view
         frames = view.plan.block_size
         if self.loop_frames is not None:

@@ -51,7 +51,8 @@ def test_every_variant_renders_with_metrics_and_summary(
     rows = read_csv(out / "summary.csv")
     assert list(rows[0]) == [
         "variant", "nodes.g.params.gain_db", "seed", "status", "peak_db", "lufs",
-        "p99_block_us", "latency_samples", "xruns", "wall_seconds", "error",
+        "p99_block_us", "latency_samples", "xruns", "substituted_samples", "wall_seconds",
+        "error",
     ]  # fmt: skip
     for row in rows:
         folder = out / row["variant"]

@@ -53,3 +53,16 @@ def test_empty_chain_is_identity() -> None:
 def test_bad_chains_are_refused_with_every_reason(chain: object, why: str) -> None:
     with pytest.raises(ChainError, match=why):
         Chain.build(chain, REGISTRY, 48000, 64, 2)
+
+
+def test_a_stage_that_overflows_never_sends_a_non_finite_result() -> None:
+    chain = Chain.build(
+        [{"type": "gain", "params": {"gain_db": 12, "smoothing_ms": 0}}], REGISTRY, 48000, 64, 2
+    )
+    huge = np.full((2, 64), 3e38, np.float32)  # finite; four times that is not
+    out = chain.process(huge, 0)
+    assert np.isfinite(out).all() and chain.nonfinite_blocks == 1
+    np.testing.assert_array_equal(out, huge)  # the stage's input: its bypass
+    after = chain.process(np.full((2, 64), 0.25, np.float32), 64)  # back to normal
+    np.testing.assert_allclose(after, 0.25 * 10 ** (12 / 20), rtol=1e-6)
+    assert chain.nonfinite_blocks == 1

@@ -114,5 +114,10 @@ def worker_pids() -> set[int]:
     return live
 
 
+def own_segments() -> set[str]:
+    """Shared-memory segments of this process's sandbox workers (their names hold our pid)."""
+    return {name for name in os.listdir("/dev/shm") if f"-{os.getpid()}-" in name}
+
+
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip()

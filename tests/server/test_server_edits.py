@@ -178,6 +178,21 @@ def test_autosave_journals_every_edit_and_the_final_state(
     assert holder["saver"].saved == 2
 
 
+def test_each_autosave_after_an_edit_holds_every_processor_state(
+    serve: Serve, tmp_path: Path
+) -> None:
+    db = tmp_path / "sessions.db"
+    served = serve(autosave=lambda runtime: Autosaver(runtime, "jam", db=db))
+    with served.client() as http:
+        http.post("/api/edits", json=ADD_SEND).raise_for_status()
+        with SessionStore(db) as store:  # still serving: no shutdown save has happened
+            session = store.load("jam")
+        nodes = {n["id"] for n in http.get("/api/nodes").json()}
+    assert set(session.nodes) == nodes and "verb" in nodes
+    assert session.nodes["verb"]  # the new reverb's state (its delay lines), not nothing
+    assert session.position > 0
+
+
 def foreign_database(path: Path) -> bytes:
     """Turn ``path`` into another application's SQLite file; return its bytes."""
     import sqlite3
@@ -211,7 +226,9 @@ def test_an_edit_whose_autosave_fails_is_live_and_says_so(
                                               "gain_db": -3})  # fmt: skip
         assert reply.status_code == 200, reply.text
         ack = reply.json()
-        assert "not saved" in ack["autosave_error"] and "another application" in ack["autosave_error"]
+        assert (
+            "not saved" in ack["autosave_error"] and "another application" in ack["autosave_error"]
+        )
         assert len(http.get("/api/edits").json()["journal"]) == 2
         assert http.get("/api/config").json()["connections"][-1]["gain_db"] == -3
     assert "warning: session 'jam' not saved" in capfd.readouterr().err
