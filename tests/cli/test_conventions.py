@@ -52,8 +52,10 @@ def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:
 def test_shell_completion_is_installable_and_completes_lazily_listed_commands(
     tmp_path: Path,
 ) -> None:
-    shown = subprocess.run([AERS, "--show-completion", "bash"], capture_output=True, text=True,
-                           cwd=tmp_path, timeout=60)  # fmt: skip
+    # As a user types it in bash: typer detects the shell from the parent process (bash must
+    # stay the parent, so it runs the command rather than exec'ing into it).
+    shown = subprocess.run(["bash", "-c", '"$0" --show-completion; exit $?', AERS],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
     assert shown.returncode == 0 and "_AERS_COMPLETE=complete_bash" in shown.stdout
     env = {**os.environ, "_AERS_COMPLETE": "complete_bash", "COMP_WORDS": "aers render --st",
            "COMP_CWORD": "2"}  # fmt: skip
