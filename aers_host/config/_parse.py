@@ -26,6 +26,7 @@ import yaml
 
 from .._files import TooLarge, read_bounded
 from ..errors import ConfigError, Problem
+from ._yaml_hint import explain_yaml_error
 
 #: Largest config file read at all (a scene with thousands of inline events fits easily).
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
@@ -222,12 +223,10 @@ def _parse_yaml(text: str, file: str) -> ParsedDocument:
     try:
         node = yaml.compose(text, Loader=_COMPOSER)
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        what = err.problem or "invalid YAML"
-        if "nesting depth" in what:  # libyaml's own guard against deep nesting
+        if "nesting depth" in (err.problem or ""):  # libyaml's own guard against deep nesting
             raise ConfigError([_too_deep(file)]) from err
-        raise ConfigError([Problem(file, line, "", f"YAML syntax error: {what}")]) from err
+        found = explain_yaml_error(text, err)
+        raise ConfigError([Problem(file, found.line, "", found.message, found.hint)]) from err
     except yaml.YAMLError as err:
         raise ConfigError([Problem(file, 0, "", f"YAML syntax error: {err}")]) from err
     if node is None:
