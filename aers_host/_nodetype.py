@@ -148,6 +148,10 @@ class BuiltinNodeType:
     origin: str = "builtin"
     #: Accepts ``port: sidechain`` connections (its processor has ``set_sidechain``).
     sidechain: bool = False
+    #: For a source: whether it ends by itself with these params, so a render without a
+    #: ``duration`` can take its length (None: it never ends). Read by ``aers validate``
+    #: before anything is built; the prepared processor's ``length_frames`` gives the length.
+    ends: Callable[[Mapping[str, Any]], bool] | None = None
 
     def params_schema(self) -> Mapping[str, Any]:
         """Schema of ``params``: declared specs plus extra properties, nothing else."""

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._extras import require_extra
-from ..errors import ConfigError
+from ..errors import ConfigError, Problem
 from ._app import app, err_console, finite_seconds, out_console, output_file, print_json
 
 ConfigArg = Annotated[
@@ -58,6 +58,7 @@ def _load(
     block_size: int | None = None,
     duration: float | None = None,
     registry: NodeRegistry | None = None,
+    require_length: bool = False,
 ) -> GraphConfig:
     """Load CONFIG with the CLI overrides (the registry is built once per command)."""
     from ..config import load_config
@@ -68,37 +69,64 @@ def _load(
         overrides["block_size"] = block_size
     if duration is not None:
         overrides["duration"] = duration
-    return load_config(config, registry=registry or default_registry(), overrides=overrides)
+    return load_config(
+        config,
+        registry=registry or default_registry(),
+        overrides=overrides,
+        require_length=require_length,
+    )
+
+
+def _as_dict(problem: Problem) -> dict[str, Any]:
+    return {
+        "file": problem.file,
+        "line": problem.line,
+        "path": problem.path,
+        "message": problem.message,
+        "hint": problem.hint,
+    }
 
 
 @app.command()
 def validate(config: ConfigArg, as_json: JsonOpt = False) -> None:
-    """Check a config; print every problem as FILE:LINE: path: message (hint); exit 1 if any."""
-    try:
-        cfg = _load(config)
-        from ..events import events_for_config  # the scene too: parsed, not rendered
+    """Check a config as `render` would; print every problem as FILE:LINE: path: message (hint).
 
-        events_for_config(cfg)
-    except ConfigError as err:
-        if as_json:
-            problems = [
-                {
-                    "file": p.file,
-                    "line": p.line,
-                    "path": p.path,
-                    "message": p.message,
-                    "hint": p.hint,
-                }
-                for p in err.problems
-            ]
-            print_json({"ok": False, "problems": problems})
-        else:
-            for problem in err.problems:
-                print(problem)  # plain stdout: one greppable line per problem
-        raise typer.Exit(1) from None
-    if as_json:
-        print_json({"ok": True, "nodes": len(cfg.nodes)})
+    Warnings (audio that reaches no output) are printed too, prefixed `warning:`; only
+    problems make the exit status 1.
+    """
+    from ..config import inspect_config
+    from ..events import events_for_config  # the scene too: parsed, not rendered
+    from ..plugins import default_registry
+
+    warnings: tuple[Problem, ...] = ()
+    try:
+        found = inspect_config(config, registry=default_registry(), require_length=True)
+    except ConfigError as err:  # unreadable or unparsable: nothing more to check
+        problems = err.problems
     else:
+        problems, warnings = list(found.problems), found.config.warnings
+        try:
+            events_for_config(found.config)
+        except ConfigError as err:
+            problems.extend(err.problems)
+    if as_json:
+        print_json(
+            {
+                "ok": not problems,
+                "problems": [_as_dict(p) for p in problems],
+                "warnings": [_as_dict(w) for w in warnings],
+                **({} if problems else {"nodes": len(found.config.nodes)}),
+            }
+        )
+    else:
+        for problem in problems:
+            print(problem)  # plain stdout: one greppable line per problem
+        for warning in warnings:
+            print(f"warning: {warning}")
+    if problems:
+        raise typer.Exit(1)
+    if not as_json:
+        cfg = found.config
         out_console.print(
             f"[green]✓[/green] {config}: {len(cfg.nodes)} nodes, "
             f"{len(cfg.connections)} connections, "
@@ -264,7 +292,7 @@ def render_command(
     elif config is None:
         raise typer.BadParameter("give a CONFIG, or --resume NAME", param_hint="CONFIG")
     else:
-        cfg = _load(config, block_size, duration, registry)
+        cfg = _load(config, block_size, duration, registry, require_length=True)
     stems_scheduler = prepare_stems(cfg, registry, stems_mode)  # fails before rendering
     show_bar = sys.stderr.isatty() and not as_json
     with Progress(

@@ -1,6 +1,6 @@
-"""Config loading and validation (design.md §7)."""
+"""Config loading and validation (the format: docs/config.md)."""
 
-from ._loader import load_config, validate_config_data
+from ._loader import inspect_config, load_config, validate_config_data
 from ._model import ConnectionSpec, GraphConfig, NodeSpec
 from ._parse import MAX_CONFIG_BYTES, MAX_EXPANDED_NODES, ParsedDocument, parse_text
 from ._schema import config_schema
@@ -13,6 +13,7 @@ __all__ = [
     "NodeSpec",
     "ParsedDocument",
     "config_schema",
+    "inspect_config",
     "load_config",
     "parse_text",
     "validate_config_data",

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import Problem
+
 DEFAULT_SAMPLE_RATE = 48_000
 DEFAULT_BLOCK_SIZE = 512
 SUPPORTED_SAMPLE_RATES = (44_100, 48_000)
@@ -56,3 +58,6 @@ class GraphConfig:
     events: tuple[Any, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[str, int] = field(default_factory=dict)
+    #: Things that render but are probably mistakes (audio reaching no output), located
+    #: like problems; ``aers validate`` prints them and still exits 0.
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)

@@ -1,21 +1,26 @@
 """Semantic validation: from parsed data to a :class:`GraphConfig`, or every problem at once.
 
-Order of checks (each later step only runs on parts the earlier ones accepted, so one
-mistake does not cascade into ten messages):
+Every phase runs, so one ``aers validate`` lists everything it can know; a check is left
+out only where its input is missing or already reported (it would just echo that problem):
 
 1. the top-level schema (unknown keys, types, ranges, sample rate);
 2. per node: known ``type`` (did-you-mean), its params schema, its semantic checks
-   (Nyquist, files that exist);
+   (Nyquist, files that exist) on the params the schema accepted, its automation;
 3. per connection: both ends exist, sources take no input, sinks give no output;
-4. the whole graph: cycles only through delays, checked on every connection whose ends
-   exist (a cycle is a fact about the wiring, whatever else is wrong); then, once all
-   else is clean, feedback delays at least a block long and channel counts that agree
-   at every input (these would only echo earlier mistakes).
+4. the whole graph: cycles only through delays (on every connection whose ends exist);
+   feedback delays at least a block long (for delays whose params are well-formed); and,
+   when every node's type and params are sound and every connection's ends exist, the
+   channel counts at every input, naming every node with no input at all;
+5. for ``require_length`` (``aers validate`` and ``render``): a graph with no ``duration``
+   has only sources that end (the rule :func:`aers_host.graph.render_length` applies);
+6. warnings, not errors: nodes whose audio reaches no output, sources connected to nothing
+   (``GraphConfig.warnings``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from ..dsp import delay_samples
 from ..errors import ConfigError, Problem
 from ..graph._automation import Lane, Point, parse_point
 from ..graph._channels import ChannelMismatch, NodeChannelError, infer_channels
+from ..graph._length import DURATION_HINT, SourceEnd, endless_reason
 from ..graph._topology import CycleError, Edge, Topology, plan_topology
 from ._model import (
     DEFAULT_BLOCK_SIZE,
@@ -34,6 +40,7 @@ from ._model import (
     NodeSpec,
 )
 from ._parse import ParsedDocument
+from ._reach import unreached_warnings
 from ._schema import config_schema, did_you_mean, join_path, non_finite_paths, schema_problems
 
 
@@ -51,13 +58,47 @@ class _Collector:
         self.problems.extend(problems)
 
 
-def validate_document(
-    doc: ParsedDocument, registry: Mapping[str, NodeType], base_dir: Path
-) -> GraphConfig:
-    """Validate a parsed config against the schema, the node types and the graph rules.
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """Everything validation found: the config as far as it could be read, and the problems.
+
+    ``config`` is complete when ``problems`` is empty; otherwise it holds every node that
+    names a type (known or not), so later checks such as the scene's can still run.
+    """
+
+    config: GraphConfig
+    problems: tuple[Problem, ...]
+
+    def config_or_raise(self) -> GraphConfig:
+        """The config, when nothing is wrong with it.
+
+        Raises:
+            ConfigError: with every problem found.
+        """
+        if self.problems:
+            raise ConfigError(list(self.problems))
+        return self.config
+
+
+def inspect_document(
+    doc: ParsedDocument,
+    registry: Mapping[str, NodeType],
+    base_dir: Path,
+    *,
+    require_length: bool = False,
+) -> Inspection:
+    """Run every check on a parsed config.
+
+    Args:
+        doc: the parsed document.
+        registry: the node types to accept.
+        base_dir: where relative paths resolve.
+        require_length: also refuse what ``render`` would (no ``duration`` and a source
+            that never ends).
 
     Raises:
-        ConfigError: with every problem found, each naming file, line and field.
+        ConfigError: the document is not a mapping, or holds NaN/infinite numbers (nothing
+            else can be checked meaningfully then).
     """
     out = _Collector(doc)
     data = doc.data
@@ -76,28 +117,33 @@ def validate_document(
     ctx = CheckContext(sample_rate=sample_rate, block_size=block_size, base_dir=base_dir)
 
     raw_nodes: dict[str, Any] = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
-    nodes, types = _check_nodes(raw_nodes, registry, ctx, out)
+    checked = _check_nodes(raw_nodes, registry, ctx, out)
     raw_connections = data.get("connections") or []
-    connections = _check_connections(raw_connections, raw_nodes, types, out)
+    connections, ends_ok = _check_connections(raw_connections, raw_nodes, checked.types, out)
     edges = [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in connections]
     topology = _check_cycles(raw_nodes, edges, out)
-    if topology is not None and not out.problems:
-        _check_feedback_and_channels(nodes, edges, topology, types, ctx, out)
-    if out.problems:
-        raise ConfigError(out.problems)
-    return GraphConfig(
+    if topology is not None:
+        _check_feedback(checked, topology, ctx, out)
+        if ends_ok and checked.all_sound(raw_nodes):
+            _check_channels(checked.nodes, edges, checked.types, topology.order, ctx, out)
+    if require_length and "duration" not in data and checked.all_typed(raw_nodes):
+        _check_length(checked, out)
+    duration = data.get("duration")
+    config = GraphConfig(
         file=doc.file,
         base_dir=base_dir,
         sample_rate=sample_rate,
         block_size=block_size,
-        duration=float(data["duration"]) if "duration" in data else None,
-        seed=int(data.get("seed", 0)),
-        nodes=nodes,
+        duration=float(duration) if isinstance(duration, (int, float)) else None,
+        seed=_int_or(data.get("seed"), 0),
+        nodes=checked.nodes,
         connections=tuple(connections),
-        events=tuple(data.get("events") or ()),
+        events=tuple(data["events"]) if isinstance(data.get("events"), list) else (),
         data=data,
         lines=doc.lines,
+        warnings=tuple(unreached_warnings(checked.nodes, checked.types, connections, doc)),
     )
+    return Inspection(config, tuple(out.problems))
 
 
 def _int_or(value: Any, default: int) -> int:
@@ -113,52 +159,99 @@ def _int_or(value: Any, default: int) -> int:
     return value if isinstance(value, int) else default
 
 
+@dataclass(slots=True)
+class _Nodes:
+    """What the node phase learned: every node with a type name, and which are sound."""
+
+    nodes: dict[str, NodeSpec] = field(default_factory=dict)
+    #: Node id -> its type, for types the registry knows.
+    types: dict[str, NodeType] = field(default_factory=dict)
+    #: Nodes whose params passed their schema (semantic checks aside).
+    well_formed: set[str] = field(default_factory=set)
+    #: Nodes with no problem at all in their params.
+    sound: set[str] = field(default_factory=set)
+
+    def all_typed(self, raw_nodes: Mapping[str, Any]) -> bool:
+        """Every node of the document has a known type."""
+        return len(self.types) == len(raw_nodes)
+
+    def all_sound(self, raw_nodes: Mapping[str, Any]) -> bool:
+        """Every node of the document has a known type and problem-free params."""
+        return len(self.sound) == len(raw_nodes)
+
+
 def _check_nodes(
     raw_nodes: Mapping[str, Any],
     registry: Mapping[str, NodeType],
     ctx: CheckContext,
     out: _Collector,
-) -> tuple[dict[str, NodeSpec], dict[str, NodeType]]:
-    nodes: dict[str, NodeSpec] = {}
-    types: dict[str, NodeType] = {}
+) -> _Nodes:
+    found = _Nodes()
     for node_id, raw in raw_nodes.items():
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             continue  # the schema already reported it
         path = join_path("nodes", node_id)
         type_name = raw["type"]
+        params = raw.get("params") or {}
+        options = {k: raw[k] for k in NODE_OPTION_KEYS if k in raw}
+        found.nodes[node_id] = NodeSpec(
+            node_id, type_name, params if isinstance(params, dict) else {}, options
+        )
         node_type = registry.get(type_name)
         if node_type is None:
             refused = getattr(registry, "refused", {}).get(type_name)
-            hint = (f"a plugin of that name was not loaded: {refused}" if refused else "") or (
-                did_you_mean(type_name, list(registry))
-            ) or (
-                "built-in types: "
-                + ", ".join(n for n, t in registry.items() if t.origin == "builtin")
+            hint = (
+                (f"a plugin of that name was not loaded: {refused}" if refused else "")
+                or (did_you_mean(type_name, list(registry)))
+                or (
+                    "built-in types: "
+                    + ", ".join(n for n, t in registry.items() if t.origin == "builtin")
+                )
             )
             out.add(join_path(path, "type"), f"unknown node type {type_name!r}", hint)
             continue
-        params = raw.get("params") or {}
-        if not isinstance(params, dict):
-            continue
-        params_path = join_path(path, "params")
-        found = schema_problems(
-            params,
-            node_type.params_schema(),
-            file=out.doc.file,
-            base=params_path,
-            line_of=out.doc.line_of,
-        )
-        if not found:
-            node_ctx = _node_ctx(ctx, node_id, raw)
-            for issue in node_type.check(params, node_ctx):
-                out.add(join_path(params_path, issue.path), issue.message, issue.hint)
-        out.extend(found)
+        found.types[node_id] = node_type
         if isinstance(raw.get("automation"), dict):
             _check_automation(raw["automation"], node_type, join_path(path, "automation"), ctx, out)
-        options = {k: raw[k] for k in NODE_OPTION_KEYS if k in raw}
-        nodes[node_id] = NodeSpec(node_id, type_name, params, options)
-        types[node_id] = node_type
-    return nodes, types
+        if not isinstance(params, dict):
+            continue  # the schema reported it
+        before = len(out.problems)
+        if _check_params(node_id, params, node_type, _node_ctx(ctx, node_id, raw), out):
+            found.well_formed.add(node_id)
+            if len(out.problems) == before:
+                found.sound.add(node_id)
+    return found
+
+
+def _check_params(
+    node_id: str,
+    params: Mapping[str, Any],
+    node_type: NodeType,
+    ctx: CheckContext,
+    out: _Collector,
+) -> bool:
+    """Schema problems of a node's params, and semantic checks of the part it accepted.
+
+    A key the schema refused is left out of the semantic checks (they may rely on what
+    the schema promises); when a required key is missing they do not run at all.
+
+    Returns:
+        Whether the params passed their schema.
+    """
+    params_path = join_path("nodes", node_id, "params")
+    found = schema_problems(
+        params, node_type.params_schema(), file=out.doc.file, base=params_path,
+        line_of=out.doc.line_of,
+    )  # fmt: skip
+    out.extend(found)
+    refused = {p.path[len(params_path) + 1 :].split(".", 1)[0] for p in found}
+    accepted = {k: v for k, v in params.items() if k not in refused}
+    required = node_type.params_schema().get("required", ())
+    if "" in refused or any(key not in accepted for key in required):
+        return False
+    for issue in node_type.check(accepted, ctx):
+        out.add(join_path(params_path, issue.path), issue.message, issue.hint)
+    return not found
 
 
 def _check_automation(
@@ -212,10 +305,16 @@ def _check_connections(
     raw_nodes: Mapping[str, Any],
     types: Mapping[str, NodeType],
     out: _Collector,
-) -> list[ConnectionSpec]:
+) -> tuple[list[ConnectionSpec], bool]:
+    """The well-formed connections, and whether every connection is sound.
+
+    Sound means the later channel check can trust the wiring: every entry names two
+    existing nodes and breaks no role rule.
+    """
     connections: list[ConnectionSpec] = []
     if not isinstance(raw_connections, list):
-        return connections
+        return connections, False
+    before = len(out.problems)
     known = list(raw_nodes)
     for index, raw in enumerate(raw_connections):
         if not isinstance(raw, dict) or not all(
@@ -238,8 +337,10 @@ def _check_connections(
                 join_path(path, "from"),
                 f"{raw['from']!r} is an output (sink) and has no output to connect",
             )
-        if raw.get("port") == "sidechain" and dst_type is not None and not getattr(
-            dst_type, "sidechain", False
+        if (
+            raw.get("port") == "sidechain"
+            and dst_type is not None
+            and not getattr(dst_type, "sidechain", False)
         ):
             out.add(
                 join_path(path, "port"),
@@ -269,7 +370,8 @@ def _check_connections(
                 str(raw.get("tap", "post")),
             )
         )
-    return connections
+    sound = len(out.problems) == before and len(connections) == len(raw_connections)
+    return connections, sound
 
 
 def _check_cycles(
@@ -297,16 +399,14 @@ def _check_cycles(
         return None
 
 
-def _check_feedback_and_channels(
-    nodes: Mapping[str, NodeSpec],
-    edges: list[Edge],
-    topology: Topology,
-    types: Mapping[str, NodeType],
-    ctx: CheckContext,
-    out: _Collector,
+def _check_feedback(
+    checked: _Nodes, topology: Topology, ctx: CheckContext, out: _Collector
 ) -> None:
+    """A delay closing a loop must hold at least a block (well-formed delays only)."""
     for node_id in topology.feedback_nodes:
-        length = delay_samples(nodes[node_id].params, ctx.sample_rate)
+        if node_id not in checked.well_formed:
+            continue  # its params problem is reported; its length is unknown
+        length = delay_samples(checked.nodes[node_id].params, ctx.sample_rate)
         if length < ctx.block_size:
             out.add(
                 join_path("nodes", node_id, "params"),
@@ -314,7 +414,29 @@ def _check_feedback_and_channels(
                 f"shorter than block_size {ctx.block_size}",
                 "lengthen the delay or lower block_size",
             )
-    _check_channels(nodes, edges, types, topology.order, ctx, out)
+
+
+def _check_length(checked: _Nodes, out: _Collector) -> None:
+    """What ``render`` refuses without a ``duration``: a source that never ends."""
+    sources = []
+    for node_id, node_type in checked.types.items():
+        if node_type.role != "source":
+            continue
+        params = checked.nodes[node_id].params
+        ends = getattr(node_type, "ends", None)
+        sources.append(
+            SourceEnd(
+                node_id,
+                node_type.name,
+                ends is not None and bool(ends(params)),
+                params.get("loop") is True,
+            )
+        )
+    reason = endless_reason(sources)
+    if reason is not None:
+        out.add(
+            "duration", f"no `duration` and {reason}", f"{DURATION_HINT}; `aers run` needs none"
+        )
 
 
 def _check_channels(
@@ -331,13 +453,14 @@ def _check_channels(
             spec.params, n_in, _node_ctx(ctx, node_id, spec.options)
         )
 
-    try:
-        infer_channels(order, edges, rule)
-    except ChannelMismatch as err:
-        out.add(
-            join_path("nodes", err.node),
-            str(err),
-            "insert a `pan` node to make mono stereo, or set `channels` on the source",
-        )
-    except NodeChannelError as err:
-        out.add(join_path("nodes", err.node), str(err), err.error.hint)
+    refusals: list[ChannelMismatch | NodeChannelError] = []
+    infer_channels(order, edges, rule, refusals)
+    for err in refusals:
+        if isinstance(err, ChannelMismatch):
+            out.add(
+                join_path("nodes", err.node),
+                str(err),
+                "insert a `pan` node to make mono stereo, or set `channels` on the source",
+            )
+        else:
+            out.add(join_path("nodes", err.node), str(err), err.error.hint)

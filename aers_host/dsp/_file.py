@@ -173,4 +173,5 @@ FILE = BuiltinNodeType(
     required=("path",),
     checker=check_file,
     channels=file_channels,
+    ends=lambda params: not params.get("loop", False),
 )

@@ -38,13 +38,25 @@ class NodeChannelError(Exception):
 
 
 def infer_channels(
-    order: Sequence[str], edges: Sequence[Edge], rule: OutputRule
+    order: Sequence[str],
+    edges: Sequence[Edge],
+    rule: OutputRule,
+    problems: list[ChannelMismatch | NodeChannelError] | None = None,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Output and input channel counts of every node (sources have no input entry).
 
+    Args:
+        order: the nodes in processing order.
+        edges: every connection.
+        rule: a node's output count for its input count.
+        problems: when given, every refusal is appended here instead of raised, and
+            inference goes on around the refused node (nodes fed only through it are
+            left out silently: their cause is already listed), so ``aers validate`` names
+            every unconnected input, not just the first.
+
     Raises:
-        ChannelMismatch: a node's main inputs disagree.
-        NodeChannelError: a node's type refuses its input count.
+        ChannelMismatch: a node's main inputs disagree (without ``problems``).
+        NodeChannelError: a node's type refuses its input count (without ``problems``).
     """
     inputs: dict[str, list[tuple[str, bool]]] = {n: [] for n in order}
     for edge in edges:
@@ -53,6 +65,13 @@ def infer_channels(
     channels: dict[str, int] = {}
     #: Each resolved node's input count, which is what a pre-fader send carries.
     channels_in: dict[str, int] = {}
+    refused: set[str] = set()
+
+    def report(err: ChannelMismatch | NodeChannelError, node: str) -> None:
+        if problems is None:
+            raise err
+        problems.append(err)
+        refused.add(node)
 
     def width(src: str, pre: bool) -> int | None:
         return channels_in.get(src) if pre else channels.get(src)
@@ -64,27 +83,33 @@ def infer_channels(
         sources = inputs[node]
         known = [(s, n) for s, pre in sources if (n := width(s, pre)) is not None]
         if sources and not known:
+            if all(s in refused for s, _ in sources):
+                refused.add(node)  # fed only by refused nodes: already reported upstream
+                stalled = 0
+                continue
             pending.append(node)  # only fed from later in a loop: wait for it
             stalled += 1
             continue
         stalled = 0
-        _check_agree(node, known)
+        if len({n for _, n in known}) > 1:
+            report(ChannelMismatch(node, known), node)
+            continue
         try:
             channels[node] = rule(node, known[0][1] if known else None)
         except ChannelError as err:
-            raise NodeChannelError(node, err) from err
+            report(NodeChannelError(node, err), node)
+            continue
         if known:
             channels_in[node] = known[0][1]
-    if pending:  # a loop with no way in
-        node = pending[0]
-        raise NodeChannelError(
-            node, ChannelError("is fed only by a feedback loop", "connect a source to the loop")
-        )
+    for node in pending:  # a loop with no way in (one report per loop is enough)
+        if not any(s in refused for s, _ in inputs[node]):
+            error = ChannelError("is fed only by a feedback loop", "connect a source to the loop")
+            report(NodeChannelError(node, error), node)
+            break
     for node in order:
-        _check_agree(node, [(s, n) for s, pre in inputs[node] if (n := width(s, pre)) is not None])
+        if node in refused:
+            continue
+        known = [(s, n) for s, pre in inputs[node] if (n := width(s, pre)) is not None]
+        if len({n for _, n in known}) > 1:
+            report(ChannelMismatch(node, known), node)
     return channels, channels_in
-
-
-def _check_agree(node: str, known: Sequence[tuple[str, int]]) -> None:
-    if len({n for _, n in known}) > 1:
-        raise ChannelMismatch(node, known)

@@ -20,7 +20,8 @@ from .._timing import OFFLINE, REALTIME, Timing
 from ..config._model import GraphConfig
 from ..errors import AudioDeviceError, GraphError
 from ._engine import BlockTimings, Engine, EventSource
-from ._plan import NodeRuntime, Plan, build_plan
+from ._length import DURATION_HINT, SourceEnd, endless_reason
+from ._plan import Plan, build_plan
 from ._sinks import OutputSink, OutputWriter, output_format
 from ._substitution import substitution_report
 
@@ -114,26 +115,17 @@ def render_length(config: GraphConfig, plan: Plan, duration: float | None = None
         return max(1, round(seconds * config.sample_rate))
     sources = [n for n in plan.nodes if n.role == "source"]
     lengths = {n.id: getattr(n.proc, "length_frames", None) for n in sources}
-    endless = [n for n in sources if lengths[n.id] is None]
-    if sources and not endless:
-        return max(1, max(int(v) for v in lengths.values() if v is not None) + plan.total_latency)
-    if len(endless) == 1:
-        why = f"source {_endless_name(endless[0])} never ends"
-    elif endless:
-        why = f"sources {', '.join(map(_endless_name, endless))} never end"
-    else:
-        why = "the graph has no source whose length could set it"
-    raise GraphError(
-        f"{config.file}: no `duration` and {why}; "
-        "set `duration:` in the config or pass --duration SECONDS"
+    reason = endless_reason(
+        [
+            SourceEnd(
+                n.id, n.type_name, lengths[n.id] is not None, getattr(n.proc, "loop", False) is True
+            )
+            for n in sources
+        ]
     )
-
-
-def _endless_name(node: NodeRuntime) -> str:
-    """An endless source as the render-length error names it: ``'bed' (file, loop: true)``."""
-    looping = node.type_name == "file" and getattr(node.proc, "loop", False)
-    return f"{node.id!r} ({node.type_name}{', loop: true' if looping else ''})"
-
+    if reason is None:
+        return max(1, max(int(v) for v in lengths.values() if v is not None) + plan.total_latency)
+    raise GraphError(f"{config.file}: no `duration` and {reason}; {DURATION_HINT}")
 
 
 class RenderInterrupted(KeyboardInterrupt):
@@ -149,6 +141,7 @@ class RenderInterrupted(KeyboardInterrupt):
     def __init__(self, result: RenderResult) -> None:
         super().__init__()
         self.result = result
+
 
 def render(
     config: GraphConfig,

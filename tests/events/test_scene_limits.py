@@ -124,7 +124,7 @@ def test_cli_validate_refuses_an_oversized_scene(
     sparse(tmp_path / "scene.jsonl", 100 * 1024 * 1024)
     config = tmp_path / "graph.yaml"
     config.write_text(
-        "scene: scene.jsonl\n"
+        "scene: scene.jsonl\nduration: 1\n"
         "nodes:\n  bus: {type: events}\n  out: {type: output}\n"
         "connections:\n  - {from: bus, to: out}\n",
         encoding="utf-8",
