@@ -68,7 +68,7 @@ class Graph:
     """A routing graph built in code.
 
     Args:
-        sample_rate: 44100 or 48000.
+        sample_rate: in Hz, a whole number from 8000 to 192000.
         block_size: frames per block (32…8192).
         registry: node types to accept (default: built-ins, entry points, the store).
     """

@@ -11,7 +11,6 @@ from ..errors import Problem
 
 DEFAULT_SAMPLE_RATE = 48_000
 DEFAULT_BLOCK_SIZE = 512
-SUPPORTED_SAMPLE_RATES = (44_100, 48_000)
 
 #: Node-level keys that sit beside ``type`` and ``params`` (see schema.json ``$defs.node``).
 NODE_OPTION_KEYS = (

@@ -114,7 +114,11 @@ def _message(error: ValidationError) -> tuple[str, str]:
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"missing required key {missing!r}", ""
     if kind == "type":
-        return f"must be of type {value}, got {type(instance).__name__} {shown(instance)}", ""
+        message = f"must be of type {value}, got {type(instance).__name__} {shown(instance)}"
+        numeric = value in ("integer", "number") and isinstance(instance, str)
+        return message, f"write {instance} without quotes: it is a number" if numeric and (
+            _is_number(instance)
+        ) else ""
     if kind in ("maxItems", "minItems"):
         relation = "at most" if kind == "maxItems" else "at least"
         return f"has {len(instance):,} items; it must have {relation} {value:,}", ""
@@ -130,6 +134,13 @@ def _message(error: ValidationError) -> tuple[str, str]:
     if kind == "not" and isinstance(value, dict) and set(value) == {"required"}:
         return _exclusive_keys(list(value["required"]))
     return _clipped(error.message), ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 #: Longest echo of a value in a message: a 100 000-number list must not become one line.

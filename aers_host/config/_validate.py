@@ -112,8 +112,12 @@ def inspect_document(
     if out.problems:
         raise ConfigError(out.problems)
     out.extend(schema_problems(data, config_schema(), file=doc.file, base="", line_of=doc.line_of))
-    sample_rate = _int_or(data.get("sample_rate"), DEFAULT_SAMPLE_RATE)
-    block_size = _int_or(data.get("block_size"), DEFAULT_BLOCK_SIZE)
+    # Out-of-range values are reported by the schema; the checks below then use the
+    # nearest valid one, so a rate of 0 does not also make every frequency "above Nyquist".
+    sample_rate = _in_schema_range(
+        "sample_rate", _int_or(data.get("sample_rate"), DEFAULT_SAMPLE_RATE)
+    )
+    block_size = _in_schema_range("block_size", _int_or(data.get("block_size"), DEFAULT_BLOCK_SIZE))
     ctx = CheckContext(sample_rate=sample_rate, block_size=block_size, base_dir=base_dir)
 
     raw_nodes: dict[str, Any] = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
@@ -144,6 +148,12 @@ def inspect_document(
         warnings=tuple(unreached_warnings(checked.nodes, checked.types, connections, doc)),
     )
     return Inspection(config, tuple(out.problems))
+
+
+def _in_schema_range(key: str, value: int) -> int:
+    """``value`` clamped to the ``minimum``/``maximum`` schema.json gives ``key``."""
+    limits = config_schema()["properties"][key]
+    return int(min(max(value, limits["minimum"]), limits["maximum"]))
 
 
 def _int_or(value: Any, default: int) -> int:

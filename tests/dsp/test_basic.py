@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from rates import RATES
 
 from aers_host._nodetype import ChannelError, CheckContext
 from aers_host._processor import ParamEvent
@@ -39,7 +40,7 @@ def test_invert(render: Render, node_types: dict[str, Any]) -> None:
     assert np.array_equal(render(g, x, 64), -x)
 
 
-@pytest.mark.parametrize("fs", [44100, 48000])
+@pytest.mark.parametrize("fs", RATES)
 def test_step_is_smooth_and_settles_exactly(fs: int, render: Render) -> None:
     x = np.ones((1, fs // 2), np.float32)
     step = ParamEvent(1000, "gain_db", -20.0)

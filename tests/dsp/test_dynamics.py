@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from rates import RATES
 
 from aers_host._processor import ParamEvent
 from aers_host.dsp import Compressor, Limiter, limiter_latency_samples
@@ -63,7 +64,7 @@ def program(fs: int, frames: int, seed: int = 0) -> np.ndarray:
         {"threshold_db": -12.0, "ratio": 2.0, "attack_ms": 0.0, "release_ms": 300.0},
     ],
 )
-@pytest.mark.parametrize("fs", [44100, 48000])
+@pytest.mark.parametrize("fs", RATES)
 def test_compressor_matches_reference(kw: dict[str, float], fs: int, render: Render) -> None:
     x = program(fs, 20000)
     full = {"threshold_db": -18.0, "ratio": 4.0, "attack_ms": 5.0, "release_ms": 100.0, **kw}
@@ -113,7 +114,7 @@ def test_compressor_matches_pedalboard_on_mono() -> None:
     assert np.abs(out - pb(x, 44100)).max() < 1e-5  # JUCE runs in float32; we run in float64
 
 
-@pytest.mark.parametrize("fs", [44100, 48000])
+@pytest.mark.parametrize("fs", RATES)
 @pytest.mark.parametrize("lookahead", [0.0, 1.0, 5.0])
 def test_limiter_never_exceeds_threshold(fs: int, lookahead: float, render: Render) -> None:
     x = program(fs, 20000) * 3

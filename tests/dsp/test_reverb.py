@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from rates import RATES
 
 from aers_host._nodetype import ChannelError, CheckContext
 from aers_host._processor import ParamEvent
@@ -22,7 +23,7 @@ def burst(channels: int, frames: int, seed: int = 0) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("fs", [44100, 48000])
+@pytest.mark.parametrize("fs", RATES)
 @pytest.mark.parametrize("channels", [1, 2])
 def test_smoke_tail_and_energy_decay(fs: int, channels: int, render: Render) -> None:
     x = np.zeros((channels, fs * 2), np.float32)
@@ -80,7 +81,7 @@ def test_channel_rule(node_types: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fs", [44100, 48000])
+@pytest.mark.parametrize("fs", RATES)
 @pytest.mark.parametrize("channels", [1, 2])
 @pytest.mark.parametrize("kw", [{}, KW, {"freeze_mode": 1.0, "room_size": 0.2}])
 def test_matches_pedalboard(fs: int, channels: int, kw: dict[str, float], render: Render) -> None:

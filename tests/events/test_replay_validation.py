@@ -76,9 +76,10 @@ def refused(result: Any, log: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"sample_rate": "abc"}, ':1: sample_rate: "abc" is not supported'),
-        ({"sample_rate": None}, ":1: sample_rate: null is not supported"),
-        ({"sample_rate": 96000}, ":1: sample_rate: 96000 is not supported"),
+        ({"sample_rate": "abc"}, ':1: sample_rate: must be of type integer, got str "abc"'),
+        ({"sample_rate": None}, ":1: sample_rate: must be of type integer, got NoneType null"),
+        ({"sample_rate": 4000}, ":1: sample_rate: 4000 is too small: must be >= 8000"),
+        ({"sample_rate": 96000}, ":1: sample_rate: log recorded at 96000 Hz"),
         ({"sample_rate": 44100}, ":1: sample_rate: log recorded at 44100 Hz"),
         ({"aers_event_log": 2}, ":1: aers_event_log: unsupported event log format 2"),
         ({"aers_event_log": True}, ":1: aers_event_log: unsupported event log format True"),

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from rates import RATES
 from scipy import signal
 
 from aers_host.metrics import (
@@ -58,7 +59,7 @@ def test_k_weighting_response_is_the_same_at_other_rates(rate: int) -> None:
     np.testing.assert_allclose(response(rate), response(48000), atol=0.05)
 
 
-@pytest.mark.parametrize("rate", [48000, 44100])
+@pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("level", [-23.0, -33.0])
 def test_tech3341_cases_1_and_2_stereo_sine_reads_its_level(rate: int, level: float) -> None:
     assert integrated_loudness(stereo(sine(level, 20.0, rate)), rate) == pytest.approx(
