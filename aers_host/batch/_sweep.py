@@ -1,6 +1,6 @@
 """Sweep files: load, check, expand into variants, validate every variant, name each one.
 
-A sweep file (design.md §7) is ``{base: CONFIG_PATH, axes: {DOTTED.PATH: VALUES}, mode:
+A sweep file (docs/batch.md) is ``{base: CONFIG_PATH, axes: {DOTTED.PATH: VALUES}, mode:
 product|zip}``. Loading it is all-or-nothing and happens before anything is submitted:
 
 1. the sweep file is parsed with the config parser (size cap, alias bomb, duplicate keys)
@@ -13,7 +13,9 @@ product|zip}``. Loading it is all-or-nothing and happens before anything is subm
    every variant is reported, duplicates collapsed, located at the axis that caused it
    when one did. Broken axes (step 3) do not stop this: the valid axes are expanded
    without them, so one run lists the problems of both (unless ``zip`` lengths differ or
-   the count is over the cap: then there is no sweep to expand).
+   the count is over the cap: then there is no sweep to expand);
+5. an axis whose values all resolve to the same graph (:mod:`._idle`: seeds derived,
+   events routed) is refused, so no two variants render the same audio under two ids.
 
 A variant's id is the first 12 hex digits of the SHA-256 of the canonical JSON of its
 resolved config data and the base config's folder (relative paths resolve there), so the
@@ -43,6 +45,7 @@ from ..config._parse import read_config_text
 from ..config._schema import join_path, schema_problems
 from ..errors import ConfigError, Problem
 from ._axes import AxisError, axis_values, check_path, is_plain_data, set_path
+from ._idle import idle_axes
 
 #: Most variants one sweep may expand to (each is validated before anything runs).
 MAX_VARIANTS: Final = 100_000
@@ -150,6 +153,14 @@ def load_sweep(path: str | Path, *, registry: Mapping[str, NodeType] | None = No
     if expandable:  # also with broken axes: the valid ones still show their own problems
         variants, duplicates = _expand(axes, mode, base_doc.data, base_file.parent)
         problems += _variant_problems(doc, base_doc, variants, registry)
+        if not problems:  # judged on valid configs only
+            for path, hint in idle_axes(base_doc.data, axes, base_doc, registry):
+                where = join_path("axes", path)
+                message = (
+                    f"axis {path!r} changes nothing in the resolved graph: "
+                    f"its {len(axes[path])} values make identical renders"
+                )
+                problems.append(_at(doc, where, message, hint))
     if problems:
         raise ConfigError(problems)
     allow = bool(doc.data.get("allow_fallback", False))

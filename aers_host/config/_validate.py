@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._nodetype import CheckContext, NodeType
+from .._seeds import SEED_KEY, derive_seed, takes_seed
 from ..dsp import delay_samples
 from ..errors import ConfigError, Problem
 from ..graph._automation import Lane, Point, parse_point
@@ -121,7 +122,7 @@ def inspect_document(
     ctx = CheckContext(sample_rate=sample_rate, block_size=block_size, base_dir=base_dir)
 
     raw_nodes: dict[str, Any] = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
-    checked = _check_nodes(raw_nodes, registry, ctx, out)
+    checked = _check_nodes(raw_nodes, registry, ctx, out, _int_or(data.get("seed"), 0))
     raw_connections = data.get("connections") or []
     connections, ends_ok = _check_connections(raw_connections, raw_nodes, checked.types, out)
     edges = [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in connections]
@@ -195,7 +196,9 @@ def _check_nodes(
     registry: Mapping[str, NodeType],
     ctx: CheckContext,
     out: _Collector,
+    seed: int,
 ) -> _Nodes:
+    """Check every node; a seeded source without its own seed gets one derived from ``seed``."""
     found = _Nodes()
     for node_id, raw in raw_nodes.items():
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
@@ -221,6 +224,10 @@ def _check_nodes(
             out.add(join_path(path, "type"), f"unknown node type {type_name!r}", hint)
             continue
         found.types[node_id] = node_type
+        seedless = isinstance(params, dict) and SEED_KEY not in params
+        if seedless and takes_seed(node_type.params_schema()):
+            derived = {**params, SEED_KEY: derive_seed(node_id, seed)}
+            found.nodes[node_id] = NodeSpec(node_id, type_name, derived, options)
         if isinstance(raw.get("automation"), dict):
             _check_automation(raw["automation"], node_type, join_path(path, "automation"), ctx, out)
         if not isinstance(params, dict):

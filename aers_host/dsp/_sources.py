@@ -274,7 +274,8 @@ NOISE = BuiltinNodeType(
     factory=_noise_factory,
     specs=Noise.PARAMS,
     extra_properties={
-        "seed": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1,
+                 "description": "default: derived from the config's seed and the node id"},
         "color": {"enum": ["white", "pink"], "default": "white"},
         "channels": CHANNELS_PROPERTY,
     },

@@ -13,6 +13,7 @@ Typical use (what ``aers render`` and ``aers events record`` do)::
                     sample_rate=cfg.sample_rate, block_size=cfg.block_size)
 """
 
+from .._seeds import derive_seed as derived_seed
 from ._generators import BUILTIN_GENERATORS, BuiltinGenerator, EventGenerator
 from ._hooks import (
     aers_register_event_generators,
@@ -20,7 +21,7 @@ from ._hooks import (
     collect_generators,
     default_generators,
 )
-from ._model import Event, derived_seed, parse_events
+from ._model import Event, parse_events
 from ._nodes import (
     DUCK_NODE,
     EVENTS_NODE,

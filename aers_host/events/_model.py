@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import difflib
-import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import fastjsonschema
 import jsonschema
 
+from .._seeds import derive_seed
 from ..config._schema import non_finite_paths
 from ..errors import ConfigError, Problem
 from ._generators import BUILTIN_GENERATORS, EventGenerator
@@ -59,6 +59,7 @@ def _surely_valid(raw: Any) -> bool:
 #: event under ~2 GB instead of letting a day-long one exhaust memory mid-render.
 MAX_EVENT_FRAMES = 1 << 25
 
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One scheduled sound: what plays, where it enters the graph, and on which sample."""
@@ -87,11 +88,6 @@ class Event:
             record["frames"] = self.duration
         record.update(gain_db=self.gain_db, pan=self.pan, source=dict(self.source), to=self.to)
         return record
-
-
-def derived_seed(event_id: str) -> int:
-    """A stable seed from an id (CRC-32, not ``hash()``, which is salted per process)."""
-    return zlib.crc32(event_id.encode("utf-8")) + 1
 
 
 def _suggest(name: str, known: Collection[str]) -> str:
@@ -168,8 +164,13 @@ def _check_source(
     base_dir: Path,
     generators: Mapping[str, EventGenerator],
     rep: _Reporter,
+    seed: int,
 ) -> dict[str, Any]:
-    """Semantic source checks; returns the source with seed or absolute path filled in."""
+    """Semantic source checks; returns the source with seed or absolute path filled in.
+
+    A generated source without its own ``seed`` gets one derived from the event id and the
+    config's top-level ``seed``.
+    """
     source = dict(ev["source"])
     if "file" in source:
         path = Path(str(source["file"])).expanduser()
@@ -199,7 +200,7 @@ def _check_source(
     freq = source.get("freq")
     if isinstance(freq, int | float) and freq >= sample_rate / 2:
         rep.add(index, "source.freq", f"{freq:g} Hz is not below Nyquist ({sample_rate / 2:g} Hz)")
-    source.setdefault("seed", derived_seed(str(ev["id"])))
+    source.setdefault("seed", derive_seed(str(ev["id"]), seed))
     return source
 
 
@@ -268,6 +269,7 @@ def parse_events(
     default_target: str | None = None,
     generators: Mapping[str, EventGenerator] | None = None,
     check_routing: bool = True,
+    seed: int = 0,
 ) -> list[Event]:
     """Validate raw event dicts and convert them to :class:`Event` values.
 
@@ -284,6 +286,8 @@ def parse_events(
         generators: name → generator; defaults to the built-ins.
         check_routing: report ``routing`` targets that are not ``nodes`` (off for a
             caller that checks them once itself, with their lines: :func:`routing_problems`).
+        seed: the config's top-level ``seed``; generated sources without their own seed
+            derive theirs from it and the event id.
 
     Returns:
         The events in input order.
@@ -311,7 +315,7 @@ def parse_events(
             first_seen.setdefault(event_id, index)
         if not _schema_problems(index, ev, rep):
             continue
-        source = _check_source(index, ev, sample_rate, base_dir, gens, rep)
+        source = _check_source(index, ev, sample_rate, base_dir, gens, rep, seed)
         to = _target(index, ev, routes, default_target, nodes, rep)
         at = int(ev["at"]) if "at" in ev else round(float(ev["time"]) * sample_rate)
         seconds = ev.get("duration")

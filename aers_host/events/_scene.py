@@ -211,7 +211,8 @@ def events_from_config(
     """All events of a validated config: its ``events:`` list plus its ``scene:`` file.
 
     Args:
-        config: the config document (``events``, ``scene``, ``routing`` are read).
+        config: the config document (``events``, ``scene``, ``routing`` and ``seed``, which
+            seeds generated sources that set none, are read).
         sample_rate: the graph's rate (the document may leave it to the default).
         base_dir: the config's folder.
         file: the config's name, for messages.
@@ -228,6 +229,8 @@ def events_from_config(
             events in the list, the scene or both together (then nothing is parsed).
     """
     rate = int(sample_rate)
+    seed = config.get("seed", 0)
+    seed = seed if type(seed) is int and seed >= 0 else 0  # the config schema reports others
     routing: Mapping[str, str] = config.get("routing") or {}
     inline: Sequence[Any] = config.get("events") or []
     key_lines = key_lines or {}
@@ -283,6 +286,7 @@ def events_from_config(
             default_target=default_target,
             generators=generators,
             check_routing=False,
+            seed=seed,
         )
     except ConfigError as err:
         problems += err.problems
@@ -303,6 +307,7 @@ def events_from_config(
                 default_target=default_target,
                 generators=generators,
                 check_routing=False,
+                seed=seed,
             )
         except ConfigError as err:
             problems += err.problems

@@ -130,7 +130,7 @@ def test_failing_variant_is_recorded_and_others_complete(
     import soundfile as sf
 
     for name in ("a.wav", "b.wav", "c.wav"):
-        sf.write(tmp_path / name, np.full((4800, 1), 0.25, np.float32), 48000)
+        sf.write(tmp_path / name, np.full((4800, 2), 0.25, np.float32), 48000)  # BASE is stereo
     base = BASE.replace(
         "{type: sine, params: {freq: 440, level_db: -12}}", "{type: file, params: {path: a.wav}}"
     )

@@ -182,7 +182,7 @@ def test_problem_of_the_base_config_is_reported_once(write_sweep: WriteSweep) ->
     path = write_sweep(base=base)
     found = problems(path)
     assert len(found) == 1
-    assert found[0].startswith(str(path.parent / "base.yaml") + ":10: connections.1.to: ")
+    assert found[0].startswith(str(path.parent / "base.yaml") + ":11: connections.1.to: ")
     assert found[0].endswith("missing node 'mian' [in every variant] (did you mean 'main'?)")
 
 

@@ -1,0 +1,82 @@
+"""The top-level ``seed`` derives every procedural source's seed unless it sets its own.
+
+Issue 21, item 4. Checked on the audio (noise nodes) and on the parsed scene (generated
+events), with the seed-0 event seeds compared to CRC-32 computed here, independently.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+from config_helpers import write
+
+from aers_host.config import load_config
+from aers_host.events import events_for_config
+from aers_host.graph import render
+from aers_host.plugins import default_registry
+
+REGISTRY = default_registry(entry_points=False, store=False)
+
+GRAPH = """
+    {seed}
+    duration: 0.02
+    block_size: 256
+    nodes:
+      a: {{type: noise, params: {{channels: 1}}}}
+      b: {{type: noise, params: {{channels: 1}}}}
+      own: {{type: noise, params: {{channels: 1, seed: 5}}}}
+      ev: {{type: events, params: {{channels: 1}}}}
+      oa: {{type: output}}
+      ob: {{type: output}}
+      oown: {{type: output}}
+      oev: {{type: output}}
+    connections:
+      - {{from: a, to: oa}}
+      - {{from: b, to: ob}}
+      - {{from: own, to: oown}}
+      - {{from: ev, to: oev}}
+    events:
+      - {{id: burst, category: explosion, at: 0, source: {{generator: explosion}}}}
+      - {{id: fixed, category: explosion, at: 0, source: {{generator: explosion, seed: 9}}}}
+"""
+
+
+def _render(tmp_path: Path, seed: str) -> dict[str, np.ndarray]:
+    config = load_config(write(tmp_path, GRAPH.format(seed=seed)), registry=REGISTRY)
+    result = render(config, REGISTRY, out_dir=None, capture=True)
+    return {k: v.copy() for k, v in result.captured.items()}
+
+
+def test_top_level_seed_reaches_unseeded_noise_only(tmp_path: Path) -> None:
+    one, again, two = (_render(tmp_path, s) for s in ("seed: 1", "seed: 1", "seed: 2"))
+    for out in ("oa", "ob", "oown"):
+        assert np.array_equal(one[out], again[out])  # deterministic
+    assert not np.array_equal(one["oa"], two["oa"])
+    assert not np.array_equal(one["ob"], two["ob"])
+    assert np.array_equal(one["oown"], two["oown"])  # sets its own seed
+
+
+def test_unseeded_noise_nodes_are_distinct_streams(tmp_path: Path) -> None:
+    audio = _render(tmp_path, "")
+    assert abs(np.corrcoef(audio["oa"][0], audio["ob"][0])[0, 1]) < 0.2
+
+
+def test_events_derive_their_seed_from_the_top_level_seed(tmp_path: Path) -> None:
+    def seeds(seed: str) -> dict[str, int]:
+        config = load_config(write(tmp_path, GRAPH.format(seed=seed)), registry=REGISTRY)
+        return {ev.id: int(ev.source["seed"]) for ev in events_for_config(config)}
+
+    at_zero, one, two = seeds(""), seeds("seed: 1"), seeds("seed: 2")
+    assert at_zero["burst"] == zlib.crc32(b"burst") + 1  # what scenes have always used
+    assert len({at_zero["burst"], one["burst"], two["burst"]}) == 3
+    assert at_zero["fixed"] == one["fixed"] == two["fixed"] == 9
+
+
+def test_resolved_config_shows_the_derived_seed(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GRAPH.format(seed="seed: 3")), registry=REGISTRY)
+    assert config.nodes["own"].params["seed"] == 5
+    derived = config.nodes["a"].params["seed"]
+    assert derived != config.nodes["b"].params["seed"]
+    assert "seed" not in config.data["nodes"]["a"]["params"]  # the document is unchanged
