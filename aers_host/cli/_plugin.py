@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +32,7 @@ from ..plugins import (
     read_plugin_dir,
 )
 from ..plugins._keys import key_id, load_private_key, read_key_file
-from ..plugins._manifest import prepare_signed, seal
+from ..plugins._manifest import host_error, prepare_signed, seal
 from ..plugins._scaffold import name_problem, scaffold_files
 from ..plugins._verified import PluginKind, VerifiedPlugin
 from ._app import app, err_console, out_console
@@ -78,13 +79,24 @@ def new(
 
 @plugin_app.command("build")
 def build(plugin_dir: PluginDir) -> None:
-    """Compile a native plugin's C++ sources into its folder (then sign it)."""
+    """Compile a native plugin's C++ sources into its folder (then sign it).
+
+    The compiled descriptor is the one source of truth for the parameters: its params are
+    written into manifest.in.json (each entry keeps extra keys such as `doc`).
+    """
     try:
         from ..native import build_plugin
     except ImportError as err:
         raise PluginError(f"native builds are not available here ({err})") from err
+    from ..native._params import sync_source_params
+
     for path in build_plugin(plugin_dir):
         say(out_console, str(path))
+    changes = sync_source_params(plugin_dir)
+    if changes:
+        say(err_console, f"updated the params of {plugin_dir / SOURCE_FILE} from the descriptor:")
+        for change in changes:
+            say(err_console, f"  {change}")
 
 
 @plugin_app.command("sign")
@@ -99,7 +111,9 @@ def sign(
 
     A manifest `aers plugin verify` would refuse for what it declares (reserved name, entry
     suffix, sandboxed native plugin, inconsistent params) is refused before anything is
-    signed or written, every problem on its own line.
+    signed or written, every problem on its own line; so is Python code the sandbox would
+    refuse (every file, every problem), and a native library whose descriptor params differ
+    from manifest.in.json's.
     """
     source = read_plugin_dir(plugin_dir)
     if SOURCE_FILE not in source.files:
@@ -111,6 +125,7 @@ def sign(
         days=expires,
         reserved=builtin_names(),
     )
+    _check_code(str(signed["name"]), str(signed["kind"]), str(signed["entry"]), source.files)
     key_bytes = read_key_file(key, PluginError)
     secret = read_passphrase(passphrase_env, prompt=passphrase)
     private = load_private_key(key_bytes, secret, source=str(key))
@@ -123,15 +138,89 @@ def sign(
         say(err_console, "note: this key is not trusted here yet (aers keys trust PUBFILE)")
 
 
+def _check_code(name: str, kind: str, entry: str, files: Mapping[str, bytes]) -> None:
+    """Refuse code no host would run: sandbox refusals, or params the descriptor denies.
+
+    Raises:
+        PluginValidationError: every problem, one per line.
+    """
+    if kind == "python":
+        from ..sandbox import check_plugin_files
+
+        check_plugin_files(name, files)
+    if kind != "native":
+        return
+    from ..native._params import library_params, params_mismatch
+
+    library = files.get(entry.split(":", 1)[0])
+    if library is None:
+        return  # prepare_signed names the missing entry file
+    try:
+        described = library_params(name, entry, library)
+    except PluginError:
+        return  # not loadable here: verify and install refuse it with the loader's reason
+    source = json.loads(files[SOURCE_FILE]) if SOURCE_FILE in files else {}
+    problems = params_mismatch(source.get("params") or [], described, every=False)
+    if problems:
+        fix = "run `aers plugin build` to copy the descriptor's params into manifest.in.json"
+        raise host_error(name, [*problems, fix])
+
+
 @plugin_app.command("verify")
 def verify(plugin_dir: PluginDir) -> None:
-    """Check signature, every file, expiry and name; exit 1 listing every problem."""
+    """Check signature, every file, expiry, name and code; exit 1 listing every problem."""
     plugin = PluginStore().verify_dir(plugin_dir)
+    if plugin.kind == "python":
+        from ..sandbox import check_plugin_files
+
+        check_plugin_files(plugin.name, plugin.files)
     say(
         out_console,
         f"✓ {plugin.name} {plugin.version} ({plugin.kind}, {plugin.isolation}): "
         f"{len(plugin.files)} files verified, signed by {plugin.keyid}",
     )
+
+
+@plugin_app.command("test")
+def test_plugin(plugin_dir: PluginDir) -> None:
+    """Run the plugin's own tests (its test_*.py) with pytest; exit 1 if any fails.
+
+    A Python plugin is first loaded as its tests load it (aers_host.sandbox.load_plugin_dir:
+    the sandbox's compile policy, every problem listed). pytest runs in the plugin folder
+    without writing bytecode or a cache, so nothing is left to sign by accident.
+    """
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    from ..sandbox._lint import is_test_file
+
+    plugin_dir = plugin_dir.resolve()
+    tests = sorted(p for p in plugin_dir.glob("*.py") if is_test_file(p.name))
+    if not tests:
+        raise PluginError(f"{plugin_dir}: no test_*.py to run (aers plugin new scaffolds one)")
+    if importlib.util.find_spec("pytest") is None:
+        raise PluginError("pytest is not installed here; install it: pip install pytest")
+    if _source_kind(plugin_dir) == "python":
+        from ..sandbox import load_plugin_dir
+
+        load_plugin_dir(plugin_dir)  # every sandbox refusal, listed, before any test runs
+    command = [sys.executable, "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               "-c", os.devnull, "--rootdir", str(plugin_dir), *map(str, tests)]  # fmt: skip
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    status = subprocess.run(command, cwd=plugin_dir, env=env, check=False).returncode  # noqa: S603
+    if status != 0:
+        raise PluginError(f"{plugin_dir}: the plugin's tests did not pass (pytest exit {status})")
+
+
+def _source_kind(plugin_dir: Path) -> str:
+    """``kind`` from the folder's manifest.in.json ("" when it has none or is unreadable)."""
+    try:
+        source = json.loads((plugin_dir / SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(source.get("kind", "")) if isinstance(source, dict) else ""
 
 
 UrlOpt = Annotated[
@@ -166,7 +255,7 @@ def install(
     A running `aers serve` (announced in serve.json, or --notify URL) then hot-reloads it.
     """
     store = PluginStore(reserved=builtin_names() | entry_point_names())
-    plugin = store.install(plugin_dir, check=_loadable, allow_downgrade=allow_downgrade)
+    plugin = store.install(plugin_dir, check=_runnable, allow_downgrade=allow_downgrade)
     say(
         out_console, f"installed {plugin.name} {plugin.version} ({plugin.kind}, {plugin.isolation})"
     )
@@ -175,13 +264,18 @@ def install(
     _reload(plugin.name, notify, token)
 
 
-def _loadable(plugin: VerifiedPlugin) -> None:
-    """A plugin no graph could load is not installed.
+def _runnable(plugin: VerifiedPlugin) -> None:
+    """A plugin no graph could run is not installed.
 
-    Native: the library's ABI, entry symbol and descriptor. LV2: the signed port layout
-    (its code is only ever loaded in the node's worker, or in-process on the node's say).
+    Python: files the sandbox would refuse (every problem listed). Native: the library's
+    ABI, entry symbol and descriptor. LV2: the signed port layout (its code is only ever
+    loaded in the node's worker, or in-process on the node's say).
     """
-    if plugin.kind == "native":
+    if plugin.kind == "python":
+        from ..sandbox import check_plugin_files
+
+        check_plugin_files(plugin.name, plugin.files)
+    elif plugin.kind == "native":
         from ..native import open_library
 
         open_library(plugin)

@@ -52,22 +52,24 @@ class {cls}:
 '''
 
 _PYTHON_TEST: Final = '''\
-"""Tests for {name}, run in-process: python -B -m pytest -p no:cacheprovider test_{module}.py"""
+"""Tests for {name}: run them with `aers plugin test .` (pytest, without writing bytecode).
 
-import importlib.util
+The plugin is loaded by aers_host.sandbox.load_plugin_dir: manifest.in.json checked as
+`aers plugin sign` checks it, every file checked and compiled with the sandbox's
+RestrictedPython policy, and the class run by the sandbox's own runner (in this process).
+"""
+
 import pathlib
 
 import numpy as np
+
+from aers_host.sandbox import load_plugin_dir
 
 HERE = pathlib.Path(__file__).parent
 
 
 def make(**params):
-    spec = importlib.util.spec_from_file_location("{module}", HERE / "{module}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    plugin = module.{cls}()
-    plugin.params = {{"gain_db": 0.0, **params}}  # what the host sets
+    plugin = load_plugin_dir(HERE, params)  # defaults from manifest.in.json fill the rest
     plugin.prepare(48000, 64, 1)
     return plugin
 
@@ -76,13 +78,13 @@ def test_minus_six_db_halves_the_level():
     plugin = make(gain_db=-6.0206)
     inp = np.ones((1, 64), np.float32)
     out = np.zeros_like(inp)
-    plugin.process(inp, out, 0, ())
+    plugin.process_block(inp, out, 0, ())
     assert np.allclose(out, 0.5, atol=1e-4)
 '''
 
 _NATIVE_TEST: Final = '''\
 """Tests for {name}: build, sign with a throwaway key, install and render, all in a temporary
-AERS home. Run: python -B -m pytest -p no:cacheprovider test_{module}.py (needs g++ and AERS)."""
+AERS home. Run them with `aers plugin test .` (needs g++)."""
 
 import json
 import os
@@ -232,13 +234,13 @@ def scaffold_files(name: str, kind: str) -> dict[str, str]:
         entry = f"{module}.py:{cls}"
         files = {
             f"{module}.py": _PYTHON_SOURCE.format(name=name, cls=cls),
-            f"test_{module}.py": _PYTHON_TEST.format(name=name, module=module, cls=cls),
+            f"test_{module}.py": _PYTHON_TEST.format(name=name),
         }
     elif kind == "native":
         entry = f"lib{module}.so:aers_plugin_entry"
         files = {
             f"{module}.cpp": _NATIVE_SOURCE.format(name=name, module=module),
-            f"test_{module}.py": _NATIVE_TEST.format(name=name, module=module),
+            f"test_{module}.py": _NATIVE_TEST.format(name=name),
         }
     else:
         raise ValueError(f"unknown plugin kind {kind!r}")

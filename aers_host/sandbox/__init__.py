@@ -1,8 +1,10 @@
 """Sandboxed Python plugins: fenced worker processes, shared-memory audio, deadlines."""
 
+from ._dev import load_plugin_dir
 from ._fusion import FusedRun, fuse_sandboxed_runs
 from ._host import SandboxedProcessor
 from ._inprocess import InProcessProcessor
+from ._lint import check_plugin_files, lint_plugin_files
 from ._loader import load_python_chain, load_python_plugin, probe_fences
 from ._options import NodeOptions, StageSpec
 from ._protocol import cleanup_stale_segments
@@ -17,8 +19,11 @@ __all__ = [
     "SandboxedProcessor",
     "StageSpec",
     "WorkerScope",
+    "check_plugin_files",
     "cleanup_stale_segments",
     "fuse_sandboxed_runs",
+    "lint_plugin_files",
+    "load_plugin_dir",
     "load_python_chain",
     "load_python_plugin",
     "probe_fences",

@@ -200,6 +200,10 @@ def _is_c_api_import(fromlist: object, level: int) -> bool:
     return type(fromlist) is list and not fromlist and level == 0
 
 
+#: The only modules plugin code may import (each is a facade object, never the module).
+ALLOWED_IMPORTS: Final = ("math", "numpy")
+
+
 def _make_importer(modules: dict[str, Facade]) -> Callable[..., Facade | None]:
     def restricted_import(
         name: str, globals_: object = None, locals_: object = None,
@@ -210,7 +214,8 @@ def _make_importer(modules: dict[str, Facade]) -> Callable[..., Facade | None]:
             return None
         facade = modules.get(name) if level == 0 else None
         if facade is None:
-            raise ImportError(f"plugins may import only math and numpy, not {name!r}")
+            allowed = " and ".join(ALLOWED_IMPORTS)
+            raise ImportError(f"plugins may import only {allowed}, not {name!r}")
         return facade
 
     return restricted_import
@@ -229,7 +234,8 @@ def plugin_builtins() -> dict[str, Any]:
     # min/max take several positional values and dict takes a mapping: not wrapped; none
     # of them can reach more than the plugin already holds.
     builtins.update(zip=_zip, min=min, max=max, dict=dict)
-    builtins["__import__"] = _make_importer({"math": math_facade(), "numpy": numpy_facade()})
+    facades = {"math": math_facade(), "numpy": numpy_facade()}
+    builtins["__import__"] = _make_importer({name: facades[name] for name in ALLOWED_IMPORTS})
     return builtins
 
 
@@ -263,11 +269,21 @@ def compile_plugin(source: bytes, filename: str) -> types.CodeType:
         text = source.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PluginValidationError(filename, f"source is not UTF-8: {exc}") from exc
-    result = compile_restricted_exec(text, filename=filename)
-    if result.errors or result.code is None:
-        reasons = "; ".join(result.errors) or "compilation failed"
+    code, errors = restricted_compile(text, filename)
+    if errors or code is None:
+        reasons = "; ".join(errors) or "compilation failed"
         raise PluginValidationError(filename, f"refused by the sandbox compiler: {reasons}")
-    return result.code
+    return code
+
+
+def restricted_compile(text: str, filename: str) -> tuple[types.CodeType | None, tuple[str, ...]]:
+    """[any-thread] RestrictedPython's compile with the sandbox's policy: code and errors.
+
+    The one place the policy is chosen (RestrictedPython's default transformer, ``exec``
+    mode), so the loader and ``aers plugin sign/verify/install`` cannot disagree.
+    """
+    result = compile_restricted_exec(text, filename=filename)
+    return result.code, tuple(result.errors)
 
 
 def load_plugin_class(source: bytes, filename: str, class_name: str) -> type:

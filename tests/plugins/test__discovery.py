@@ -245,6 +245,6 @@ def test_a_name_clash_leaves_everything_else_working(
     assert [r["source"] for r in rows] == [f"entry-point:{entry_point_package}", "store"]
     assert rows[1]["status"].startswith("not loaded: ") and "collides" in rows[1]["status"]
     config = tmp_path / "g.yaml"
-    config.write_text("nodes:\n  s: {type: sine}\n  o: {type: output}\n"
+    config.write_text("duration: 1\nnodes:\n  s: {type: sine}\n  o: {type: output}\n"
                       "connections:\n  - {from: s, to: o}\n", encoding="utf-8")  # fmt: skip
     assert run_cli("validate", config).code == 0  # a graph not using the name still works
