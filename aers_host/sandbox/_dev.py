@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import PluginError, PluginValidationError
-from ..plugins._manifest import SOURCE_FILE, prepare_signed
+from ..plugins._manifest import SOURCE_FILE, parse_json_strict, prepare_signed
 from ._lint import check_plugin_files
 from ._runtime import PluginRunner, initial_params, param_ranges
 
@@ -55,10 +55,12 @@ def load_plugin_dir(folder: str | Path, params: Mapping[str, float] | None = Non
         for path in sorted(root.rglob("*.py"))
         if path.is_file() and "__pycache__" not in path.parts
     }
+    document = parse_json_strict(source, SOURCE_FILE)
+    if isinstance(document, dict) and document.get("kind") == "native":
+        name = str(document.get("name", root.name))
+        raise PluginValidationError(name, "is a native plugin: its test builds and installs it")
     signed = prepare_signed(source, {**files, SOURCE_FILE: source}, now=datetime.now(UTC), days=1)
     name = str(signed["name"])
-    if signed["kind"] != "python":
-        raise PluginValidationError(name, "is a native plugin: its test builds and installs it")
     check_plugin_files(name, files)
     entry_file, class_name = str(signed["entry"]).split(":", 1)
     declared = signed.get("params", [])

@@ -236,7 +236,7 @@ _SIGN_REFUSALS = {
 def _scaffold(tmp_path: Path, kind: str, run_cli) -> Path:
     assert run_cli("plugin", "new", "fx", "--kind", kind, "--dir", tmp_path).code == 0
     folder = tmp_path / "fx"
-    if kind == "native":  # what `aers plugin build` would make; signing never loads it
+    if kind == "native":  # not loadable: sign compares params only with a loadable library
         (folder / "libfx.so").write_bytes(b"\x7fELF stand-in")
     return folder
 
