@@ -17,6 +17,7 @@ from ._loudness import (
 )
 from ._meter import LoudnessMeter, LoudnessStats
 from ._report import layered_layout, write_report
+from ._schema import metrics_schema
 from ._weighting import channel_weights, k_weighting, k_weighting_sos
 from ._wiring import (
     BUS_TYPES,
@@ -48,6 +49,7 @@ __all__ = [
     "measure",
     "merge_summaries",
     "meter_for",
+    "metrics_schema",
     "momentary_loudness",
     "proc_cpu_seconds",
     "prometheus_text",
