@@ -1,6 +1,6 @@
 """AERS — Audio Event Routing Simulator.
 
-The public API (design.md §1)::
+The public API (docs/api.md)::
 
     from aers_host import load_config, build_graph, Engine, render, AersError
 

@@ -12,7 +12,7 @@ from .plugins.hookspecs import hookimpl
 
 @hookimpl
 def aers_register_processors() -> list[NodeType]:
-    """The built-in node types of design.md §7."""
+    """The built-in node types (docs/config.md, "Node types")."""
     from . import dsp, remote
     from .graph import _input, _sinks
 

@@ -1,4 +1,6 @@
-"""The Processor interface every node implements (design.md §3), and a base class.
+"""The Processor interface every node implements, and a base class.
+
+The interface is described in docs/architecture.md, "The Processor interface".
 
 Built-in, sandboxed and native processors look the same to the engine:
 

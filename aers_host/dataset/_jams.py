@@ -207,7 +207,7 @@ def _aers_annotations(jam: jams.JAMS) -> list[jams.Annotation]:
 
 
 def scene_from_jams(path: Path, output: str | None = None) -> list[dict[str, Any]]:
-    """Scene records (one per event, design.md §7 fields) rebuilt from an annotation.
+    """Scene records (one per event, docs/events.md fields) rebuilt from an annotation.
 
     Args:
         path: a JAMS file written by :func:`scene_jams`.

@@ -1,4 +1,4 @@
-"""Scene events (design.md §7): the value object, and parsing with located errors.
+"""Scene events (docs/events.md): the value object, and parsing with located errors.
 
 Invariants:
 

@@ -118,7 +118,7 @@ def generate_scene(
     max_polyphony: int | None = None,
     to: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Scene records (design.md §7 fields, ``time`` in seconds), sorted by start.
+    """Scene records (docs/events.md fields, ``time`` in seconds), sorted by start.
 
     Args:
         kind: one of :data:`SCENE_KINDS`.

@@ -23,7 +23,7 @@ from ._generators import BUILTIN_GENERATORS, INTEGER_PARAMS, BuiltinGenerator
 SCHEMA_ID = "https://aers.invalid/schemas/event.schema.json"
 SCHEMA_PATH = Path(__file__).with_name("event.schema.json")
 
-#: An event's top-level fields, in the order of design.md §7.
+#: An event's top-level fields, in the order of docs/events.md, "Event fields".
 EVENT_FIELDS = ("id", "category", "at", "time", "duration", "gain_db", "pan", "source", "to")
 
 

@@ -1,6 +1,7 @@
 """Open a verified native plugin library: memfd, re-hash, dlopen, ABI check, descriptor check.
 
-Verification order of :func:`open_library` (style.md §4; each step refuses with its own error):
+Verification order of :func:`open_library` (as docs/plugins.md, "5. Verify", orders a
+manifest's checks; each step refuses with its own error):
 
 1. Precondition: ``kind`` is ``native`` and ``entry`` names ``lib.so:symbol``.
 2. The manifest records a sha256 and size for the entry file (else the bytes are unvouched).

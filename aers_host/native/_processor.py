@@ -39,7 +39,7 @@ _EVENT_SIZE: Final = ctypes.sizeof(_abi.EventParamValue)
 
 @final
 class NativeProcessor:
-    """A native plugin instance; one per graph node (design.md §3, §6).
+    """A native plugin instance; one per graph node (docs/architecture.md, docs/plugins.md).
 
     Like every Processor, the host never calls :meth:`get_state`, :meth:`set_state`,
     :meth:`reset` or :meth:`prepare` while :meth:`process` runs on another thread (the ABI

@@ -1,7 +1,7 @@
 """The plugin manifest: its format, strict parsing, canonical bytes and versions (pure).
 
 A plugin directory holds its files plus ``manifest.json``, a signed envelope
-(design.md §4)::
+(docs/plugins.md, "4. Sign")::
 
     {"signed": {"spec_version": "1.0", "name": "tremolo", "version": "1.0.0",
                 "kind": "python", "entry": "tremolo.py:Tremolo", "isolation": "sandbox",
@@ -70,7 +70,10 @@ _VERSION_RE: Final = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?$")
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Caps that bound the work one verification can be made to do (style.md §13)."""
+    """Caps that bound the work one verification can be made to do.
+
+    docs/plugins.md lists them ("Limits").
+    """
 
     #: Largest ``manifest.json`` accepted, checked before parsing (1 MiB).
     max_manifest_bytes: int = 1 << 20

@@ -28,7 +28,7 @@ from .hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, AersHookSpecs
 BUILTIN_PLUGIN: Final = "aers.builtin"
 STORE_PLUGIN: Final = "aers.store"
 
-#: Built-in node types of design.md §7 (and ``remote``): reserved whether or not registered.
+#: Built-in node types (docs/config.md; ``remote`` too): reserved whether or not registered.
 BUILTIN_NAMES: Final = frozenset({
     "file", "sine", "noise", "impulse", "events", "gain", "eq", "delay", "pan", "mix",
     "compressor", "limiter", "reverb", "meter", "output", "remote",

@@ -125,7 +125,7 @@ class PluginVerifier:
     ) -> VerifiedPlugin:
         """Verify one plugin and return it as trusted bytes.
 
-        Steps (style.md §4; the ``# Step N`` comments below follow this list):
+        Steps (docs/plugins.md, "5. Verify"; the ``# Step N`` comments below follow this list):
 
         1. Call-order precondition: none — a verifier is stateless between calls.
         2. Size caps: the manifest (before parsing) and the files' count and total size.

@@ -1,10 +1,10 @@
 """The ``numpy`` and ``math`` that plugin code sees: frozen facades built from allowlists.
 
 Why a facade and not the module: numpy hands out the host through routes RestrictedPython's
-name rules never see (design.md §5) — lazily imported submodules (``f2py``, ``ma.core``,
-``testing``, ``ctypeslib``) that hold ``os``/``sys``/``subprocess``; ``np.load(...,
-allow_pickle=True)`` unpickling with no file at all; file readers and writers (``save*``,
-``load*``, ``memmap``, ``tofile``, ``fromfile``, ``DataSource``); raw memory
+name rules never see (docs/plugins.md, "The sandbox's numpy") — lazily imported submodules
+(``f2py``, ``ma.core``, ``testing``, ``ctypeslib``) that hold ``os``/``sys``/``subprocess``;
+``np.load(..., allow_pickle=True)`` unpickling with no file at all; file readers and
+writers (``save*``, ``load*``, ``memmap``, ``tofile``, ``fromfile``, ``DataSource``); raw memory
 (``ndarray.ctypes/.data/.base``, ``as_strided``, ``frombuffer``) and process-wide state
 (``seterrcall``, ``set_printoptions``).
 

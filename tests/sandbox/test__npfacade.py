@@ -1,4 +1,4 @@
-"""The numpy facade: every escape route named in design.md §5 is absent or refused."""
+"""The numpy facade: every escape route named in docs/plugins.md ("The sandbox's numpy") is absent or refused."""
 
 from __future__ import annotations
 
