@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from .._nodetype import CheckContext, ParamIssue, Role, same_channels, spec_properties
@@ -101,8 +101,6 @@ class StorePluginType(_StoreEffect):
     specs: tuple[ParamSpec, ...]
     role: Role = "processor"
     origin: str = "store"
-    #: What :meth:`check` reports about the code, computed once (a sweep validates often).
-    code_issues: tuple[ParamIssue, ...] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, plugin: VerifiedPlugin) -> StorePluginType:
@@ -128,26 +126,8 @@ class StorePluginType(_StoreEffect):
         return self.specs
 
     def check(self, params: Mapping[str, Any], ctx: CheckContext) -> list[ParamIssue]:
-        """Python code the sandbox would refuse, so ``aers validate`` says what render would.
-
-        The params need nothing beyond the schema (the ranges are the plugin's whole
-        contract); an installed plugin whose code the sandbox refuses (installed before
-        ``install`` checked code) would only fail its node at render, on its fallback.
-        """
-        if self.plugin.kind != "python":
-            return []
-        if self.code_issues is None:
-            from ..sandbox import lint_plugin_files  # loaded only when a plugin is used
-
-            self.code_issues = tuple(
-                ParamIssue(
-                    "",
-                    f"plugin {self.name!r} has code the sandbox refuses: {problem}",
-                    "fix the plugin, sign it and install it again (aers plugin test lists all)",
-                )
-                for problem in lint_plugin_files(self.plugin.files)
-            )
-        return list(self.code_issues)
+        """Nothing beyond the schema: the ranges are the plugin's whole contract."""
+        return []
 
     def create(self, params: Mapping[str, Any], ctx: CheckContext) -> Processor:
         """Hand the verified bytes (never the store folder) to the loader of this kind.

@@ -130,26 +130,3 @@ def test_rollback_refusal_names_the_ways_on(tmp_path: Path, author: Path, run_cl
     assert result.code == 1
     assert "older than installed 0.1.1" in result.err
     assert "aers plugin remove fx" in result.err and "--allow-downgrade" in result.err
-
-
-@pytest.mark.security
-def test_validate_names_installed_code_the_sandbox_refuses(
-    tmp_path: Path, author: Path, run_cli: Any
-) -> None:
-    from aers_host.plugins import PluginStore
-
-    folder = _new(tmp_path, run_cli)
-    _break(folder)
-    _sign_without_checks(folder, author)
-    PluginStore().install(folder)  # as an AERS that did not check code at install did
-    config = tmp_path / "graph.yaml"
-    config.write_text(
-        "duration: 0.1\nnodes:\n  tone: {type: sine}\n  b: {type: fx}\n  out: {type: output}\n"
-        "connections:\n  - {from: tone, to: b}\n  - {from: b, to: out}\n",
-        encoding="utf-8",
-    )
-    result = run_cli("validate", config)
-    assert result.code == 1
-    lines = [line for line in result.out.splitlines() if "nodes.b.params" in line]
-    assert len(lines) == 2
-    assert "sandbox refuses: fx.py:" in lines[0] and "import os" in lines[0]
