@@ -24,10 +24,13 @@ BASE = """
       tone: {type: sine, params: {freq: 440, level_db: -12}}
       g: {type: gain, params: {gain_db: 0}}
       main: {type: output, params: {path: main.wav}}
+      hiss: {type: noise, params: {level_db: -120}}
     connections:
       - {from: tone, to: g}
       - {from: g, to: main}
+      - {from: hiss, to: g}
 """
+"""``hiss`` takes the top-level seed (it sets none), so the ``seed`` axis changes the audio."""
 
 
 def write(tmp_path: Path, sweep: str) -> Path:

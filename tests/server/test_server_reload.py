@@ -241,13 +241,35 @@ def test_incompatible_state_is_not_handed_over(
     assert swap_discontinuity_db(y, reference(first, len(y)), result["sample"] - first) > -6.0
 
 
+def _sign_and_store(folder: Path, key: Path) -> None:
+    """Sign and install without the CLI's code checks, as an AERS before them did."""
+    from datetime import UTC, datetime
+
+    from aers_host.plugins import PluginStore
+    from aers_host.plugins._keys import load_private_key
+    from aers_host.plugins._manifest import prepare_signed, seal
+
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "manifest.json"}
+    signed = prepare_signed(files["manifest.in.json"], files, now=datetime.now(UTC), days=30)
+    private = load_private_key(key.read_bytes(), None, source=str(key))
+    (folder / "manifest.json").write_bytes(seal(signed, private))
+    PluginStore().install(folder)
+
+
 def test_a_version_refused_at_load_is_rolled_back(
-    served: tuple[str, LiveRuntime], publish: Callable[..., Path], run_cli: Callable[..., Any]
+    served: tuple[str, LiveRuntime],
+    run_cli: Callable[..., Any],
+    author: Path,
+    tmp_path: Path,
 ) -> None:
     url, runtime = served
     time.sleep(0.3)
     running = runtime.plan.node("dly").proc
-    refused = run_cli("plugin", "install", publish("1.1.0", hostile=True), "--notify", url)
+    hostile = write_plugin(tmp_path, "1.1.0", hostile=True)
+    refused_at_sign = run_cli("plugin", "sign", hostile, "--key", author)
+    assert refused_at_sign.code == 1 and "import os" in refused_at_sign.err  # told early ...
+    _sign_and_store(hostile, author)  # ... but a store can still hold such code (older AERS)
+    refused = run_cli("plugin", "reload", "tdelay", "--url", url)
     assert refused.code == 1 and "rolled back to 1.0.0" in refused.err, refused.err
     assert "failed to prepare" in refused.err and "only math and numpy" in refused.err
     time.sleep(0.2)
