@@ -89,10 +89,10 @@ def _as_dict(problem: Problem) -> dict[str, Any]:
 
 @app.command()
 def validate(config: ConfigArg, as_json: JsonOpt = False) -> None:
-    """Check a config as `render` would; print every problem as FILE:LINE: path: message (hint).
+    """Check a config; print every problem as FILE:LINE: path: message (hint); exit 1 if any.
 
-    Warnings (audio that reaches no output) are printed too, prefixed `warning:`; only
-    problems make the exit status 1.
+    Checks what `render` would refuse too (no duration with an endless source). Warnings
+    (audio that reaches no output) are printed prefixed `warning:` and leave the exit at 0.
     """
     from ..config import inspect_config
     from ..events import events_for_config  # the scene too: parsed, not rendered
