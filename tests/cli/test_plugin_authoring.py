@@ -2,7 +2,7 @@
 
 Code the sandbox would refuse is refused at every step with every problem listed, nothing
 signed or installed; `aers plugin test` runs the plugin's own tests through the sandbox's
-loader; a rollback refusal says how to go back on purpose.
+loader; a rollback refusal names the flag that goes back on purpose.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def test_plugin_test_needs_a_test_file(tmp_path: Path, run_cli: Any) -> None:
     assert result.code == 1 and "no test_*.py" in result.err
 
 
-def test_rollback_refusal_names_the_ways_on(tmp_path: Path, author: Path, run_cli: Any) -> None:
+def test_rollback_refusal_names_the_way_on(tmp_path: Path, author: Path, run_cli: Any) -> None:
     folder = _new(tmp_path, run_cli)
     source = json.loads((folder / "manifest.in.json").read_text())
     source["version"] = "0.1.1"
@@ -129,4 +129,4 @@ def test_rollback_refusal_names_the_ways_on(tmp_path: Path, author: Path, run_cl
     result = run_cli("plugin", "install", folder)
     assert result.code == 1
     assert "older than installed 0.1.1" in result.err
-    assert "aers plugin remove fx" in result.err and "--allow-downgrade" in result.err
+    assert "aers plugin install --allow-downgrade" in result.err  # the way on, named
