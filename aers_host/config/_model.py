@@ -14,8 +14,9 @@ DEFAULT_BLOCK_SIZE = 512
 
 #: Node-level keys that sit beside ``type`` and ``params`` (see schema.json ``$defs.node``).
 NODE_OPTION_KEYS = (
-    "bypass", "mute", "fallback", "deadline_ms", "hang_limit_s", "isolation", "max_voices",
-    "steal", "automation",
+    "bypass", "mute", "fallback", "deadline_ms", "hang_limit_s", "hang_timeout_ms",
+    "max_failures", "failure_window_s", "memory_mb", "cpu_seconds", "start_timeout_s",
+    "state_every_s", "isolation", "max_voices", "steal", "automation",
 )
 
 
