@@ -383,7 +383,7 @@ def report_fallback(lines: list[str], *, allowed: bool) -> None:
     if lines and not allowed:
         err_console.print(
             "the files hold fallback audio where listed (metrics.json: substituted); "
-            "pass --allow-fallback to accept it, or raise --hang-limit",
+            "pass --allow-fallback to accept it (or --hang-limit, if a node was only slow)",
             soft_wrap=True,
             highlight=False,
         )

@@ -60,9 +60,12 @@ def fallback_lines(nodes: Mapping[str, Mapping[str, Any]], sample_rate: int) -> 
             continue
         if node.get("failed"):
             restarts = int(node.get("restarts") or 0)
-            why = f"failed after {restarts} restart{'s' if restarts != 1 else ''}"
-            if node.get("failure_reason"):
-                why += f" ({node['failure_reason']})"
+            why = "failed"  # refused at load, or an in-process plugin's own failure
+            if restarts:
+                why += f" after {restarts} restart{'s' if restarts != 1 else ''}"
+            reason = str(node.get("failure_reason") or "").removeprefix(f"node {node_id!r}: ")
+            if reason:
+                why += f" ({reason})"
         elif sub.get("nonfinite_blocks"):
             why = f"{sub['nonfinite_blocks']} blocks of NaN/Inf replaced"
         else:

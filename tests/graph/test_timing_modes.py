@@ -20,6 +20,7 @@ from aers_host._graph_api import render as render_api
 from aers_host._timing import OFFLINE, REALTIME, SubstitutionLog, Timing
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.graph import render, render_metrics
+from aers_host.graph._substitution import fallback_lines
 from aers_host.plugins import default_registry
 
 BUILTINS = default_registry(entry_points=False, store=False)
@@ -205,3 +206,18 @@ def test_graph_process_streams_offline_unless_asked_for_real_time() -> None:
         assert graph._live is not None and graph._live.plan.timing.realtime  # re-planned
     finally:
         graph.close()
+
+
+def test_a_node_refused_at_load_is_named_once_without_restart_talk() -> None:
+    nodes = {
+        "h": {
+            "failed": True,
+            "restarts": 0,
+            "failure_reason": "node 'h': latency_samples = '10 ** 15' is out of range",
+            "substituted": {"samples": 48_000, "blocks": 94, "first_sample": 0},
+        }
+    }
+    assert fallback_lines(nodes, 48_000) == [
+        "node 'h': failed (latency_samples = '10 ** 15' is out of range); its fallback played "
+        "for 1.00 s (48000 samples from sample 0)"
+    ]
