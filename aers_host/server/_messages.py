@@ -48,6 +48,9 @@ PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 4096
 #: Levels below this are reported as this value (silence).
 DB_FLOOR = -120.0
+#: The loudest float32 level, dBFS: a level a meter computed as +inf (the square of a huge
+#: but finite sample) reads as this, so a frame never carries Infinity.
+DB_CEILING = round(20.0 * math.log10(float(np.finfo(np.float32).max)), 1)
 FLAG_TYPES = ("bypass", "mute", "solo")
 CLIENT_TYPES = (*FLAG_TYPES, "param")
 _KEYS = {
@@ -80,9 +83,14 @@ def dumps(message: dict[str, Any]) -> str:
 
 
 def _db(values: np.ndarray) -> list[float]:
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         db = 20.0 * np.log10(np.maximum(values, 10.0 ** (DB_FLOOR / 20.0)))
-    return [round(float(x), 1) for x in db]
+    return [_level(float(x)) for x in db]
+
+
+def _level(db: float) -> float:
+    """``db`` rounded to 0.1 and kept finite: NaN reads as the floor, +inf as the ceiling."""
+    return round(DB_FLOOR if math.isnan(db) else min(max(db, DB_FLOOR), DB_CEILING), 1)
 
 
 def can_bypass(plan: Plan, index: int) -> bool:
@@ -216,12 +224,14 @@ def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
     """A ``frame`` as JSON text *without* ``dropped`` (spliced in per client)."""
     period_us = runtime.plan.block_size / runtime.sample_rate * 1e6
     nodes = {}
-    procs = {n.id: n.proc for n in runtime.plan.nodes}
+    runtimes = {n.id: n for n in runtime.plan.nodes}
     for i, node_id in enumerate(snap.ids):
         bypass, mute, solo, audible = snap.flags[i]
+        node = runtimes.get(node_id)
         nodes[node_id] = (
-            _health(procs.get(node_id))
+            _health(None if node is None else node.proc)
             | {
+                "nonfinite_blocks": 0 if node is None else int(node.nonfinite_blocks),
                 "peak_db": _db(snap.peak[i]),
                 "rms_db": _db(snap.rms[i]),
                 "time_us": round(float(snap.node_us_mean[i]), 2),
@@ -258,9 +268,9 @@ def _loudness(reading: tuple[float | None, float | None, float] | None) -> dict[
         return {}
     momentary, short, true_peak = reading
     return {
-        "lufs_m": None if momentary is None else round(max(momentary, DB_FLOOR), 1),
-        "lufs_s": None if short is None else round(max(short, DB_FLOOR), 1),
-        "true_peak_db": round(max(true_peak, DB_FLOOR), 1),
+        "lufs_m": None if momentary is None else _level(momentary),
+        "lufs_s": None if short is None else _level(short),
+        "true_peak_db": _level(true_peak),
     }
 
 

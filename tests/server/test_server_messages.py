@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from aers_host.server import MAX_MESSAGE_BYTES, Control, LiveRuntime, ProtocolError
 from aers_host.server import parse_client_message as parse
 from aers_host.server._feed import ClientQueue
-from aers_host.server._messages import frame_body, frame_text, graph_message
+from aers_host.server._messages import DB_CEILING, frame_body, frame_text, graph_message
 
 Make = Callable[..., LiveRuntime]
 
@@ -139,3 +141,26 @@ def test_client_queue_drops_oldest_frames_only() -> None:
     for i in range(10):
         q.put(f"e{i}", frame=False)
     assert len(q) == 5 and q.dropped == 1 + 8
+
+
+def test_frame_counts_nonfinite_blocks_where_they_appear(make_runtime: Make, tmp_path: Path) -> None:
+    huge = np.full((4800, 2), 3e38, np.float32)  # finite, but +12 dB overflows to inf
+    sf.write(tmp_path / "huge.wav", huge, 48_000, subtype="FLOAT")
+    rt = make_runtime(
+        "version: 1\nblock_size: 480\nnodes:\n"
+        "  src: {type: file, params: {path: huge.wav}}\n"
+        "  g: {type: gain, params: {gain_db: 12, smoothing_ms: 0}}\n"
+        "  main: {type: output}\n"
+        "connections:\n  - {from: src, to: g}\n  - {from: g, to: main}\n",
+        publish_interval=0.0,
+    )
+    rt.run_blocks(3)
+    assert rt.snapshot is not None
+    frame = json.loads(frame_body(rt, rt.snapshot))
+    assert frame["nodes"]["g"]["nonfinite_blocks"] == 3
+    assert frame["nodes"]["src"]["nonfinite_blocks"] == 0
+    assert frame["nodes"]["main"]["nonfinite_blocks"] == 0
+    # the bypass fallback passes the huge input on: its square overflows the meters, yet the
+    # frame still encodes (no Infinity) and reads at the ceiling
+    assert frame["nodes"]["main"]["rms_db"] == [DB_CEILING, DB_CEILING]
+    assert frame["nodes"]["main"]["true_peak_db"] <= DB_CEILING

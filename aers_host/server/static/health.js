@@ -1,4 +1,4 @@
-// Health at a glance: nodes whose xruns, fallback blocks, restarts or failure rise are
+// Health at a glance: nodes whose xruns, fallback blocks, restarts, NaN/Inf blocks or failure rise are
 // flagged (colour + badge with the count and the reason), and a pw-top-like load table
 // (µs per block and % of the block period) sortable by any column.
 
@@ -12,6 +12,7 @@ const COUNTERS = [
   ["late_blocks", "remote blocks arrived late"],
   ["fallback_blocks", "blocks replaced by the fallback"],
   ["restarts", "worker restarts"],
+  ["nonfinite_blocks", "blocks of NaN/Inf output replaced"],
 ];
 const COLUMNS = [
   ["id", "node"], ["type", "type"], ["time_us", "µs"], ["time_us_max", "max"],
@@ -31,7 +32,7 @@ export function assess(id, f, now) {
     h.seen[key] = value;
   }
   if (rising.length) { h.risenAt = now; h.last = rising.join(", "); }
-  h.count = f.node_xruns ?? f.fallback_blocks ?? 0;
+  h.count = f.node_xruns ?? f.fallback_blocks ?? f.nonfinite_blocks ?? 0;
   if (f.failed) {
     return { count: "failed", level: "alarm", reason: `failed: ${f.reason || "no reason given"} (output is its fallback)` };
   }
