@@ -14,6 +14,10 @@ Measures, in one run on this machine:
   ``shared`` with the planner's fusion undone (1 worker, 8 round trips) and ``shared`` as
   planned (1 worker, one fused round trip per block): ``Engine.process_block`` time and
   real-time factor.
+
+Targets (issue 17): the sandboxed gain's median ≤ 1.5× the cross-core floor and p99 ≤
+150 µs; the 8-node graph ≥ 20× real time at the default isolation (``per-instance``). The
+load average before and after is recorded: on a shared machine the round trips follow it.
 Results are printed and written to ``benchmarks/results/sandbox.json``.
 """
 
@@ -226,7 +230,9 @@ def bench_graph(frames: int, n: int) -> dict[str, Any]:
             result[label] = entry
         finally:
             plan.close()
-    result["target_20x_realtime_met"] = result["shared_fused"]["realtime_factor_median"] >= 20
+    # The target reads the default isolation (per-instance), as a user gets it unasked.
+    result["target_20x_realtime_met"] = result["per_instance"]["realtime_factor_median"] >= 20
+    result["shared_fused_20x_realtime"] = result["shared_fused"]["realtime_factor_median"] >= 20
     return result
 
 
@@ -262,13 +268,14 @@ def main() -> None:
         cross = report["floor_pipe_pingpong_cross_core"]["median_us"]
         entry["targets_met"] = {
             "median_le_1.5x_cross_core_floor": sandbox["median_us"] <= 1.5 * cross,
-            "p99_le_250us": sandbox["p99_us"] <= 250.0,
+            "p99_le_150us": sandbox["p99_us"] <= 150.0,
         }
     report["chain8_512x2"] = bench_chain(512, args.blocks)
     report["chain8_512x2"]["target_20x_realtime_met"] = (
         report["chain8_512x2"]["1_worker_chain"]["realtime_factor_median"] >= 20
     )
     report["graph8_512x2"] = bench_graph(512, args.blocks)
+    report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
