@@ -5,8 +5,8 @@ One 512 × 2 float32 block (4 KiB + the 32-byte AERS header) per round trip, 48 
 * tcp: a blocking client and an echo server process, ``TCP_NODELAY`` on both sides —
   the floor any protocol on loopback can reach;
 * websocket: the AERS protocol against a real ``aers node serve`` process (empty chain,
-  so the node only parses, copies and answers), asyncio ``websockets`` client,
-  permessage-deflate off;
+  so the node only parses, copies and answers), asyncio ``websockets`` client on the
+  remote link's event loop (uvloop when installed), permessage-deflate off;
 * processor: ``RemoteProcessor.process`` with ``latency_blocks=0`` — what the audio thread
   pays end to end (hand-off to the link thread, WebSocket round trip, result back);
 * paced: ``process`` with ``latency_blocks=1`` called at the real block rate — the audio
@@ -37,6 +37,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from aers_host.remote import BLOCK, HELLO, MAX_MESSAGE, RemoteProcessor, encode_block, encode_json
+from aers_host.remote._loop import loop_factory
 
 RESULTS = Path(__file__).parent / "results"
 TOKEN = "bench-token-0123456789"
@@ -190,7 +191,8 @@ def main() -> None:
     tcp = stats(bench_tcp(message, args.blocks, args.warmup))
     node, url = start_node()
     try:
-        ws = stats(asyncio.run(_ws_round_trips(url, message, args.blocks, args.warmup)))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:  # the link's loop
+            ws = stats(runner.run(_ws_round_trips(url, message, args.blocks, args.warmup)))
         proc = stats(bench_processor(url, args.blocks, args.warmup))
         paced_times, paced_late = bench_paced(url, args.paced)
         paced = {**stats(paced_times), "late_blocks": paced_late}
@@ -205,6 +207,9 @@ def main() -> None:
         "remote_processor_latency0": proc,
         "remote_processor_latency1_paced": paced,
         "ratio_ws_over_tcp_median": ws["median_us"] / tcp["median_us"],
+        "ratio_ws_over_tcp_p99": ws["p99_us"] / tcp["p99_us"],
+        "ratio_processor_over_tcp_median": proc["median_us"] / tcp["median_us"],
+        "event_loop": loop_factory().__module__,
         "block_period_us": FRAMES / SR * 1e6,
         "compression": None,
         "websockets": websockets.__version__,
@@ -222,7 +227,11 @@ def main() -> None:
     ):
         row = result[name]
         print(f"{name:28s} median {row['median_us']:8.1f} µs   p99 {row['p99_us']:8.1f} µs")
-    print(f"websocket / tcp median: {result['ratio_ws_over_tcp_median']:.1f}×")
+    print(
+        f"websocket / tcp median {result['ratio_ws_over_tcp_median']:.1f}×, "
+        f"p99 {result['ratio_ws_over_tcp_p99']:.1f}×; processor / tcp median "
+        f"{result['ratio_processor_over_tcp_median']:.1f}× ({result['event_loop']})"
+    )
 
 
 if __name__ == "__main__":

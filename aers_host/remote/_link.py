@@ -35,6 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from .._threads import helper_thread
+from ._loop import loop_factory
 from ._protocol import (
     ERROR,
     HELLO,
@@ -117,7 +118,7 @@ class Link:
         self.url, self._token, self._hello, self.rings = url, token, hello, rings
         self._backoff, self._open_timeout = backoff, open_timeout
         self._pending: collections.deque[int] = collections.deque()
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop_factory()()
         self._poll = poll
         self._nap_future: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None

@@ -48,6 +48,7 @@ from websockets.http11 import Request, Response
 
 from .._nodetype import NodeType
 from ._chain import Chain, ChainError
+from ._loop import loop_factory
 from ._protocol import (
     BLOCK,
     ERROR,
@@ -196,7 +197,8 @@ class NodeServer:
             OSError: the address cannot be bound.
         """
         self.interrupted_by = None
-        asyncio.run(self._run_until_signalled(host, port, ready))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(self._run_until_signalled(host, port, ready))
         if self.interrupted_by is not None:
             raise KeyboardInterrupt
 
