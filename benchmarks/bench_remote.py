@@ -4,6 +4,8 @@ One 512 × 2 float32 block (4 KiB + the 32-byte AERS header) per round trip, 48 
 
 * tcp: a blocking client and an echo server process, ``TCP_NODELAY`` on both sides —
   the floor any protocol on loopback can reach;
+* bare websocket: a ``websockets`` echo server, no AERS code on either end — the floor
+  of the WebSocket transport itself;
 * websocket: the AERS protocol against a real ``aers node serve`` process (empty chain,
   so the node only parses, copies and answers), asyncio ``websockets`` client on the
   remote link's event loop (uvloop when installed), permessage-deflate off;
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +68,23 @@ ECHO = textwrap.dedent(
     """
 )
 
+WS_ECHO = textwrap.dedent(
+    """
+    import asyncio
+    from websockets.asyncio.server import serve
+    from aers_host.remote._loop import loop_factory
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
+            print(next(iter(server.sockets)).getsockname()[1], flush=True)
+            await asyncio.Future()
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(main())
+    """
+)
+
 
 def stats(samples_ns: list[int]) -> dict[str, float]:
     us = np.asarray(samples_ns, np.float64) / 1000.0
@@ -76,13 +97,22 @@ def stats(samples_ns: list[int]) -> dict[str, float]:
     }
 
 
-def bench_tcp(message: bytes, blocks: int, warmup: int) -> list[int]:
+@contextlib.contextmanager
+def echo_server(script: str, *args: str) -> Iterator[int]:
+    """Run an echo ``script`` in its own process; yields the port it printed."""
     server = subprocess.Popen(
-        [sys.executable, "-c", ECHO, str(len(message))], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
     )
     try:
         assert server.stdout is not None
-        port = int(server.stdout.readline())
+        yield int(server.stdout.readline())
+    finally:
+        server.kill()
+        server.wait()
+
+
+def bench_tcp(message: bytes, blocks: int, warmup: int) -> list[int]:
+    with echo_server(ECHO, str(len(message))) as port:
         sock = socket.create_connection(("127.0.0.1", port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray(len(message))
@@ -98,12 +128,17 @@ def bench_tcp(message: bytes, blocks: int, warmup: int) -> list[int]:
                 times.append(time.perf_counter_ns() - t0)
         sock.close()
         return times
-    finally:
-        server.kill()
-        server.wait()
 
 
-async def _ws_round_trips(url: str, message: bytes, blocks: int, warmup: int) -> list[int]:
+def bench_ws(url: str, message: bytes, blocks: int, warmup: int, hello: bool) -> list[int]:
+    """WebSocket round trips on the link's event loop (uvloop when installed)."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(_ws_round_trips(url, message, blocks, warmup, hello))
+
+
+async def _ws_round_trips(
+    url: str, message: bytes, blocks: int, warmup: int, hello: bool
+) -> list[int]:
     async with connect(
         url,
         additional_headers={"Authorization": f"Bearer {TOKEN}"},
@@ -111,9 +146,10 @@ async def _ws_round_trips(url: str, message: bytes, blocks: int, warmup: int) ->
         max_size=MAX_MESSAGE,
         ping_interval=None,
     ) as ws:
-        hello = {"sample_rate": SR, "block_size": FRAMES, "channels": CHANNELS, "chain": []}
-        await ws.send(encode_json(HELLO, hello))
-        await ws.recv()
+        if hello:
+            stream = {"sample_rate": SR, "block_size": FRAMES, "channels": CHANNELS, "chain": []}
+            await ws.send(encode_json(HELLO, stream))
+            await ws.recv()
         times = []
         for i in range(warmup + blocks):
             t0 = time.perf_counter_ns()
@@ -189,10 +225,11 @@ def main() -> None:
     audio = np.random.default_rng(0).standard_normal((CHANNELS, FRAMES)).astype(np.float32)
     message = encode_block(BLOCK, 0, 0, audio)
     tcp = stats(bench_tcp(message, args.blocks, args.warmup))
+    with echo_server(WS_ECHO) as port:
+        bare = stats(bench_ws(f"ws://127.0.0.1:{port}", message, args.blocks, args.warmup, False))
     node, url = start_node()
     try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:  # the link's loop
-            ws = stats(runner.run(_ws_round_trips(url, message, args.blocks, args.warmup)))
+        ws = stats(bench_ws(url, message, args.blocks, args.warmup, hello=True))
         proc = stats(bench_processor(url, args.blocks, args.warmup))
         paced_times, paced_late = bench_paced(url, args.paced)
         paced = {**stats(paced_times), "late_blocks": paced_late}
@@ -203,11 +240,13 @@ def main() -> None:
         "block": {"frames": FRAMES, "channels": CHANNELS, "sample_rate": SR,
                   "bytes": len(message)},
         "tcp_nodelay_echo": tcp,
+        "websocket_bare_echo": bare,
         "websocket_aers_node": ws,
         "remote_processor_latency0": proc,
         "remote_processor_latency1_paced": paced,
         "ratio_ws_over_tcp_median": ws["median_us"] / tcp["median_us"],
         "ratio_ws_over_tcp_p99": ws["p99_us"] / tcp["p99_us"],
+        "ratio_bare_ws_over_tcp_median": bare["median_us"] / tcp["median_us"],
         "ratio_processor_over_tcp_median": proc["median_us"] / tcp["median_us"],
         "event_loop": loop_factory().__module__,
         "block_period_us": FRAMES / SR * 1e6,
@@ -221,6 +260,7 @@ def main() -> None:
     (RESULTS / "remote.json").write_text(json.dumps(result, indent=2) + "\n")
     for name in (
         "tcp_nodelay_echo",
+        "websocket_bare_echo",
         "websocket_aers_node",
         "remote_processor_latency0",
         "remote_processor_latency1_paced",
@@ -228,6 +268,7 @@ def main() -> None:
         row = result[name]
         print(f"{name:28s} median {row['median_us']:8.1f} µs   p99 {row['p99_us']:8.1f} µs")
     print(
+        f"bare websocket / tcp median {result['ratio_bare_ws_over_tcp_median']:.1f}×; "
         f"websocket / tcp median {result['ratio_ws_over_tcp_median']:.1f}×, "
         f"p99 {result['ratio_ws_over_tcp_p99']:.1f}×; processor / tcp median "
         f"{result['ratio_processor_over_tcp_median']:.1f}× ({result['event_loop']})"
