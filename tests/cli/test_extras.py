@@ -24,6 +24,7 @@ ALL_EXTRAS = (
     "starlette",
     "uvicorn",
     "websockets",
+    "uvloop",
     "dask",
     "distributed",
     "bokeh",
