@@ -211,10 +211,12 @@ def _serve(
             raise
     finally:
         withdraw(announced)
-        runtime.close()
-        if record is not None and runtime.recorder is not None:
-            for path in runtime.recorder.write(record):
-                err_console.print(f"recorded {path}", soft_wrap=True)
+        try:
+            runtime.close()
+        finally:  # what the outputs played is written even when closing a node fails
+            if record is not None and runtime.recorder is not None:
+                for path in runtime.recorder.write(record):
+                    err_console.print(f"recorded {path}", soft_wrap=True)
     if runtime.device_error is not None:
         raise AudioDeviceError(
             f"{runtime.device_error} after {runtime.blocks} blocks; aers serve stopped"

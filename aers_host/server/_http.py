@@ -32,6 +32,10 @@ HEADER_TIMEOUT_S: Final = 10.0
 KEEP_ALIVE_S: Final = 5
 #: Seconds the app waits for each part of a request body before answering 408.
 BODY_IDLE_TIMEOUT_S: Final = 10.0
+#: Seconds a stop signal waits for open connections and in-flight requests before they
+#: are cancelled: no client, however stuck, keeps Ctrl-C from stopping the server (the
+#: audio, recording and session are written after this).
+SHUTDOWN_GRACE_S: Final = 5
 #: Largest WebSocket message the feed accepts (the REST body cap is the same).
 WS_MAX_BYTES: Final = 1 << 20
 
@@ -97,6 +101,7 @@ def server_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Con
     settings: dict[str, Any] = {
         "http": TimedH11Protocol,
         "timeout_keep_alive": KEEP_ALIVE_S,
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_S,
         "ws_per_message_deflate": False,  # float audio barely compresses; it triples latency
         "ws_max_size": WS_MAX_BYTES,
         "log_level": "warning",
