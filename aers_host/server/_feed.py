@@ -136,10 +136,17 @@ class FeedHub:
         self.runtime.notify = notify
 
     async def run(self, poll: float = 0.25) -> None:
-        """[event-loop] Forever: on each wake, fan out the new snapshot, acks and notices."""
+        """[event-loop] Until cancelled: on each wake, fan out the new snapshot, acks and notices.
+
+        The wait is ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11 a
+        ``wait_for`` whose inner wait completes in the same loop step as the task's
+        cancellation returns normally and swallows the cancel. With the audio thread
+        waking this task every block, shutdown then hung forever on ``await task``.
+        """
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll)
+                async with asyncio.timeout(poll):
+                    await self._wake.wait()
             self._wake.clear()
             self.pump()
 

@@ -70,8 +70,11 @@ def aers_serve(
             time.sleep(0.05)
         try:
             _, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired:  # a stop signal must stop it: never pass quietly
             proc.kill()
             _, err = proc.communicate()
+            raise AssertionError(
+                f"aers serve outlived its stop signal by 15 s: {err[-2000:]}"
+            ) from None
         if exited is not None:
             exited.code, exited.err = proc.returncode, err
