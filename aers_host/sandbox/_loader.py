@@ -52,7 +52,7 @@ from ..errors import LimitError, PluginError, PluginValidationError, SandboxDegr
 from ..plugins._verified import VerifiedPlugin
 from ._host import SandboxedProcessor
 from ._inprocess import InProcessProcessor
-from ._options import NodeOptions, StageSpec
+from ._options import NodeOptions, StageSpec, worker_default
 from ._refused import RefusedProcessor
 from ._restricted import compile_plugin
 from ._runtime import initial_params, param_ranges
@@ -161,7 +161,7 @@ def load_python_plugin(
     """
     label = ctx.node_id or plugin.name
     opts = NodeOptions.parse(
-        ctx.node_options, plugin.isolation, ctx.sample_rate, ctx.block_size, label
+        ctx.node_options, worker_default(plugin.isolation), ctx.sample_rate, ctx.block_size, label
     )
     try:
         stage = _stage(plugin, params, opts, ctx, compile_now=False)

@@ -44,6 +44,21 @@ _FALLBACKS: Final = ("bypass", "silence")
 _ISOLATIONS: Final = ("sandbox", "per-instance", "per-plugin", "shared", "in-process")
 #: Isolation modes that host several nodes in one worker.
 SHARING: Final = ("per-plugin", "shared")
+#: Where a Python plugin node runs when neither its config nor its manifest says more than
+#: "in a worker" (docs/plugins.md section 10): with the other nodes its key signed.
+DEFAULT_WORKER_ISOLATION: Final = "shared"
+
+
+def worker_default(requested: str) -> str:
+    """[main-thread] The isolation a node gets when its config names none.
+
+    A manifest can only say ``sandbox`` ("in a worker") or ``in-process`` (granted only on
+    the user's trust). "In a worker" means the key's shared worker: a key is the unit of
+    trust, so nodes one key signed may share a fate, and a shared worker lets the planner
+    fuse a chain of them into one wake-up per block. A node's ``isolation: per-instance``
+    (or ``sandbox``) in the config still gets it a worker of its own.
+    """
+    return DEFAULT_WORKER_ISOLATION if requested == "sandbox" else requested
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,13 +45,23 @@ class P:
 
 @pytest.mark.parametrize(
     ("isolation", "expected"),
-    [("per-instance", 4), ("sandbox", 4), ("per-plugin", 3), ("shared", 2), ("in-process", 0)],
+    [
+        (None, 2),  # the default: one worker per signing key, as `shared`
+        ("per-instance", 4),
+        ("sandbox", 4),
+        ("per-plugin", 3),
+        ("shared", 2),
+        ("in-process", 0),
+    ],
 )
-def test_each_mode_starts_the_expected_number_of_workers(isolation: str, expected: int) -> None:
+def test_each_mode_starts_the_expected_number_of_workers(
+    isolation: str | None, expected: int
+) -> None:
     a, b = step_plugin("fx-a"), step_plugin("fx-b")
     c = step_plugin("fx-c", keyid="k2")  # another trust domain: never in the same worker
     reg = registry(a, b, c)
-    config = chain_config(["fx-a", "fx-a", "fx-b", "fx-c"], reg, isolation=isolation)
+    chosen = {} if isolation is None else {"isolation": isolation}
+    config = chain_config(["fx-a", "fx-a", "fx-b", "fx-c"], reg, **chosen)
     before = worker_pids()
     with planned(config, reg) as (plan, engine):
         started = worker_pids() - before
