@@ -144,8 +144,9 @@ def load_python_plugin(
     """[main-thread] Build the Processor for a verified Python plugin node.
 
     ``isolation`` (node option, else the manifest's) picks a :class:`SandboxedProcessor`
-    (a worker subprocess: ``per-instance``/``sandbox``, the default, or shared with other
-    nodes: ``per-plugin``, ``shared``; see :mod:`._scope`) or an
+    (a worker subprocess: ``per-instance``/``sandbox``, or shared with other nodes:
+    ``per-plugin``, ``shared`` — the default, :func:`~._options.worker_default`; see
+    :mod:`._scope`) or an
     :class:`InProcessProcessor`. A private worker starts at ``prepare``, a shared one when
     the graph build's :class:`~._scope.WorkerScope` exits.
 

@@ -5,7 +5,8 @@ Options come from the config beside ``params`` (``CheckContext.node_options``):
 =====================  ============================================================
 ``isolation``          ``per-instance`` (one worker per node; ``sandbox`` is an alias),
                        ``per-plugin`` (one worker per plugin name and version),
-                       ``shared`` (one worker per signing key) or ``in-process``;
+                       ``shared`` (one worker per signing key; the default for Python
+                       plugins, :func:`worker_default`) or ``in-process``;
                        overrides the manifest's choice. See :mod:`._scope`. Native
                        (AERS ABI) nodes default to ``in-process``, LV2 nodes to
                        ``per-instance``; the node option moves either.

@@ -1,10 +1,10 @@
 """Which sandboxed nodes share a worker: isolation modes, trust domains and the build scope.
 
 =================  ===========================================================
-``per-instance``   one worker per node (the default; ``sandbox`` is an alias)
+``per-instance``   one worker per node (``sandbox`` is an alias)
 ``per-plugin``     one worker per plugin: signing key, name and version
 ``shared``         one worker per trust domain: every node whose plugin is
-                   signed by the same key
+                   signed by the same key (the default, see ``worker_default``)
 ``in-process``     no worker (:class:`~._inprocess.InProcessProcessor`)
 =================  ===========================================================
 
