@@ -3,13 +3,14 @@
 from ._edits import MAX_OPS, OP_SCHEMAS, apply_edits, check_ops
 from ._live import LiveGraph
 from ._reload import Health, health_of, state_version, unhealthy
-from ._ticket import EditTicket
+from ._ticket import EditTicket, JournalEntry
 
 __all__ = [
     "MAX_OPS",
     "OP_SCHEMAS",
     "EditTicket",
     "Health",
+    "JournalEntry",
     "LiveGraph",
     "apply_edits",
     "check_ops",

@@ -45,7 +45,7 @@ from ..errors import ConfigError, GraphError
 from ..graph import BlockTimings, Engine, EventSource, Plan, build_plan
 from ._edits import apply_edits
 from ._reload import hand_over, health_of, state_version
-from ._ticket import EditTicket, Prepare, Stage, Swap
+from ._ticket import EditTicket, JournalEntry, Prepare, Stage, Swap
 from ._transition import (
     OLD_SUFFIX,
     kept_processors,
@@ -93,7 +93,7 @@ class LiveGraph:
         #: The companion of :attr:`engine` (what ``prepare`` returned; None without one).
         self.extra: Any = prepare(self.engine, registry) if prepare is not None else None
         #: Applied edits: who, what, sample index, latency before/after.
-        self.journal: list[dict[str, Any]] = []
+        self.journal: list[JournalEntry] = []
         self._pending: Swap | None = None
         #: The final stage of the edit fading in, and the sample span of its fade.
         self._final: tuple[Stage, int, int] | None = None

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing_extensions import TypedDict  # pydantic checks journal entries in the feed's tests
+
 from .._nodetype import NodeType
 from .._processor import Processor
 from ..config import GraphConfig
@@ -28,6 +30,19 @@ from ._transition import LinePairs, ParamChange
 #: Called off the audio thread for every engine an edit prepares; its result travels with
 #: the engine and becomes ``LiveGraph.extra`` when that engine goes live.
 Prepare = Callable[[Engine, Mapping[str, NodeType]], Any]
+
+
+class JournalEntry(TypedDict):
+    """One applied edit in the journal (``GET /api/edits``, the feed's ``edited``)."""
+
+    #: The author (``rest``, ``ws``, ``cli``, ``reload``, ``rollback``, ``undo``, ...).
+    who: str
+    ops: list[Mapping[str, object]]
+    #: Absolute sample at which the edit took effect.
+    sample: int
+    #: The graph's total latency (samples) before and after.
+    latency_before: int
+    latency_after: int
 
 
 @dataclass(slots=True)

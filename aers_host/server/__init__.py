@@ -7,13 +7,7 @@ from ._app import create_app
 from ._autosave import Autosaver
 from ._edits import EditRefused, apply_edit, edit_error
 from ._feed import ClientQueue, FeedHub, gil_switch_interval
-from ._messages import (
-    DB_FLOOR,
-    MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION,
-    ProtocolError,
-    parse_client_message,
-)
+from ._messages import DB_FLOOR, MAX_MESSAGE_BYTES, ProtocolError, parse_client_message
 from ._model import Ack, Control, EditRequest, Notice, Snapshot
 from ._plans import PlanView
 from ._record import Recorder
@@ -21,6 +15,7 @@ from ._reload import PROBATION_BLOCKS, ReloadRefused, reload_plugin
 from ._runtime import LiveRuntime
 from ._solo import SoloRouter, solo_routing
 from ._stats import live_summary, prometheus
+from ._wire import PROTOCOL_VERSION
 
 __all__ = [
     "DB_FLOOR",

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._messages import ProtocolError, error_message
+from ._wire import error_body
 
 COOKIE = "aers_token"
 #: Host names a loopback-bound server answers to.
@@ -133,5 +133,5 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, reaso
         return
     code = "unauthorized" if status == 401 else "forbidden"
     headers = {"www-authenticate": "Bearer"} if status == 401 else None
-    body = error_message(ProtocolError(code, reason))
+    body = error_body(code, reason)
     await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)

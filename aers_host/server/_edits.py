@@ -25,62 +25,70 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AersError, ConfigError, GraphError
-from ._messages import PROTOCOL_VERSION, ProtocolError
+from ..live import EditTicket, JournalEntry
+from ._messages import ProtocolError
+from ._wire import (
+    PROTOCOL_VERSION,
+    EditAck,
+    EditedMessage,
+    EditMessage,
+    ErrorMessage,
+    Problem,
+    Req,
+    error_body,
+    keys_of,
+)
 
 if TYPE_CHECKING:
     from ._runtime import LiveRuntime
 
 #: Seconds an edit request waits for the block that puts it live.
 EDIT_ACK_TIMEOUT = 5.0
-_EDIT_KEYS = {"v", "type", "ops", "req"}
+_EDIT_KEYS = keys_of(EditMessage)
 
 
 class EditRefused(Exception):
     """An edit that changed nothing; ``body`` is the ``error`` message to send back."""
 
-    def __init__(self, body: dict[str, Any], status: int = 422) -> None:
-        super().__init__(body.get("message", "edit refused"))
+    def __init__(self, body: ErrorMessage, status: int = 422) -> None:
+        super().__init__(body["message"])
         self.body = body
         self.status = status
 
 
-def edit_error(err: AersError, req: int | str | None = None) -> dict[str, Any]:
+def edit_error(err: AersError, req: Req = None) -> ErrorMessage:
     """``error`` for a refused edit: the message shape of every error plus each problem."""
+    problems: list[Problem]
     if isinstance(err, ConfigError):
         code = "invalid_edit"
         problems = [{"path": p.path, "message": p.message, "hint": p.hint} for p in err.problems]
     else:
         code = "edit_refused"
         problems = [{"path": "edit", "message": line, "hint": ""} for line in str(err).splitlines()]
-    return {
-        "v": PROTOCOL_VERSION,
-        "type": "error",
-        "code": code,
-        "message": problems[0]["message"] if problems else str(err),
-        "req": req,
-        "problems": problems,
-    }
+    message = problems[0]["message"] if problems else str(err)
+    return error_body(code, message, req, problems=problems)
 
 
-def edit_ack(entry: Mapping[str, Any], req: int | str | None = None) -> dict[str, Any]:
-    """``ack`` of an applied edit, from its ticket fields or journal entry."""
+def edit_ack(ticket: EditTicket, req: Req = None) -> EditAck:
+    """``ack`` of an applied edit: who, what, and the sample it went live at."""
     return {
         "v": PROTOCOL_VERSION,
         "type": "ack",
         "req": req,
-        "edit": {"who": entry["who"], "ops": list(entry["ops"])},
-        "sample": entry["sample"],
-        "latency_before": entry["latency_before"],
-        "latency_after": entry["latency_after"],
+        "edit": {"who": ticket.who, "ops": list(ticket.ops)},
+        "sample": ticket.sample,
+        "latency_before": ticket.latency_before,
+        "latency_after": ticket.latency_after,
+        "handover": dict(ticket.handover),
     }
 
 
-def edited_message(entry: Mapping[str, Any]) -> dict[str, Any]:
+def edited_message(entry: JournalEntry) -> EditedMessage:
     """``edited``: an edit finished fading in; a ``graph`` message follows it."""
     return {"v": PROTOCOL_VERSION, "type": "edited", **entry}
 
 
-def parse_edit(data: Mapping[str, Any]) -> tuple[Any, int | str | None]:
+def parse_edit(data: Mapping[str, Any]) -> tuple[Any, Req]:
     """The ops and ``req`` of a WebSocket ``edit`` message (its shape only).
 
     Raises:
@@ -101,9 +109,9 @@ def apply_edit(
     runtime: LiveRuntime,
     ops: Any,
     who: str,
-    req: int | str | None = None,
+    req: Req = None,
     on_applied: Callable[[], object] | None = None,
-) -> dict[str, Any]:
+) -> EditAck:
     """[worker thread] Submit an edit, wait until it is live, return its ``ack``.
 
     Args:
@@ -125,18 +133,9 @@ def apply_edit(
     if ticket.wait(EDIT_ACK_TIMEOUT) < 0:
         body = edit_error(GraphError("the engine did not reach a block boundary in time"), req)
         raise EditRefused(body, 504)
-    ack = {**edit_ack(_fields(ticket), req), "handover": dict(ticket.handover)}
+    ack = edit_ack(ticket, req)
     problem = on_applied() if on_applied is not None else None
     if isinstance(problem, str):  # the edit is live; only its autosave failed
         ack["autosave_error"] = problem
     return ack
 
-
-def _fields(ticket: Any) -> dict[str, Any]:
-    return {
-        "who": ticket.who,
-        "ops": ticket.ops,
-        "sample": ticket.sample,
-        "latency_before": ticket.latency_before,
-        "latency_after": ticket.latency_after,
-    }

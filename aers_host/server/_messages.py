@@ -17,9 +17,11 @@ Parsing follows a fixed order and stops at the first problem, changing nothing:
     the node type's own checks (``NodeType.check``, what the config validator runs: a
     frequency below Nyquist...) on the node's params with the new value.
 
+Every builder returns the message's declaration in ``_wire`` (one per message type).
+
 Example:
     >>> err = ProtocolError("bad_json", "not JSON")
-    >>> error_message(err)["code"]
+    >>> err.body()["code"]
     'bad_json'
 """
 
@@ -33,17 +35,37 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._json import to_jsonable
-from .._nodetype import CheckContext, ParamIssue
+from .._nodetype import CheckContext, NodeType, ParamIssue
 from .._processor import ParamSpec
 from ._model import Ack, Control, EditRequest, Notice, Snapshot
+from ._wire import (
+    PROTOCOL_VERSION,
+    ControlAck,
+    ErrorMessage,
+    EventMessage,
+    FlagMessage,
+    FrameBody,
+    GraphEdge,
+    GraphMessage,
+    GraphNode,
+    NodeDescription,
+    NodeFrame,
+    NodeHealth,
+    NodeLoudness,
+    ParamDescription,
+    ParamMessage,
+    ParamsMessage,
+    Req,
+    TypeDescription,
+    error_body,
+    keys_of,
+)
 
 if TYPE_CHECKING:
     from ..graph import Plan
     from ._plans import PlanView
     from ._runtime import LiveRuntime
 
-#: Major version of the feed schema; bumped only on incompatible changes.
-PROTOCOL_VERSION = 1
 #: Largest client message accepted (UTF-8 bytes).
 MAX_MESSAGE_BYTES = 4096
 #: Levels below this are reported as this value (silence).
@@ -53,20 +75,14 @@ DB_FLOOR = -120.0
 DB_CEILING = round(20.0 * math.log10(float(np.finfo(np.float32).max)), 1)
 FLAG_TYPES = ("bypass", "mute", "solo")
 CLIENT_TYPES = (*FLAG_TYPES, "param")
-_KEYS = {
-    "bypass": {"v", "type", "node", "value", "req"},
-    "mute": {"v", "type", "node", "value", "req"},
-    "solo": {"v", "type", "node", "value", "req"},
-    "param": {"v", "type", "node", "param", "value", "req"},
-}
+#: The keys each client message may carry (their declarations in ``_wire``).
+_KEYS = {**dict.fromkeys(FLAG_TYPES, keys_of(FlagMessage)), "param": keys_of(ParamMessage)}
 
 
 class ProtocolError(Exception):
     """A client message refused; ``code`` is stable, ``message`` (and ``hint``) for people."""
 
-    def __init__(
-        self, code: str, message: str, req: int | str | None = None, hint: str = ""
-    ) -> None:
+    def __init__(self, code: str, message: str, req: Req = None, hint: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -76,8 +92,15 @@ class ProtocolError(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
+    def body(self) -> ErrorMessage:
+        """The ``error`` answer: why the message was refused (nothing was changed).
 
-def dumps(message: dict[str, Any]) -> str:
+        ``hint`` is present only when there is one (the config validator's, for node checks).
+        """
+        return error_body(self.code, self.message, self.req, hint=self.hint)
+
+
+def dumps(message: Mapping[str, object]) -> str:
     """Compact JSON (no NaN/Infinity: the schema never carries them)."""
     return json.dumps(message, separators=(",", ":"), allow_nan=False)
 
@@ -108,9 +131,9 @@ def _layers(plan: Plan) -> list[int]:
     return layer
 
 
-def spec_info(spec: ParamSpec) -> dict[str, Any]:
+def spec_info(spec: ParamSpec) -> ParamDescription:
     """One declared parameter as the feed describes it (without its running value)."""
-    info: dict[str, Any] = {
+    info: ParamDescription = {
         "name": spec.name,
         "min": spec.min,
         "max": spec.max,
@@ -123,7 +146,22 @@ def spec_info(spec: ParamSpec) -> dict[str, Any]:
     return info
 
 
-def node_info(runtime: LiveRuntime, index: int, view: PlanView | None = None) -> dict[str, Any]:
+def type_info(node_type: NodeType) -> TypeDescription:
+    """A palette entry (``GET /api/types``): what a client needs to add a node of this type."""
+    return {
+        "name": node_type.name,
+        "role": node_type.role,
+        "summary": node_type.summary,
+        "origin": node_type.origin,
+        "sidechain": bool(getattr(node_type, "sidechain", False)),
+        "params": [spec_info(s) for s in node_type.param_specs()],
+        "schema": to_jsonable(node_type.params_schema()),
+    }
+
+
+def node_info(
+    runtime: LiveRuntime, index: int, view: PlanView | None = None
+) -> NodeDescription:
     """Static description of one node plus its current flags and parameter values.
 
     ``index`` is into ``view``'s plan (the running one when None): callers that describe
@@ -164,23 +202,21 @@ def param_values(runtime: LiveRuntime) -> dict[str, dict[str, float]]:
     return {node.id: view.param_values(node.id) for node in view.plan.nodes}
 
 
-def params_message(values: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+def params_message(values: Mapping[str, Mapping[str, float]]) -> ParamsMessage:
     """``params``: running parameter values that changed (edits, automation, other clients)."""
     return {"v": PROTOCOL_VERSION, "type": "params", "nodes": values}
 
 
-def graph_message(runtime: LiveRuntime, rate: float) -> dict[str, Any]:
+def graph_message(runtime: LiveRuntime, rate: float) -> GraphMessage:
     """The ``graph`` snapshot a client gets first: nodes, layers, edges, timing facts."""
     view = runtime.view
     plan = view.plan
     layers = _layers(plan)
-    nodes = []
-    for i in range(len(plan.nodes)):
-        info = node_info(runtime, i, view)
-        info["layer"] = layers[i]
-        nodes.append(info)
+    nodes: list[GraphNode] = [
+        {**node_info(runtime, i, view), "layer": layers[i]} for i in range(len(plan.nodes))
+    ]
     delays = _compensation(plan)
-    edges = [
+    edges: list[GraphEdge] = [
         {
             "from": c.src,
             "to": c.dst,
@@ -223,28 +259,26 @@ def _compensation(plan: Plan) -> dict[tuple[str, str, str], int]:
 def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
     """A ``frame`` as JSON text *without* ``dropped`` (spliced in per client)."""
     period_us = runtime.plan.block_size / runtime.sample_rate * 1e6
-    nodes = {}
+    nodes: dict[str, NodeFrame] = {}
     runtimes = {n.id: n for n in runtime.plan.nodes}
     for i, node_id in enumerate(snap.ids):
         bypass, mute, solo, audible = snap.flags[i]
         node = runtimes.get(node_id)
-        nodes[node_id] = (
-            _health(None if node is None else node.proc)
-            | {
-                "nonfinite_blocks": 0 if node is None else int(node.nonfinite_blocks),
-                "peak_db": _db(snap.peak[i]),
-                "rms_db": _db(snap.rms[i]),
-                "time_us": round(float(snap.node_us_mean[i]), 2),
-                "time_us_max": round(float(snap.node_us_max[i]), 2),
-                "load": round(100.0 * float(snap.node_us_mean[i]) / period_us, 3),
-                "bypass": bypass,
-                "mute": mute,
-                "solo": solo,
-                "audible": audible,
-            }
-            | _loudness(snap.loudness.get(i))
-        )
-    frame = {
+        nodes[node_id] = {
+            **_health(None if node is None else node.proc),
+            "nonfinite_blocks": 0 if node is None else int(node.nonfinite_blocks),
+            "peak_db": _db(snap.peak[i]),
+            "rms_db": _db(snap.rms[i]),
+            "time_us": round(float(snap.node_us_mean[i]), 2),
+            "time_us_max": round(float(snap.node_us_max[i]), 2),
+            "load": round(100.0 * float(snap.node_us_mean[i]) / period_us, 3),
+            "bypass": bypass,
+            "mute": mute,
+            "solo": solo,
+            "audible": audible,
+            **_loudness(snap.loudness.get(i)),
+        }
+    frame: FrameBody = {
         "seq": snap.seq,
         "sample": snap.sample,
         "loop": snap.loop,
@@ -262,7 +296,7 @@ def frame_body(runtime: LiveRuntime, snap: Snapshot) -> str:
     return dumps(frame)
 
 
-def _loudness(reading: tuple[float | None, float | None, float] | None) -> dict[str, Any]:
+def _loudness(reading: tuple[float | None, float | None, float] | None) -> NodeLoudness:
     """A sink's loudness fields (``lufs_m``, ``lufs_s``: null until their window is full)."""
     if reading is None:
         return {}
@@ -274,9 +308,9 @@ def _loudness(reading: tuple[float | None, float | None, float] | None) -> dict[
     }
 
 
-def _health(proc: object) -> dict[str, Any]:
+def _health(proc: object) -> NodeHealth:
     """Per-node counters a processor exposes: plugin xruns, fallback blocks, failure, RTT."""
-    health: dict[str, Any] = {}
+    health: NodeHealth = {}
     xruns = getattr(proc, "xruns", None)
     if isinstance(xruns, int):
         health["node_xruns"] = xruns
@@ -304,10 +338,10 @@ def frame_text(body: str, dropped: int) -> str:
     return f'{{"v":{PROTOCOL_VERSION},"type":"frame","dropped":{int(dropped)},{body[1:]}'
 
 
-def ack_message(ack: Ack) -> dict[str, Any]:
+def ack_message(ack: Ack) -> ControlAck:
     """``ack``: the control took effect on the first sample of block ``sample``."""
     c = ack.control
-    msg: dict[str, Any] = {
+    msg: ControlAck = {
         "v": PROTOCOL_VERSION,
         "type": "ack",
         "req": c.req,
@@ -322,7 +356,7 @@ def ack_message(ack: Ack) -> dict[str, Any]:
     return msg
 
 
-def event_message(notice: Notice) -> dict[str, Any]:
+def event_message(notice: Notice) -> EventMessage:
     """``event``: a scene event starting or stopping at ``sample`` of pass ``loop``."""
     return {
         "v": PROTOCOL_VERSION,
@@ -334,23 +368,6 @@ def event_message(notice: Notice) -> dict[str, Any]:
         "sample": notice.sample,
         "loop": notice.loop,
     }
-
-
-def error_message(err: ProtocolError) -> dict[str, Any]:
-    """``error``: why a client message was refused (nothing was changed).
-
-    ``hint`` is present only when there is one (the config validator's, for node checks).
-    """
-    message: dict[str, Any] = {
-        "v": PROTOCOL_VERSION,
-        "type": "error",
-        "code": err.code,
-        "message": err.message,
-        "req": err.req,
-    }
-    if err.hint:
-        message["hint"] = err.hint
-    return message
 
 
 def parse_client_message(raw: str | bytes | None, runtime: LiveRuntime) -> Control | EditRequest:

@@ -15,6 +15,7 @@ import collections
 from typing import Any, Literal
 
 from ._model import Notice
+from ._wire import SceneVoice
 
 _Row = tuple[Literal["start", "stop"], str, str, str]
 
@@ -49,7 +50,7 @@ class NoticeTrack:
     def __bool__(self) -> bool:
         return bool(self.samples)
 
-    def scene(self, limit: int) -> list[dict[str, Any]]:
+    def scene(self, limit: int) -> list[SceneVoice]:
         """[any-thread] The scene's voices, in start order: id, category, to, start, end.
 
         At most ``limit`` (the first ones): a client draws the scene's timeline from it.

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, GraphError, PluginError
 from ..live import EditTicket, health_of, unhealthy
 from ._edits import EDIT_ACK_TIMEOUT
 from ._runtime import EDIT_WAIT
+from ._wire import ReloadResult
 
 if TYPE_CHECKING:
     from ..plugins import PluginStore
@@ -59,13 +60,13 @@ def reload_plugin(
     store: PluginStore | None = None,
     probation_blocks: int = PROBATION_BLOCKS,
     on_applied: Callable[[], object] | None = None,
-) -> dict[str, Any]:
+) -> ReloadResult:
     """[worker thread] Reload plugin ``name`` from the store (steps in the module docstring).
 
     Returns:
-        ``{"status": "unchanged" | "reloaded" | "rolled_back" | "rollback_failed", "name",
-        "version",
-        "previous", "nodes", "sample", "handover", "reason"}``.
+        What happened: ``status`` (``unchanged``, ``reloaded``, ``rolled_back`` or
+        ``rollback_failed``), the versions, the rebuilt nodes, the swap's sample, the
+        state handover per node and the reason of a rollback.
 
     Raises:
         ReloadRefused: verification or preparation failed; the old version keeps running.
@@ -80,8 +81,9 @@ def reload_plugin(
     current = live.registry.get(name)
     running = getattr(current, "plugin", None)
     previous = str(getattr(running, "version", ""))
-    result: dict[str, Any] = {"name": name, "version": plugin.version, "previous": previous,
-                              "nodes": [], "sample": -1, "handover": {}, "reason": ""}  # fmt: skip
+    result: ReloadResult = {"status": "unchanged", "name": name, "version": plugin.version,
+                            "previous": previous, "nodes": [], "sample": -1, "handover": {},
+                            "reason": ""}  # fmt: skip
     if running is not None and dict(running.manifest) == dict(plugin.manifest):  # Step 2
         return {**result, "status": "unchanged"}
     old_procs = {n.id: n.proc for n in live.plan.nodes if n.type_name == name}
@@ -99,8 +101,8 @@ def reload_plugin(
         if ticket is None:  # no node of that type: future edits use the new version
             return {**result, "status": "reloaded"}
         reason = _probation(runtime, ticket, probation_blocks)  # Steps 4-5
-        result.update(nodes=sorted(ticket.nodes), sample=ticket.sample,
-                      handover=dict(ticket.handover), reason=reason)  # fmt: skip
+        result.update({"nodes": sorted(ticket.nodes), "sample": ticket.sample,
+                       "handover": dict(ticket.handover), "reason": reason})  # fmt: skip
         if not reason:
             return {**result, "status": "reloaded"}
         assert current is not None  # there were nodes of this type, so it was registered

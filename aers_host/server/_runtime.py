@@ -48,7 +48,7 @@ from .._nodetype import NodeType
 from .._threads import helper_thread
 from ..config import GraphConfig
 from ..graph import Engine, Plan
-from ..live import EditTicket, LiveGraph
+from ..live import EditTicket, JournalEntry, LiveGraph
 from ._model import Ack, Control, Notice, Snapshot
 from ._notices import NoticeTrack
 from ._plans import PlanView, live_graph_for, remap
@@ -116,7 +116,7 @@ class LiveRuntime:
         self._acks: collections.deque[Ack] = collections.deque(maxlen=4096)
         self._notices: collections.deque[Notice] = collections.deque(maxlen=4096)
         #: Edits whose fade finished (the graph clients see changed), for the feed.
-        self._edited: collections.deque[dict[str, Any]] = collections.deque(maxlen=1024)
+        self._edited: collections.deque[JournalEntry] = collections.deque(maxlen=1024)
         self._snapshot: Snapshot | None = None
         self._window = Window.empty(len(self.plan.nodes))
         self._stop = threading.Event()
@@ -303,7 +303,7 @@ class LiveRuntime:
         """[any-thread, one consumer] Event notices produced since the last call."""
         return _drain(self._notices)
 
-    def drain_edited(self) -> list[dict[str, Any]]:
+    def drain_edited(self) -> list[JournalEntry]:
         """[any-thread, one consumer] Journal entries of edits whose fade finished since."""
         return _drain(self._edited)
 
@@ -436,8 +436,8 @@ class LiveRuntime:
         self.audible = view.router.apply(self.soloed) if self.soloed else set(range(n))
         self._window = self._window.resized(n)
         view.engine.invalidate()
-        if self.live.settled:
-            self._edited.append(self.live.journal[-1] if self.live.journal else {})
+        if self.live.settled and self.live.journal:  # a swap that settles was journalled
+            self._edited.append(self.live.journal[-1])
 
     def _apply_controls(self) -> list[Ack]:
         applied: list[Ack] = []

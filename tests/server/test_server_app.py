@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from aers_host.server import _app
+from aers_host.server._routes import _feed
 
 from .conftest import Served
 from .server_helpers import SCENE, parse_prometheus, receive_until
@@ -145,7 +145,7 @@ def test_slow_client_drops_frames_and_the_engine_keeps_pace(
             await asyncio.sleep(0.25)  # a client on a terrible link
             await websocket.send_text(await client.get())
 
-    monkeypatch.setattr(_app, "_send_loop", slow_send_loop)
+    monkeypatch.setattr(_feed, "_send_loop", slow_send_loop)
     served = serve(rate=60)
     rt = served.runtime
     with connect(served.ws) as ws:

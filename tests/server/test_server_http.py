@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 from websockets.sync.client import connect
 
-from aers_host.server._app import BodyLimit
+from aers_host.server._body import BodyLimit
 from aers_host.server._http import TimedH11Protocol
 
 from .conftest import Served

@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from aers_host.config import load_config
 from aers_host.errors import ConfigError
-from aers_host.server import _app
+from aers_host.server import _body
 
 from .conftest import Served
 from .server_helpers import DEMO, REGISTRY, receive_until, write_config
@@ -191,7 +191,7 @@ def test_rest_refuses_unknown_keys_like_the_websocket(serve: Serve) -> None:
 
 def test_rest_bodies_are_capped(serve: Serve) -> None:
     served = serve()
-    cap = _app.MAX_BODY_BYTES
+    cap = _body.MAX_BODY_BYTES
     assert cap == 1 << 20
     with served.client() as http:
         small = json.dumps({"param": "gain_db", "value": -6}).encode()
