@@ -91,8 +91,7 @@ def create_app(
         docs_url=None,  # Swagger UI and ReDoc pull scripts from a CDN; the spec is enough
         redoc_url=None,
     )
-    app.state.aers = state
-    app.state.runtime, app.state.hub = runtime, hub  # for embedding code and tests
+    app.state.aers = state  # what the routes receive (``_routes._deps``)
     install_error_handlers(app)
     for router in (
         static_router,

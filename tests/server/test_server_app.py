@@ -154,7 +154,7 @@ def test_slow_client_drops_frames_and_the_engine_keeps_pace(
         blocks0, overruns0, t0 = rt.blocks, rt.overruns, time.monotonic()
         time.sleep(2.0)
         blocks, elapsed = rt.blocks - blocks0, time.monotonic() - t0
-        (client,) = served.app.state.hub.clients
+        (client,) = served.app.state.aers.hub.clients
         assert client.dropped > 30 and len(client) <= client.max_frames + 1
         dropped = [receive_until(ws, "frame")["dropped"] for _ in range(3)]
     assert dropped[-1] > 0 and dropped == sorted(dropped)
@@ -167,7 +167,7 @@ def test_slow_client_drops_frames_and_the_engine_keeps_pace(
 
 def test_clients_are_forgotten_on_disconnect(serve: Serve) -> None:
     served = serve()
-    hub = served.app.state.hub
+    hub = served.app.state.aers.hub
     with connect(served.ws) as ws:
         receive_until(ws, "frame")
         assert len(hub.clients) == 1
