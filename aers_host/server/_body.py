@@ -69,8 +69,9 @@ class BodyLimit:
         chunks: list[bytes] = []
         size = 0
         while True:
-            try:
-                message = await asyncio.wait_for(receive(), self.idle_timeout)
+            try:  # asyncio.timeout: on 3.11, wait_for can swallow a shutdown's cancel
+                async with asyncio.timeout(self.idle_timeout):
+                    message = await receive()
             except TimeoutError:
                 late = f"no part of the request body arrived within {self.idle_timeout:g} s"
                 await self._refuse(scope, send, 408, "timeout", late)
@@ -127,7 +128,8 @@ class BodyLimit:
         dropped = 0
         with contextlib.suppress(TimeoutError):
             while dropped <= self.drain:
-                message = await asyncio.wait_for(receive(), self.idle_timeout)
+                async with asyncio.timeout(self.idle_timeout):
+                    message = await receive()
                 if message["type"] != "http.request" or not message.get("more_body", False):
                     break
                 dropped += len(message.get("body", b""))

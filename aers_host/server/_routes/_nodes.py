@@ -119,7 +119,8 @@ async def post_param(request: Request, state: Shared, node: Node) -> ParamChange
     if not runtime.submit(replace(control, origin=future)):
         raise RestError.of(503, "busy", "too many pending controls; retry")
     try:
-        ack = await asyncio.wait_for(future, ACK_TIMEOUT)
+        async with asyncio.timeout(ACK_TIMEOUT):  # cancels the future when late
+            ack = await future
     except TimeoutError as err:
         late = "the engine did not apply the change in time"
         raise RestError.of(504, "timeout", late) from err
