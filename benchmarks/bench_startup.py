@@ -165,18 +165,20 @@ def main() -> None:
             f"{case.name:<45} {wall:7.3f} {cpu:7.3f} {rss:6.1f} {wall / reference:9.2f}"
             f" {cpu / reference_cpu:8.2f}  {', '.join(verdicts)}"
         )
-        rows.append({
-            "command": case.name,
-            "wall_median_s": wall,
-            "cpu_median_s": cpu,
-            "peak_rss_mib": rss,
-            "wall_vs_pedalboard_import": wall / reference,
-            "cpu_vs_pedalboard_import": cpu / reference_cpu,
-            "wall_target_s": case.wall_target_s,
-            "rss_target_mib": case.rss_target_mib,
-            "wall_samples_s": [w for w, _, _ in samples[case.name]],
-            "cpu_samples_s": [c for _, c, _ in samples[case.name]],
-        })
+        rows.append(
+            {
+                "command": case.name,
+                "wall_median_s": wall,
+                "cpu_median_s": cpu,
+                "peak_rss_mib": rss,
+                "wall_vs_pedalboard_import": wall / reference,
+                "cpu_vs_pedalboard_import": cpu / reference_cpu,
+                "wall_target_s": case.wall_target_s,
+                "rss_target_mib": case.rss_target_mib,
+                "wall_samples_s": [w for w, _, _ in samples[case.name]],
+                "cpu_samples_s": [c for _, c, _ in samples[case.name]],
+            }
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "startup.json"
     load = os.getloadavg()

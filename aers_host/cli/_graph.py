@@ -170,7 +170,7 @@ def graph(
 
     registry = default_registry()
     cfg = _load(config, block_size, registry=registry)
-    plan = build_plan(cfg, registry)
+    plan = build_plan(cfg, registry, describe_only=True)  # Python plugins: no worker start
     try:
         if dot:
             print(_dot(plan))

@@ -141,6 +141,7 @@ def build_plan(
     ramp_hold: int = 0,
     fuse: bool = True,
     timing: Timing = REALTIME,
+    describe_only: bool = False,
 ) -> Plan:
     """Create, prepare and wire every node of a validated config.
 
@@ -162,6 +163,9 @@ def build_plan(
         timing: real time (default: what the live graph and ``aers run`` need) or offline
             (renders: sandboxed and remote nodes are waited for, only a hang limit stops
             them). Handed to each new processor's ``set_timing`` before ``prepare``.
+        describe_only: a plan to show, never to run (``aers graph``): sandboxed nodes whose
+            latency their Python source declares start no worker (see
+            :func:`~aers_host.sandbox.shared_workers`); close the plan when done.
 
     Raises:
         GraphError: when a processor cannot be created or prepared.
@@ -189,7 +193,8 @@ def build_plan(
         if conn.index not in topology.back_edges:
             forward_inputs.setdefault(conn.dst, []).append(conn)
     runtimes: list[NodeRuntime] = []
-    with shared_workers():  # sandboxed nodes that share a worker start it together on exit
+    # Sandboxed nodes that share a worker start it together on exit (describing: if needed).
+    with shared_workers(describe_only=describe_only):
         for node_id in topology.order:
             runtimes.append(
                 _create_node(

@@ -180,7 +180,8 @@ class SandboxedProcessor:
         """[main-thread & !active] Join a worker: a shared one of the current scope, or a new one.
 
         A private worker starts now; a shared one starts when its
-        :class:`~._scope.WorkerScope` exits (then every node it hosts is known). A worker
+        :class:`~._scope.WorkerScope` exits (then every node it hosts is known), as does a
+        private one in a scope that only describes the graph (which may not start it). A worker
         that cannot start, or that refuses this node's plugin (a refused import, a
         ``prepare`` that raises or never returns), does not raise: the node is failed from
         the start (:meth:`refuse`) with the worker's reason.
@@ -194,10 +195,12 @@ class SandboxedProcessor:
         self.channels = channels
         self._zeros = np.zeros(channels * max_block, np.float32)
         _live.add(self)
-        scope = current_scope() if self.share is not None else None
+        scope = current_scope()
+        if scope is not None and self.share is None and not scope.describe_only:
+            scope = None  # a private worker outside a describing scope starts right away
         link = (
-            scope.link(self.share, sample_rate, max_block)
-            if scope is not None and self.share is not None
+            scope.link(self.share if self.share is not None else self, sample_rate, max_block)
+            if scope is not None
             else WorkerLink(sample_rate, max_block)
         )
         self.instance = link.join(self)
@@ -235,13 +238,25 @@ class SandboxedProcessor:
         """[main-thread & !active] Adopt the latency a worker measured for native stages.
 
         Native code reports its latency only once instantiated, which happens in the
-        worker; Python stages keep the latency read from their source. A reply that is not
-        one int in ``[0, MAX_LATENCY]`` per stage is ignored (the worker is untrusted).
+        worker; Python stages keep the latency read from their source, which the host
+        plans with before any worker runs (``aers graph`` starts none for them). A class
+        whose run-time ``latency_samples`` differs from that literal (inherited, say)
+        refuses the node: its audio would be misaligned against every parallel path. A
+        reply that is not one int in ``[0, MAX_LATENCY]`` per stage is ignored (the worker
+        is untrusted).
         """
         if not isinstance(reported, list) or len(reported) != len(self.stages):
             return
         if not all(type(v) is int and 0 <= v <= MAX_LATENCY for v in reported):
             return
+        for value, stage in zip(reported, self.stages, strict=True):
+            if stage.kind == "python" and value != stage.latency_samples:
+                self.refuse(
+                    f"{self.label}: plugin {stage.name!r} has latency_samples = {value} when "
+                    f"run, but its class body declares {stage.latency_samples}; declare the "
+                    "latency as a literal in the class itself (not inherited or computed)"
+                )
+                return
         self.latency_samples = sum(
             int(v) if stage.kind != "python" else stage.latency_samples
             for v, stage in zip(reported, self.stages, strict=True)

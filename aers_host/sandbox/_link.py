@@ -158,6 +158,8 @@ class WorkerLink:
             member.fences = dict(fences)
             if isinstance(latencies, list) and k < len(latencies):
                 member.take_latency(latencies[k])
+            if member.failed:  # refused for breaking its declared latency: never called
+                self._gone.add(k)
         missing = sorted(k for k, v in fences.items() if not v.startswith("applied"))
         if missing:
             who = ", ".join(m.label for m in self.members)
@@ -167,6 +169,18 @@ class WorkerLink:
                 stacklevel=3,
             )
         self._adopt(worker)
+        if len(self._gone) >= len(self.members):
+            self.close()
+
+    @property
+    def latency_declared(self) -> bool:
+        """[any-thread] Whether every member's latency is known without starting the worker.
+
+        Python stages declare theirs as a literal in the class, read from the verified
+        source (and held to it at start, see :meth:`~._host.SandboxedProcessor.take_latency`);
+        native and LV2 stages report theirs only once instantiated in the worker.
+        """
+        return all(stage.kind == "python" for m in self.members for stage in m.stages)
 
     def _drop_gone(self) -> None:
         """[main-thread & !active] Forget members that left before the worker started."""

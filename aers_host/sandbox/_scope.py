@@ -18,6 +18,15 @@ Sharing is decided while a graph is built: :func:`shared_workers` opens a scope 
 scope exits every link starts its worker, once, with every member known. Outside a scope
 (a processor prepared on its own) a sharing node gets a private worker, as ``per-instance``.
 
+A scope opened with ``describe_only=True`` (``aers graph``: a plan to show, never to run)
+also gathers the private workers, and on exit starts only the workers it must ask for a
+latency: those hosting native or LV2 stages, which report it once instantiated. A Python
+stage's latency is the literal its class declares, which the loader reads from the
+verified source without running it (:mod:`._loader`) and every worker holds the class to
+(one whose class reports another value refuses that node). So describing a graph of
+Python plugins runs no plugin code and starts no process, and shows the latency a render
+plans with.
+
 Example:
     >>> with shared_workers():                        # doctest: +SKIP
     ...     for proc in procs:
@@ -66,11 +75,13 @@ class WorkerScope:
     every worker of the scope and propagates.
     """
 
-    __slots__ = ("_links", "_token")
+    __slots__ = ("_links", "_token", "describe_only")
 
-    def __init__(self) -> None:
+    def __init__(self, *, describe_only: bool = False) -> None:
         self._links: dict[tuple[Hashable, int, int], WorkerLink] = {}
         self._token: Token[WorkerScope | None] | None = None
+        #: Gather every node, private ones too; start only workers whose latency is unknown.
+        self.describe_only = describe_only
 
     def link(self, key: Hashable, sample_rate: int, max_block: int) -> WorkerLink:
         """[main-thread & !active] The (not yet started) worker link of group ``key``."""
@@ -97,7 +108,7 @@ class WorkerScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Start every group's worker, unless the body raised.
+        """Start every group's worker (describing: only those needed), unless the body raised.
 
         Raises:
             OSError: the host could not allocate a worker's shared memory.
@@ -109,13 +120,19 @@ class WorkerScope:
             return
         try:
             for link in self._links.values():
-                link.start()
+                if not (self.describe_only and link.latency_declared):
+                    link.start()
         except BaseException:
             for link in self._links.values():
                 link.close()
             raise
 
 
-def shared_workers() -> WorkerScope:
-    """[main-thread] A new :class:`WorkerScope`, to use as a context manager."""
-    return WorkerScope()
+def shared_workers(*, describe_only: bool = False) -> WorkerScope:
+    """[main-thread] A new :class:`WorkerScope`, to use as a context manager.
+
+    Args:
+        describe_only: the nodes are built to be described, never run (see the module
+            docstring); their unstarted workers are released by closing the nodes.
+    """
+    return WorkerScope(describe_only=describe_only)
