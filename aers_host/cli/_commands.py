@@ -98,9 +98,15 @@ class LazyCommands(TyperGroup):
     """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """Run ``aers``, with the flags of the root (and any loaded command) shown as flags."""
-        from ._app import flag_metavars
+        """Run ``aers``, with the flags of the root (and any loaded command) shown as flags.
 
+        typer's help and usage-error renderer is imported first, lean
+        (:func:`~._rich_help.import_rich_utils`), before typer itself would.
+        """
+        from ._app import flag_metavars
+        from ._rich_help import import_rich_utils
+
+        import_rich_utils()
         flag_metavars(self)
         return super().main(*args, **kwargs)
 

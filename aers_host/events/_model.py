@@ -20,13 +20,11 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import fastjsonschema
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from .._seeds import derive_seed
 from ..config._schema import non_finite_paths
@@ -34,20 +32,41 @@ from ..errors import ConfigError, Problem
 from ._generators import BUILTIN_GENERATORS, EventGenerator
 from ._schema import load_event_schema
 
-#: The validator is built once: the schema is static.
-_VALIDATOR = jsonschema.Draft202012Validator(load_event_schema())
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    """The jsonschema validator, built once (the schema is static) when first needed."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(load_event_schema())
+
 
 #: jsonschema interprets the schema for every event: ~0.2 ms per valid one, 25 s for a
 #: 100 000-event scene. fastjsonschema compiles the same schema into Python code once
-#: (~15 µs per event); it decides "valid?", and jsonschema runs only for the events it
-#: rejects, to word their problems (tests hold the two verdicts equal).
-_FAST_VALIDATE = fastjsonschema.compile(load_event_schema())
+#: (~15 ms; then ~15 µs per event); it decides "valid?", and jsonschema runs only for the
+#: events it rejects, to word their problems (tests hold the two verdicts equal). Below
+#: this many events interpreting costs less than compiling: a config's own ``events:``
+#: list (``aers validate`` of the demo) never compiles.
+FAST_CHECK_FROM = 64
+
+
+@cache
+def _fast_validate() -> Callable[[Any], Any]:
+    """The compiled check (see :data:`FAST_CHECK_FROM`), compiled on first use."""
+    import fastjsonschema
+
+    return fastjsonschema.compile(load_event_schema())
 
 
 def _surely_valid(raw: Any) -> bool:
     """True when the event passes the schema (False: let jsonschema say why not)."""
+    import fastjsonschema
+
     try:
-        _FAST_VALIDATE(raw)
+        _fast_validate()(raw)
     except fastjsonschema.JsonSchemaException:
         return False
     return True
@@ -110,17 +129,21 @@ class _Reporter:
         self.problems.append(Problem(self.file, line, path, message, hint))
 
 
-def _schema_problems(index: int, raw: Any, rep: _Reporter) -> bool:
-    """Report schema violations of one event with readable messages; True when valid."""
+def _schema_problems(index: int, raw: Any, rep: _Reporter, compiled: bool) -> bool:
+    """Report schema violations of one event with readable messages; True when valid.
+
+    ``compiled``: ask the compiled check first (long lists, see :data:`FAST_CHECK_FROM`).
+    """
     ok = True
     for path in non_finite_paths(raw, ""):  # NaN passes every minimum/maximum
         ok = False
         rep.add(index, path, "must be a finite number (NaN and infinity are not)")
     if not ok:
         return ok
-    if _surely_valid(raw):
+    if compiled and _surely_valid(raw):
         return True
-    for err in sorted(_VALIDATOR.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))):
+    errors = _validator().iter_errors(raw)
+    for err in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         ok = False
         rel = ".".join(str(p) for p in err.absolute_path)
         inst = err.instance
@@ -302,6 +325,7 @@ def parse_events(
     rep = _Reporter(file, prefix, lines)
     events: list[Event] = []
     first_seen: dict[str, int] = {}
+    compiled = len(raw) >= FAST_CHECK_FROM
     for index, ev in enumerate(raw):
         event_id = ev.get("id") if isinstance(ev, dict) else None
         if isinstance(event_id, str) and event_id in first_seen:
@@ -313,7 +337,7 @@ def parse_events(
             )
         if isinstance(event_id, str):
             first_seen.setdefault(event_id, index)
-        if not _schema_problems(index, ev, rep):
+        if not _schema_problems(index, ev, rep, compiled):
             continue
         source = _check_source(index, ev, sample_rate, base_dir, gens, rep, seed)
         to = _target(index, ev, routes, default_target, nodes, rep)

@@ -33,6 +33,11 @@ NOT_FOR_HELP = (
     "aers_host.plugins",
     "aers_host.cli._graph",
     "aers_host.cli._plugin",
+    # typer's rich help imports these at module level but never uses them here:
+    "markdown_it",
+    "pygments",
+    "rich.markdown",
+    "rich.traceback",
 )
 
 REPORT = """

@@ -10,7 +10,7 @@ import pytest
 
 from aers_host.errors import ConfigError
 from aers_host.events import derived_seed, event_schema, load_scene, parse_events
-from aers_host.events._model import MAX_EVENT_FRAMES
+from aers_host.events._model import FAST_CHECK_FROM, MAX_EVENT_FRAMES
 from aers_host.events._scene import events_from_config
 from aers_host.events._schema import SCHEMA_PATH, schema_text
 
@@ -186,3 +186,18 @@ def test_an_event_too_long_to_build_is_refused_where_it_is_written() -> None:
     (problem,) = info.value.problems
     assert problem.path == "events.0.duration" and "over the limit" in problem.message
     assert "split it" in problem.hint
+
+
+def test_long_and_short_lists_word_the_same_problems() -> None:
+    """Long lists ask the compiled check first (FAST_CHECK_FROM), short ones only jsonschema:
+    the same bad events must read the same either way, and good ones pass either way."""
+    bad = [ev(id="b1", at=-1), ev(id="b2", tempo=3), without_at(id="b3")]
+    good = [ev(id=f"g{k}") for k in range(FAST_CHECK_FROM)]
+    short = problems(bad)
+    long = problems(good + bad)
+    shifted = [
+        (line, path.replace(f"events.{FAST_CHECK_FROM + k}", f"events.{k}"), message)
+        for k, (line, path, message) in enumerate(long)
+    ]
+    assert len(short) == 3 and shifted == short
+    assert len(parse_events(good, 48000, Path("."))) == FAST_CHECK_FROM
