@@ -44,9 +44,9 @@ app = typer.Typer(
 def _show_version(value: bool) -> None:
     """Eager ``--version``: print and exit before any command or config is looked at."""
     if value:
-        from .. import __version__
+        from ._entry import version_line
 
-        sys.stdout.write(f"aers {__version__}\n")
+        sys.stdout.write(version_line())
         raise typer.Exit()
 
 

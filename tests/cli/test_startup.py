@@ -123,6 +123,20 @@ def test_help_and_version_import_no_command(args: list[str], tmp_path: Path) -> 
     assert loaded(modules, NOT_FOR_HELP) == []
 
 
+@pytest.mark.parametrize("args", [["--version"], ["-V"]])
+def test_version_alone_is_answered_before_the_cli_loads(args: list[str], tmp_path: Path) -> None:
+    code, modules, output = imports_of(*args, cwd=tmp_path)
+    assert code == 0 and output.startswith("aers "), output
+    assert loaded(modules, ("typer", "rich", "aers_host.cli._app")) == []
+
+
+def test_version_with_a_command_is_typers_eager_option(tmp_path: Path) -> None:
+    code, modules, output = imports_of("-V", "validate", "none.yaml", cwd=tmp_path)
+    alone = imports_of("-V", cwd=tmp_path)[2]
+    assert code == 0 and output.splitlines()[0] == alone.splitlines()[0], output
+    assert "typer" in modules
+
+
 def test_validate_needs_no_compiled_dsp_nor_extras(config: Path) -> None:
     text = config.read_text(encoding="utf-8")
     text = text.replace("  lim: {type: limiter}\n", "  lim: {type: limiter}\n" + REMOTE_NODE)
