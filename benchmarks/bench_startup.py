@@ -9,8 +9,8 @@ pedalboard"`` (the reference: what an audio engineer's Python tool costs to star
 
 Targets (issue 17, item 2): ``--help`` ≤ 0.25 s, ``--version`` ≤ 0.2 s, ``validate`` ≤ 0.6 s
 and ≤ 100 MiB, ``graph`` ≤ 0.6 s (median of 5). A target counts as met when the median
-wall time is within it; on a loaded machine the CPU time is the fairer figure, and both
-are printed and stored.
+wall time is within it; on a loaded machine the CPU time is the fairer figure (a missed
+wall target says whether the CPU time is within it), and both are printed and stored.
 
 The demo plugins (a sandboxed Python tremolo, two signed native effects) are signed and
 installed into a scratch ``$AERS_HOME`` by ``scripts/demo_plugins.sh`` (needs ``g++``),
@@ -157,7 +157,11 @@ def main() -> None:
         verdicts = []
         if case.wall_target_s is not None:
             ok = wall <= case.wall_target_s
-            verdicts.append(f"≤{case.wall_target_s} s {'met' if ok else 'MISSED'}")
+            cpu_ok = cpu <= case.wall_target_s  # what the wall time would be on an idle machine
+            verdicts.append(
+                f"≤{case.wall_target_s} s {'met' if ok else 'MISSED'}"
+                + ("" if ok else f" (CPU {'within' if cpu_ok else 'over'} it)")
+            )
         if case.rss_target_mib is not None:
             ok = rss <= case.rss_target_mib
             verdicts.append(f"≤{case.rss_target_mib} MiB {'met' if ok else 'MISSED'}")
