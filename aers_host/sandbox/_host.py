@@ -197,7 +197,7 @@ class SandboxedProcessor:
         _live.add(self)
         scope = current_scope()
         if scope is not None and self.share is None and not scope.describe_only:
-            scope = None  # a private worker outside a describing scope starts right away
+            scope = None  # a private worker starts now, unless the scope only describes
         link = (
             scope.link(self.share if self.share is not None else self, sample_rate, max_block)
             if scope is not None
