@@ -20,16 +20,17 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._generators import BUILTIN_GENERATORS
 from ._scene import MAX_SCENE_EVENTS
 
-_Rng = np.random.Generator
-#: kind → (params, seconds it sounds, explicit duration?, gain_db) drawn from the rng.
-_Draw = Callable[[_Rng], tuple[dict[str, Any], float, bool, float]]
+if TYPE_CHECKING:  # ``np.random`` is a ~20 ms import that only scene generation needs
+    _Rng = np.random.Generator
+    #: kind → (params, seconds it sounds, explicit duration?, gain_db) drawn from the rng.
+    _Draw = Callable[[_Rng], tuple[dict[str, Any], float, bool, float]]
 
 
 def _footsteps(rng: _Rng) -> tuple[dict[str, Any], float, bool, float]:
