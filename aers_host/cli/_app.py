@@ -26,8 +26,10 @@ EXIT_FAILED = 1
 EXIT_INTERNAL = 3
 
 #: Everything for humans goes to stderr; stdout is for results (``--json``, DOT, tables).
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+#: No ``:emoji:`` codes: messages quote paths and names the user wrote (``a:smile:b`` must
+#: print as written), and the emoji table is an import every printing command would pay.
+err_console = Console(stderr=True, highlight=False, emoji=False)
+out_console = Console(highlight=False, emoji=False)
 
 app = typer.Typer(
     name="aers",

@@ -43,6 +43,15 @@ def test_validate_ok(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untype
     assert "6 nodes" in result.out
 
 
+def test_paths_print_as_written_not_as_emoji(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "take:smile:"
+    folder.mkdir()
+    result = run_cli("validate", write(folder))
+    assert result.code == 0, result.err
+    smile = "\N{SMILING FACE WITH OPEN MOUTH AND SMILING EYES}"  # what rich makes of :smile:
+    assert "take:smile:" in result.out and smile not in result.out
+
+
 def test_validate_prints_every_problem_located(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     bad = CONFIG.replace("44100", "4000").replace("type: delay", "type: dely")
     path = write(tmp_path, bad)
