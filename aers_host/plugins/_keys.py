@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .._files import TooLarge, read_bounded
@@ -44,12 +43,13 @@ def generate_key() -> Ed25519PrivateKey:
 
 def key_id(public: Ed25519PublicKey) -> str:
     """The key id: SHA-256 of the raw public key bytes, hex."""
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(public.public_bytes_raw()).hexdigest()
 
 
 def private_key_pem(key: Ed25519PrivateKey, passphrase: bytes | None = None) -> bytes:
     """PEM PKCS#8 of ``key``, encrypted when a passphrase is given."""
+    from cryptography.hazmat.primitives import serialization
+
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
         if passphrase
@@ -62,6 +62,8 @@ def private_key_pem(key: Ed25519PrivateKey, passphrase: bytes | None = None) -> 
 
 def public_key_pem(public: Ed25519PublicKey) -> bytes:
     """PEM SubjectPublicKeyInfo of ``public``."""
+    from cryptography.hazmat.primitives import serialization
+
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -95,6 +97,8 @@ def load_private_key(data: bytes, passphrase: bytes | None, *, source: str) -> E
     Raises:
         TrustError: not a PEM private key, wrong or missing passphrase, or not Ed25519.
     """
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as err:  # passphrase given for a plain key, or missing for an encrypted one
@@ -109,12 +113,48 @@ def load_private_key(data: bytes, passphrase: bytes | None, *, source: str) -> E
     return key
 
 
+#: DER of an Ed25519 SubjectPublicKeyInfo before its 32 key bytes (RFC 8410 §4): SEQUENCE
+#: { SEQUENCE { OID 1.3.101.112 }, BIT STRING (33 bytes, 0 unused bits) }.
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+def _canonical_ed25519_pem(data: bytes) -> Ed25519PublicKey | None:
+    """The key of a PEM exactly as :func:`public_key_pem` writes it, else None.
+
+    Every keyring entry is such a PEM. Reading it needs no ``serialization`` module (whose
+    import, SSH and cipher formats included, costs ~20 ms on every command that builds
+    the registry); anything else — other whitespace, another key type, a damaged key —
+    goes to cryptography's own loader and its messages.
+    """
+    lines = data.split(b"\n")
+    if lines[:1] != [b"-----BEGIN PUBLIC KEY-----"] or lines[2:] != [
+        b"-----END PUBLIC KEY-----",
+        b"",
+    ]:
+        return None
+    try:
+        der = base64.b64decode(lines[1], validate=True)
+    except binascii.Error:
+        return None
+    if len(der) != 44 or not der.startswith(_ED25519_SPKI_PREFIX):
+        return None
+    try:
+        return Ed25519PublicKey.from_public_bytes(der[len(_ED25519_SPKI_PREFIX) :])
+    except ValueError:
+        return None
+
+
 def load_public_key(data: bytes, *, source: str) -> Ed25519PublicKey:
     """Load a PEM public key, insisting on Ed25519.
 
     Raises:
         TrustError: not a PEM public key, or not Ed25519.
     """
+    canonical = _canonical_ed25519_pem(data)
+    if canonical is not None:
+        return canonical
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError as err:

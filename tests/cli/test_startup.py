@@ -147,6 +147,7 @@ def test_validate_needs_no_compiled_dsp_nor_extras(config: Path) -> None:
     assert "aers_host.remote._client" in modules  # the remote type was checked…
     assert loaded(modules, HEAVY) == []  # …without websockets, numba or scipy
     assert loaded(modules, ("numpy.random",)) == []  # ~20 ms that only generating needs
+    assert loaded(modules, ("cryptography.hazmat.primitives.serialization",)) == []  # signing
 
 
 def test_graph_needs_no_compiled_dsp_nor_extras(config: Path) -> None:

@@ -145,3 +145,38 @@ def test_keyring_writable_by_other_users_is_refused_with_a_chmod_hint(
     assert f"chmod go-w {path}" in str(info.value)
     path.chmod(0o644)  # readable by others is fine: public keys are public
     assert len(load_keyring(path).keys) == 1
+
+
+def _reference_load(pem: bytes) -> bytes:
+    """cryptography's own reading of a public PEM, as raw key bytes (the reference)."""
+    loaded = serialization.load_pem_public_key(pem)
+    return loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def test_public_keys_read_as_cryptography_reads_them_in_every_layout() -> None:
+    """The keyring's own PEM layout is read without cryptography's serialization module;
+    other layouts go through it. Either way the key is the one cryptography reads."""
+    for _ in range(20):
+        pem = public_key_pem(generate_key().public_key())
+        for layout in (pem, pem.replace(b"\n", b"\r\n"), pem + b"\n", b"junk\n" + pem):
+            assert load_public_key(layout, source="k").public_bytes_raw() == _reference_load(layout)
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda der: der[:-1],  # one key byte short
+        lambda der: der[:8] + b"\x71" + der[9:],  # OID 1.3.101.113: Ed448, not Ed25519
+        lambda der: der + b"\0",  # trailing byte
+    ],
+)
+def test_a_damaged_ed25519_public_key_is_refused_by_cryptography(damage: object) -> None:
+    import base64
+
+    pem = public_key_pem(generate_key().public_key())
+    der = base64.b64decode(b"".join(pem.splitlines()[1:-1]))
+    body = base64.b64encode(damage(der))  # type: ignore[operator]
+    bad = b"-----BEGIN PUBLIC KEY-----\n" + body + b"\n-----END PUBLIC KEY-----\n"
+    with pytest.raises(TrustError, match=r"^k: (not a PEM public key|\w+ is not an Ed25519)"):
+        load_public_key(bad, source="k")
