@@ -1,9 +1,15 @@
-"""Block round trip over loopback: AERS remote-node WebSocket vs raw TCP, in the same run.
+"""Block round trip over loopback: the AERS remote-node transports vs raw TCP, in one run.
 
 One 512 × 2 float32 block (4 KiB + the 32-byte AERS header) per round trip, 48 kHz stereo:
 
 * tcp: a blocking client and an echo server process, ``TCP_NODELAY`` on both sides —
   the floor any protocol on loopback can reach;
+* tcp transport: the AERS protocol against a real ``aers node serve --transport tcp``
+  (empty chain), with the transport's own framing code (``send_message``, ``FrameReader``)
+  on a blocking socket. Measured in rounds alternating with the raw TCP echo, so both see
+  the same machine load;
+* tcp processor: ``RemoteProcessor.process`` with ``latency_blocks=0`` over ``tcp://``
+  (audio thread → link thread → node → back), and ``latency_blocks=1`` at real-time pace;
 * bare websocket: a ``websockets`` echo server, no AERS code on either end — the floor
   of the WebSocket transport itself;
 * websocket: the AERS protocol against a real ``aers node serve`` process (empty chain,
@@ -13,6 +19,9 @@ One 512 × 2 float32 block (4 KiB + the 32-byte AERS header) per round trip, 48 
   pays end to end (hand-off to the link thread, WebSocket round trip, result back);
 * paced: ``process`` with ``latency_blocks=1`` called at the real block rate — the audio
   thread's cost when the round trip is hidden behind one block of latency.
+
+Issue 17's target: the remote round trip within 2.5× raw TCP (median) and 2× (p99); the
+JSON's ``targets`` records whether the TCP transport met it in this run.
 
 Run: ``.venv/bin/python benchmarks/bench_remote.py [--blocks 5000]``
 Writes ``benchmarks/results/remote.json``.
@@ -42,6 +51,7 @@ from websockets.asyncio.client import connect
 
 from aers_host.remote import BLOCK, HELLO, MAX_MESSAGE, RemoteProcessor, encode_block, encode_json
 from aers_host.remote._loop import loop_factory
+from aers_host.remote._tcp import FrameReader, send_message, tune
 
 RESULTS = Path(__file__).parent / "results"
 TOKEN = "bench-token-0123456789"
@@ -111,23 +121,41 @@ def echo_server(script: str, *args: str) -> Iterator[int]:
         server.wait()
 
 
-def bench_tcp(message: bytes, blocks: int, warmup: int) -> list[int]:
+def bench_tcp(message: bytes, node_url: str, blocks: int, warmup: int) -> tuple[list[int], ...]:
+    """Raw TCP echo and the AERS TCP transport, in alternating rounds of 250 blocks."""
     with echo_server(ECHO, str(len(message))) as port:
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        raw = socket.create_connection(("127.0.0.1", port))
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray(len(message))
         view = memoryview(buf)
-        times = []
-        for i in range(warmup + blocks):
-            t0 = time.perf_counter_ns()
-            sock.sendall(message)
-            got = 0
-            while got < len(buf):
-                got += sock.recv_into(view[got:])
-            if i >= warmup:
-                times.append(time.perf_counter_ns() - t0)
-        sock.close()
-        return times
+        host, node_port = node_url.removeprefix("tcp://").rsplit(":", 1)
+        node = socket.create_connection((host, int(node_port)))
+        tune(node)
+        reader, prefix = FrameReader(node), bytearray(4)
+        stream = {"token": TOKEN, "sample_rate": SR, "block_size": FRAMES,
+                  "channels": CHANNELS, "chain": []}  # fmt: skip
+        send_message(node, prefix, encode_json(HELLO, stream))
+        reader.read(MAX_MESSAGE)
+        raw_times: list[int] = []
+        aers_times: list[int] = []
+        done = 0
+        while done < warmup + blocks:
+            for _ in range(250):
+                t0 = time.perf_counter_ns()
+                raw.sendall(message)
+                got = 0
+                while got < len(buf):
+                    got += raw.recv_into(view[got:])
+                raw_times.append(time.perf_counter_ns() - t0)
+            for _ in range(250):
+                t0 = time.perf_counter_ns()
+                send_message(node, prefix, message)
+                reader.read(MAX_MESSAGE)
+                aers_times.append(time.perf_counter_ns() - t0)
+            done += 250
+        raw.close()
+        node.close()
+        return raw_times[warmup:], aers_times[warmup:]
 
 
 def bench_ws(url: str, message: bytes, blocks: int, warmup: int, hello: bool) -> list[int]:
@@ -161,6 +189,7 @@ async def _ws_round_trips(
 
 
 def bench_processor(url: str, blocks: int, warmup: int) -> list[int]:
+    """``process`` with ``latency_blocks=0``: the whole round trip, as the audio thread sees it."""
     proc = RemoteProcessor(url, TOKEN, [], latency_blocks=0, deadline_ms=1000)
     proc.prepare(SR, FRAMES, CHANNELS)
     inp = np.random.default_rng(1).standard_normal((CHANNELS, FRAMES)).astype(np.float32)
@@ -199,9 +228,9 @@ def bench_paced(url: str, blocks: int) -> tuple[list[int], int]:
         proc.close()
 
 
-def start_node() -> tuple[subprocess.Popen[str], str]:
+def start_node(transport: str = "websocket") -> tuple[subprocess.Popen[str], str]:
     node = subprocess.Popen(
-        [AERS, "node", "serve", "--port", "0", "--token", TOKEN],
+        [AERS, "node", "serve", "--port", "0", "--token", TOKEN, "--transport", transport],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -224,7 +253,16 @@ def main() -> None:
     args = parser.parse_args()
     audio = np.random.default_rng(0).standard_normal((CHANNELS, FRAMES)).astype(np.float32)
     message = encode_block(BLOCK, 0, 0, audio)
-    tcp = stats(bench_tcp(message, args.blocks, args.warmup))
+    node, url = start_node("tcp")
+    try:
+        raw_times, tcp_times = bench_tcp(message, url, args.blocks, args.warmup)
+        tcp, aers_tcp = stats(raw_times), stats(tcp_times)
+        tcp_proc = stats(bench_processor(url, args.blocks, args.warmup))
+        paced_times, paced_late = bench_paced(url, args.paced)
+        tcp_paced = {**stats(paced_times), "late_blocks": paced_late}
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
     with echo_server(WS_ECHO) as port:
         bare = stats(bench_ws(f"ws://127.0.0.1:{port}", message, args.blocks, args.warmup, False))
     node, url = start_node()
@@ -236,30 +274,44 @@ def main() -> None:
     finally:
         node.terminate()
         node.wait(timeout=30)
+    tcp_median = aers_tcp["median_us"] / tcp["median_us"]
+    tcp_p99 = aers_tcp["p99_us"] / tcp["p99_us"]
     result: dict[str, Any] = {
         "block": {"frames": FRAMES, "channels": CHANNELS, "sample_rate": SR,
                   "bytes": len(message)},
         "tcp_nodelay_echo": tcp,
+        "tcp_transport_aers_node": aers_tcp,
+        "remote_processor_tcp_latency0": tcp_proc,
+        "remote_processor_tcp_latency1_paced": tcp_paced,
         "websocket_bare_echo": bare,
         "websocket_aers_node": ws,
         "remote_processor_latency0": proc,
         "remote_processor_latency1_paced": paced,
+        "ratio_tcp_transport_over_tcp_median": tcp_median,
+        "ratio_tcp_transport_over_tcp_p99": tcp_p99,
+        "ratio_tcp_processor_over_tcp_median": tcp_proc["median_us"] / tcp["median_us"],
         "ratio_ws_over_tcp_median": ws["median_us"] / tcp["median_us"],
         "ratio_ws_over_tcp_p99": ws["p99_us"] / tcp["p99_us"],
         "ratio_bare_ws_over_tcp_median": bare["median_us"] / tcp["median_us"],
         "ratio_processor_over_tcp_median": proc["median_us"] / tcp["median_us"],
+        "targets": {"tcp_transport_median_le_2.5x": tcp_median <= 2.5,
+                    "tcp_transport_p99_le_2x": tcp_p99 <= 2.0},
         "event_loop": loop_factory().__module__,
         "block_period_us": FRAMES / SR * 1e6,
         "compression": None,
         "websockets": websockets.__version__,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "load_after": os.getloadavg(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "remote.json").write_text(json.dumps(result, indent=2) + "\n")
     for name in (
         "tcp_nodelay_echo",
+        "tcp_transport_aers_node",
+        "remote_processor_tcp_latency0",
+        "remote_processor_tcp_latency1_paced",
         "websocket_bare_echo",
         "websocket_aers_node",
         "remote_processor_latency0",
@@ -267,6 +319,11 @@ def main() -> None:
     ):
         row = result[name]
         print(f"{name:28s} median {row['median_us']:8.1f} µs   p99 {row['p99_us']:8.1f} µs")
+    print(
+        f"tcp transport / tcp median {tcp_median:.2f}× (target ≤ 2.5×), p99 {tcp_p99:.2f}× "
+        f"(target ≤ 2×); tcp processor / tcp median "
+        f"{result['ratio_tcp_processor_over_tcp_median']:.1f}×"
+    )
     print(
         f"bare websocket / tcp median {result['ratio_bare_ws_over_tcp_median']:.1f}×; "
         f"websocket / tcp median {result['ratio_ws_over_tcp_median']:.1f}×, "

@@ -69,7 +69,7 @@ COMMANDS: Final[dict[str, CommandEntry]] = {
         ("._session",),
         "Save, inspect, export and import sessions (graph state) in $AERS_HOME/sessions.db.",
     ),
-    "node": CommandEntry(("._node",), "Remote processing nodes (WebSocket)."),
+    "node": CommandEntry(("._node",), "Remote processing nodes (WebSocket or TCP)."),
     "batch": CommandEntry(
         ("._batch",),
         "Render every variant of SWEEP into OUT_DIR/<variant-id>/; finished variants are "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 from pathlib import Path
@@ -13,8 +14,15 @@ from .._extras import require_extra
 from ..errors import AersError
 from ._app import app, err_console
 
-node_app = typer.Typer(help="Remote processing nodes (WebSocket).", no_args_is_help=True)
+node_app = typer.Typer(help="Remote processing nodes (WebSocket or TCP).", no_args_is_help=True)
 app.add_typer(node_app, name="node")
+
+
+class Transport(enum.StrEnum):
+    """What a node listens with (docs/remote.md, "Choosing a transport")."""
+
+    websocket = "websocket"
+    tcp = "tcp"
 
 
 class NodeConfigError(AersError):
@@ -59,9 +67,18 @@ def serve(
             "--delay-ms", min=0.0, max=10000.0, help="Testing aid: delay every result (slow node)."
         ),
     ] = 0.0,
+    transport: Annotated[
+        Transport,
+        typer.Option(
+            "--transport",
+            help="websocket (ws://, through proxies) or tcp (tcp://, lowest latency on a "
+            "host or LAN).",
+        ),
+    ] = Transport.websocket,
 ) -> None:
     """Serve processor chains to `remote` graph nodes until interrupted."""
-    require_extra("remote", "aers node serve")
+    if transport is Transport.websocket:
+        require_extra("remote", "aers node serve")
     from ..plugins import default_registry
     from ..remote import MIN_TOKEN_LENGTH, Chain, ChainError, NodeServer
 
@@ -74,16 +91,20 @@ def serve(
         )
     fixed = _chain_from_file(chain) if chain is not None else None
     registry = default_registry()
-    server = NodeServer(secret, registry=registry, chain=fixed, delay_ms=delay_ms)
+    server = NodeServer(
+        secret, registry=registry, chain=fixed, delay_ms=delay_ms, transport=transport.value
+    )
     if fixed is not None:
         try:  # fail now, not at the first client, when the chain cannot run here
             Chain.build(fixed, registry, 48_000, 512, 2).close()
         except ChainError as err:
             raise NodeConfigError("\n".join(f"{chain}: {p}" for p in err.problems)) from err
 
+    scheme = "tcp" if transport is Transport.tcp else "ws"
+
     def ready(bound_host: str, bound_port: int) -> None:
         # plain print, flushed: scripts and tests wait for this exact line
-        print(f"listening on ws://{bound_host}:{bound_port}", file=sys.stderr, flush=True)
+        print(f"listening on {scheme}://{bound_host}:{bound_port}", file=sys.stderr, flush=True)
 
     try:
         server.serve_forever(host, port, ready)

@@ -70,7 +70,7 @@ _WHERE = {
     "NodeStats": "._server",
     "ProtocolError": "._protocol",
     "RemoteProcessor": "._client",
-    "Rings": "._link",
+    "Rings": "._linkbase",
     "chain_shape_problems": "._chain",
     "encode_block": "._protocol",
     "encode_header": "._protocol",
@@ -82,7 +82,8 @@ _WHERE = {
 if TYPE_CHECKING:
     from ._chain import MAX_CHAIN, Chain, ChainError, chain_shape_problems
     from ._client import REMOTE, RemoteProcessor
-    from ._link import Link, Rings
+    from ._link import Link
+    from ._linkbase import Rings
     from ._protocol import (
         BLOCK,
         ERROR,

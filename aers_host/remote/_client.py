@@ -48,7 +48,7 @@ from ._chain import chain_shape_problems
 from ._protocol import BLOCK, HEADER_SIZE, MAX_CHANNELS, encode_header
 
 if TYPE_CHECKING:
-    from ._link import Link, Rings
+    from ._linkbase import LinkBase, Rings
 
 #: Slots in each ring beyond ``latency_blocks`` (room for a sender that falls behind).
 EXTRA_SLOTS: Final = 8
@@ -91,7 +91,7 @@ class RemoteProcessor:
         self._hang_limit_s = hang_limit_s
         #: Results of blocks in flight when a session was saved, output first on resume.
         self._carried: list[np.ndarray] = []
-        self._link: Link | None = None
+        self._link: LinkBase | None = None
         self._seq = 0
         self._deadline = 0.0
         self._delay = 0
@@ -116,7 +116,7 @@ class RemoteProcessor:
                 chain outputs another channel count than the graph expects, or its HELLO
                 states a channel count or latency out of range (``aers_host._limits``).
         """
-        from ._link import Link, Rings  # websockets: an optional extra (``aers-host[remote]``)
+        from ._linkbase import Rings
 
         self.close()
         channels_out = self._channels_out or channels
@@ -134,7 +134,7 @@ class RemoteProcessor:
             self._deadline = self.timing.hang_limit(self._hang_limit_s)
         hello = {"sample_rate": sample_rate, "block_size": max_block, "channels": channels,
                  "chain": self.chain}  # fmt: skip
-        link = Link(
+        link = link_class(self.url)(
             self.url, self._token, hello, rings,
             backoff=(0.05, self._backoff_max), open_timeout=self._connect_timeout,
             poll=min(max(period / 4, 0.0005), 0.005),
@@ -222,7 +222,7 @@ class RemoteProcessor:
                 out.fill(0.0)
         link.needed = want + 1
 
-    def _wait(self, link: Link, rings: Rings, want: int, j: int) -> None:
+    def _wait(self, link: LinkBase, rings: Rings, want: int, j: int) -> None:
         """Wait for result ``want`` until the deadline, or until its epoch is over."""
         end = perf_counter() + self._deadline
         epoch = rings.in_epoch[j]
@@ -333,6 +333,17 @@ class RemoteProcessor:
             self._link.close()  # kept: its counters still feed remote_stats()
 
 
+def link_class(url: str) -> type[LinkBase]:
+    """The link for ``url``'s transport: ``tcp://`` a plain socket, ``ws(s)://`` a WebSocket."""
+    if urlsplit(url).scheme == "tcp":
+        from ._tcp_link import TcpLink
+
+        return TcpLink
+    from ._link import Link  # websockets: an optional extra (``aers-host[remote]``)
+
+    return Link
+
+
 def _options(params: Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
     opts = ctx.node_options
     return {
@@ -355,14 +366,22 @@ def _make_remote(params: Mapping[str, Any], ctx: CheckContext) -> Processor:
 
 
 def _check_remote(params: Mapping[str, Any], ctx: CheckContext) -> list[ParamIssue]:
-    if missing_modules("remote"):  # validate says so before render would fail to connect
+    url = str(params["url"])
+    parts = urlsplit(url)
+    if parts.scheme != "tcp" and missing_modules("remote"):  # before render fails to connect
         return [ParamIssue("", str(MissingExtraError("the remote node type", "remote")))]
     issues = [
         ParamIssue("chain", p.removeprefix("chain: "))
         for p in chain_shape_problems(params.get("chain", []))
     ]
-    parts = urlsplit(str(params["url"]))
-    if not parts.hostname:
+    if parts.scheme == "tcp":
+        from ._tcp import tcp_address  # socket: not imported by every validate
+
+        try:
+            tcp_address(url)
+        except ValueError as err:
+            issues.append(ParamIssue("url", str(err), "tcp://127.0.0.1:8766"))
+    elif not parts.hostname:
         issues.append(ParamIssue("url", "the URL names no host", "ws://127.0.0.1:8765"))
     if not os.environ.get(str(params["token_env"])):
         issues.append(
@@ -384,10 +403,14 @@ def _remote_channels(params: Mapping[str, Any], n_in: int | None, ctx: CheckCont
 REMOTE = BuiltinNodeType(
     name="remote",
     role="processor",
-    summary="Run a processor chain on a remote node (aers node serve) over WebSocket",
+    summary="Run a processor chain on a remote node (aers node serve) over WebSocket or TCP",
     factory=_make_remote,
     extra_properties={
-        "url": {"type": "string", "pattern": "^wss?://", "description": "ws://host:port"},
+        "url": {
+            "type": "string",
+            "pattern": "^(wss?|tcp)://",
+            "description": "ws://host:port (WebSocket) or tcp://host:port (TCP transport)",
+        },
         "token_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
         "chain": {"type": "array", "items": {"type": "object"}, "maxItems": 32},
         "latency_blocks": {"type": "integer", "minimum": 0, "maximum": 64, "default": 1},

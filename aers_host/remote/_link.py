@@ -1,97 +1,27 @@
-"""The client's network side: one background thread running an asyncio loop and a WebSocket.
+"""The WebSocket link: one background thread running an asyncio loop and a WebSocket.
 
-The audio thread and this thread share only preallocated arrays (:class:`Rings`) and
-a few integers; nothing is locked, and no system call is made, per block on the audio side.
-
-Invariants:
-
-* **Seqlock slots.** The audio thread writes a block into slot ``seq % R`` with the slot's
-  tag set to -1, then sets the tag to ``seq``. The sender copies the message and sends it
-  only if the tag was ``seq`` before and after the copy, so it never sends a torn block.
-* **Results are placed by sequence number.** A RESULT lands in slot ``seq % R`` only while
-  the audio thread still wants it (``seq >= needed``); late arrivals are counted, not used.
-* **No wake-up syscalls on the audio thread.** The sender polls the queue every ``poll``
-  seconds; only an audio thread that is about to block anyway calls :meth:`Link.kick`.
-* **Reconnect with exponential backoff** (``backoff_min`` doubling to ``backoff_max``).
-  Each connection is an *epoch*; blocks queued in an earlier epoch are dropped, never sent
-  late, so the audio thread stops waiting for them at once.
-* A refused token or an invalid chain is *fatal*: retrying cannot fix it.
+The audio-thread side, the slot rules and what each message means are shared with the TCP
+transport (``_linkbase``); this module only moves bytes over ``websockets``. Each block
+costs a hop through the event loop, which is why ``tcp://`` nodes use ``_tcp_link``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import random
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from time import perf_counter_ns
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from .._threads import helper_thread
+from ._linkbase import LinkBase, LinkFailed, Rings
 from ._loop import loop_factory
-from ._protocol import (
-    ERROR,
-    HELLO,
-    MAX_MESSAGE,
-    RESULT,
-    STATE,
-    ProtocolError,
-    encode_json,
-    parse_frame,
-)
-
-#: Round trips kept for the RTT statistics (a ring of the latest ones).
-RTT_HISTORY = 4096
+from ._protocol import HELLO, MAX_MESSAGE, ProtocolError, encode_json, parse_frame
 
 
-@dataclass(slots=True)
-class Rings:
-    """Preallocated block slots shared by the audio thread and the link thread."""
-
-    slots: int
-    in_msgs: list[bytearray]
-    in_len: npt.NDArray[np.int64]
-    in_seq: npt.NDArray[np.int64]
-    in_epoch: npt.NDArray[np.int64]
-    res_audio: npt.NDArray[np.float32]
-    res_seq: npt.NDArray[np.int64]
-    res_start: npt.NDArray[np.int64]
-    res_frames: npt.NDArray[np.int64]
-    sent_ns: npt.NDArray[np.int64]
-    rtt_us: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(RTT_HISTORY))
-    rtt_count: int = 0
-
-    @classmethod
-    def allocate(cls, slots: int, channels: int, channels_out: int, block: int) -> Rings:
-        """Slots for ``block`` frames of ``channels`` in and ``channels_out`` out."""
-        from ._protocol import HEADER_SIZE
-
-        return cls(
-            slots,
-            [bytearray(HEADER_SIZE + channels * block * 4) for _ in range(slots)],
-            np.zeros(slots, np.int64),
-            np.full(slots, -1, np.int64),
-            np.full(slots, -1, np.int64),
-            np.zeros((slots, channels_out, block), np.float32),
-            np.full(slots, -1, np.int64),
-            np.zeros(slots, np.int64),
-            np.zeros(slots, np.int64),
-            np.zeros(slots, np.int64),
-        )
-
-
-class LinkFailed(Exception):
-    """The node refused us for a reason retrying cannot fix (token, chain)."""
-
-
-class Link:
+class Link(LinkBase):
     """The WebSocket connection to one remote node, kept alive on a background thread.
 
     Args:
@@ -115,47 +45,14 @@ class Link:
         open_timeout: float = 5.0,
         poll: float = 0.002,
     ) -> None:
-        self.url, self._token, self._hello, self.rings = url, token, hello, rings
-        self._backoff, self._open_timeout = backoff, open_timeout
-        self._pending: collections.deque[int] = collections.deque()
+        super().__init__(
+            url, token, hello, rings, backoff=backoff, open_timeout=open_timeout, poll=poll
+        )
         self._loop = loop_factory()()
-        self._poll = poll
         self._nap_future: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._thread = helper_thread(self._run, "aers-remote-link")
-        #: Set when the first connection succeeded or failed (see :attr:`fatal`).
-        self.first_result = threading.Event()
-        #: Set by the receiver whenever a result lands (the audio thread waits on it).
-        self.arrived = threading.Event()
-        #: Why the node refused us, for good (None while there is hope).
-        self.fatal: str | None = None
-        #: Last connection error, for messages.
-        self.last_error = ""
-        #: The node's HELLO reply of the first connection.
-        self.info: dict[str, Any] = {}
-        self.connected = False
-        #: Increments on each successful connection.
-        self.epoch = 0
-        self.reconnects = 0
-        #: Lowest sequence number the audio thread still wants.
-        self.needed = 0
-        self.late_arrivals = 0
-        self.malformed = 0
         self._ws: ClientConnection | None = None
-        self._state_reply: dict[str, Any] | None = None
-        self._state_arrived = threading.Event()
-
-    # -- audio-thread side -------------------------------------------------------------
-
-    def submit(self, seq: int) -> None:
-        """[audio-thread] Queue slot ``seq`` for the sender's next round (no syscall, no lock).
-
-        The sender polls every ``poll`` seconds instead of being woken: waking another
-        thread costs the audio thread a GIL hand-off (~150 µs measured on a loaded 2-core
-        box), while the poll adds at most ``poll`` to a round trip that ``latency_blocks``
-        hides anyway. An audio thread that must wait calls :meth:`kick` first.
-        """
-        self._pending.append(seq)
 
     def kick(self) -> None:
         """[any-thread] Make the sender send what is pending now (before blocking on a result)."""
@@ -167,40 +64,16 @@ class Link:
         if nap is not None and not nap.done():
             nap.set_result(None)
 
-    def request_state(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """[main-thread & !processing] Send a STATE message and wait for the node's answer.
-
-        The node answers after every block sent before it, so the answer describes the
-        chain after the last block this client sent.
-
-        Raises:
-            ConnectionError: not connected, or no answer within ``timeout`` seconds.
-        """
+    def _send_control(self, message: bytes, timeout: float) -> None:
         ws = self._ws
-        if ws is None or not self.connected:
+        if ws is None:
             raise ConnectionError(f"the node at {self.url} is not connected")
-        self._state_reply = None
-        self._state_arrived.clear()
-        message = encode_json(STATE, body)
         try:
             asyncio.run_coroutine_threadsafe(ws.send(message), self._loop).result(timeout)
         except (RuntimeError, TimeoutError, ConnectionClosed, OSError) as err:
             raise ConnectionError(f"cannot reach the node at {self.url}: {err}") from err
-        self._state_arrived.wait(timeout)
-        reply = self._taken_state_reply()
-        if reply is None:
-            raise ConnectionError(f"the node at {self.url} did not answer a state request")
-        return reply
-
-    def _taken_state_reply(self) -> dict[str, Any] | None:
-        reply, self._state_reply = self._state_reply, None
-        return reply
 
     # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        """[main-thread] Start the thread; it connects and keeps reconnecting until closed."""
-        self._thread.start()
 
     def close(self) -> None:
         """[main-thread] Stop the thread and close the connection (waits up to 2 s)."""
@@ -281,25 +154,7 @@ class Link:
 
     async def _greet(self, ws: ClientConnection) -> None:
         await ws.send(encode_json(HELLO, self._hello))
-        reply = parse_frame(await asyncio.wait_for(ws.recv(), self._open_timeout))
-        if reply.type == ERROR:
-            body = reply.json()
-            problems = "; ".join(str(p) for p in body.get("problems", [])) or "no details"
-            raise LinkFailed(f"the node at {self.url} refused the chain: {problems}")
-        if reply.type != HELLO:
-            raise ProtocolError("the node did not answer HELLO")
-        info = reply.json()
-        if self.info and info != self.info:
-            raise LinkFailed(
-                f"the node at {self.url} came back with another chain ({info} ≠ {self.info})"
-            )
-        self.info = info
-        self._pending.clear()  # blocks queued while we were away are stale now
-        self.epoch += 1
-        if self.epoch > 1:
-            self.reconnects += 1
-        self.connected = True
-        self.first_result.set()
+        self._accept_hello(parse_frame(await asyncio.wait_for(ws.recv(), self._open_timeout)))
 
     async def _pump(self, ws: ClientConnection) -> None:
         tasks = [asyncio.create_task(self._send_loop(ws)), asyncio.create_task(self._recv(ws))]
@@ -315,18 +170,16 @@ class Link:
             task.result()  # re-raise what ended the connection
 
     async def _send_loop(self, ws: ClientConnection) -> None:
-        rings, pending = self.rings, self._pending
+        pending = self._pending
         while True:
             while pending:
                 seq = pending.popleft()
-                i = seq % rings.slots
-                if rings.in_seq[i] != seq:
-                    continue  # overwritten: too old to matter
-                data = bytes(memoryview(rings.in_msgs[i])[: rings.in_len[i]])
-                if rings.in_seq[i] != seq:
-                    continue  # torn while copying
-                rings.sent_ns[i] = perf_counter_ns()
-                await ws.send(data)
+                view = self._pending_message(seq)
+                if view is None:
+                    continue
+                data = bytes(view)  # ws.send may keep it past the next await
+                if self._still_wanted(seq):
+                    await ws.send(data)
             nap: asyncio.Future[None] = self._loop.create_future()
             timer = self._loop.call_later(self._poll, _finish, nap)
             self._nap_future = nap
@@ -337,32 +190,8 @@ class Link:
                 self._nap_future = None
 
     async def _recv(self, ws: ClientConnection) -> None:
-        rings = self.rings
-        channels_out = rings.res_audio.shape[1]
         async for message in ws:
-            frame = parse_frame(message)
-            if frame.type == STATE:
-                self._state_reply = frame.json()
-                self._state_arrived.set()
-                continue
-            if frame.type != RESULT or frame.channels != channels_out:
-                raise ProtocolError(f"expected RESULT of {channels_out} channels")
-            seq, i = frame.seq, frame.seq % rings.slots
-            if rings.in_seq[i] != seq or frame.frames > rings.res_audio.shape[2]:
-                self.late_arrivals += 1
-                continue
-            rings.rtt_us[rings.rtt_count % RTT_HISTORY] = (
-                perf_counter_ns() - rings.sent_ns[i]
-            ) / 1e3
-            rings.rtt_count += 1
-            if seq < self.needed:
-                self.late_arrivals += 1
-                continue
-            rings.res_audio[i, :, : frame.frames] = frame.audio()
-            rings.res_start[i] = frame.start
-            rings.res_frames[i] = frame.frames
-            rings.res_seq[i] = seq
-            self.arrived.set()
+            self._on_frame(parse_frame(message))
 
 
 def _finish(future: asyncio.Future[None]) -> None:

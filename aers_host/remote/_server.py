@@ -34,36 +34,26 @@ import asyncio
 import hmac
 import http
 import signal
+import socket
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
-from websockets.http11 import Request, Response
-
 from .._nodetype import NodeType
-from ._chain import Chain, ChainError
 from ._loop import loop_factory
-from ._protocol import (
-    BLOCK,
-    ERROR,
-    HEADER_SIZE,
-    HELLO,
-    MAX_CHANNELS,
-    MAX_FRAMES,
-    MAX_MESSAGE,
-    RESULT,
-    STATE,
-    ProtocolError,
-    encode_header,
-    encode_json,
-    parse_frame,
-)
+from ._protocol import HELLO, MAX_MESSAGE, ProtocolError, parse_frame
+from ._session import NodeSession
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
+    from websockets.http11 import Request, Response
+
+    from ._tcp_server import TcpListener
+
+#: The transports a node can listen on (``--transport``).
+TRANSPORTS: Final = ("websocket", "tcp")
 
 #: Seconds a client has to complete the WebSocket handshake (request headers included).
 HANDSHAKE_TIMEOUT: Final = 10.0
@@ -78,12 +68,22 @@ MIN_TOKEN_LENGTH: Final = 8
 
 @dataclass(slots=True)
 class NodeStats:
-    """Counters the CLI prints when the node stops."""
+    """Counters the CLI prints when the node stops (TCP clients add from their threads)."""
 
     connections: int = 0
     refused: int = 0
     malformed: int = 0
     blocks: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, connections: int = 0, refused: int = 0, malformed: int = 0,
+            blocks: int = 0) -> None:  # fmt: skip
+        """[any-thread] Add to the counters."""
+        with self._lock:
+            self.connections += connections
+            self.refused += refused
+            self.malformed += malformed
+            self.blocks += blocks
 
 
 def token_from_request(request: Request) -> str:
@@ -103,9 +103,12 @@ class NodeServer:
         registry: node types chains may use (the default registry when None).
         chain: a fixed chain; clients may then send an empty chain or exactly this one.
         delay_ms: testing aid — wait this long before each RESULT, to simulate a slow node.
+        transport: ``"websocket"`` (``ws://``, the default) or ``"tcp"`` (``tcp://``,
+            length-prefixed frames on a plain socket, ``_tcp_server``).
 
     Raises:
-        ValueError: the token is shorter than :data:`MIN_TOKEN_LENGTH`.
+        ValueError: the token is shorter than :data:`MIN_TOKEN_LENGTH`, or the transport
+            is not one of :data:`TRANSPORTS`.
     """
 
     def __init__(
@@ -115,9 +118,12 @@ class NodeServer:
         registry: Mapping[str, NodeType] | None = None,
         chain: list[Any] | None = None,
         delay_ms: float = 0.0,
+        transport: str = "websocket",
     ) -> None:
         if len(token) < MIN_TOKEN_LENGTH:
             raise ValueError(f"the node token must be at least {MIN_TOKEN_LENGTH} characters")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
         if registry is None:
             from ..plugins import default_registry
 
@@ -125,7 +131,10 @@ class NodeServer:
         self._token = token.encode()
         self._registry = registry
         self._chain = chain
-        self._delay = max(0.0, delay_ms) / 1000.0
+        #: Testing aid: seconds every answer is held back.
+        self.delay_s = max(0.0, delay_ms) / 1000.0
+        #: ``"websocket"`` or ``"tcp"``.
+        self.transport = transport
         self.stats = NodeStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -136,14 +145,18 @@ class NodeServer:
         if "Origin" in request.headers or "Sec-Fetch-Site" in request.headers:
             # Only AERS graphs talk to a node; a browser handshake is a page trying to
             # (cross-site WebSocket hijacking with a token it learnt from a URL).
-            self.stats.refused += 1
+            self.stats.add(refused=1)
             return connection.respond(
                 http.HTTPStatus.FORBIDDEN, "browser handshakes are refused by AERS nodes\n"
             )
-        if hmac.compare_digest(token_from_request(request).encode(), self._token):
+        if self.token_matches(token_from_request(request)):
             return None
-        self.stats.refused += 1
+        self.stats.add(refused=1)
         return connection.respond(http.HTTPStatus.UNAUTHORIZED, "invalid or missing node token\n")
+
+    def token_matches(self, token: object) -> bool:
+        """[any-thread] True when ``token`` is this node's (compared in constant time)."""
+        return isinstance(token, str) and hmac.compare_digest(token.encode(), self._token)
 
     async def run(
         self, host: str, port: int, ready: Callable[[str, int], None] | None = None
@@ -155,6 +168,11 @@ class NodeServer:
         """
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()  # before binding: a stop() while binding still counts
+        if self.transport == "tcp":
+            await self._run_tcp(host, port, ready)
+            return
+        from websockets.asyncio.server import serve
+
         async with serve(
             self._handle,
             host,
@@ -170,6 +188,37 @@ class NodeServer:
             if ready is not None:
                 ready(str(bound[0]), int(bound[1]))
             await self._stopping.wait()
+
+    async def _run_tcp(
+        self, host: str, port: int, ready: Callable[[str, int], None] | None
+    ) -> None:
+        """Accept on the loop, serve each client on its own thread (``_tcp_server``)."""
+        from ._tcp_server import TcpListener, bind
+
+        assert self._loop is not None and self._stopping is not None
+        sock = bind(host, port)
+        listener = TcpListener(self, sock)
+        accepting = asyncio.ensure_future(self._accept(sock, listener))
+        try:
+            bound = sock.getsockname()
+            if ready is not None:
+                ready(str(bound[0]), int(bound[1]))
+            await self._stopping.wait()
+        finally:
+            accepting.cancel()
+            await asyncio.gather(accepting, return_exceptions=True)
+            sock.close()
+            await asyncio.to_thread(listener.close)
+
+    async def _accept(self, sock: socket.socket, listener: TcpListener) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError:  # out of descriptors, say: the node stays up for the others
+                await asyncio.sleep(0.1)
+                continue
+            listener.accepted(conn)
 
     def stop(self) -> None:
         """[any-thread] Make :meth:`run` return (closing every connection)."""
@@ -216,96 +265,33 @@ class NodeServer:
         self.stop()
 
     async def _handle(self, ws: ServerConnection) -> None:
-        self.stats.connections += 1
-        chain: Chain | None = None
+        from websockets.exceptions import ConnectionClosed
+        from websockets.frames import CloseCode
+
+        self.stats.add(connections=1)
+        session = self.session()
         try:
-            chain = await self._hello(ws)
-            if chain is not None:
-                await self._serve_blocks(ws, chain)
+            frame = parse_frame(await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT))
+            if frame.type != HELLO:
+                raise ProtocolError("the first message must be HELLO")
+            await ws.send(session.hello(frame.json()))
+            if session.chain is None:
+                await ws.close(CloseCode.POLICY_VIOLATION, "invalid chain")
+                return
+            async for message in ws:
+                reply = session.answer(parse_frame(message))
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
+                self.stats.add(blocks=1)
+                await ws.send(reply)
         except ProtocolError as err:
-            self.stats.malformed += 1
+            self.stats.add(malformed=1)
             await ws.close(CloseCode.PROTOCOL_ERROR, str(err)[:120])
         except (ConnectionClosed, TimeoutError):
             pass
         finally:
-            if chain is not None:
-                chain.close()
+            session.close()
 
-    async def _hello(self, ws: ServerConnection) -> Chain | None:
-        frame = parse_frame(await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT))
-        if frame.type != HELLO:
-            raise ProtocolError("the first message must be HELLO")
-        hello = frame.json()
-        try:
-            sample_rate, block, channels = (
-                _int_field(hello, "sample_rate", 8000, 384_000),
-                _int_field(hello, "block_size", 1, MAX_FRAMES),
-                _int_field(hello, "channels", 1, MAX_CHANNELS),
-            )
-            chain_spec = self._chosen_chain(hello.get("chain", []))
-            chain = Chain.build(chain_spec, self._registry, sample_rate, block, channels)
-            chain.warm()
-        except ChainError as err:
-            await ws.send(encode_json(ERROR, {"error": "invalid chain", "problems": err.problems}))
-            await ws.close(CloseCode.POLICY_VIOLATION, "invalid chain")
-            return None
-        await ws.send(
-            encode_json(
-                HELLO,
-                {"latency_samples": chain.latency_samples, "channels_out": chain.channels_out},
-            )
-        )
-        return chain
-
-    def _chosen_chain(self, requested: Any) -> Any:
-        if self._chain is None:
-            return requested
-        if requested not in ([], None, self._chain):
-            raise ChainError(["this node runs a fixed chain (--chain); send an empty chain"])
-        return self._chain
-
-    async def _serve_blocks(self, ws: ServerConnection, chain: Chain) -> None:
-        block, channels = chain.block_size, chain.channels_in
-        inp = np.zeros((channels, block), np.float32)  # writable copy of the received block
-        out = bytearray(HEADER_SIZE + chain.channels_out * block * 4)
-        samples = np.frombuffer(out, dtype="<f4", offset=HEADER_SIZE)
-        async for message in ws:
-            frame = parse_frame(message)
-            if frame.type == STATE:
-                await ws.send(_state_message(chain, frame.json()))
-                continue
-            if frame.type != BLOCK or frame.channels != channels or frame.frames > block:
-                raise ProtocolError(
-                    f"expected BLOCK of {channels} channels × ≤{block} frames, got type "
-                    f"{frame.type} {frame.channels}×{frame.frames}"
-                )
-            view = inp[:, : frame.frames]
-            view[...] = frame.audio()
-            result = chain.process(view, frame.start)
-            size = result.size
-            samples[:size].reshape(result.shape)[...] = result
-            encode_header(out, RESULT, frame.seq, frame.start, frame.frames, chain.channels_out)
-            if self._delay:
-                await asyncio.sleep(self._delay)
-            self.stats.blocks += 1
-            await ws.send(memoryview(out)[: HEADER_SIZE + size * 4])
-
-
-def _state_message(chain: Chain, request: Mapping[str, Any]) -> bytes:
-    """[node-thread] Answer a STATE request: the chain's state, or the result of restoring it."""
-    try:
-        if "set" in request:
-            chain.set_state(request["set"])
-            return encode_json(STATE, {"ok": True})
-        return encode_json(STATE, {"stages": chain.get_state()})
-    except ChainError as err:
-        return encode_json(STATE, {"error": "; ".join(err.problems)})
-    except ValueError as err:  # over MAX_STATE_BYTES, or not JSON data
-        return encode_json(STATE, {"error": f"the chain's state cannot be sent: {err}"})
-
-
-def _int_field(hello: Mapping[str, Any], key: str, low: int, high: int) -> int:
-    value = hello.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ChainError([f"hello.{key} must be an integer in [{low}, {high}], got {value!r}"])
-    return value
+    def session(self) -> NodeSession:
+        """[node-thread] A fresh session for one client (this node's registry and chain)."""
+        return NodeSession(self._registry, self._chain)

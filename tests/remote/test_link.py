@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from signal_masks import TERMINAL, thread_blocks
 
-from aers_host.remote._link import Link, Rings
+from aers_host.remote._link import Link
+from aers_host.remote._linkbase import Rings
 
 
 @pytest.fixture

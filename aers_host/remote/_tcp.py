@@ -1,0 +1,203 @@
+"""The TCP transport's framing: the AERS messages of ``_protocol``, each behind its length.
+
+On a ``tcp://`` connection every message is a 4-byte little-endian length followed by
+exactly that many bytes, which are one AERS message (32-byte header, payload) checked by
+:func:`~aers_host.remote._protocol.parse_frame` as on the WebSocket transport. The length
+is checked against the caller's limit *before* a byte of the message is read or a buffer is
+sized by it; an HTTP request (all a web page can send to a raw port) is recognised by its
+first bytes and refused.
+
+Sockets are blocking with a timeout of :data:`FRAME_TIMEOUT` (a frame that stops halfway
+closes the connection), ``TCP_NODELAY`` (a block is sent at once, not held back by
+Nagle's algorithm) and TCP keepalive (a peer gone without a FIN is noticed within
+:data:`HALF_OPEN_LIMIT` seconds, as the WebSocket transport's pings do).
+
+Example:
+    >>> tcp_address("tcp://127.0.0.1:8766")
+    ('127.0.0.1', 8766)
+    >>> a, b = socket.socketpair()
+    >>> send_message(a, bytearray(4), b"AERS" + bytes(28))
+    >>> bytes(FrameReader(b).read(64)[:4])
+    b'AERS'
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from typing import Final
+from urllib.parse import urlsplit
+
+from ._protocol import HEADER_SIZE, ProtocolError
+
+#: The length prefix of each message.
+LENGTH: Final = struct.Struct("<I")
+#: Seconds the rest of a frame may take once its first byte arrived.
+FRAME_TIMEOUT: Final = 10.0
+#: Seconds after which a silent, unacknowledged peer is given up (keepalive and
+#: ``TCP_USER_TIMEOUT``); the WebSocket transport's ping interval, twice.
+HALF_OPEN_LIMIT: Final = 40
+#: How the first four bytes of HTTP look: a request (a browser or curl at a TCP node, or a
+#: ``ws://`` URL pointed at one) or a response (a ``tcp://`` URL pointed at a WebSocket node).
+HTTP_STARTS: Final = frozenset(
+    {b"GET ", b"POST", b"PUT ", b"HEAD", b"OPTI", b"DELE", b"PATC", b"CONN", b"TRAC", b"PRI ",
+     b"HTTP"}
+)  # fmt: skip
+
+
+class HttpRequestRefused(ProtocolError):
+    """The peer spoke HTTP on the TCP transport (see :data:`HTTP_STARTS`)."""
+
+
+def tune(sock: socket.socket) -> None:
+    """Set ``TCP_NODELAY``, keepalive and the frame timeout on a connected socket.
+
+    The timeout is the kernel's (``SO_RCVTIMEO``/``SO_SNDTIMEO``) on a blocking socket, so
+    a receive is one system call; Python's own socket timeout would add a ``poll`` to each.
+    """
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", HALF_OPEN_LIMIT // 2),
+        ("TCP_KEEPINTVL", HALF_OPEN_LIMIT // 8),
+        ("TCP_KEEPCNT", 4),
+        ("TCP_USER_TIMEOUT", HALF_OPEN_LIMIT * 1000),
+    ):
+        option = getattr(socket, name, None)
+        if option is not None:  # Linux has them all; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+    sock.settimeout(None)
+    timeval = struct.pack("@ll", int(FRAME_TIMEOUT), 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+
+def send_message(sock: socket.socket, prefix: bytearray, message: bytes | memoryview) -> None:
+    """Send ``message`` behind its length in one system call (partial sends are finished).
+
+    Args:
+        sock: a connected, blocking socket.
+        prefix: a reused 4-byte buffer for the length (no allocation per message).
+        message: one AERS message.
+
+    Raises:
+        OSError: the connection failed, or took no byte for :data:`FRAME_TIMEOUT`.
+    """
+    LENGTH.pack_into(prefix, 0, len(message))
+    sent = sock.sendmsg((prefix, message))
+    if sent < LENGTH.size:
+        sock.sendall(memoryview(prefix)[sent:])
+        sent = LENGTH.size
+    if sent - LENGTH.size < len(message):
+        sock.sendall(memoryview(message)[sent - LENGTH.size :])
+
+
+def tcp_address(url: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``tcp://host:port`` URL.
+
+    Raises:
+        ValueError: another scheme, no host or port, or a path, query or user part (a
+            TCP node has none; the token comes from ``token_env``).
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "tcp":
+        raise ValueError(f"{url!r} is not a tcp:// URL")
+    port = parts.port  # raises ValueError for a port out of range
+    if not parts.hostname or port is None:
+        raise ValueError(f"{url!r} names no host and port (tcp://HOST:PORT)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{url!r}: a tcp:// URL is only tcp://HOST:PORT")
+    return parts.hostname, port
+
+
+class FrameReader:
+    """Reads length-prefixed messages from one socket into one reused buffer.
+
+    Each ``recv_into`` takes whatever has arrived (usually a whole message, length
+    included, in one system call); bytes of the next message wait in the buffer. The
+    buffer grows to the largest message accepted so far (never past the limit a
+    :meth:`read` names), so a steady stream of blocks allocates nothing.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buf = bytearray(64 * 1024)
+        self._start = 0  # first byte not yet handed out
+        self._end = 0  # one past the last byte received
+
+    def read(
+        self, limit: int, *, deadline: float | None = None, idle_ok: bool = False
+    ) -> memoryview | None:
+        """[link-thread | node-thread] The next message (a view valid until the next read).
+
+        Args:
+            limit: the largest message accepted here, in bytes.
+            deadline: ``time.monotonic()`` by which the whole message must have arrived
+                (the HELLO's hang limit); without it each read may wait :data:`FRAME_TIMEOUT`.
+            idle_ok: return None when no byte arrived within :data:`FRAME_TIMEOUT` (a
+                client may pause between blocks); a message stopped halfway still fails.
+
+        Raises:
+            EOFError: the peer closed the connection between messages.
+            HttpRequestRefused: the peer spoke HTTP.
+            ProtocolError: a length under the header size or over ``limit``, the
+                connection closed inside a message, or a message not finished in time.
+        """
+        if not self._have(LENGTH.size, deadline, idle_ok):
+            return None
+        start = self._start
+        if bytes(self._buf[start : start + LENGTH.size]) in HTTP_STARTS:
+            raise HttpRequestRefused("HTTP on the AERS TCP transport")
+        (length,) = LENGTH.unpack_from(self._buf, start)
+        if not HEADER_SIZE <= length <= limit:
+            raise ProtocolError(
+                f"message length {length} is outside {HEADER_SIZE}…{limit} bytes here"
+            )
+        self._have(LENGTH.size + length, deadline, False)
+        start = self._start + LENGTH.size
+        self._start = start + length
+        return memoryview(self._buf)[start : start + length]
+
+    def _have(self, size: int, deadline: float | None, idle_ok: bool) -> bool:
+        """Receive until ``size`` bytes from :attr:`_start` are in; False when idle.
+
+        Makes room first: moves a partial message to the front, or grows the buffer to
+        ``size`` (a size the caller checked against its limit).
+        """
+        if self._end - self._start >= size:
+            return True
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif len(self._buf) - self._start < size:
+            kept = self._end - self._start
+            self._buf[:kept] = self._buf[self._start : self._end]
+            self._start, self._end = 0, kept
+        if len(self._buf) < size:  # a new buffer: views handed out earlier keep the old one
+            grown = bytearray(size)
+            grown[: self._end] = self._buf[: self._end]
+            self._buf = grown
+        sock, view, waited = self._sock, memoryview(self._buf), self._end > self._start
+        while self._end - self._start < size:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ProtocolError("the message did not arrive in time")
+                sock.settimeout(min(remaining, FRAME_TIMEOUT))
+            try:
+                n = sock.recv_into(view[self._end :])
+            except (TimeoutError, BlockingIOError) as err:  # SO_RCVTIMEO: EAGAIN
+                if idle_ok and not waited and self._end == self._start:
+                    return False
+                raise ProtocolError(
+                    f"a message stopped after {self._end - self._start} bytes and timed out"
+                ) from err
+            finally:
+                if deadline is not None:
+                    sock.settimeout(None)
+            if not n:
+                if self._end == self._start:
+                    raise EOFError("the peer closed the connection")
+                raise ProtocolError("the connection closed inside a message")
+            self._end += n
+        return True

@@ -1,0 +1,187 @@
+"""The TCP link (``tcp://host:port``): one thread, one blocking socket, no event loop.
+
+What each message means, the slots and the counters are shared with the WebSocket link
+(``_linkbase``). This module only moves bytes: the link thread waits in ``select`` on the
+socket and a wake-up socket pair, with a timeout of the poll interval; each round it sends
+the pending blocks (each copied into one reused buffer, then one ``sendmsg`` with its
+length prefix) and reads what arrived (``recv_into`` one reused buffer). Nothing is
+allocated per block and no event loop sits between the audio thread and the socket, which
+is where the WebSocket transport spends most of its round trip.
+
+The token travels in the HELLO (``token``), which the node checks before anything else;
+like ``ws://`` it is sent in clear: off loopback, tunnel it (SSH) or keep to a trusted LAN.
+
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import random
+import select
+import socket
+import time
+from typing import Any
+
+from .._threads import helper_thread
+from ._linkbase import LinkBase, LinkFailed, Rings
+from ._protocol import (
+    HEADER_SIZE,
+    HELLO,
+    MAX_JSON_BYTES,
+    MAX_MESSAGE,
+    ProtocolError,
+    encode_json,
+    parse_frame,
+)
+from ._tcp import FrameReader, HttpRequestRefused, send_message, tcp_address, tune
+
+
+class TcpLink(LinkBase):
+    """The TCP connection to one remote node, kept alive on a background thread.
+
+    Args:
+        url: ``tcp://host:port`` of a node started with ``aers node serve --transport tcp``.
+        token: the node's shared secret (sent in the HELLO).
+        hello: the HELLO payload (stream format and chain).
+        rings: the shared slots.
+        backoff: (first, longest) reconnect delay in seconds.
+        open_timeout: seconds for the connection and the HELLO reply.
+        poll: seconds between the sender's looks at the pending queue.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        hello: dict[str, Any],
+        rings: Rings,
+        *,
+        backoff: tuple[float, float] = (0.05, 2.0),
+        open_timeout: float = 5.0,
+        poll: float = 0.002,
+    ) -> None:
+        super().__init__(
+            url, token, hello, rings, backoff=backoff, open_timeout=open_timeout, poll=poll
+        )
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._closing = False
+        #: Messages of the main thread (STATE requests), sent after the blocks before them.
+        self._outbox: collections.deque[bytes] = collections.deque()
+        self._send_buf = bytearray(len(rings.in_msgs[0]))
+        self._prefix = bytearray(4)
+        self._thread = helper_thread(self._run, "aers-remote-link")
+
+    def kick(self) -> None:
+        """[any-thread] Make the sender send what is pending now (before blocking on a result)."""
+        with contextlib.suppress(OSError):  # a full pair is woken already; closed: ending
+            self._wake_w.send(b"\0")
+
+    def close(self) -> None:
+        """[main-thread] Stop the thread and close the connection (waits up to 2 s)."""
+        self._closing = True
+        self.kick()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+
+    def _send_control(self, message: bytes, timeout: float) -> None:
+        self._outbox.append(message)
+        self.kick()
+
+    # -- link-thread side --------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = self._backoff[0]
+        try:
+            while not self._closing:
+                try:
+                    self._connection()
+                    delay = self._backoff[0]
+                except LinkFailed as err:
+                    self.fatal = str(err)
+                    return
+                except HttpRequestRefused:
+                    self.fatal = (
+                        f"the node at {self.url} answered in HTTP: it serves WebSocket, "
+                        f"use ws://{self.url.removeprefix('tcp://')}"
+                    )
+                    return
+                except ProtocolError as err:
+                    self.malformed += 1
+                    self.last_error = f"malformed reply: {err}"
+                except (OSError, EOFError) as err:
+                    self.last_error = str(err) or type(err).__name__
+                self.first_result.set()
+                if self._nap(delay * (0.75 + random.random() / 2)):  # noqa: S311 (jitter)
+                    return
+                delay = min(delay * 2.0, self._backoff[1])
+        finally:
+            self.connected = False
+            self.arrived.set()  # an audio thread waiting on this link stops waiting
+            self.first_result.set()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _nap(self, seconds: float) -> bool:
+        """Sleep ``seconds`` or until :meth:`close`; True when closing."""
+        select.select([self._wake_r], [], [], seconds)
+        self._drain_wakes()
+        return self._closing
+
+    def _drain_wakes(self) -> None:
+        try:
+            while self._wake_r.recv(64):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _connection(self) -> None:
+        """One connection: connect, greet, then pump blocks until it fails or we close.
+
+        Raises:
+            LinkFailed: the node refused the token or the chain.
+            ProtocolError: a malformed message from the node.
+            OSError: the connection failed or broke.
+            EOFError: the node closed the connection.
+        """
+        host, port = tcp_address(self.url)
+        with socket.create_connection((host, port), timeout=self._open_timeout) as sock:
+            tune(sock)
+            reader = FrameReader(sock)
+            hello = encode_json(HELLO, {**self._hello, "token": self._token})
+            send_message(sock, self._prefix, hello)
+            reply = reader.read(
+                HEADER_SIZE + MAX_JSON_BYTES, deadline=time.monotonic() + self._open_timeout
+            )
+            assert reply is not None  # only an idle_ok read returns None
+            self._accept_hello(parse_frame(reply))
+            try:
+                self._pump(sock, reader)
+            finally:
+                self.connected = False
+                self.arrived.set()
+
+    def _pump(self, sock: socket.socket, reader: FrameReader) -> None:
+        pending, outbox, wake = self._pending, self._outbox, self._wake_r
+        watched = [sock, wake]
+        while not self._closing:
+            readable, _, _ = select.select(watched, [], [], self._poll)
+            if wake in readable:
+                self._drain_wakes()
+            while pending:
+                seq = pending.popleft()
+                view = self._pending_message(seq)
+                if view is None:
+                    continue
+                size = len(view)
+                self._send_buf[:size] = view
+                if self._still_wanted(seq):
+                    send_message(sock, self._prefix, memoryview(self._send_buf)[:size])
+            while outbox:
+                send_message(sock, self._prefix, outbox.popleft())
+            if sock in readable:
+                message = reader.read(MAX_MESSAGE)
+                assert message is not None  # only an idle_ok read returns None
+                self._on_frame(parse_frame(message))
