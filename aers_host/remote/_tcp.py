@@ -50,6 +50,10 @@ class HttpRequestRefused(ProtocolError):
     """The peer spoke HTTP on the TCP transport (see :data:`HTTP_STARTS`)."""
 
 
+class LateMessage(ProtocolError):
+    """A message with a deadline (the HELLO, its answer) did not arrive by then."""
+
+
 def tune(sock: socket.socket) -> None:
     """Set ``TCP_NODELAY``, keepalive and the frame timeout on a connected socket.
 
@@ -141,6 +145,7 @@ class FrameReader:
         Raises:
             EOFError: the peer closed the connection between messages.
             HttpRequestRefused: the peer spoke HTTP.
+            LateMessage: the ``deadline`` passed.
             ProtocolError: a length under the header size or over ``limit``, the
                 connection closed inside a message, or a message not finished in time.
         """
@@ -182,13 +187,15 @@ class FrameReader:
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise ProtocolError("the message did not arrive in time")
+                    raise LateMessage("the message did not arrive in time")
                 sock.settimeout(min(remaining, FRAME_TIMEOUT))
             try:
                 n = sock.recv_into(view[self._end :])
             except (TimeoutError, BlockingIOError) as err:  # SO_RCVTIMEO: EAGAIN
                 if idle_ok and not waited and self._end == self._start:
                     return False
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise LateMessage("the message did not arrive in time") from err
                 raise ProtocolError(
                     f"a message stopped after {self._end - self._start} bytes and timed out"
                 ) from err

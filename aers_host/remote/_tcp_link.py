@@ -34,7 +34,14 @@ from ._protocol import (
     encode_json,
     parse_frame,
 )
-from ._tcp import FrameReader, HttpRequestRefused, send_message, tcp_address, tune
+from ._tcp import (
+    FrameReader,
+    HttpRequestRefused,
+    LateMessage,
+    send_message,
+    tcp_address,
+    tune,
+)
 
 
 class TcpLink(LinkBase):
@@ -95,9 +102,14 @@ class TcpLink(LinkBase):
     def _run(self) -> None:
         delay = self._backoff[0]
         try:
+            try:
+                address = tcp_address(self.url)
+            except ValueError as err:
+                self.fatal = f"invalid node URL: {err}"
+                return
             while not self._closing:
                 try:
-                    self._connection()
+                    self._connection(address)
                     delay = self._backoff[0]
                 except LinkFailed as err:
                     self.fatal = str(err)
@@ -137,7 +149,7 @@ class TcpLink(LinkBase):
         except BlockingIOError:
             pass
 
-    def _connection(self) -> None:
+    def _connection(self, address: tuple[str, int]) -> None:
         """One connection: connect, greet, then pump blocks until it fails or we close.
 
         Raises:
@@ -146,15 +158,20 @@ class TcpLink(LinkBase):
             OSError: the connection failed or broke.
             EOFError: the node closed the connection.
         """
-        host, port = tcp_address(self.url)
-        with socket.create_connection((host, port), timeout=self._open_timeout) as sock:
+        with socket.create_connection(address, timeout=self._open_timeout) as sock:
             tune(sock)
             reader = FrameReader(sock)
             hello = encode_json(HELLO, {**self._hello, "token": self._token})
             send_message(sock, self._prefix, hello)
-            reply = reader.read(
-                HEADER_SIZE + MAX_JSON_BYTES, deadline=time.monotonic() + self._open_timeout
-            )
+            try:
+                reply = reader.read(
+                    HEADER_SIZE + MAX_JSON_BYTES, deadline=time.monotonic() + self._open_timeout
+                )
+            except LateMessage as err:  # a WebSocket node waits for an HTTP line end
+                raise ProtocolError(
+                    f"no answer to HELLO within {self._open_timeout:g} s (is it a node "
+                    "started with --transport tcp? it prints 'listening on tcp://…')"
+                ) from err
             assert reply is not None  # only an idle_ok read returns None
             self._accept_hello(parse_frame(reply))
             try:

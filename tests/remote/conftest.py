@@ -15,6 +15,8 @@ import pytest
 
 TOKEN = "test-token-0123456789"
 AERS = str(Path(sys.executable).with_name("aers"))
+#: The options of a node on the TCP transport.
+TCP = ("--transport", "tcp")
 
 
 class NodeProcess:
@@ -23,11 +25,13 @@ class NodeProcess:
     def __init__(self, extra: tuple[str, ...] = ()) -> None:
         self.extra = extra
         self.port = 0
+        self.scheme = "ws"
         self.proc: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        """The URL the node printed (``ws://`` or, with ``--transport tcp``, ``tcp://``)."""
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
         self.proc = subprocess.Popen(
@@ -41,7 +45,8 @@ class NodeProcess:
             ready, _, _ = select.select([self.proc.stderr], [], [], 0.2)
             if ready:
                 line = self.proc.stderr.readline()
-                if line.startswith("listening on ws://"):
+                if line.startswith("listening on "):
+                    self.scheme = line.split()[-1].split("://")[0]
                     self.port = int(line.rsplit(":", 1)[1])
                     return
                 if not line and self.proc.poll() is not None:
@@ -93,6 +98,32 @@ def node(node_token: str) -> Iterator[NodeProcess]:
 def own_node(node_token: str) -> Iterator[NodeProcess]:
     """A node for one test, which may kill, restart or stop it."""
     server = NodeProcess()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tcp_node(node_token: str) -> Iterator[NodeProcess]:
+    """One TCP-transport node shared by the remote tests (``--transport tcp``)."""
+    server = NodeProcess(TCP)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["websocket", "tcp"])
+def any_node(request: pytest.FixtureRequest) -> NodeProcess:
+    """The shared node of each transport in turn (started on first use)."""
+    node: NodeProcess = request.getfixturevalue("node" if request.param == "websocket"
+                                                else "tcp_node")  # fmt: skip
+    return node
+
+
+@pytest.fixture(params=[(), TCP], ids=["websocket", "tcp"])
+def own_any_node(request: pytest.FixtureRequest, node_token: str) -> Iterator[NodeProcess]:
+    """A node of each transport in turn for one test, which may kill, restart or stop it."""
+    server = NodeProcess(request.param)
     server.start()
     yield server
     server.stop()

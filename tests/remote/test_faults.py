@@ -58,7 +58,8 @@ def remote(url: str, token: str = TOKEN, **kw: object) -> RemoteProcessor:
     return proc
 
 
-def test_killed_node_gives_fallback_then_reconnects_aligned(own_node: NodeProcess) -> None:
+def test_killed_node_gives_fallback_then_reconnects_aligned(own_any_node: NodeProcess) -> None:
+    own_node = own_any_node
     proc = remote(own_node.url, deadline_ms=2000, fallback="bypass")
     drive = Driver(proc)
     try:

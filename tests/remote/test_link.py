@@ -7,6 +7,7 @@ from signal_masks import TERMINAL, thread_blocks
 
 from aers_host.remote._link import Link
 from aers_host.remote._linkbase import Rings
+from aers_host.remote._tcp_link import TcpLink
 
 
 @pytest.fixture
@@ -18,6 +19,19 @@ def finished_link() -> Link:
     assert link.fatal is not None and "invalid node URL" in link.fatal
     assert link._loop.is_closed()
     return link
+
+
+def test_a_finished_tcp_link_says_why_and_closes_quietly() -> None:
+    link = TcpLink("tcp://no-port", "token-0123456789", {}, Rings.allocate(2, 1, 1, 64))
+    link.start()
+    link._thread.join(10)
+    assert (
+        link.fatal == "invalid node URL: 'tcp://no-port' names no host and port (tcp://HOST:PORT)"
+    )
+    link.kick()  # its wake-up pair is closed: nothing to wake, no error
+    link.close()
+    link.close()
+    assert not link.connected and link.first_result.is_set()
 
 
 def test_close_and_kick_tolerate_a_loop_closed_after_the_alive_check(
@@ -35,9 +49,11 @@ def test_close_of_a_finished_link_is_quiet_and_repeatable(finished_link: Link) -
     assert not finished_link.connected
 
 
-def test_the_link_thread_leaves_terminal_signals_to_the_main_thread() -> None:
+@pytest.mark.parametrize("link_type", [Link, TcpLink], ids=["websocket", "tcp"])
+def test_the_link_thread_leaves_terminal_signals_to_the_main_thread(link_type: type) -> None:
     # Nothing listens on port 1: the thread stays alive, retrying with backoff.
-    link = Link("ws://127.0.0.1:1", "token-0123456789", {}, Rings.allocate(2, 1, 1, 64))
+    scheme = "ws" if link_type is Link else "tcp"
+    link = link_type(f"{scheme}://127.0.0.1:1", "token-0123456789", {}, Rings.allocate(2, 1, 1, 64))
     link.start()
     try:
         assert link.first_result.wait(10) and link.fatal is None

@@ -57,9 +57,9 @@ def write(tmp_path: Path, url: str, latency: int = 1, block: int = 512) -> Path:
 
 @pytest.mark.parametrize(("latency", "block"), [(1, 512), (3, 256), (0, 128)])
 def test_remote_gain_equals_local_gain_delayed(
-    tmp_path: Path, node: NodeProcess, latency: int, block: int
+    tmp_path: Path, any_node: NodeProcess, latency: int, block: int
 ) -> None:
-    cfg = load_config(write(tmp_path, node.url, latency, block), registry=REGISTRY)
+    cfg = load_config(write(tmp_path, any_node.url, latency, block), registry=REGISTRY)
     result = render(cfg, REGISTRY, out_dir=None, capture=True)
     delay = latency * block
     out, ref, both = (result.captured[k] for k in ("out", "ref", "both"))
@@ -117,11 +117,12 @@ def test_live_server_metrics_carry_the_remote_rtt(tmp_path: Path, node: NodeProc
 
 @pytest.mark.security
 def test_wrong_token_is_refused_with_a_clear_error(
-    tmp_path: Path, node: NodeProcess, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, any_node: NodeProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = load_config(write(tmp_path, node.url), registry=REGISTRY)
+    cfg = load_config(write(tmp_path, any_node.url), registry=REGISTRY)
     monkeypatch.setenv("AERS_NODE_TOKEN", "wrong-token-xxxxxxxx")
-    with pytest.raises(GraphError, match=r"refused the token \(HTTP 401\)"):
+    why = r"HTTP 401" if any_node.scheme == "ws" else r"invalid or missing node token"
+    with pytest.raises(GraphError, match=rf"node at {any_node.url} refused the token \({why}\)"):
         build_plan(cfg, REGISTRY)
 
 
@@ -137,8 +138,8 @@ def test_wrong_token_via_cli_exits_1_without_traceback(
     assert "refused the token" in result.err and "Traceback" not in result.err
 
 
-def test_chain_the_node_cannot_run_is_refused(tmp_path: Path, node: NodeProcess) -> None:
-    text = write(tmp_path, node.url).read_text().replace("gain_db: -6, smoothing_ms: 0}}]",
+def test_chain_the_node_cannot_run_is_refused(tmp_path: Path, any_node: NodeProcess) -> None:
+    text = write(tmp_path, any_node.url).read_text().replace("gain_db: -6, smoothing_ms: 0}}]",
                                                          "gain_db: 99}}]")  # fmt: skip
     (tmp_path / "bad.yaml").write_text(text.replace("type: gain, params", "type: gain, params"))
     cfg = load_config(tmp_path / "bad.yaml", registry=REGISTRY)  # the client cannot tell
@@ -146,9 +147,10 @@ def test_chain_the_node_cannot_run_is_refused(tmp_path: Path, node: NodeProcess)
         build_plan(cfg, REGISTRY)
 
 
-def test_unreachable_node_is_a_clear_error(tmp_path: Path, node_token: str) -> None:
-    cfg = load_config(write(tmp_path, "ws://127.0.0.1:9"), registry=REGISTRY)
-    with pytest.raises(GraphError, match=r"cannot reach the node at ws://127\.0\.0\.1:9"):
+@pytest.mark.parametrize("scheme", ["ws", "tcp"])
+def test_unreachable_node_is_a_clear_error(tmp_path: Path, node_token: str, scheme: str) -> None:
+    cfg = load_config(write(tmp_path, f"{scheme}://127.0.0.1:9"), registry=REGISTRY)
+    with pytest.raises(GraphError, match=rf"cannot reach the node at {scheme}://127\.0\.0\.1:9"):
         build_plan(cfg, REGISTRY)
 
 

@@ -99,7 +99,8 @@ def test_stop_after_the_server_has_ended_is_quiet() -> None:
     server.stop()  # its loop is closed now: a second stop has nothing to do
 
 
-def test_cli_node_stops_on_ctrl_c_delivered_to_any_thread(own_node: NodeProcess) -> None:
+def test_cli_node_stops_on_ctrl_c_delivered_to_any_thread(own_any_node: NodeProcess) -> None:
+    own_node = own_any_node
     # The kernel may hand a process-wide SIGINT to any thread that does not block it, such
     # as numpy's BLAS pool or asyncio's resolver thread. Send it to such a thread directly:
     # the idle node must still wake up and stop, not sit in its event loop.
