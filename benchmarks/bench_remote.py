@@ -6,8 +6,8 @@ One 512 × 2 float32 block (4 KiB + the 32-byte AERS header) per round trip, 48 
   the floor any protocol on loopback can reach;
 * tcp transport: the AERS protocol against a real ``aers node serve --transport tcp``
   (empty chain), with the transport's own framing code (``send_message``, ``FrameReader``)
-  on a blocking socket. Measured in rounds alternating with the raw TCP echo, so both see
-  the same machine load;
+  on a blocking socket. Each block goes through the raw TCP echo, then the node, so both
+  see the same machine load;
 * tcp processor: ``RemoteProcessor.process`` with ``latency_blocks=0`` over ``tcp://``
   (audio thread → link thread → node → back), and ``latency_blocks=1`` at real-time pace;
 * bare websocket: a ``websockets`` echo server, no AERS code on either end — the floor
@@ -122,7 +122,7 @@ def echo_server(script: str, *args: str) -> Iterator[int]:
 
 
 def bench_tcp(message: bytes, node_url: str, blocks: int, warmup: int) -> tuple[list[int], ...]:
-    """Raw TCP echo and the AERS TCP transport, in alternating rounds of 250 blocks."""
+    """Raw TCP echo and the AERS TCP transport, block for block in turn (the same load)."""
     with echo_server(ECHO, str(len(message))) as port:
         raw = socket.create_connection(("127.0.0.1", port))
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -138,21 +138,17 @@ def bench_tcp(message: bytes, node_url: str, blocks: int, warmup: int) -> tuple[
         reader.read(MAX_MESSAGE)
         raw_times: list[int] = []
         aers_times: list[int] = []
-        done = 0
-        while done < warmup + blocks:
-            for _ in range(250):
-                t0 = time.perf_counter_ns()
-                raw.sendall(message)
-                got = 0
-                while got < len(buf):
-                    got += raw.recv_into(view[got:])
-                raw_times.append(time.perf_counter_ns() - t0)
-            for _ in range(250):
-                t0 = time.perf_counter_ns()
-                send_message(node, prefix, message)
-                reader.read(MAX_MESSAGE)
-                aers_times.append(time.perf_counter_ns() - t0)
-            done += 250
+        for _ in range(warmup + blocks):
+            t0 = time.perf_counter_ns()
+            raw.sendall(message)
+            got = 0
+            while got < len(buf):
+                got += raw.recv_into(view[got:])
+            t1 = time.perf_counter_ns()
+            send_message(node, prefix, message)
+            reader.read(MAX_MESSAGE)
+            aers_times.append(time.perf_counter_ns() - t1)
+            raw_times.append(t1 - t0)
         raw.close()
         node.close()
         return raw_times[warmup:], aers_times[warmup:]

@@ -1,12 +1,14 @@
-"""Remote audio nodes over WebSocket: the ``remote`` node type and ``aers node serve``.
+"""Remote audio nodes over WebSocket or TCP: the ``remote`` node type and ``aers node serve``.
 
 Public surface only; see ``_protocol`` (the binary frame format), ``_chain`` (validated
-processor chains), ``_server`` (the node), ``_link`` (the client's network thread) and
-``_client`` (the ``remote`` Processor and node type).
+processor chains), ``_session`` (what a node answers, on either transport), ``_server``
+(the node; WebSocket), ``_tcp``/``_tcp_server``/``_tcp_link`` (the TCP transport),
+``_linkbase``/``_link`` (the client's network thread) and ``_client`` (the ``remote``
+Processor and node type).
 
 Names load on first use (PEP 562): the ``remote`` node type is a built-in that every
 registry lists, while ``websockets`` is an optional extra (``aers-host[remote]``) that only
-a connection or a served node needs.
+a ``ws://`` connection or a WebSocket node needs; ``tcp://`` needs nothing more.
 """
 
 from __future__ import annotations

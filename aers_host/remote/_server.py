@@ -1,6 +1,10 @@
 """``aers node serve``: a processing node that runs a chain of processors for remote graphs.
 
-Protocol per connection (see ``_protocol``):
+The node listens with one transport: WebSocket (below, the default) or TCP
+(``transport="tcp"``: ``_tcp_server``, same messages behind a length prefix). What each
+message gets as an answer is decided in ``_session`` for both.
+
+Protocol per WebSocket connection (see ``_protocol``):
 
 1. The WebSocket handshake must carry the node's token, as ``Authorization: Bearer T``
    or ``?token=T`` in the URL; it is compared in constant time (``hmac.compare_digest``).

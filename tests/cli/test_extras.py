@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -153,6 +154,34 @@ def test_remote_node_without_websockets_fails_validation(config: Path) -> None:
     assert render.returncode == 1
     assert "pip install 'aers-host[remote]'" in render.stderr
     assert "Traceback" not in render.stderr
+
+
+def test_a_tcp_remote_node_needs_no_extra(config: Path) -> None:
+    """``tcp://`` nodes are plain sockets: node and graph both run on the lean install."""
+    node = subprocess.Popen(
+        [sys.executable, "-c", RUN, json.dumps(ALL_EXTRAS), json.dumps(
+            ["node", "serve", "--transport", "tcp", "--port", "0", "--token-env",
+             "AERS_TEST_TOKEN"])],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "AERS_TEST_TOKEN": "t" * 32},
+    )  # fmt: skip
+    try:
+        assert node.stderr is not None
+        line = node.stderr.readline()
+        assert line.startswith("listening on tcp://"), line + node.stderr.read()
+        text = config.read_text(encoding="utf-8").replace(
+            "g: {type: gain, params: {gain_db: -6}}",
+            f'g: {{type: remote, params: {{url: "{line.split()[-1]}", token_env: '
+            "AERS_TEST_TOKEN, chain: [{type: gain, params: {gain_db: -6}}]}}",
+        )
+        config.write_text(text, encoding="utf-8")
+        out = config.parent / "out"
+        proc = aers("render", config, "--out-dir", out, blocked=ALL_EXTRAS, cwd=config.parent)
+        assert proc.returncode == 0, proc.stderr
+        audio, _ = sf.read(out / "main.wav")
+        assert np.abs(audio).max() > 0.01
+    finally:
+        node.terminate()
+        node.communicate(timeout=30)
 
 
 def test_doctor_says_which_extras_are_installed(tmp_path: Path, aers_home: Path) -> None:
