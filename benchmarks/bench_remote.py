@@ -224,21 +224,34 @@ def bench_paced(url: str, blocks: int) -> tuple[list[int], int]:
         proc.close()
 
 
-def start_node(transport: str = "websocket") -> tuple[subprocess.Popen[str], str]:
+@contextlib.contextmanager
+def node_serving(transport: str) -> Iterator[str]:
+    """A real ``aers node serve --transport TRANSPORT`` process; yields the URL it printed."""
     node = subprocess.Popen(
         [AERS, "node", "serve", "--port", "0", "--token", TOKEN, "--transport", transport],
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert node.stderr is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if select.select([node.stderr], [], [], 0.5)[0]:
-            line = node.stderr.readline()
-            if line.startswith("listening on "):
-                return node, line.split()[-1]
-    node.kill()
-    raise RuntimeError("aers node serve did not start")
+    try:
+        assert node.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if select.select([node.stderr], [], [], 0.5)[0]:
+                line = node.stderr.readline()
+                if line.startswith("listening on "):
+                    yield line.split()[-1]
+                    return
+        raise RuntimeError("aers node serve did not start")
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+
+
+def processor_figures(url: str, args: argparse.Namespace) -> tuple[dict[str, Any], ...]:
+    """``process`` at latency 0 (back to back) and latency 1 (real-time pace) against ``url``."""
+    unhidden = stats(bench_processor(url, args.blocks, args.warmup))
+    paced_times, paced_late = bench_paced(url, args.paced)
+    return unhidden, {**stats(paced_times), "late_blocks": paced_late}
 
 
 def main() -> None:
@@ -249,27 +262,15 @@ def main() -> None:
     args = parser.parse_args()
     audio = np.random.default_rng(0).standard_normal((CHANNELS, FRAMES)).astype(np.float32)
     message = encode_block(BLOCK, 0, 0, audio)
-    node, url = start_node("tcp")
-    try:
+    with node_serving("tcp") as url:
         raw_times, tcp_times = bench_tcp(message, url, args.blocks, args.warmup)
         tcp, aers_tcp = stats(raw_times), stats(tcp_times)
-        tcp_proc = stats(bench_processor(url, args.blocks, args.warmup))
-        paced_times, paced_late = bench_paced(url, args.paced)
-        tcp_paced = {**stats(paced_times), "late_blocks": paced_late}
-    finally:
-        node.terminate()
-        node.wait(timeout=30)
+        tcp_proc, tcp_paced = processor_figures(url, args)
     with echo_server(WS_ECHO) as port:
         bare = stats(bench_ws(f"ws://127.0.0.1:{port}", message, args.blocks, args.warmup, False))
-    node, url = start_node()
-    try:
+    with node_serving("websocket") as url:
         ws = stats(bench_ws(url, message, args.blocks, args.warmup, hello=True))
-        proc = stats(bench_processor(url, args.blocks, args.warmup))
-        paced_times, paced_late = bench_paced(url, args.paced)
-        paced = {**stats(paced_times), "late_blocks": paced_late}
-    finally:
-        node.terminate()
-        node.wait(timeout=30)
+        proc, paced = processor_figures(url, args)
     tcp_median = aers_tcp["median_us"] / tcp["median_us"]
     tcp_p99 = aers_tcp["p99_us"] / tcp["p99_us"]
     result: dict[str, Any] = {

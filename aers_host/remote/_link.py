@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from .._threads import helper_thread
-from ._linkbase import LinkBase, LinkFailed, Rings
+from ._linkbase import LinkBase, LinkFailed
 from ._loop import loop_factory
 from ._protocol import HELLO, MAX_MESSAGE, ProtocolError, encode_json, parse_frame
 
@@ -24,34 +22,14 @@ from ._protocol import HELLO, MAX_MESSAGE, ProtocolError, encode_json, parse_fra
 class Link(LinkBase):
     """The WebSocket connection to one remote node, kept alive on a background thread.
 
-    Args:
-        url: ``ws://host:port/...`` of the node.
-        token: the node's shared secret (sent as ``Authorization: Bearer``).
-        hello: the HELLO payload (stream format and chain).
-        rings: the shared slots.
-        backoff: (first, longest) reconnect delay in seconds.
-        open_timeout: seconds for the handshake and the HELLO reply.
-        poll: seconds between the sender's looks at the pending queue.
+    Arguments as :class:`LinkBase`; ``url`` is ``ws://`` or ``wss://``, and the token is
+    sent as ``Authorization: Bearer`` in the handshake.
     """
 
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        hello: dict[str, Any],
-        rings: Rings,
-        *,
-        backoff: tuple[float, float] = (0.05, 2.0),
-        open_timeout: float = 5.0,
-        poll: float = 0.002,
-    ) -> None:
-        super().__init__(
-            url, token, hello, rings, backoff=backoff, open_timeout=open_timeout, poll=poll
-        )
+    def _setup(self) -> None:
         self._loop = loop_factory()()
         self._nap_future: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._thread = helper_thread(self._run, "aers-remote-link")
         self._ws: ClientConnection | None = None
 
     def kick(self) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._threads import helper_thread
 from ._protocol import ERROR, HEADER_SIZE, HELLO, RESULT, STATE, Frame, ProtocolError, encode_json
 
 #: Round trips kept for the RTT statistics (a ring of the latest ones).
@@ -79,8 +80,9 @@ class LinkFailed(Exception):
 class LinkBase:
     """State and message handling common to every transport's link.
 
-    Subclasses run the connection on :attr:`_thread` and implement :meth:`start`,
-    :meth:`close`, :meth:`kick` and :meth:`_send_control`.
+    Subclasses set up their transport in :meth:`_setup`, run the connection in
+    :meth:`_run` (on the link thread) and implement :meth:`close`, :meth:`kick` and
+    :meth:`_send_control`.
 
     Args:
         url: the node's address (``ws://``, ``wss://`` or ``tcp://``).
@@ -91,8 +93,6 @@ class LinkBase:
         open_timeout: seconds for the connection, its handshake and the HELLO reply.
         poll: seconds between the sender's looks at the pending queue.
     """
-
-    _thread: threading.Thread
 
     def __init__(
         self,
@@ -128,6 +128,15 @@ class LinkBase:
         self.malformed = 0
         self._state_reply: dict[str, Any] | None = None
         self._state_arrived = threading.Event()
+        self._setup()
+        self._thread = helper_thread(self._run, "aers-remote-link")
+
+    def _setup(self) -> None:
+        """[main-thread] The transport's own state (called by ``__init__``, before the thread)."""
+
+    def _run(self) -> None:
+        """[link-thread] Connect and reconnect until closed or refused for good."""
+        raise NotImplementedError
 
     # -- audio-thread side -------------------------------------------------------------
 

@@ -21,10 +21,8 @@ import random
 import select
 import socket
 import time
-from typing import Any
 
-from .._threads import helper_thread
-from ._linkbase import LinkBase, LinkFailed, Rings
+from ._linkbase import LinkBase, LinkFailed
 from ._protocol import (
     HEADER_SIZE,
     HELLO,
@@ -47,39 +45,19 @@ from ._tcp import (
 class TcpLink(LinkBase):
     """The TCP connection to one remote node, kept alive on a background thread.
 
-    Args:
-        url: ``tcp://host:port`` of a node started with ``aers node serve --transport tcp``.
-        token: the node's shared secret (sent in the HELLO).
-        hello: the HELLO payload (stream format and chain).
-        rings: the shared slots.
-        backoff: (first, longest) reconnect delay in seconds.
-        open_timeout: seconds for the connection and the HELLO reply.
-        poll: seconds between the sender's looks at the pending queue.
+    Arguments as :class:`LinkBase`; ``url`` is ``tcp://host:port`` of a node started with
+    ``aers node serve --transport tcp``, and the token is sent in the HELLO.
     """
 
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        hello: dict[str, Any],
-        rings: Rings,
-        *,
-        backoff: tuple[float, float] = (0.05, 2.0),
-        open_timeout: float = 5.0,
-        poll: float = 0.002,
-    ) -> None:
-        super().__init__(
-            url, token, hello, rings, backoff=backoff, open_timeout=open_timeout, poll=poll
-        )
+    def _setup(self) -> None:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._closing = False
         #: Messages of the main thread (STATE requests), sent after the blocks before them.
         self._outbox: collections.deque[bytes] = collections.deque()
-        self._send_buf = bytearray(len(rings.in_msgs[0]))
+        self._send_buf = bytearray(len(self.rings.in_msgs[0]))
         self._prefix = bytearray(4)
-        self._thread = helper_thread(self._run, "aers-remote-link")
 
     def kick(self) -> None:
         """[any-thread] Make the sender send what is pending now (before blocking on a result)."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from aers_host.remote import NodeServer
 
 TOKEN = "test-token-0123456789"
 AERS = str(Path(sys.executable).with_name("aers"))
@@ -136,6 +140,27 @@ def slow_node(node_token: str) -> Iterator[NodeProcess]:
     server.start()
     yield server
     server.stop()
+
+
+@contextlib.contextmanager
+def serving(server: NodeServer) -> Iterator[int]:
+    """Run an in-process ``server`` on a loopback port (yielded); stop it and check it ended."""
+    ready = threading.Event()
+    bound: list[int] = []
+
+    def on_ready(_host: str, port: int) -> None:
+        bound.append(port)
+        ready.set()
+
+    thread = threading.Thread(target=server.serve_forever, args=("127.0.0.1", 0, on_ready))
+    thread.start()
+    assert ready.wait(30)
+    try:
+        yield bound[0]
+    finally:
+        server.stop()
+        thread.join(15)
+        assert not thread.is_alive()
 
 
 def env_with_token() -> dict[str, str]:

@@ -17,7 +17,7 @@ from aers_host.errors import GraphError
 from aers_host.plugins import default_registry
 from aers_host.remote import NodeServer, RemoteProcessor
 
-from .conftest import NodeProcess
+from .conftest import NodeProcess, serving
 
 REGISTRY = default_registry(entry_points=False, store=False)
 TOKEN = "in-process-token"
@@ -26,21 +26,8 @@ FIXED = [{"type": "gain", "params": {"gain_db": -12, "smoothing_ms": 0}}]
 
 @pytest.fixture
 def fixed_node() -> Iterator[str]:
-    server = NodeServer(TOKEN, registry=REGISTRY, chain=FIXED)
-    ready = threading.Event()
-    bound: list[int] = []
-
-    def on_ready(host: str, port: int) -> None:
-        bound.append(port)
-        ready.set()
-
-    thread = threading.Thread(target=server.serve_forever, args=("127.0.0.1", 0, on_ready))
-    thread.start()
-    assert ready.wait(30)
-    yield f"ws://127.0.0.1:{bound[0]}"
-    server.stop()
-    thread.join(10)
-    assert not thread.is_alive()
+    with serving(NodeServer(TOKEN, registry=REGISTRY, chain=FIXED)) as port:
+        yield f"ws://127.0.0.1:{port}"
 
 
 def test_fixed_chain_serves_clients_that_send_none(fixed_node: str) -> None:

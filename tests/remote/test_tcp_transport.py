@@ -39,7 +39,7 @@ from aers_host.remote import (
 from aers_host.remote._protocol import MAX_JSON_BYTES
 from aers_host.remote._tcp import FrameReader, send_message, tune
 
-from .conftest import TOKEN, NodeProcess
+from .conftest import TOKEN, NodeProcess, serving
 from .test_offline_determinism import busy_loops
 
 REGISTRY = default_registry(entry_points=False, store=False)
@@ -244,20 +244,8 @@ def test_http_at_a_tcp_node_is_refused(tcp_node: NodeProcess, request_bytes: byt
 @pytest.fixture
 def inproc_tcp_node() -> Iterator[tuple[NodeServer, int]]:
     server = NodeServer(TOKEN, registry=REGISTRY, transport="tcp")
-    ready = threading.Event()
-    bound: list[int] = []
-
-    def on_ready(_host: str, port: int) -> None:
-        bound.append(port)
-        ready.set()
-
-    thread = threading.Thread(target=server.serve_forever, args=("127.0.0.1", 0, on_ready))
-    thread.start()
-    assert ready.wait(30)
-    yield server, bound[0]
-    server.stop()
-    thread.join(15)
-    assert not thread.is_alive()
+    with serving(server) as port:
+        yield server, port
 
 
 @pytest.mark.security
