@@ -164,6 +164,14 @@ class FrameReader:
         self._start = start + length
         return memoryview(self._buf)[start : start + length]
 
+    def holds_message(self) -> bool:
+        """True when a whole message is already received (:meth:`read` will not wait)."""
+        held = self._end - self._start
+        if held < LENGTH.size:
+            return False
+        (length,) = LENGTH.unpack_from(self._buf, self._start)
+        return held >= LENGTH.size + int(length)
+
     def _have(self, size: int, deadline: float | None, idle_ok: bool) -> bool:
         """Receive until ``size`` bytes from :attr:`_start` are in; False when idle.
 

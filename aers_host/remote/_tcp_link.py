@@ -162,7 +162,10 @@ class TcpLink(LinkBase):
         pending, outbox, wake = self._pending, self._outbox, self._wake_r
         watched = [sock, wake]
         while not self._closing:
-            readable, _, _ = select.select(watched, [], [], self._poll)
+            # One receive may bring several messages (even the HELLO reply and a RESULT);
+            # those already in the reader's buffer do not wake select(), so look only.
+            held = reader.holds_message()
+            readable, _, _ = select.select(watched, [], [], 0.0 if held else self._poll)
             if wake in readable:
                 self._drain_wakes()
             while pending:
@@ -176,7 +179,7 @@ class TcpLink(LinkBase):
                     send_message(sock, self._prefix, memoryview(self._send_buf)[:size])
             while outbox:
                 send_message(sock, self._prefix, outbox.popleft())
-            if sock in readable:
+            if held or sock in readable:
                 message = reader.read(MAX_MESSAGE)
                 assert message is not None  # only an idle_ok read returns None
                 self._on_frame(parse_frame(message))

@@ -36,8 +36,10 @@ from aers_host.remote import (
     encode_json,
     parse_frame,
 )
-from aers_host.remote._protocol import MAX_JSON_BYTES
+from aers_host.remote._linkbase import Rings
+from aers_host.remote._protocol import MAX_JSON_BYTES, RESULT
 from aers_host.remote._tcp import FrameReader, send_message, tune
+from aers_host.remote._tcp_link import TcpLink
 
 from .conftest import TOKEN, NodeProcess, serving
 from .test_offline_determinism import busy_loops
@@ -292,12 +294,14 @@ def test_stop_closes_idle_connections(inproc_tcp_node: tuple[NodeServer, int]) -
 
 
 class FakeTcpNode:
-    """A loopback TCP server that answers every HELLO with what ``answer`` returns."""
+    """A loopback TCP server that answers every HELLO with what ``answer`` returns, then
+    keeps the connection open (silent) until closed."""
 
     def __init__(self, answer: Callable[[], bytes]) -> None:
         self.answer = answer
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -311,11 +315,12 @@ class FakeTcpNode:
                 try:
                     FrameReader(conn).read(MAX_MESSAGE)
                     conn.sendall(self.answer())
-                    time.sleep(0.5)
+                    self._closed.wait(30)
                 except (OSError, EOFError):
                     pass
 
     def close(self) -> None:
+        self._closed.set()
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept()
         self._sock.close()
@@ -370,6 +375,27 @@ def test_a_tcp_url_at_a_websocket_node_says_what_to_check(node: NodeProcess) -> 
 def test_an_http_answer_is_not_taken_for_a_node() -> None:
     with pytest.raises(GraphError, match=r"answered in HTTP: it serves WebSocket, use ws://"):
         _prepare(lambda: b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+
+def test_results_that_arrive_in_one_receive_are_all_placed() -> None:
+    """Two RESULTs behind the HELLO reply in one segment: none waits for more traffic."""
+    results = [encode_block(RESULT, seq, seq * 64, np.full((1, 64), seq + 1.0, np.float32))
+               for seq in (0, 1)]  # fmt: skip
+    reply = encode_json(HELLO, {"latency_samples": 0, "channels_out": 1})
+    fake = FakeTcpNode(lambda: b"".join(_framed(m) for m in (reply, *results)))
+    rings = Rings.allocate(4, 1, 1, 64)
+    rings.in_seq[:2] = (0, 1)  # as if blocks 0 and 1 had been sent
+    link = TcpLink(f"tcp://127.0.0.1:{fake.port}", TOKEN, STREAM, rings, poll=30.0)
+    link.start()
+    try:
+        end = time.monotonic() + 10  # the poll (30 s) never rescues a stuck message
+        while rings.res_seq[1] != 1 and time.monotonic() < end:
+            link.arrived.wait(0.1)
+        assert list(rings.res_seq[:2]) == [0, 1]
+        assert rings.res_audio[1, 0, 0] == 2.0
+    finally:
+        link.close()
+        fake.close()
 
 
 # -- the CLI and the config ------------------------------------------------------------
