@@ -177,9 +177,17 @@ class TcpLink(LinkBase):
                 self._send_buf[:size] = view
                 if self._still_wanted(seq):
                     send_message(sock, self._prefix, memoryview(self._send_buf)[:size])
+                if pending and (reader.holds_message() or select.select([sock], [], [], 0)[0]):
+                    # A burst (the first latency_blocks blocks, or after a stall): take the
+                    # results in between, so neither side's sends wait on full buffers.
+                    self._receive(reader)
             while outbox:
                 send_message(sock, self._prefix, outbox.popleft())
             if held or sock in readable:
-                message = reader.read(MAX_MESSAGE)
-                assert message is not None  # only an idle_ok read returns None
-                self._on_frame(parse_frame(message))
+                self._receive(reader)
+
+    def _receive(self, reader: FrameReader) -> None:
+        """Handle the next message (held in the reader, or arriving now)."""
+        message = reader.read(MAX_MESSAGE)
+        assert message is not None  # only an idle_ok read returns None
+        self._on_frame(parse_frame(message))

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from aers_host._timing import OFFLINE
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.errors import GraphError
 from aers_host.graph import render
@@ -288,6 +289,31 @@ def test_stop_closes_idle_connections(inproc_tcp_node: tuple[NodeServer, int]) -
     with pytest.raises((EOFError, ConnectionError)):
         reader.read(MAX_MESSAGE)
     sock.close()
+
+
+def test_a_burst_of_the_largest_blocks_neither_side_stalls(
+    inproc_tcp_node: tuple[NodeServer, int],
+) -> None:
+    """Offline, the first ``latency_blocks`` blocks go out at once: 16 × 2 MiB here, more
+    than the socket buffers hold, while the node sends their results back. The link takes
+    results between sends, so neither side waits on the other's full buffer (before, both
+    sat in ``sendall`` until the 10 s send timeout dropped the connection)."""
+    _, port = inproc_tcp_node
+    latency, frames, channels = 16, 8192, 64
+    proc = RemoteProcessor(f"tcp://127.0.0.1:{port}", TOKEN, [], latency_blocks=latency)
+    proc.set_timing(OFFLINE)
+    proc.prepare(48_000, frames, channels)
+    rng = np.random.default_rng(0)
+    blocks = [rng.standard_normal((channels, frames)).astype(np.float32) for _ in range(20)]
+    out = np.zeros((channels, frames), np.float32)
+    try:
+        for k, block in enumerate(blocks):
+            proc.process(block, out, k * frames, ())
+            if k >= latency:
+                np.testing.assert_array_equal(out, blocks[k - latency])
+        assert proc.late_blocks == 0 and proc.remote_stats()["reconnects"] == 0
+    finally:
+        proc.close()
 
 
 # -- refusals by the client ------------------------------------------------------------
