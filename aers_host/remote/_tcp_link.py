@@ -20,6 +20,7 @@ import contextlib
 import random
 import select
 import socket
+import threading
 import time
 
 from ._linkbase import LinkBase, LinkFailed
@@ -58,11 +59,37 @@ class TcpLink(LinkBase):
         self._outbox: collections.deque[bytes] = collections.deque()
         self._send_buf = bytearray(len(self.rings.in_msgs[0]))
         self._prefix = bytearray(4)
+        #: Held while sending (the link thread, or a thread that is about to block anyway).
+        self._send_lock = threading.Lock()
+        self._sock: socket.socket | None = None
 
     def kick(self) -> None:
-        """[any-thread] Make the sender send what is pending now (before blocking on a result)."""
+        """[any-thread] Make the sender send what is pending now (before blocking on a result).
+
+        A thread that is about to block anyway sends a lone pending block itself when the
+        link thread is not sending (one thread wake-up less per round trip); otherwise, or
+        for a burst, it wakes the link thread.
+        """
+        if len(self._pending) == 1 and self._send_lock.acquire(blocking=False):
+            try:
+                if self._send_pending_now():
+                    return
+            finally:
+                self._send_lock.release()
         with contextlib.suppress(OSError):  # a full pair is woken already; closed: ending
             self._wake_w.send(b"\0")
+
+    def _send_pending_now(self) -> bool:
+        """[any-thread, send lock held] Send the one pending block; False to leave it."""
+        sock = self._sock
+        if sock is None or len(self._pending) != 1:
+            return False
+        try:
+            self._send_one(sock, self._pending.popleft())
+        except OSError:  # the stream may hold half a message now: end this connection
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        return True
 
     def close(self) -> None:
         """[main-thread] Stop the thread and close the connection (waits up to 2 s)."""
@@ -161,33 +188,48 @@ class TcpLink(LinkBase):
     def _pump(self, sock: socket.socket, reader: FrameReader) -> None:
         pending, outbox, wake = self._pending, self._outbox, self._wake_r
         watched = [sock, wake]
-        while not self._closing:
-            # One receive may bring several messages (even the HELLO reply and a RESULT);
-            # those already in the reader's buffer do not wake select(), so look only.
-            held = reader.holds_message()
-            readable, _, _ = select.select(watched, [], [], 0.0 if held else self._poll)
-            if wake in readable:
-                self._drain_wakes()
-            while pending:
-                seq = pending.popleft()
-                view = self._pending_message(seq)
-                if view is None:
-                    continue
-                size = len(view)
-                self._send_buf[:size] = view
-                if self._still_wanted(seq):
-                    send_message(sock, self._prefix, memoryview(self._send_buf)[:size])
-                if pending and (reader.holds_message() or select.select([sock], [], [], 0)[0]):
-                    # A burst (the first latency_blocks blocks, or after a stall): take the
-                    # results in between, so neither side's sends wait on full buffers.
+        self._sock = sock
+        try:
+            while not self._closing:
+                # One receive may bring several messages (even the HELLO reply and a
+                # RESULT); those already in the reader's buffer do not wake select().
+                held = reader.holds_message()
+                readable, _, _ = select.select(watched, [], [], 0.0 if held else self._poll)
+                if wake in readable:
+                    self._drain_wakes()
+                with self._send_lock:
+                    while pending:
+                        self._send_one(sock, pending.popleft())
+                        if pending and (reader.holds_message() or _readable(sock)):
+                            # A burst (the first latency_blocks blocks, or after a stall):
+                            # take the results in between, so neither side's sends wait
+                            # on full buffers.
+                            self._receive(reader)
+                    while outbox:
+                        send_message(sock, self._prefix, outbox.popleft())
+                if held or sock in readable:
                     self._receive(reader)
-            while outbox:
-                send_message(sock, self._prefix, outbox.popleft())
-            if held or sock in readable:
-                self._receive(reader)
+        finally:
+            with self._send_lock:
+                self._sock = None
+
+    def _send_one(self, sock: socket.socket, seq: int) -> None:
+        """[send lock held] Send slot ``seq`` unless the audio thread rewrote it meanwhile."""
+        view = self._pending_message(seq)
+        if view is None:
+            return
+        size = len(view)
+        self._send_buf[:size] = view
+        if self._still_wanted(seq):
+            send_message(sock, self._prefix, memoryview(self._send_buf)[:size])
 
     def _receive(self, reader: FrameReader) -> None:
         """Handle the next message (held in the reader, or arriving now)."""
         message = reader.read(MAX_MESSAGE)
         assert message is not None  # only an idle_ok read returns None
         self._on_frame(parse_frame(message))
+
+
+def _readable(sock: socket.socket) -> bool:
+    """True when a receive on ``sock`` would not wait."""
+    return bool(select.select([sock], [], [], 0)[0])
