@@ -6,7 +6,9 @@ socket and a wake-up socket pair, with a timeout of the poll interval; each roun
 the pending blocks (each copied into one reused buffer, then one ``sendmsg`` with its
 length prefix) and reads what arrived (``recv_into`` one reused buffer). Nothing is
 allocated per block and no event loop sits between the audio thread and the socket, which
-is where the WebSocket transport spends most of its round trip.
+is where the WebSocket transport spends most of its round trip. An audio thread about to
+block on a result sends its one pending block itself when the link thread is not sending
+(a non-blocking try of the send lock), saving a thread wake-up per round trip.
 
 The token travels in the HELLO (``token``), which the node checks before anything else;
 like ``ws://`` it is sent in clear: off loopback, tunnel it (SSH) or keep to a trusted LAN.
