@@ -14,7 +14,8 @@ Invariants:
 * **Results are placed by sequence number.** A RESULT lands in slot ``seq % R`` only while
   the audio thread still wants it (``seq >= needed``); late arrivals are counted, not used.
 * **No wake-up syscalls on the audio thread.** The sender polls the queue every ``poll``
-  seconds; only an audio thread that is about to block anyway calls :meth:`LinkBase.kick`.
+  seconds; only an audio thread that is about to block anyway calls :meth:`LinkBase.kick`
+  (which, on TCP, may send that thread's block itself).
 * **Reconnect with exponential backoff** (``backoff_min`` doubling to ``backoff_max``).
   Each connection is an *epoch*; blocks queued in an earlier epoch are dropped, never sent
   late, so the audio thread stops waiting for them at once.

@@ -78,6 +78,10 @@ class TcpLink(LinkBase):
                     return
             finally:
                 self._send_lock.release()
+        self._wake()
+
+    def _wake(self) -> None:
+        """[any-thread] Wake the link thread from its wait (a byte on the wake-up pair)."""
         with contextlib.suppress(OSError):  # a full pair is woken already; closed: ending
             self._wake_w.send(b"\0")
 
@@ -96,13 +100,13 @@ class TcpLink(LinkBase):
     def close(self) -> None:
         """[main-thread] Stop the thread and close the connection (waits up to 2 s)."""
         self._closing = True
-        self.kick()
+        self._wake()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
 
     def _send_control(self, message: bytes, timeout: float) -> None:
         self._outbox.append(message)
-        self.kick()
+        self._wake()
 
     # -- link-thread side --------------------------------------------------------------
 
