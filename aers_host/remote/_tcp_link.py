@@ -192,7 +192,7 @@ class TcpLink(LinkBase):
                 self.arrived.set()
 
     def _pump(self, sock: socket.socket, reader: FrameReader) -> None:
-        pending, outbox, wake = self._pending, self._outbox, self._wake_r
+        wake = self._wake_r
         watched = [sock, wake]
         self._sock = sock
         try:
@@ -203,21 +203,31 @@ class TcpLink(LinkBase):
                 readable, _, _ = select.select(watched, [], [], 0.0 if held else self._poll)
                 if wake in readable:
                     self._drain_wakes()
-                with self._send_lock:
-                    while pending:
-                        self._send_one(sock, pending.popleft())
-                        if pending and (reader.holds_message() or _readable(sock)):
-                            # A burst (the first latency_blocks blocks, or after a stall):
-                            # take the results in between, so neither side's sends wait
-                            # on full buffers.
-                            self._receive(reader)
-                    while outbox:
-                        send_message(sock, self._prefix, outbox.popleft())
+                # Never wait for the send lock: a thread sending its block may be waiting
+                # for the node to read, and the node for us to read its results. The
+                # blocks left pending go out on the next round.
+                if self._send_lock.acquire(blocking=False):
+                    try:
+                        self._send_all(sock, reader)
+                    finally:
+                        self._send_lock.release()
                 if held or sock in readable:
                     self._receive(reader)
         finally:
             with self._send_lock:
                 self._sock = None
+
+    def _send_all(self, sock: socket.socket, reader: FrameReader) -> None:
+        """[link-thread, send lock held] Send every pending block, then the main thread's."""
+        pending, outbox = self._pending, self._outbox
+        while pending:
+            self._send_one(sock, pending.popleft())
+            if pending and (reader.holds_message() or _readable(sock)):
+                # A burst (the first latency_blocks blocks, or after a stall): take the
+                # results in between, so neither side's sends wait on full buffers.
+                self._receive(reader)
+        while outbox:
+            send_message(sock, self._prefix, outbox.popleft())
 
     def _send_one(self, sock: socket.socket, seq: int) -> None:
         """[send lock held] Send slot ``seq`` unless the audio thread rewrote it meanwhile."""
