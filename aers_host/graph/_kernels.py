@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mix_scaled(dst: np.ndarray, src: np.ndarray, gain: float, accumulate: bool) -> None:
     """Dst = gain*src, or dst += gain*src when ``accumulate``; shapes (channels, frames)."""
     channels, frames = dst.shape
@@ -26,7 +26,7 @@ def mix_scaled(dst: np.ndarray, src: np.ndarray, gain: float, accumulate: bool) 
                 dst[c, i] = g * src[c, i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mix_delayed(
     dst: np.ndarray,
     src: np.ndarray,
@@ -58,7 +58,7 @@ def mix_delayed(
     return p
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mix_ramped(
     dst: np.ndarray,
     src: np.ndarray,
@@ -97,7 +97,7 @@ def mix_ramped(
     return p
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def interleave_into(dst: np.ndarray, src: np.ndarray, at: int) -> None:
     """``dst[at + i, c] = src[c, i]``: a (channels, frames) block into a (frames, channels) chunk.
 
@@ -128,7 +128,7 @@ def warm() -> None:
     mix_ramped(a, a, 0.0, 0.25, 1, 4, True, np.zeros((1, 0), np.float32), 0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def all_finite(buf: np.ndarray) -> bool:
     """True when ``buf`` (channels, frames) holds no NaN or Inf.
 
@@ -143,7 +143,7 @@ def all_finite(buf: np.ndarray) -> bool:
     return bool(acc == 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def replace_nonfinite(out: np.ndarray, inp: np.ndarray, bypass: bool) -> None:
     """Write a node's fallback into ``out``: ``inp`` when ``bypass`` and it is finite, else 0."""
     use_input = bypass and inp.shape == out.shape and all_finite(inp)

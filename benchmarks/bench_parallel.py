@@ -1,0 +1,166 @@
+"""Two cores: independent branches on worker threads vs the single-thread engine, same run.
+
+Graphs (rendered offline, no files, noise sources so no disk read):
+
+* ``branches``: 4 parallel branches of 8 nodes (high-pass, peak EQ, compressor, low
+  shelf, delay, high shelf, limiter, gain), each fed by its own noise source, summed by a
+  bus into an output — the issue's target graph (≥ 1.6× the single-thread throughput).
+* ``chain``: one source into the same 8 nodes in series and an output — a graph that
+  cannot gain; with the default (``threads`` auto) it must not get slower (≤ 3 %).
+
+Each case is rendered ``--repeats`` times with ``threads=1`` and with the other setting,
+alternating, so a busy machine moves both sides; the figure is the median of the per-pair
+ratios of wall time (and, for reference, the best of each side). The output of both
+settings is compared sample for sample in every pair.
+
+Run: ``.venv/bin/python benchmarks/bench_parallel.py [--seconds 10] [--repeats 7]``
+Writes ``benchmarks/results/parallel.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from bench_chain import write_results
+
+from aers_host.cli._doctor import warm_kernels
+from aers_host.config import GraphConfig, load_config
+from aers_host.graph import render
+from aers_host.plugins import default_registry
+
+SR = 48_000
+
+
+def strip(b: int) -> list[tuple[str, dict[str, Any]]]:
+    """The 8 nodes of one branch (``b`` varies the settings a little per branch)."""
+
+    def band(kind: str, freq: float, **extra: float) -> dict[str, Any]:
+        return {"type": "eq", "params": {"bands": [{"type": kind, "freq": freq, **extra}]}}
+
+    return [
+        (f"hp{b}", band("highpass", 80, q=0.707)),
+        (f"pk{b}", band("peak", 1000 + 200 * b, gain_db=3, q=1.0)),
+        (
+            f"cp{b}",
+            {
+                "type": "compressor",
+                "params": {"threshold_db": -18, "ratio": 4, "attack_ms": 5, "release_ms": 100},
+            },
+        ),
+        (f"ls{b}", band("lowshelf", 200, gain_db=-2, q=0.707)),
+        (f"dl{b}", {"type": "delay", "params": {"ms": 50 + 20 * b, "feedback": 0.3, "mix": 0.25}}),
+        (f"hs{b}", band("highshelf", 8000, gain_db=-1, q=0.707)),
+        (f"lm{b}", {"type": "limiter", "params": {}}),
+        (f"g{b}", {"type": "gain", "params": {"gain_db": -3}}),
+    ]
+
+
+def graph(branches: int, block: int, seconds: float) -> dict[str, Any]:
+    """``branches`` noise → strip chains into one bus (1 branch: a plain chain, no bus)."""
+    nodes: dict[str, Any] = {"out": {"type": "output"}}
+    connections: list[dict[str, Any]] = []
+    for b in range(branches):
+        previous = f"src{b}"
+        nodes[previous] = {"type": "noise", "params": {"level_db": -12, "seed": b + 1}}
+        for node_id, spec in strip(b):
+            nodes[node_id] = spec
+            connections.append({"from": previous, "to": node_id})
+            previous = node_id
+        connections.append({"from": previous, "to": "bus" if branches > 1 else "out"})
+    if branches > 1:
+        nodes["bus"] = {"type": "mix"}
+        connections.append({"from": "bus", "to": "out"})
+    return {
+        "sample_rate": SR,
+        "block_size": block,
+        "duration": seconds,
+        "nodes": nodes,
+        "connections": connections,
+    }
+
+
+def once(cfg: GraphConfig, registry: Any, threads: int | None) -> tuple[float, float, Any]:
+    """One render: (wall s, process CPU s, captured output, engine threads used)."""
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    result = render(cfg, registry, out_dir=None, capture=True, threads=threads)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return wall, cpu, result.captured["out"]
+
+
+def compare(cfg: GraphConfig, registry: Any, other: int | None, repeats: int) -> dict[str, Any]:
+    """Alternate ``threads=1`` and ``threads=other``; median ratio of wall times."""
+    single: list[float] = []
+    multi: list[float] = []
+    ratios: list[float] = []
+    cpu_single: list[float] = []
+    cpu_multi: list[float] = []
+    identical = True
+    for r in range(repeats):
+        order = (1, other) if r % 2 == 0 else (other, 1)
+        runs = {setting: once(cfg, registry, setting) for setting in order}
+        (w1, c1, a1), (w2, c2, a2) = runs[1], runs[other]
+        identical = identical and a1.shape == a2.shape and bool(np.array_equal(a1, a2))
+        single.append(w1)
+        multi.append(w2)
+        cpu_single.append(c1)
+        cpu_multi.append(c2)
+        ratios.append(w1 / w2)
+    return {
+        "wall_single_s": single,
+        "wall_other_s": multi,
+        "cpu_single_s": cpu_single,
+        "cpu_other_s": cpu_multi,
+        "speedup_median": statistics.median(ratios),
+        "speedup_best_of_each": min(single) / min(multi),
+        "bit_identical": identical,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--blocks", type=int, nargs="+", default=[128, 512, 2048])
+    args = parser.parse_args()
+    warm_kernels()
+    registry = default_registry(entry_points=False, store=False)
+    results: dict[str, Any] = {
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+        "cores": len(os.sched_getaffinity(0)),
+        "load_before": os.getloadavg(),
+        "cases": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, branches, other in (("branches", 4, 2), ("chain", 1, None)):
+            for block in args.blocks:
+                path = Path(tmp) / f"{name}{block}.yaml"
+                path.write_text(yaml.safe_dump(graph(branches, block, args.seconds)), "utf-8")
+                cfg = load_config(path, registry=registry)
+                case = compare(cfg, registry, other, args.repeats)
+                results["cases"][f"{name}@{block}"] = case
+                label = "threads=2" if other else "threads=auto"
+                print(
+                    f"{name:>8} @ {block:>4}: {label} / threads=1 throughput "
+                    f"{case['speedup_median']:.2f}x median "
+                    f"({case['speedup_best_of_each']:.2f}x best of each); "
+                    f"bit-identical {case['bit_identical']}",
+                    flush=True,
+                )
+    results["load_after"] = os.getloadavg()
+    print(f"load average before {results['load_before']}, after {results['load_after']}")
+    write_results("parallel", results)
+
+
+if __name__ == "__main__":
+    main()
