@@ -11,6 +11,9 @@ Invariants of :meth:`Engine.process_block` (``[audio-thread & processing]``):
   has a single unity input;
 * a delay that closes a feedback loop is read at its place in the order and written after
   every node has run, which is exact because it is at least one block long;
+* with ``threads`` > 1, independent lanes of a level run at once (lane 0 here, the rest on
+  the engine's :class:`~._pool.LanePool`), each node still after every node it reads, so
+  the output is bit-identical to one thread (docs/architecture.md, "Two cores");
 * no NaN or Inf leaves a node: each block's output is screened where it is produced
   (one vectorised pass), and a non-finite block is replaced by the node's fallback (its
   input when ``fallback: bypass`` and that is finite, else silence), counted in

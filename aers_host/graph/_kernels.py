@@ -3,6 +3,12 @@
 A numpy expression like ``dst += g * src`` allocates a temporary per block; these loops
 write in place, and cost ~0.3 µs per call once compiled (``cache=True`` keeps the compiled
 code on disk, warmed at setup by ``aers doctor --warm``).
+
+Unlike the DSP kernels (``nogil=True``), these keep the GIL: each runs for well under a
+microsecond per call, and releasing the GIL there would only add points where another
+thread (a lane of a threaded engine, the server's event loop) takes it and this thread
+then waits to get it back — a hand-off costs more than the kernel (docs/architecture.md,
+"Two cores").
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def mix_scaled(dst: np.ndarray, src: np.ndarray, gain: float, accumulate: bool) -> None:
     """Dst = gain*src, or dst += gain*src when ``accumulate``; shapes (channels, frames)."""
     channels, frames = dst.shape
@@ -26,7 +32,7 @@ def mix_scaled(dst: np.ndarray, src: np.ndarray, gain: float, accumulate: bool) 
                 dst[c, i] = g * src[c, i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def mix_delayed(
     dst: np.ndarray,
     src: np.ndarray,
@@ -58,7 +64,7 @@ def mix_delayed(
     return p
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def mix_ramped(
     dst: np.ndarray,
     src: np.ndarray,
@@ -97,7 +103,7 @@ def mix_ramped(
     return p
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def interleave_into(dst: np.ndarray, src: np.ndarray, at: int) -> None:
     """``dst[at + i, c] = src[c, i]``: a (channels, frames) block into a (frames, channels) chunk.
 
@@ -128,7 +134,7 @@ def warm() -> None:
     mix_ramped(a, a, 0.0, 0.25, 1, 4, True, np.zeros((1, 0), np.float32), 0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def all_finite(buf: np.ndarray) -> bool:
     """True when ``buf`` (channels, frames) holds no NaN or Inf.
 
@@ -143,7 +149,7 @@ def all_finite(buf: np.ndarray) -> bool:
     return bool(acc == 0.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def replace_nonfinite(out: np.ndarray, inp: np.ndarray, bypass: bool) -> None:
     """Write a node's fallback into ``out``: ``inp`` when ``bypass`` and it is finite, else 0."""
     use_input = bypass and inp.shape == out.shape and all_finite(inp)

@@ -12,9 +12,9 @@ Invariants:
   semaphores: ``go`` (the audio thread releases it to start the job) and ``done`` (the
   worker releases it when the job returned). A blocked ``acquire`` releases the GIL, so
   a waiting thread costs nothing; the numba kernels release the GIL too, so lanes run
-  at the same time. Measured against a spin-then-wait on a shared word, this plain
-  hand-off was as fast on the 2-core machine (a spinning waiter holds a core the other
-  lane needs) — see ``benchmarks/bench_parallel.py``.
+  at the same time. One hand-off per parallel level and block: the per-node GIL
+  hand-offs between the lanes cost far more (docs/architecture.md, "Two cores"), so a
+  spinning barrier, which would hold a core the other lane needs, was not pursued.
 * **Errors cross back.** An exception raised by a job is kept and re-raised by
   :meth:`LanePool.wait` on the audio thread, after every worker has finished its job, so
   no worker still touches a buffer when the caller handles it.

@@ -161,3 +161,34 @@ def test_resolve_threads_auto_and_counts() -> None:
     assert resolve_threads("auto") is None
     assert resolve_threads(None) is None
     assert resolve_threads(3) == 3
+
+
+def level_of(levels: tuple[tuple[tuple[int, ...], ...], ...], index: int) -> int:
+    return next(k for k, level in enumerate(levels) if any(index in lane for lane in level))
+
+
+def test_a_side_chain_or_pre_tap_from_another_branch_runs_after_its_source(
+    tmp_path: Path,
+) -> None:
+    nodes, edges = chains(4, 8)
+    nodes["duck"] = {"type": "duck", "params": {"depth_db": 6}}
+    edges = [e for e in edges if e != ("e0_7", "bus")] + [("e0_7", "duck"), ("duck", "bus")]
+    path_nodes = {**nodes, "out": {"type": "output"}}
+    data = {
+        "block_size": 512,
+        "duration": 0.1,
+        "nodes": path_nodes,
+        "connections": [{"from": a, "to": b} for a, b in edges]
+        + [
+            {"from": "e2_3", "to": "duck", "port": "sidechain"},
+            {"from": "e3_4", "to": "bus", "tap": "pre"},
+        ],
+    }
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    plan = build_plan(load_config(path, registry=REGISTRY), REGISTRY)
+    levels = split_levels(plan, 2).levels
+    duck, key = plan.index["duck"], plan.index["e2_3"]
+    assert level_of(levels, duck) > level_of(levels, key)
+    assert level_of(levels, plan.index["bus"]) > level_of(levels, plan.index["e3_4"])
+    plan.close()

@@ -7,6 +7,7 @@ run on two threads (``RenderResult.threads``), or the comparison would prove not
 
 from __future__ import annotations
 
+import json
 import textwrap
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import soundfile as sf
 import yaml
 
 from aers_host import render as api_render
@@ -231,3 +233,23 @@ def test_threads_out_of_range_is_refused_in_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, {**four_branches(), "threads": 0})
     assert "threads" in str(caught.value)
+
+
+def test_cli_render_threads_option(tmp_path: Path, run_cli: Any) -> None:
+    data = four_branches()
+    data.pop("events")
+    data["nodes"].pop("ev")
+    data["connections"] = [c for c in data["connections"] if c["from"] != "ev"]
+    config = tmp_path / "graph.yaml"
+    config.write_text(yaml.safe_dump({**data, "duration": 0.1}), encoding="utf-8")
+    for threads in ("1", "2"):
+        out = tmp_path / threads
+        assert run_cli("render", config, "--out-dir", out, "--threads", threads).code == 0
+        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics["threads"] == int(threads)
+    one, _ = sf.read(tmp_path / "1" / "out.wav", dtype="float32")
+    two, _ = sf.read(tmp_path / "2" / "out.wav", dtype="float32")
+    assert np.array_equal(one, two)
+    refused = run_cli("render", config, "--out-dir", tmp_path / "x", "--threads", "0")
+    assert refused.code == 2
+    assert "--threads" in refused.err and "1 … 64 or auto" in refused.err
