@@ -16,9 +16,10 @@ first block, and says which nodes may run at the same time (docs/architecture.md
   clusters of one level are independent, so a level's clusters are dealt to lanes
   (longest first, to the least loaded lane) and run at once, with one barrier after.
 * A level is only run on several lanes when its lighter lanes carry enough estimated work
-  (:data:`MIN_LANE_WORK`; with ``threads`` auto, also :data:`AUTO_MIN_NODE_WORK` per
-  node); lighter levels run on the calling thread, so a plan that cannot gain (a single
-  chain) keeps the single-thread loop unchanged and starts no thread.
+  (:data:`MIN_LANE_WORK`) and, with ``threads`` auto, when every lane holds a node that
+  waits on a worker process or a peer off the GIL; other levels run on the calling
+  thread, so a plan that cannot gain (a single chain) keeps the single-thread loop
+  unchanged and starts no thread.
 * Nodes whose processors share something outside the engine (sandboxed nodes sharing one
   worker process; in-process plugin code of one node type, which may keep global state)
   stay on one lane of a level.
@@ -48,19 +49,13 @@ from ._sinks import OutputSink
 #: (in channel-samples, the unit of :func:`node_cost`).
 NODE_OVERHEAD: Final = 256
 #: Estimated cost of a node whose processor waits on another process or host (a
-#: sandboxed, native-worker or remote node: a round trip of tens of microseconds, spent
-#: off the GIL).
+#: sandboxed, LV2- or native-worker or remote node: a round trip of tens of
+#: microseconds, spent off the GIL).
 EXTERNAL_COST: Final = 32_768
 #: With an explicit thread count, a level runs on several lanes when every lane but the
 #: heaviest carries at least this much estimated work.
 MIN_LANE_WORK: Final = 4_096
-#: With ``threads`` auto, each lane of a parallel level must also average this much
-#: work per node. Two lanes of built-in nodes hand the GIL to each other at every kernel
-#: call; on the project's 2-core VM a hand-off costs about as much as a 512-frame stereo
-#: kernel, so short kernels gain nothing (``benchmarks/bench_parallel.py``): the default
-#: keeps threads for long kernels (blocks of ~4096 stereo frames and up) and for nodes
-#: that wait on a worker process or a peer.
-AUTO_MIN_NODE_WORK: Final = 8_192
+
 Lane = tuple[int, ...]
 Level = tuple[Lane, ...]
 
@@ -115,8 +110,8 @@ def split_levels(plan: Plan, threads: int | None) -> Schedule:
     Args:
         plan: the prepared plan.
         threads: most threads to use (1: everything on the calling thread); None (auto)
-            uses the available cores, and only for levels whose lanes average
-            :data:`AUTO_MIN_NODE_WORK` per node.
+            uses the available cores, and only for levels where every lane holds a node
+            that waits off the GIL (see :func:`_worth_it`).
     """
     auto = threads is None
     limit = min(available_cores(), MAX_THREADS) if threads is None else threads
@@ -130,11 +125,12 @@ def split_levels(plan: Plan, threads: int | None) -> Schedule:
     for members, level in zip(clusters, levels, strict=True):
         by_level.setdefault(level, []).append(sorted(members))
     cost = [node_cost(node, plan.block_size) for node in plan.nodes]
+    waits = [waits_elsewhere(node) for node in plan.nodes]
     keys = [_affinity(node) for node in plan.nodes]
     out: list[Level] = []
     for level in sorted(by_level):
         lanes = _deal(_bundle(by_level[level], keys), cost, limit)
-        if not _worth_it(lanes, cost, auto):
+        if not _worth_it(lanes, cost, waits, auto):
             lanes = [sorted(i for lane in lanes for i in lane)]
         if len(lanes) == 1 and out and len(out[-1]) == 1:  # consecutive one-lane levels join
             out[-1] = (tuple(sorted((*out[-1][0], *lanes[0]))),)
@@ -144,23 +140,38 @@ def split_levels(plan: Plan, threads: int | None) -> Schedule:
     return Schedule(tuple(out), widest) if widest > 1 else Schedule((every,), 1)
 
 
-def _worth_it(lanes: list[list[int]], cost: Sequence[int], auto: bool) -> bool:
-    """Whether running ``lanes`` at once may beat running them one after another."""
+def _worth_it(
+    lanes: list[list[int]], cost: Sequence[int], waits: Sequence[bool], auto: bool
+) -> bool:
+    """Whether running ``lanes`` at once may beat running them one after another.
+
+    With ``auto``, every lane must also hold a node that waits off the GIL: lanes of
+    built-in nodes hand the GIL to each other at every kernel call, and on the project's
+    2-core VM that made two lanes slower than one at every block size measured (32 …
+    8192 frames; ``benchmarks/bench_parallel.py``), while lanes that wait on workers or
+    peers overlap their waits.
+    """
     if len(lanes) < 2:
         return False
-    loads = [sum(cost[i] for i in lane) for lane in lanes]
-    if min(loads) < MIN_LANE_WORK:
+    if min(sum(cost[i] for i in lane) for lane in lanes) < MIN_LANE_WORK:
         return False
-    return not auto or all(
-        load >= AUTO_MIN_NODE_WORK * len(lane) for load, lane in zip(loads, lanes, strict=True)
-    )
+    return not auto or all(any(waits[i] for i in lane) for lane in lanes)
 
 
 def node_cost(node: NodeRuntime, frames: int) -> int:
     """Estimated work of one block of ``node``, in channel-samples (see the constants)."""
-    own = isinstance(node.proc, ProcessorBase | OutputSink)
     samples = frames * max(node.channels_in, node.channels_out, 1)
-    return samples + NODE_OVERHEAD + (0 if own else EXTERNAL_COST)
+    return samples + NODE_OVERHEAD + (EXTERNAL_COST if waits_elsewhere(node) else 0)
+
+
+def waits_elsewhere(node: NodeRuntime) -> bool:
+    """Whether ``node`` waits for another process or host each block, with the GIL released.
+
+    A sandboxed (or LV2-/native-worker) node talks to its worker through ``link``; a
+    remote node to its peer at ``url``.
+    """
+    proc = node.proc
+    return getattr(proc, "link", None) is not None or hasattr(proc, "url")
 
 
 def _dependencies(node: NodeRuntime) -> tuple[int, ...]:
