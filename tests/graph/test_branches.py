@@ -198,3 +198,18 @@ def test_a_side_chain_or_pre_tap_from_another_branch_runs_after_its_source(
     assert level_of(levels, duck) > level_of(levels, key)
     assert level_of(levels, plan.index["bus"]) > level_of(levels, plan.index["e3_4"])
     plan.close()
+
+
+class _InProcessPluginProc:
+    """Stands for foreign code running in this process (no worker link, no peer)."""
+
+    latency_samples = 0
+
+
+def test_in_process_plugin_nodes_of_one_type_stay_on_one_lane(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, *chains(4, 8))
+    same_type = [plan.index["e0_5"], plan.index["e3_5"]]
+    for i in same_type:
+        plan.nodes[i].proc = _InProcessPluginProc()  # type: ignore[assignment]
+    lanes = [lane for lane in split_levels(plan, 2).levels[0] if same_type[0] in lane]
+    assert len(lanes) == 1 and same_type[1] in lanes[0]
