@@ -44,6 +44,7 @@ from .errors import ConfigError, Problem
 from .graph import Engine, Plan, build_plan, check_fallback, substitution_report
 from .graph import render as render_config
 from .graph._automation import Lane
+from .graph._branches import resolve_threads
 from .graph._input import InputSource
 
 Audio = npt.NDArray[np.float32]
@@ -399,7 +400,12 @@ class Graph:
         return plan
 
     def render(
-        self, seconds: float, *, allow_fallback: bool = False, hang_limit: float | None = None
+        self,
+        seconds: float,
+        *,
+        allow_fallback: bool = False,
+        hang_limit: float | None = None,
+        threads: int | str | None = None,
     ) -> dict[str, Audio]:
         """Render ``seconds`` into memory: output id → (channels, frames) float32.
 
@@ -412,18 +418,22 @@ class Graph:
             hang_limit: seconds one block may take before its node counts as hung
                 (restart, one retry, then fallback); default 10, a node's
                 ``hang_limit_s`` option wins.
+            threads: most threads for independent branches: an int, ``"auto"``, or None
+                for the config's ``threads`` (docs/config.md, "Threads"); the audio is
+                the same whatever the setting.
 
         Raises:
             ConfigError: the graph is invalid.
-            GraphError: it cannot be built.
+            GraphError: it cannot be built, or ``threads`` is out of range.
             FallbackAudioError: a node played fallback audio and ``allow_fallback`` is
                 False (its ``result`` is None; render with ``allow_fallback=True`` to keep
                 the audio).
         """
         config = self.config(duration=seconds)
+        count = resolve_threads(config.threads if threads is None else threads)
         plan = self._plan(config, Timing(realtime=False, hang_limit_s=hang_limit))
         try:
-            audio = _run_to_memory(plan, round(seconds * config.sample_rate))
+            audio = _run_to_memory(plan, round(seconds * config.sample_rate), count)
             check_fallback(plan, substitution_report(plan), allowed=allow_fallback)
             return audio
         finally:
@@ -621,17 +631,20 @@ def _substituted_blocks(plan: Plan) -> int:
     return total
 
 
-def _run_to_memory(plan: Plan, total: int) -> dict[str, Audio]:
-    engine = Engine(plan)
-    outputs = {s.id: np.zeros((s.channels_in, total), np.float32) for s in plan.sinks()}
-    done = 0
-    while done < total:
-        frames = min(plan.block_size, total - done)
-        engine.process_block(frames)
-        for sink_id, audio in outputs.items():
-            audio[:, done : done + frames] = _sink_input(plan, sink_id, frames)
-        done += frames
-    return outputs
+def _run_to_memory(plan: Plan, total: int, threads: int | None = 1) -> dict[str, Audio]:
+    engine = Engine(plan, threads=threads)
+    try:
+        outputs = {s.id: np.zeros((s.channels_in, total), np.float32) for s in plan.sinks()}
+        done = 0
+        while done < total:
+            frames = min(plan.block_size, total - done)
+            engine.process_block(frames)
+            for sink_id, audio in outputs.items():
+                audio[:, done : done + frames] = _sink_input(plan, sink_id, frames)
+            done += frames
+        return outputs
+    finally:
+        engine.close()
 
 
 def render(
@@ -640,6 +653,7 @@ def render(
     *,
     allow_fallback: bool = False,
     hang_limit: float | None = None,
+    threads: int | str | None = None,
 ) -> dict[str, Audio]:
     """Render a graph, a validated config or a config file into memory, offline.
 
@@ -653,20 +667,25 @@ def render(
         hang_limit: seconds one block may take before its node counts as hung (its
             worker is restarted and the block retried once); default 10 s, a node's
             ``hang_limit_s`` option wins.
+        threads: most threads for independent branches: an int, ``"auto"``, or None for
+            the config's ``threads`` (default auto; docs/config.md, "Threads"). The audio
+            is bit for bit the same whatever the setting.
 
     Returns:
         Output id → (channels, frames) float32 array; nothing is written to disk.
 
     Raises:
         ConfigError: the graph is invalid.
-        GraphError: it cannot be built or has no length.
+        GraphError: it cannot be built, has no length, or ``threads`` is out of range.
         FallbackAudioError: a node played fallback audio (one line per node) and
             ``allow_fallback`` is False.
     """
     if isinstance(graph, Graph):
         if seconds is None:
             raise ValueError("render(graph, seconds): seconds is required for a Graph")
-        return graph.render(seconds, allow_fallback=allow_fallback, hang_limit=hang_limit)
+        return graph.render(
+            seconds, allow_fallback=allow_fallback, hang_limit=hang_limit, threads=threads
+        )
     from .plugins import default_registry
 
     registry = default_registry()
@@ -678,6 +697,7 @@ def render(
         duration=seconds,
         capture=True,
         timing=Timing(realtime=False, hang_limit_s=hang_limit),
+        threads=threads,
     )
     check_fallback(result.plan, result.substituted, allowed=allow_fallback, result=result)
     return result.captured

@@ -32,6 +32,9 @@ MAX_LATENCY_SECONDS: Final = 10
 #: Longest latency of any path through a graph (the sum along it), in seconds: this bounds
 #: every compensation delay line the planner allocates.
 MAX_PATH_LATENCY_SECONDS: Final = 60
+#: Most threads one engine runs branches on (``threads:``, ``--threads``): the pool is
+#: sized by it, so a config cannot ask for thousands of threads.
+MAX_THREADS: Final = 64
 
 
 def max_latency_samples(sample_rate: int, seconds: int = MAX_LATENCY_SECONDS) -> int:

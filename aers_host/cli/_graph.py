@@ -53,6 +53,37 @@ HangLimitOpt = Annotated[
 ]
 
 
+def _threads_option(value: str | None) -> str | None:
+    """Check ``--threads`` (``auto`` or 1 … 64) where typer parses it (exit 2 otherwise)."""
+    if value is None or value == "auto":
+        return value
+    from .._limits import MAX_THREADS
+
+    if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
+        raise typer.BadParameter(f"give 1 … {MAX_THREADS} or auto, not {value!r}")
+    return value
+
+
+ThreadsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--threads",
+        help="Most threads for independent branches: 1 … 64 or auto (default: the "
+        "config's threads, else auto). Never changes the audio.",
+        callback=_threads_option,
+    ),
+]
+
+
+def with_threads(cfg: GraphConfig, threads: str | None) -> GraphConfig:
+    """``cfg`` with ``--threads`` applied (None: the config's own ``threads`` stays)."""
+    import dataclasses
+
+    if threads is None:
+        return cfg
+    return dataclasses.replace(cfg, threads=None if threads == "auto" else int(threads))
+
+
 def _load(
     config: Path,
     block_size: int | None = None,
@@ -265,6 +296,7 @@ def render_command(
     ] = None,
     allow_fallback: AllowFallbackOpt = False,
     hang_limit: HangLimitOpt = None,
+    threads: ThreadsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Render every output node to OUT_DIR/<node-id>.wav and write OUT_DIR/metrics.json.
@@ -293,6 +325,7 @@ def render_command(
         raise typer.BadParameter("give a CONFIG, or --resume NAME", param_hint="CONFIG")
     else:
         cfg = _load(config, block_size, duration, registry, require_length=True)
+    cfg = with_threads(cfg, threads)
     stems_scheduler = prepare_stems(cfg, registry, stems_mode)  # fails before rendering
     show_bar = sys.stderr.isatty() and not as_json
     with Progress(

@@ -17,7 +17,15 @@ from .._extras import require_extra
 from ..device import DEFAULT_PERIODS, MAX_PERIODS
 from ..errors import AudioDeviceError
 from ._app import app, finite_seconds, out_console, print_json
-from ._graph import BlockOpt, ConfigArg, JsonOpt, _load, report_node_health
+from ._graph import (
+    BlockOpt,
+    ConfigArg,
+    JsonOpt,
+    ThreadsOpt,
+    _load,
+    report_node_health,
+    with_threads,
+)
 
 if TYPE_CHECKING:
     from ..config import GraphConfig
@@ -129,6 +137,7 @@ def run_command(
     client_name: ClientNameOpt = "aers",
     connect: ConnectOpt = False,
     jack_periods: PeriodsOpt = DEFAULT_PERIODS,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Run CONFIG in real time (paced to the wall clock), showing deadline misses live.
 
@@ -140,12 +149,12 @@ def run_command(
     registry = default_registry()
     if jack:
         _run_jack(config, block_size, duration, registry, out_dir, as_json,
-                  client_name, connect, jack_periods)  # fmt: skip
+                  client_name, connect, jack_periods, threads)  # fmt: skip
         return
     from .._pipeline import render_run
     from ..graph import Pacing
 
-    cfg = _load(config, block_size, duration, registry)
+    cfg = with_threads(_load(config, block_size, duration, registry), threads)
     pacing = Pacing()
     interactive = sys.stdout.isatty() and not as_json
     live = Live(console=out_console, auto_refresh=False, transient=False)
@@ -180,6 +189,7 @@ def _run_jack(
     client_name: str,
     connect: bool,
     periods: int,
+    threads: str | None = None,
 ) -> None:
     """``aers run --jack``: the render driven by JACK's clock; block size from the server.
 
@@ -196,7 +206,7 @@ def _run_jack(
     require_extra("jack", "aers run --jack")
     device = JackDevice.open(client_name, periods=periods)
     try:
-        cfg = _load(config, block_size or device.period, duration, registry)
+        cfg = with_threads(_load(config, block_size or device.period, duration, registry), threads)
         device.check_rate(cfg.sample_rate, str(config))
         runner = JackRun(device, connect=connect)
         sys.setswitchinterval(device.switch_interval)

@@ -30,6 +30,7 @@ from ..device import DEFAULT_PERIODS
 from ..errors import AersError, AudioDeviceError
 from ._app import app, err_console
 from ._edit import announce, withdraw
+from ._graph import ThreadsOpt, with_threads
 from ._run import ClientNameOpt, ConnectOpt, JackOpt, PeriodsOpt
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ def serve(
     client_name: ClientNameOpt = "aers",
     connect: ConnectOpt = False,
     jack_periods: PeriodsOpt = DEFAULT_PERIODS,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Run CONFIG in real time and serve the live dashboard, WebSocket feed and REST API."""
     require_extra("serve", "aers serve")
@@ -128,7 +130,7 @@ def serve(
             require_extra("jack", "aers serve --jack")
             device = JackDevice.open(client_name, periods=jack_periods)
         _serve(listener, config, host, token, open_browser, rate, crossfade_ms, session,
-               record, record_seconds, device, connect)  # fmt: skip
+               record, record_seconds, device, connect, threads)  # fmt: skip
     finally:
         listener.close()
         if device is not None:
@@ -148,6 +150,7 @@ def _serve(
     record_seconds: float,
     device: JackDevice | None = None,
     connect: bool = False,
+    threads: str | None = None,
 ) -> None:
     from ..config import load_config
     from ..dsp import warm_kernels
@@ -167,7 +170,7 @@ def _serve(
     registry = default_registry()
     # With JACK, the server's period is the block size; its rate must be the config's.
     overrides = {"block_size": device.period} if device is not None else {}
-    cfg = load_config(config, registry=registry, overrides=overrides)
+    cfg = with_threads(load_config(config, registry=registry, overrides=overrides), threads)
     if device is not None:
         device.check_rate(cfg.sample_rate, str(config))
     warm_kernels()  # so a live edit never compiles a DSP kernel on the audio thread

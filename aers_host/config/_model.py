@@ -58,6 +58,8 @@ class GraphConfig:
     events: tuple[Any, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[str, int] = field(default_factory=dict)
+    #: Most threads for independent branches (``threads:``); None = auto.
+    threads: int | None = None
     #: Things that render but are probably mistakes (audio reaching no output), located
     #: like problems; ``aers validate`` prints them and still exits 0.
     warnings: tuple[Problem, ...] = field(default=(), compare=False)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._limits import MAX_THREADS
 from .._nodetype import CheckContext, NodeType
 from .._seeds import SEED_KEY, derive_seed, takes_seed
 from ..dsp import delay_samples
@@ -141,6 +142,7 @@ def inspect_document(
         block_size=block_size,
         duration=float(duration) if isinstance(duration, (int, float)) else None,
         seed=_int_or(data.get("seed"), 0),
+        threads=_threads(data.get("threads")),
         nodes=checked.nodes,
         connections=tuple(connections),
         events=tuple(data["events"]) if isinstance(data.get("events"), list) else (),
@@ -155,6 +157,12 @@ def _in_schema_range(key: str, value: int) -> int:
     """``value`` clamped to the ``minimum``/``maximum`` schema.json gives ``key``."""
     limits = config_schema()["properties"][key]
     return int(min(max(value, limits["minimum"]), limits["maximum"]))
+
+
+def _threads(value: Any) -> int | None:
+    """The ``threads`` key: a count, or None for ``auto`` or anything the schema refused."""
+    count = _int_or(value, 0) if value != "auto" else 0
+    return count if 1 <= count <= MAX_THREADS else None
 
 
 def _int_or(value: Any, default: int) -> int:

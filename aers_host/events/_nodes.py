@@ -43,7 +43,7 @@ class EventsSource(ProcessorBase):
         out.fill(0.0)
 
 
-@lazy_njit(cache=True)
+@lazy_njit(cache=True, nogil=True)
 def _duck_kernel(  # pragma: no cover - compiled
     inp: Buffer, out: Buffer, sc: Buffer, state: np.ndarray, lowest: np.ndarray, thr: float,
     floor: float, g_att: float, g_rel: float, e_rel: float, hold_n: float,

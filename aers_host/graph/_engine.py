@@ -11,6 +11,9 @@ Invariants of :meth:`Engine.process_block` (``[audio-thread & processing]``):
   has a single unity input;
 * a delay that closes a feedback loop is read at its place in the order and written after
   every node has run, which is exact because it is at least one block long;
+* with ``threads`` > 1, independent lanes of a level run at once (lane 0 here, the rest on
+  the engine's :class:`~._pool.LanePool`), each node still after every node it reads, so
+  the output is bit-identical to one thread (docs/architecture.md, "Two cores");
 * no NaN or Inf leaves a node: each block's output is screened where it is produced
   (one vectorised pass), and a non-finite block is replaced by the node's fallback (its
   input when ``fallback: bypass`` and that is finite, else silence), counted in
@@ -23,7 +26,7 @@ from __future__ import annotations
 import bisect
 import collections
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any, Protocol
@@ -35,8 +38,10 @@ from .._denormals import FlushDenormals
 from .._processor import Buffer, ParamEvent, ProcessorBase
 from ..errors import GraphError, SessionError
 from ._automation import Lane
+from ._branches import available_cores, split_levels
 from ._kernels import all_finite, mix_delayed, mix_ramped, mix_scaled, replace_nonfinite
 from ._plan import InputEdge, NodeRuntime, Plan
+from ._pool import LanePool
 from ._sinks import OutputSink
 
 #: Changes of one lane in a block from which the processor renders them in one call
@@ -50,6 +55,7 @@ _Views = list[tuple[Buffer, Buffer, Buffer | None]]
 #: (node index, call, call is bound to the views (takes only ``start``), input view,
 #: output view, node to gather for, special node, output to screen for NaN/Inf)
 _Step = tuple[int, Any, bool, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None", bool]
+_RunLane = Callable[[list[_Step], int, int], int]
 
 
 class EventSource(Protocol):
@@ -103,8 +109,25 @@ class Engine:
         events: EventSource | None = None,
         timings: BlockTimings | None = None,
         start: int = 0,
+        threads: int | None = 1,
+        pool: LanePool | None = None,
     ) -> None:
-        """[main-thread & !active] Build the per-block views once."""
+        """[main-thread & !active] Build the per-block views and the thread schedule once.
+
+        Args:
+            plan: the prepared plan.
+            events: the event scheduler whose audio is mixed in (its ``mix_into`` may be
+                called for different targets from different threads at once).
+            timings: per-block timing arrays to fill.
+            start: absolute sample index of the first block.
+            threads: most threads to run independent branches on (1: the calling thread
+                only; None: auto, see :func:`~aers_host.graph._branches.split_levels`).
+                Which levels gain from a second thread is decided here; a plan where
+                none does runs on the calling thread and starts no worker.
+            pool: workers to use instead of starting this engine's own (a live graph
+                shares one pool among the engines of its edits); not closed by
+                :meth:`close`.
+        """
         self.plan = plan
         self._flush = FlushDenormals()
         self.events = events
@@ -113,8 +136,18 @@ class Engine:
         self.position = int(start)
         self._views: dict[int, _Views] = {}
         self._steps: dict[int, list[_Step]] = {}
+        self._levels: dict[int, list[tuple[list[_Step], list[_LaneJob]]]] = {}
         self._times = [0] * len(plan.nodes)
         self._inbox: collections.deque[tuple[str, str, float, int | None]] = collections.deque()
+        self._block = [0, 0]  # start and frames of the block the lanes run
+        if pool is not None:
+            threads = min(threads or available_cores(), pool.workers + 1)
+        #: Which nodes run on which thread (one level of one lane: single-threaded).
+        self.branch_schedule = split_levels(plan, threads)
+        self._owned: LanePool | None = None
+        if self.branch_schedule.parallel and pool is None:
+            pool = self._owned = LanePool(self.branch_schedule.threads - 1)
+        self._pool = pool if self.branch_schedule.parallel else None
 
     def _make_views(self, frames: int) -> _Views:
         return [
@@ -155,11 +188,37 @@ class Engine:
             screen = node.role != "sink"
             steps.append((i, call, bound, inp, out, gather, node if special else None, screen))
         self._steps[frames] = steps
+        if self._pool is not None:
+            self._levels[frames] = [
+                (
+                    [steps[i] for i in level[0]],
+                    [
+                        _LaneJob(self._run_lane, [steps[i] for i in lane], self._block)
+                        for lane in level[1:]
+                    ],
+                )
+                for level in self.branch_schedule.levels
+            ]
         return steps
 
     def invalidate(self) -> None:
         """[main-thread, between blocks] Rebuild the steps after changing node flags."""
         self._steps.clear()
+        self._levels.clear()
+
+    @property
+    def threads(self) -> int:
+        """Threads a block runs on (1 when no level of the plan gains from more)."""
+        return self.branch_schedule.threads if self._pool is not None else 1
+
+    def close(self) -> None:
+        """[main-thread & !processing] Stop the workers this engine started (idempotent).
+
+        The plan's processors are the plan's business (:meth:`Plan.close`); a pool handed
+        in by the caller stays open.
+        """
+        if self._owned is not None:
+            self._owned.close()
 
     def outputs(self, frames: int | None = None) -> dict[str, Buffer]:
         """[main-thread] The latest block of every non-sink node's output (for meters, API)."""
@@ -188,28 +247,15 @@ class Engine:
             self._drain_inbox()
         steps = self._steps.get(frames) or self._compile(frames)
         views = self._views[frames]
-        times = self._times
         clock = perf_counter_ns
         flush = self._flush
         saved = flush.enter()  # denormals to zero for this block's DSP (see _denormals)
         try:
-            t_first = t0 = clock()
-            for i, call, bound, inp, out, gather, special, screen in steps:
-                if special is not None:
-                    self._run_node(special, inp, views[i], start, frames)
-                else:
-                    if gather is not None:
-                        _gather(gather, inp, views, back=False)
-                    if bound:
-                        call(start)
-                    else:
-                        call(inp, out, start, ())
-                if screen and not all_finite(out):
-                    _replace_block(self.plan.nodes[i], inp, out, start)
-                # one clock read per node: each node's end is the next one's start
-                t1 = clock()
-                times[i] = t1 - t0
-                t0 = t1
+            t_first = clock()
+            if self._pool is None:
+                t0 = self._run_lane(steps, start, frames)
+            else:
+                t0 = self._run_levels(start, frames)
             feedback = self.plan.feedback
             for i in feedback:
                 node = self.plan.nodes[i]
@@ -223,12 +269,60 @@ class Engine:
             row = timings.count
             # without feedback writes the last node's end is the block's end
             timings.block_ns[row] = (clock() if feedback else t0) - t_first
-            timings.node_ns[row] = times
+            timings.node_ns[row] = self._times
             timings.starts[row] = start
             timings.frames[row] = frames
             timings.count += 1
         self.position = start + frames
         return start
+
+    def _run_lane(self, steps: list[_Step], start: int, frames: int) -> int:
+        """[audio-thread & processing] Run ``steps`` in order; return the clock at the end.
+
+        Each node's time (one clock read per node: its end is the next one's start) goes
+        to the per-node timing row; lanes on other threads write other nodes' slots.
+        """
+        views = self._views[frames]
+        times = self._times
+        clock = perf_counter_ns
+        t0 = clock()
+        for i, call, bound, inp, out, gather, special, screen in steps:
+            if special is not None:
+                self._run_node(special, inp, views[i], start, frames)
+            else:
+                if gather is not None:
+                    _gather(gather, inp, views, back=False)
+                if bound:
+                    call(start)
+                else:
+                    call(inp, out, start, ())
+            if screen and not all_finite(out):
+                _replace_block(self.plan.nodes[i], inp, out, start)
+            t1 = clock()
+            times[i] = t1 - t0
+            t0 = t1
+        return t0
+
+    def _run_levels(self, start: int, frames: int) -> int:
+        """[audio-thread & processing] Run the schedule's levels; lanes 1… on the pool.
+
+        Every worker of a level has finished before the next level starts, and before an
+        error (from any lane) leaves this method.
+        """
+        pool = self._pool
+        assert pool is not None
+        block = self._block
+        block[0], block[1] = start, frames
+        for mine, jobs in self._levels[frames]:
+            if jobs:
+                pool.start(jobs)
+                try:
+                    self._run_lane(mine, start, frames)
+                finally:
+                    pool.wait(len(jobs))
+            else:
+                self._run_lane(mine, start, frames)
+        return perf_counter_ns()
 
     def _run_node(
         self,
@@ -343,6 +437,20 @@ class Engine:
         if node_id not in self.plan.index:
             raise GraphError(f"saved state names node {node_id!r}, which the graph does not have")
         return self.plan.node(node_id)
+
+
+class _LaneJob:
+    """One lane of one level for a worker: its steps, run for the block the engine is in."""
+
+    __slots__ = ("_block", "_run", "_steps")
+
+    def __init__(self, run: _RunLane, steps: list[_Step], block: list[int]) -> None:
+        self._run, self._steps, self._block = run, steps, block
+
+    def __call__(self) -> None:
+        """[worker-thread & processing] Run the lane for the current ``[start, frames]``."""
+        block = self._block
+        self._run(self._steps, block[0], block[1])
 
 
 def _replace_block(node: NodeRuntime, inp: Buffer, out: Buffer, start: int) -> None:

@@ -3,6 +3,12 @@
 A numpy expression like ``dst += g * src`` allocates a temporary per block; these loops
 write in place, and cost ~0.3 µs per call once compiled (``cache=True`` keeps the compiled
 code on disk, warmed at setup by ``aers doctor --warm``).
+
+Unlike the DSP kernels (``nogil=True``), these keep the GIL: each runs for well under a
+microsecond per call, and releasing the GIL there would only add points where another
+thread (a lane of a threaded engine, the server's event loop) takes it and this thread
+then waits to get it back — a hand-off costs more than the kernel (docs/architecture.md,
+"Two cores").
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from .._nodetype import NodeType
 from .._timing import OFFLINE, REALTIME, Timing
 from ..config._model import GraphConfig
 from ..errors import AudioDeviceError, GraphError
+from ._branches import resolve_threads
 from ._engine import BlockTimings, Engine, EventSource
 from ._length import DURATION_HINT, SourceEnd, endless_reason
 from ._plan import Plan, build_plan
@@ -85,6 +86,8 @@ class RenderResult:
     state: dict[str, Any] = field(default_factory=dict)
     #: Node id → the samples it did not produce itself (see :func:`substitution_report`).
     substituted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Threads the blocks ran on (1 unless some level of the plan ran branches at once).
+    threads: int = 1
 
     @property
     def substituted_samples(self) -> int:
@@ -158,6 +161,7 @@ def render(
     observer: RenderObserver | None = None,
     pacing: Pacing | None = None,
     timing: Timing | None = None,
+    threads: int | str | None = None,
 ) -> RenderResult:
     """Render ``config`` to ``out_dir/<output-id>.wav`` (and/or into memory with ``capture``).
 
@@ -180,6 +184,10 @@ def render(
         timing: offline (default; real time with ``pacing``): offline waits for every
             sandboxed and remote node's result, only a hang limit stops it; blocks that
             still played a fallback are listed by :func:`render_metrics` (``substituted``).
+        threads: most threads for independent branches (docs/architecture.md, "Two
+            cores"): 1 runs on the calling thread only, ``"auto"`` lets the plan decide;
+            None takes the config's ``threads`` (default auto). The audio is the same
+            whatever the setting.
 
     Raises:
         GraphError: the graph cannot be built, has no length, or the state does not fit it.
@@ -191,11 +199,18 @@ def render(
     if timing is None:
         timing = REALTIME if pacing is not None else OFFLINE
     plan = build_plan(config, registry, event_targets=event_targets, timing=timing)
+    engine: Engine | None = None
     try:
         total = render_length(config, plan, duration)
         block = plan.block_size
         timings = BlockTimings.allocate(-(-total // block), len(plan.nodes))
-        engine = Engine(plan, events=events, timings=timings, start=start)
+        engine = Engine(
+            plan,
+            events=events,
+            timings=timings,
+            start=start,
+            threads=resolve_threads(config.threads if threads is None else threads),
+        )
         if initial_state is not None:
             engine.restore(initial_state)
         sinks = [(n, n.proc) for n in plan.sinks() if isinstance(n.proc, OutputSink)]
@@ -250,7 +265,15 @@ def render(
             else {}
         )
         result = RenderResult(
-            plan, done, wall, timings, files, captured, engine.state(), substitution_report(plan)
+            plan,
+            done,
+            wall,
+            timings,
+            files,
+            captured,
+            engine.state(),
+            substitution_report(plan),
+            engine.threads,
         )
         if isinstance(stopped, AudioDeviceError):
             raise RenderInterrupted(result) from stopped  # the device went away mid-run
@@ -258,6 +281,8 @@ def render(
             raise RenderInterrupted(result)
         return result
     finally:
+        if engine is not None:
+            engine.close()
         plan.close()
 
 
@@ -320,6 +345,7 @@ def render_metrics(result: RenderResult) -> dict[str, Any]:
         "realtime_factor": result.realtime_factor,
         "total_latency_samples": plan.total_latency,
         "timing_mode": plan.timing.mode,
+        "threads": result.threads,
         "substituted_samples": result.substituted_samples,
         "substituted_nodes": sorted(substituted),
         "block_propagation_us": {

@@ -43,6 +43,8 @@ from .._processor import Processor
 from ..config import GraphConfig, ParsedDocument, validate_config_data
 from ..errors import ConfigError, GraphError
 from ..graph import BlockTimings, Engine, EventSource, Plan, build_plan
+from ..graph._branches import split_levels
+from ..graph._pool import LanePool
 from ._edits import apply_edits
 from ._reload import hand_over, health_of, state_version
 from ._ticket import EditTicket, JournalEntry, Prepare, Stage, Swap
@@ -89,6 +91,11 @@ class LiveGraph:
         self.event_targets = event_targets
         self.timing_rows = timing_rows
         self._prepare = prepare
+        #: Most threads per block (the config's ``threads``; None = auto), and the workers
+        #: every engine of this graph shares, made when the first plan needs them.
+        self.threads = config.threads
+        self._pool: LanePool | None = None
+        self._spent_pools: list[LanePool] = []
         self.engine = self._engine(build_plan(config, registry, event_targets=event_targets))
         #: The companion of :attr:`engine` (what ``prepare`` returned; None without one).
         self.extra: Any = prepare(self.engine, registry) if prepare is not None else None
@@ -112,10 +119,23 @@ class LiveGraph:
         return self._pending is None and self._final is None
 
     def _engine(self, plan: Plan, start: int = 0) -> Engine:
+        """[main-thread] An engine for ``plan``, on the graph's shared workers if it uses any."""
         timings = (
             BlockTimings.allocate(self.timing_rows, len(plan.nodes)) if self.timing_rows else None
         )
-        return Engine(plan, events=self.events, timings=timings, start=start)
+        schedule = split_levels(plan, self.threads)
+        if schedule.parallel and (self._pool is None or self._pool.workers < schedule.threads - 1):
+            if self._pool is not None:  # a wider plan: the running engine keeps the old pool
+                self._spent_pools.append(self._pool)
+            self._pool = LanePool(schedule.threads - 1)
+        return Engine(
+            plan,
+            events=self.events,
+            timings=timings,
+            start=start,
+            threads=self.threads,
+            pool=self._pool if schedule.parallel else None,
+        )
 
     # -- control side ---------------------------------------------------------------------
 
@@ -307,6 +327,9 @@ class LiveGraph:
         plans = [*self._retired, *(s.engine.plan for s in self._upcoming()), self.engine.plan]
         self._retired, self._pending, self._final = [], None, None
         _close_once(plans, set())
+        for pool in (*self._spent_pools, *([self._pool] if self._pool is not None else [])):
+            pool.close()
+        self._spent_pools, self._pool = [], None
 
     # -- audio side -----------------------------------------------------------------------
 
