@@ -33,8 +33,9 @@ from ..plugins import (
 )
 from ..plugins._keys import key_id, load_private_key, read_key_file
 from ..plugins._manifest import host_error, prepare_signed, seal
+from ..plugins._model import PluginKind
 from ..plugins._scaffold import name_problem, scaffold_files
-from ..plugins._verified import PluginKind, VerifiedPlugin
+from ..plugins._verified import VerifiedPlugin
 from ._app import app, err_console, out_console
 from ._edit import call, problems_of, resolve, running_server
 from ._keys import PassphraseEnv, read_passphrase, say
@@ -125,7 +126,7 @@ def sign(
         days=expires,
         reserved=builtin_names(),
     )
-    _check_code(str(signed["name"]), str(signed["kind"]), str(signed["entry"]), source.files)
+    _check_code(signed.name, signed.kind, signed.entry, source.files)
     key_bytes = read_key_file(key, PluginError)
     secret = read_passphrase(passphrase_env, prompt=passphrase)
     private = load_private_key(key_bytes, secret, source=str(key))
@@ -282,7 +283,7 @@ def _runnable(plugin: VerifiedPlugin) -> None:
     elif plugin.kind == "lv2":
         from ..lv2 import Lv2Section
 
-        Lv2Section.from_manifest(plugin.manifest, plugin.params, plugin.name)
+        Lv2Section.from_manifest(plugin.lv2_section, plugin.params, plugin.name)
 
 
 @plugin_app.command("reload")

@@ -63,7 +63,7 @@ def load_lv2_plugin(
         NativeABIError: (in-process) dlopen failed or the library lacks the signed URI.
     """
     label = ctx.node_id or plugin.name
-    section = Lv2Section.from_manifest(plugin.manifest, plugin.params, plugin.name)  # step 1
+    section = Lv2Section.from_manifest(plugin.lv2_section, plugin.params, plugin.name)  # step 1
     opts = NodeOptions.parse(
         ctx.node_options, DEFAULT_ISOLATION, ctx.sample_rate, ctx.block_size, label
     )

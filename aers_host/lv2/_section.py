@@ -96,16 +96,20 @@ class Lv2Section:
 
     @classmethod
     def from_manifest(
-        cls, manifest: Mapping[str, Any], params: Sequence[Mapping[str, Any]], name: str
+        cls, data: Mapping[str, object] | None, params: Sequence[Mapping[str, Any]], name: str
     ) -> Lv2Section:
         """The section of a verified ``lv2`` manifest, checked against its ``params``.
+
+        Args:
+            data: the manifest's ``lv2`` object (``SignedPart.lv2``); None when it has none.
+            params: the manifest's ``params``.
+            name: the plugin name, for messages.
 
         Raises:
             PluginValidationError: no section, an inconsistent one, or params without a
                 control port (or control ports without a param).
         """
-        data = manifest.get("lv2")
-        if not isinstance(data, Mapping):
+        if data is None:
             raise PluginValidationError(name, "kind lv2 without an lv2 section")
         section = cls.from_dict(data, name)
         declared = {str(p["name"]) for p in params}

@@ -39,7 +39,6 @@ import math
 import os
 import re
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, final
 
@@ -159,29 +158,57 @@ def seal_library(plugin: VerifiedPlugin, kind: str = "native") -> SealedLibrary:
     # Step 1: precondition.
     if plugin.kind != kind:
         raise PluginValidationError(plugin.name, f"kind is {plugin.kind!r}, expected {kind!r}")
-    lib_file, symbol = plugin.entry_file, plugin.entry_symbol
-    if not symbol or not lib_file.endswith(".so"):
-        raise PluginValidationError(
-            plugin.name, f"entry {plugin.entry!r} must be 'libname.so:symbol'"
-        )
+    _split_entry(plugin.name, plugin.entry)
     # Step 2: the manifest vouches for the entry file.
-    record = dict(plugin.manifest.get("files", {})).get(lib_file)
-    if not isinstance(record, Mapping) or not isinstance(record.get("sha256"), str):
+    records = plugin.manifest.files if plugin.manifest is not None else {}
+    record = records.get(plugin.entry_file)
+    if record is None:
         raise HashMismatchError(
-            f"plugin {plugin.name!r}: {lib_file} has no sha256 in the manifest; refusing to load"
+            f"plugin {plugin.name!r}: {plugin.entry_file} has no sha256 in the manifest; "
+            "refusing to load"
         )
-    expected = str(record["sha256"]).lower()
-    data = plugin.files.get(lib_file)
+    data = plugin.files.get(plugin.entry_file)
     if data is None:
-        raise HashMismatchError(f"plugin {plugin.name!r}: verified bytes of {lib_file} missing")
+        raise HashMismatchError(
+            f"plugin {plugin.name!r}: verified bytes of {plugin.entry_file} missing"
+        )
+    return seal_bytes(plugin.name, plugin.entry, data, record.sha256.lower())
+
+
+def seal_bytes(name: str, entry: str, data: bytes, expected: str) -> SealedLibrary:
+    """[main-thread] Steps 1, 3-4 for library bytes whose sha256 ``expected`` is vouched for.
+
+    :func:`seal_library` passes the manifest's hash; describing a library before it is
+    signed (``aers plugin build``) passes the hash of the bytes just read.
+
+    Args:
+        name: the plugin name, for messages.
+        entry: ``libname.so:symbol``.
+        data: the library's bytes.
+        expected: lowercase hex sha256 the bytes must have.
+
+    Raises:
+        PluginValidationError: ``entry`` is not ``libname.so:symbol``.
+        HashMismatchError: the bytes differ from ``expected``.
+        PluginError: this system has no memfd_create.
+    """
+    lib_file, symbol = _split_entry(name, entry)
     # The bytes handed to us must match even when an identical library is already loaded:
     # a mismatch means the verification chain is broken, and that is always a refusal.
-    _check_digest(plugin.name, lib_file, hashlib.sha256(data).hexdigest(), expected)
+    _check_digest(name, lib_file, hashlib.sha256(data).hexdigest(), expected)
     with _LOCK:
         fd = _SEALED.get(expected)
         if fd is None:
-            fd = _SEALED[expected] = _sealed_memfd(plugin.name, lib_file, data, expected)
+            fd = _SEALED[expected] = _sealed_memfd(name, lib_file, data, expected)
     return SealedLibrary(fd, expected, lib_file, symbol)
+
+
+def _split_entry(name: str, entry: str) -> tuple[str, str]:
+    """``(lib_file, symbol)`` of ``libname.so:symbol``, or a refusal."""
+    lib_file, _, symbol = entry.partition(":")
+    if not symbol or not lib_file.endswith(".so"):
+        raise PluginValidationError(name, f"entry {entry!r} must be 'libname.so:symbol'")
+    return lib_file, symbol
 
 
 def open_sealed(name: str, sealed: SealedLibrary) -> NativeLibrary:

@@ -31,8 +31,7 @@ from typing import Any, Final
 from .._paths import atomic_write
 from ..errors import PluginError
 from ..plugins._manifest import SOURCE_FILE
-from ..plugins._verified import VerifiedPlugin
-from ._library import open_library
+from ._library import open_sealed, seal_bytes
 
 #: The fields of a manifest param that must equal the descriptor's.
 _FIELDS: Final = ("min", "max", "default", "unit")
@@ -45,16 +44,11 @@ def library_params(name: str, entry: str, library: bytes) -> list[dict[str, Any]
         PluginValidationError: the descriptor's params are invalid.
         NativeABIError: not loadable, entry symbol missing, incompatible ABI.
     """
-    lib_file = entry.split(":", 1)[0]
-    digest = hashlib.sha256(library).hexdigest()
-    unsigned = VerifiedPlugin(
-        name, "0", "native", entry, "in-process", {lib_file: library},
-        manifest={"files": {lib_file: {"sha256": digest, "size": len(library)}}},
-    )  # fmt: skip
+    sealed = seal_bytes(name, entry, library, hashlib.sha256(library).hexdigest())
     return [
         {"name": p.spec.name, "default": p.spec.default, "min": p.spec.min, "max": p.spec.max,
          "unit": p.spec.unit}
-        for p in open_library(unsigned).params
+        for p in open_sealed(name, sealed).params
     ]  # fmt: skip
 
 

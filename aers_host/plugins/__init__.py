@@ -11,11 +11,10 @@ from ._manifest import (
     SOURCE_FILE,
     SPEC_VERSION,
     Limits,
-    Manifest,
-    canonical_bytes,
     compare_versions,
     parse_manifest,
 )
+from ._model import Manifest, SignedPart, canonical_bytes
 from ._registry import (
     BUILTIN_NAMES,
     NodeRegistry,
@@ -44,6 +43,7 @@ __all__ = [
     "NodeRegistry",
     "PluginStore",
     "PluginVerifier",
+    "SignedPart",
     "StoreEntry",
     "StoreHooks",
     "StorePluginType",

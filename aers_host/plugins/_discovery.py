@@ -105,7 +105,9 @@ class StorePluginType(_StoreEffect):
     @classmethod
     def of(cls, plugin: VerifiedPlugin) -> StorePluginType:
         """The node type for a verified plugin."""
-        described = str(plugin.manifest.get("description", "")) or f"signed {plugin.kind} plugin"
+        described = (plugin.manifest and plugin.manifest.description) or (
+            f"signed {plugin.kind} plugin"
+        )
         return cls(
             name=plugin.name,
             summary=f"{described} (v{plugin.version}, {plugin.isolation})",

@@ -16,7 +16,9 @@ Invariants (each is a refusal with a test):
 * JSON is parsed strictly: UTF-8 only, duplicate keys refused (two parsers could otherwise
   disagree about which value was signed), ``NaN``/``Infinity`` refused.
 * The schema (``manifest.schema.json``, JSON Schema 2020-12) refuses unknown fields and wrong
-  types. Signed data nobody checks is an attack surface, so there is no "extra" bag.
+  types. Signed data nobody checks is an attack surface, so a 1.x manifest has no "extra"
+  bag; only then is the document turned into the typed :class:`~._model.Manifest`, which
+  code reads by attribute (docs/plugins.md, "Unknown fields").
 * ``files`` keys are plain relative paths inside the plugin folder: no ``..``, no absolute
   path, no backslash, no hidden segment.
 * Signatures cover :func:`canonical_bytes` of ``signed`` (RFC 8785), never the file bytes, so
@@ -43,10 +45,9 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import rfc8785
-
 from ..errors import ManifestError, PluginValidationError
 from ._keys import key_id, sign_bytes
+from ._model import Manifest, SignedPart, canonical_bytes
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -88,49 +89,7 @@ class Limits:
 DEFAULT_LIMITS: Final = Limits()
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    """A parsed, schema-valid manifest that is NOT yet trusted (signatures unchecked).
-
-    Attributes:
-        signed: the ``signed`` object exactly as parsed.
-        signatures: ``(keyid, base64 signature)`` pairs in file order.
-    """
-
-    signed: Mapping[str, Any]
-    signatures: tuple[tuple[str, str], ...]
-
-    @property
-    def name(self) -> str:
-        """The plugin name (also its node ``type``)."""
-        return str(self.signed["name"])
-
-    @property
-    def version(self) -> str:
-        """The plugin version string."""
-        return str(self.signed["version"])
-
-    @property
-    def kind(self) -> str:
-        """``python``, ``native`` or ``lv2``."""
-        return str(self.signed["kind"])
-
-    @property
-    def files(self) -> Mapping[str, Mapping[str, Any]]:
-        """Relative path → ``{"sha256", "size"}`` as recorded by the signer."""
-        return cast(Mapping[str, Mapping[str, Any]], self.signed["files"])
-
-    def canonical(self) -> bytes:
-        """The bytes every signature covers."""
-        return canonical_bytes(self.signed)
-
-
-def canonical_bytes(signed: Mapping[str, Any]) -> bytes:
-    """RFC 8785 canonical JSON of ``signed``: sorted keys, no whitespace, UTF-8."""
-    return bytes(rfc8785.dumps(dict(signed)))
-
-
-def envelope_bytes(signed: Mapping[str, Any], signatures: list[dict[str, str]]) -> bytes:
+def envelope_bytes(signed: Mapping[str, object], signatures: list[dict[str, str]]) -> bytes:
     """The ``manifest.json`` file content: readable, stable, with a final newline."""
     text = json.dumps(
         {"signed": signed, "signatures": signatures}, indent=2, sort_keys=True, ensure_ascii=False
@@ -265,22 +224,22 @@ def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Manifest:
     problems = [f"{MANIFEST_FILE}: {p}" for p in schema_problems(document)]
     if problems:
         raise ManifestError("\n".join(problems))
-    signed = document["signed"]
+    manifest = Manifest.from_dict(document)
+    signed = manifest.signed
     problems = [
         f"{MANIFEST_FILE}: files: {rel!r} {why}"
-        for rel in signed["files"]
+        for rel in signed.files
         if (why := relpath_problem(rel)) is not None
     ]
-    major = signed["spec_version"].split(".")[0]
+    major = signed.spec_version.split(".")[0]
     if major != SPEC_VERSION.split(".")[0]:
         problems.append(
-            f"{MANIFEST_FILE}: spec_version {signed['spec_version']} is not supported "
+            f"{MANIFEST_FILE}: spec_version {signed.spec_version} is not supported "
             f"(this host reads {SPEC_VERSION.split('.')[0]}.x)"
         )
     if problems:
         raise ManifestError("\n".join(problems))
-    signatures = tuple((s["keyid"], s["sig"]) for s in document["signatures"])
-    return Manifest(signed=signed, signatures=signatures)
+    return manifest
 
 
 VersionKey = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
@@ -332,7 +291,7 @@ def prepare_signed(
     now: datetime,
     days: int,
     reserved: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
+) -> SignedPart:
     """The ``signed`` part to sign, refused when no host would ever accept it.
 
     Runs the verifier's host-compatibility step (:func:`host_problems`) on the unsigned
@@ -355,27 +314,31 @@ def prepare_signed(
     source = parse_json_strict(source_bytes, SOURCE_FILE)
     if not isinstance(source, dict):
         raise ManifestError(f"{SOURCE_FILE}: must be a JSON object")
-    signed = build_signed(source, files, now=now, days=days)
+    signed = SignedPart.from_dict(build_signed(source, files, now=now, days=days))
     problems = host_problems(signed, reserved=reserved)
     if problems:
-        raise host_error(str(signed["name"]), problems)
+        raise host_error(signed.name, problems)
     return signed
 
 
-def seal(signed: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
+def seal(signed: SignedPart, key: Ed25519PrivateKey) -> bytes:
     """The ``manifest.json`` bytes: ``signed`` plus one signature by ``key`` over it."""
-    signature = {"keyid": key_id(key.public_key()), "sig": sign_bytes(key, canonical_bytes(signed))}
-    return envelope_bytes(signed, [signature])
+    document = signed.to_dict()
+    signature = {
+        "keyid": key_id(key.public_key()),
+        "sig": sign_bytes(key, canonical_bytes(document)),
+    }
+    return envelope_bytes(document, [signature])
 
 
-def host_problems(signed: Mapping[str, Any], *, reserved: frozenset[str]) -> list[str]:
+def host_problems(signed: SignedPart, *, reserved: frozenset[str]) -> list[str]:
     """What this host refuses to run in a schema-valid ``signed`` part (verify step 9).
 
     Shared by ``PluginVerifier.verify`` and :func:`prepare_signed`, so signing refuses
     exactly what verification would, with the same words.
 
     Args:
-        signed: the ``signed`` object (schema-valid; signature not needed).
+        signed: the ``signed`` part (schema-valid; signature not needed).
         reserved: node type names a plugin may not take.
 
     Returns:
@@ -384,31 +347,29 @@ def host_problems(signed: Mapping[str, Any], *, reserved: frozenset[str]) -> lis
         with its default outside ``[min, max]``. Empty when the host can run it.
     """
     problems: list[str] = []
-    kind = str(signed["kind"])
-    files = cast(Mapping[str, Any], signed["files"])
-    if signed["name"] in reserved:
+    kind = signed.kind
+    if signed.name in reserved:
         problems.append(
             "name collides with a built-in node type or an installed Python package's; "
             "those names are reserved (rename the plugin)"
         )
-    entry_file = str(signed["entry"]).split(":", 1)[0]
-    if entry_file not in files:
+    entry_file = signed.entry_file
+    if entry_file not in signed.files:
         problems.append(f"entry file {entry_file!r} is not listed in files")
     if not entry_file.endswith(ENTRY_SUFFIX[kind]):
         wanted = " or ".join(ENTRY_SUFFIX[kind])
         problems.append(f"a {kind} entry must be a {wanted} file, got {entry_file!r}")
-    if kind == "native" and signed["isolation"] != "in-process":
+    if kind == "native" and signed.isolation != "in-process":
         problems.append("native plugins run in-process; isolation must be 'in-process'")
-    if (kind == "lv2") != ("lv2" in signed):
+    if (kind == "lv2") != (signed.lv2 is not None):
         problems.append("an lv2 section is required for kind lv2 and refused for any other kind")
     seen: set[str] = set()
-    for param in signed["params"]:
-        name = param["name"]
-        if name in seen:
-            problems.append(f"param {name!r} is declared twice")
-        seen.add(name)
-        if not param["min"] <= param["default"] <= param["max"]:
-            problems.append(f"param {name!r}: default must lie within [min, max]")
+    for param in signed.params:
+        if param.name in seen:
+            problems.append(f"param {param.name!r} is declared twice")
+        seen.add(param.name)
+        if not param.min <= param.default <= param.max:
+            problems.append(f"param {param.name!r}: default must lie within [min, max]")
     return problems
 
 

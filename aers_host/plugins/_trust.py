@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Final, cast, final
+from typing import Final, cast, final
 
 from ..errors import (
     EqualVersionError,
@@ -53,14 +53,13 @@ from ._keys import signature_valid
 from ._manifest import (
     DEFAULT_LIMITS,
     Limits,
-    Manifest,
-    canonical_bytes,
     compare_versions,
     host_problems,
     parse_expires,
     parse_manifest,
 )
-from ._verified import Isolation, PluginKind, VerifiedPlugin
+from ._model import Isolation, Manifest, SignedPart, canonical_bytes
+from ._verified import VerifiedPlugin
 
 _Problem = tuple[type[PluginError], str]
 
@@ -77,11 +76,11 @@ class InstalledRef:
     removed: bool = False
 
 
-def content_digest(signed: Mapping[str, Any]) -> str:
+def content_digest(signed: SignedPart) -> str:
     """SHA-256 of the canonical ``signed`` part without ``expires`` ("same content")."""
-    return hashlib.sha256(
-        canonical_bytes({k: v for k, v in signed.items() if k != "expires"})
-    ).hexdigest()
+    document = signed.to_dict()
+    del document["expires"]
+    return hashlib.sha256(canonical_bytes(document)).hexdigest()
 
 
 @final
@@ -176,27 +175,26 @@ class PluginVerifier:
         # Step 7 (§4.7): rollback and equal-version protection.
         problems += _check_version(manifest, installed)
         # Step 8 (§4.8): expiry.
-        expires = parse_expires(str(manifest.signed["expires"]))
-        if expires <= self._now:
-            problems.append((ExpiredError, f"manifest expired at {manifest.signed['expires']}"))
+        if parse_expires(manifest.signed.expires) <= self._now:
+            problems.append((ExpiredError, f"manifest expired at {manifest.signed.expires}"))
         # Step 9 (§4.9): what this host can run.
         problems += self._check_host(manifest)
         if problems:
             raise _combine(manifest.name, problems)
         # Step 10 (§4.10): commit — only listed, verified bytes cross into the result.
         signed = manifest.signed
-        requested = cast(Isolation, signed["isolation"])
+        requested = signed.isolation
         isolation = granted_isolation(manifest.kind, requested, self._keyring.keys[keyid])
         return VerifiedPlugin(
             name=manifest.name,
             version=manifest.version,
-            kind=cast(PluginKind, manifest.kind),
-            entry=str(signed["entry"]),
+            kind=manifest.kind,
+            entry=signed.entry,
             isolation=isolation,
             files=MappingProxyType({rel: files[rel] for rel in manifest.files}),
-            params=tuple(MappingProxyType(dict(p)) for p in signed["params"]),
+            params=tuple(MappingProxyType(p.to_dict()) for p in signed.params),
             keyid=keyid,
-            manifest=MappingProxyType(dict(signed)),
+            manifest=signed,
             requested_isolation=None if isolation == requested else requested,
         )
 
@@ -214,7 +212,7 @@ class PluginVerifier:
         """The key id of the first acceptable signature, or every reason none is."""
         message = manifest.canonical()
         reasons: list[_Problem] = []
-        for keyid, sig in manifest.signatures:
+        for keyid, sig in ((s.keyid, s.sig) for s in manifest.signatures):
             key = self._keyring.keys.get(keyid)
             if keyid in self._keyring.revoked:
                 reasons.append((SignatureError, f"signed by revoked key {keyid}"))
@@ -256,11 +254,11 @@ def _check_files(manifest: Manifest, files: Mapping[str, bytes]) -> list[_Proble
         data = files.get(rel)
         if data is None:
             problems.append((HashMismatchError, f"{rel}: listed in the manifest but missing"))
-        elif len(data) != meta["size"]:
+        elif len(data) != meta.size:
             problems.append(
-                (HashMismatchError, f"{rel}: size {len(data)} != {meta['size']} in the manifest")
+                (HashMismatchError, f"{rel}: size {len(data)} != {meta.size} in the manifest")
             )
-        elif hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        elif hashlib.sha256(data).hexdigest() != meta.sha256:
             problems.append(
                 (HashMismatchError, f"{rel}: sha256 does not match the manifest (modified?)")
             )

@@ -8,11 +8,10 @@ again. That is what makes a file swapped after verification harmless: it is neve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-PluginKind = Literal["python", "native", "lv2"]
-Isolation = Literal["sandbox", "in-process"]
+from ._model import Isolation, PluginKind, SignedPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +30,9 @@ class VerifiedPlugin:
         files: relative path → verified bytes (the only copy loaders may use).
         params: the manifest's declared parameters (name, default, min, max, unit).
         keyid: the key id whose signature verified.
-        manifest: the whole ``signed`` part, for reports and sessions.
+        manifest: the whole ``signed`` part, typed, for reports, reloads and the native
+            loader's own hash check; None for a plugin assembled without a manifest (a
+            library being described before it is signed, tests).
         requested_isolation: what the manifest asked for, when it differs from
             ``isolation`` (None: the same).
     """
@@ -44,7 +45,7 @@ class VerifiedPlugin:
     files: Mapping[str, bytes]
     params: tuple[Mapping[str, Any], ...] = ()
     keyid: str = ""
-    manifest: Mapping[str, Any] = field(default_factory=dict)
+    manifest: SignedPart | None = None
     requested_isolation: Isolation | None = None
 
     @property
@@ -56,6 +57,11 @@ class VerifiedPlugin:
     def entry_symbol(self) -> str:
         """The class or symbol part of ``entry``."""
         return self.entry.split(":", 1)[1] if ":" in self.entry else ""
+
+    @property
+    def lv2_section(self) -> Mapping[str, object] | None:
+        """The manifest's ``lv2`` object (kind lv2), None when there is none."""
+        return self.manifest.lv2 if self.manifest is not None else None
 
     def entry_bytes(self) -> bytes:
         """The verified bytes of the entry file."""

@@ -60,10 +60,9 @@ def load_plugin_dir(folder: str | Path, params: Mapping[str, float] | None = Non
         name = str(document.get("name", root.name))
         raise PluginValidationError(name, "is a native plugin: its test builds and installs it")
     signed = prepare_signed(source, {**files, SOURCE_FILE: source}, now=datetime.now(UTC), days=1)
-    name = str(signed["name"])
-    check_plugin_files(name, files)
-    entry_file, class_name = str(signed["entry"]).split(":", 1)
-    declared = signed.get("params", [])
+    check_plugin_files(signed.name, files)
+    entry_file, class_name = signed.entry.split(":", 1)
+    declared = [p.to_dict() for p in signed.params]
     return PluginRunner(
         files[entry_file],
         entry_file,

@@ -84,7 +84,7 @@ def reload_plugin(
     result: ReloadResult = {"status": "unchanged", "name": name, "version": plugin.version,
                             "previous": previous, "nodes": [], "sample": -1, "handover": {},
                             "reason": ""}  # fmt: skip
-    if running is not None and dict(running.manifest) == dict(plugin.manifest):  # Step 2
+    if running is not None and running.manifest == plugin.manifest:  # Step 2
         return {**result, "status": "unchanged"}
     old_procs = {n.id: n.proc for n in live.plan.nodes if n.type_name == name}
     op = {"op": "reload_plugin", "type": name, "from": previous, "to": plugin.version}

@@ -176,10 +176,15 @@ def test_mono_plugin_runs_per_channel_and_a_stereo_node_keeps_channels_apart(
     proc.close()
 
 
+def _with_section(plugin: VerifiedPlugin, section: dict[str, object]) -> VerifiedPlugin:
+    """``plugin`` whose (already verified) manifest carries another ``lv2`` section."""
+    assert plugin.manifest is not None
+    return dataclasses.replace(plugin, manifest=dataclasses.replace(plugin.manifest, lv2=section))
+
+
 def test_unmappable_layout_is_refused_with_the_reason(gaindelay: VerifiedPlugin):
-    section = dict(gaindelay.manifest["lv2"])
-    stereo = {**section, "audio_in": [0, 5], "audio_out": [1, 6]}
-    plugin = dataclasses.replace(gaindelay, manifest={**gaindelay.manifest, "lv2": stereo})
+    stereo = {**(gaindelay.lv2_section or {}), "audio_in": [0, 5], "audio_out": [1, 6]}
+    plugin = _with_section(gaindelay, stereo)
     ctx = CheckContext(RATE, 64, Path("."), node_id="fx")
     proc = load_lv2_plugin(plugin, {}, ctx)
     with pytest.raises(PluginValidationError, match=r"2 audio input\(s\).*carries 1 channel"):
@@ -190,8 +195,9 @@ def test_unmappable_layout_is_refused_with_the_reason(gaindelay: VerifiedPlugin)
 def test_a_library_without_the_signed_uri_is_refused_in_process_and_in_a_worker(
     gaindelay: VerifiedPlugin,
 ):
-    section = {**gaindelay.manifest["lv2"], "uri": "urn:aers:test:other"}
-    plugin = dataclasses.replace(gaindelay, manifest={**gaindelay.manifest, "lv2": section})
+    plugin = _with_section(
+        gaindelay, {**(gaindelay.lv2_section or {}), "uri": "urn:aers:test:other"}
+    )
     ctx = CheckContext(RATE, 64, Path("."), node_id="fx", node_options={"isolation": "in-process"})
     with pytest.raises(NativeABIError, match="has no LV2 plugin <urn:aers:test:other>"):
         load_lv2_plugin(plugin, {}, ctx)

@@ -17,7 +17,7 @@ PARAMS = ({"name": "gain", "default": 0.0, "min": -1.0, "max": 1.0},)
 
 
 def test_a_consistent_section_round_trips():
-    section = Lv2Section.from_manifest({"lv2": GOOD}, PARAMS, "x")
+    section = Lv2Section.from_manifest(GOOD, PARAMS, "x")
     assert section.to_dict() == GOOD and section.port_count == 4
 
 
@@ -39,9 +39,9 @@ def test_inconsistent_sections_are_refused(change: dict[str, Any], reason: str):
 def test_params_without_a_control_port_are_refused():
     extra = (*PARAMS, {"name": "ghost", "default": 0.0, "min": 0.0, "max": 1.0})
     with pytest.raises(PluginValidationError, match="differ: ghost"):
-        Lv2Section.from_manifest({"lv2": GOOD}, extra, "x")
+        Lv2Section.from_manifest(GOOD, extra, "x")
     with pytest.raises(PluginValidationError, match="without an lv2 section"):
-        Lv2Section.from_manifest({}, PARAMS, "x")
+        Lv2Section.from_manifest(None, PARAMS, "x")
 
 
 def test_control_values_are_clamped_rounded_and_snapped():

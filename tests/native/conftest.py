@@ -22,6 +22,7 @@ import pytest
 from aers_host._nodetype import CheckContext
 from aers_host._processor import ParamEvent
 from aers_host.native import build_plugin
+from aers_host.plugins._model import FileRecord, SignedPart
 from aers_host.plugins._verified import VerifiedPlugin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,16 +146,28 @@ def verified(
 ) -> VerifiedPlugin:
     """A VerifiedPlugin as the trust layer would hand it over (manifest hash of the real file)."""
     real = lib.read_bytes()
-    record = {"sha256": hashlib.sha256(real).hexdigest(), "size": len(real)}
+    record = FileRecord(hashlib.sha256(real).hexdigest(), len(real))
+    entry = f"{lib.name}:{symbol}"
     return VerifiedPlugin(
         name=name or lib.parent.name,
         version="1.0.0",
         kind="native",
-        entry=f"{lib.name}:{symbol}",
+        entry=entry,
         isolation=isolation,  # type: ignore[arg-type]
         files={lib.name: real if data is None else data},
         params=params,
-        manifest={"files": {lib.name: record}},
+        manifest=SignedPart(
+            spec_version="1.0",
+            name=name or lib.parent.name,
+            version="1.0.0",
+            kind="native",
+            entry=entry,
+            isolation="in-process",
+            files={lib.name: record},
+            params=(),
+            permissions=(),
+            expires="2099-01-01T00:00:00Z",
+        ),
     )
 
 

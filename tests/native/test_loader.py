@@ -53,7 +53,9 @@ def test_refuses_tampered_library_bytes(libs: dict[str, Path]):
 
 @pytest.mark.security
 def test_refuses_library_not_listed_in_manifest(libs: dict[str, Path]):
-    plugin = dataclasses.replace(verified(libs["native_eq"]), manifest={"files": {}})
+    listed = verified(libs["native_eq"])
+    assert listed.manifest is not None
+    plugin = dataclasses.replace(listed, manifest=dataclasses.replace(listed.manifest, files={}))
     with pytest.raises(HashMismatchError, match="no sha256 in the manifest"):
         load_native_plugin(plugin, {}, CTX)
 

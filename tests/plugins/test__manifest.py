@@ -27,7 +27,7 @@ def test_published_manifest_parses(publisher: Publisher) -> None:
     manifest, _ = publisher.publish()
     parsed = parse_manifest(manifest)
     assert (parsed.name, parsed.version, parsed.kind) == ("fx", "1.0.0", "python")
-    assert parsed.signatures[0][0] == publisher.keyid
+    assert parsed.signatures[0].keyid == publisher.keyid
 
 
 def test_canonical_bytes_ignore_formatting_and_key_order() -> None:

@@ -128,7 +128,7 @@ def test_default_on_the_range_bounds_is_fine(publisher: Publisher) -> None:
     params = [{**PARAM, "name": "lo", "default": -60.0}, {**PARAM, "name": "hi", "default": 12.0}]
     signed = prepare_signed(as_bytes(source(params=params)), publisher.files(), now=NOW,
                             days=30, reserved=BUILTIN_NAMES)  # fmt: skip
-    assert [p["name"] for p in signed["params"]] == ["lo", "hi"]
+    assert [p.name for p in signed.params] == ["lo", "hi"]
 
 
 @pytest.mark.parametrize("kind", ["python", "native"])
@@ -138,7 +138,7 @@ def test_scaffolds_pass_the_host_checks(kind: str) -> None:
         files["libfuzz_box.so"] = b"\x7fELF built by aers plugin build"
     signed = prepare_signed(files["manifest.in.json"], files, now=NOW, days=30,
                             reserved=BUILTIN_NAMES)  # fmt: skip
-    assert signed["name"] == "fuzz-box"
+    assert signed.name == "fuzz-box"
 
 
 @pytest.mark.parametrize("manifest_source", sorted((ROOT / "manifests").glob("*.json")),
@@ -155,4 +155,4 @@ def test_example_plugins_pass_the_host_checks(manifest_source: Path, tmp_path: P
     files = read_plugin_dir(dest).files
     signed = prepare_signed(files["manifest.in.json"], files, now=NOW, days=30,
                             reserved=BUILTIN_NAMES)  # fmt: skip
-    assert signed["name"] == manifest_source.stem
+    assert signed.name == manifest_source.stem
