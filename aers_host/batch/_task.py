@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from .._health import health_of
 from .._json import dumps
 from .._paths import fsync_dir
 from ..config import ParsedDocument, validate_config_data
@@ -175,7 +176,7 @@ def _render(vid: str, config_json: str, base_file: Path, out_dir: Path) -> dict[
 
 def _xruns(result: RenderResult) -> int:
     """Blocks any processor missed (sandboxed plugins count them; built-ins never miss)."""
-    return sum(int(getattr(node.proc, "xruns", 0)) for node in result.plan.nodes)
+    return sum(health_of(node.proc).xruns for node in result.plan.nodes)
 
 
 def _levels(path: Path) -> dict[str, float | None]:

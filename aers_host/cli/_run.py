@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .._extras import require_extra
+from .._health import health_of
 from ..device import DEFAULT_PERIODS, MAX_PERIODS
 from ..errors import AudioDeviceError
 from ._app import app, finite_seconds, out_console, print_json
@@ -94,7 +95,7 @@ class LiveTable:
                 f"{np.percentile(recent[:, i], 50):.1f}",
                 f"{np.percentile(recent[:, i], 99):.1f}",
                 str(node.path_latency),
-                str(getattr(node.proc, "xruns", 0)),
+                str(health_of(node.proc).xruns),
             )
         return table
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._health import health_of
 from .._timing import SubstitutionLog
 from ..errors import FallbackAudioError
 from ._plan import Plan
@@ -80,10 +81,11 @@ def fallback_lines(nodes: Mapping[str, Mapping[str, Any]], sample_rate: int) -> 
 
 def node_health(proc: object) -> dict[str, Any]:
     """[main-thread] What a fallback line says about a node's processor: failed, why, restarts."""
+    health = health_of(proc)
     return {
-        "failed": bool(getattr(proc, "failed", False)),
-        "failure_reason": str(getattr(proc, "failure_reason", "") or "") or None,
-        "restarts": int(getattr(proc, "restarts", 0) or 0),
+        "failed": health.failed,
+        "failure_reason": health.failure_reason or None,
+        "restarts": health.restarts,
     }
 
 

@@ -38,6 +38,7 @@ from collections import ChainMap
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from .._health import health_of
 from .._nodetype import NodeType
 from .._processor import Processor
 from ..config import GraphConfig, ParsedDocument, validate_config_data
@@ -46,7 +47,7 @@ from ..graph import BlockTimings, Engine, EventSource, Plan, build_plan
 from ..graph._branches import split_levels
 from ..graph._pool import LanePool
 from ._edits import apply_edits
-from ._reload import hand_over, health_of, state_version
+from ._reload import hand_over, state_version
 from ._ticket import EditTicket, JournalEntry, Prepare, Stage, Swap
 from ._transition import (
     OLD_SUFFIX,

@@ -5,59 +5,38 @@
   (:func:`hand_over`) runs on the audio thread between two blocks, so the successor
   starts from the exact state at the swap sample.
 * A reloaded plugin is watched for its first blocks. It fails probation when its processor
-  reports any of the sandbox counters moving (``failed``, ``restarts``, ``errors``,
-  ``nan_blocks``) relative to the moment it was prepared. Processors without counters
-  (built-ins, native) are always healthy here.
+  reports (:class:`~aers_host._health.ReportsHealth`) any of the failure counters moving
+  (``failed``, ``restarts``, ``errors``, ``nan_blocks``) relative to the moment it was
+  prepared. Processors that report none (built-ins, in-process native) are always healthy.
 
 Example:
-    >>> class P: failed = False; restarts = 0; errors = 0; nan_blocks = 0
-    >>> unhealthy(health_of(P()), health_of(P()))
-    ''
+    >>> unhealthy(NodeHealth(), NodeHealth(restarts=1, failure_reason="worker died"))
+    'restarts +1 (worker died)'
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from .._health import NodeHealth
 from .._processor import Processor
 
 
-@dataclass(frozen=True, slots=True)
-class Health:
-    """Counters of one processor at one moment."""
-
-    failed: bool
-    restarts: int
-    errors: int
-    nan_blocks: int
-    reason: str = ""
-
-
-def health_of(proc: object) -> Health:
-    """[any-thread] Read a processor's failure counters (zeros when it has none)."""
-    return Health(
-        bool(getattr(proc, "failed", False)),
-        int(getattr(proc, "restarts", 0)),
-        int(getattr(proc, "errors", 0)),
-        int(getattr(proc, "nan_blocks", 0)),
-        str(getattr(proc, "failure_reason", "") or ""),
-    )
-
-
-def unhealthy(before: Health, now: Health) -> str:
+def unhealthy(before: NodeHealth, now: NodeHealth) -> str:
     """Why ``now`` fails probation compared with ``before`` ("" when it does not)."""
     why = []
     if now.failed and not before.failed:
         why.append("failed")
-    for name in ("restarts", "errors", "nan_blocks"):
-        delta = getattr(now, name) - getattr(before, name)
-        if delta > 0:
-            why.append(f"{name} +{delta}")
+    deltas = {
+        "restarts": now.restarts - before.restarts,
+        "errors": now.errors - before.errors,
+        "nan_blocks": now.nan_blocks - before.nan_blocks,
+    }
+    why += [f"{name} +{delta}" for name, delta in deltas.items() if delta > 0]
     if not why:
         return ""
-    return ", ".join(why) + (f" ({now.reason})" if now.reason else "")
+    return ", ".join(why) + (f" ({now.failure_reason})" if now.failure_reason else "")
 
 
 def state_version(proc: Processor, state: Mapping[str, Any] | None = None) -> object:

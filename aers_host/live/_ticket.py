@@ -20,11 +20,11 @@ from typing import Any
 
 from typing_extensions import TypedDict  # pydantic checks journal entries in the feed's tests
 
+from .._health import NodeHealth
 from .._nodetype import NodeType
 from .._processor import Processor
 from ..config import GraphConfig
 from ..graph import Engine
-from ._reload import Health
 from ._transition import LinePairs, ParamChange
 
 #: Called off the audio thread for every engine an edit prepares; its result travels with
@@ -59,7 +59,7 @@ class EditTicket:
     handover: dict[str, str] = field(default_factory=dict)
     #: Rebuilt nodes (plugin reload): id → the new processor, and its health when prepared.
     nodes: dict[str, Processor] = field(default_factory=dict)
-    baseline: dict[str, Health] = field(default_factory=dict)
+    baseline: dict[str, NodeHealth] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
 
     def wait(self, timeout: float | None = None) -> int:

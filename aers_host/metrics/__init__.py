@@ -1,7 +1,7 @@
 """Run metrics: per-node timing, CPU, xruns, levels and BS.1770 loudness, exporters, reports."""
 
 from .._json import to_jsonable
-from ._collector import HEALTH_FIELDS, MetricsCollector, warm_kernels
+from ._collector import MetricsCollector, warm_kernels
 from ._cpu import CpuClock, proc_cpu_seconds
 from ._export import prometheus_text, write_csv, write_json
 from ._loudness import (
@@ -30,7 +30,6 @@ from ._wiring import (
 
 __all__ = [
     "BUS_TYPES",
-    "HEALTH_FIELDS",
     "BusMeter",
     "CpuClock",
     "LoudnessMeter",

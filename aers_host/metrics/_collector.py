@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .._health import health_of
 from .._jit import lazy_njit
 from ._cpu import CpuClock
 from ._export import prometheus_text, write_csv, write_json
@@ -37,8 +38,6 @@ from ._meter import LoudnessMeter
 I64 = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
-#: Failure counters a sandboxed processor exposes (absent on built-ins: read as 0).
-HEALTH_FIELDS = ("xruns", "nan_blocks", "restarts")
 
 
 class Timings(Protocol):
@@ -255,20 +254,22 @@ class MetricsCollector:
     def record_health(self, processors: Mapping[str, object]) -> None:
         """[main-thread] Read each processor's xruns/nan_blocks/restarts/failed/failure_reason.
 
-        Remote nodes add ``remote``: their ``remote_stats()`` (RTT percentiles, late and
-        dropped blocks, reconnects, connected).
+        Remote nodes add ``remote``: their network figures (RTT percentiles, late and
+        dropped blocks, reconnects, connected). Processors that report no health
+        (:class:`~aers_host._health.ReportsHealth`) read as healthy.
         """
         self.health = {}
         for node_id, proc in processors.items():
+            health = health_of(proc)
             info: dict[str, Any] = {
-                name: int(getattr(proc, name, 0) or 0) for name in HEALTH_FIELDS
+                "xruns": health.xruns,
+                "nan_blocks": health.nan_blocks,
+                "restarts": health.restarts,
+                "failed": health.failed,
+                "failure_reason": health.failure_reason or None,
             }
-            info["failed"] = bool(getattr(proc, "failed", False))
-            reason = getattr(proc, "failure_reason", None)
-            info["failure_reason"] = str(reason) if reason else None
-            remote_stats = getattr(proc, "remote_stats", None)
-            if callable(remote_stats):  # remote nodes: network round trips and faults
-                info["remote"] = remote_stats()
+            if health.remote is not None:  # remote nodes: network round trips and faults
+                info["remote"] = health.remote
             self.health[node_id] = info
 
     def start(self, processors: Mapping[str, object] | None = None) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._health import worker_pid
+
 
 def proc_cpu_seconds(pid: int) -> float | None:
     """Utime + stime of ``pid`` in seconds, from ``/proc/<pid>/stat``; None if unreadable."""
@@ -32,15 +34,6 @@ def proc_cpu_seconds(pid: int) -> float | None:
     except (IndexError, ValueError):
         return None
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def worker_pid(proc: object) -> int | None:
-    """The OS pid of a sandboxed processor's worker, if it exposes one."""
-    for name in ("pid", "worker_pid"):
-        value = getattr(proc, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
 
 
 @dataclass(slots=True)

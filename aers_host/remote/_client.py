@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .._extras import missing_modules
+from .._health import NodeHealth, RemoteStats, ReportsHealth
 from .._limits import check_latency, check_whole
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
 from .._processor import Buffer, ParamEvent, Processor
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 EXTRA_SLOTS: Final = 8
 
 
-class RemoteProcessor:
+class RemoteProcessor(ReportsHealth):
     """Processor side of a remote node; see the module docstring for the timing model."""
 
     def __init__(
@@ -236,7 +237,11 @@ class RemoteProcessor:
                 return
             link.arrived.wait(remaining)
 
-    def remote_stats(self) -> dict[str, Any]:
+    def health(self) -> NodeHealth:
+        """[any-thread] Late blocks as xruns (real time), and the network figures."""
+        return NodeHealth(xruns=self.xruns, remote=self.remote_stats())
+
+    def remote_stats(self) -> RemoteStats:
         """[any-thread] Network round trips (µs) and fault counters, for metrics.json."""
         link = self._link
         rings = getattr(self, "_rings", None)

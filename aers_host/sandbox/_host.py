@@ -30,8 +30,9 @@ Invariants (the audio thread must never stall on a worker):
 * Every block that outputs the fallback (or a plugin's own fallback after an exception or
   NaN) is recorded in :attr:`SandboxedProcessor.substitutions`.
 
-Counters read by the metrics collector: ``xruns``, ``nan_blocks``, ``restarts``,
-``errors``, ``fallback_blocks``, ``failed``, ``failure_reason``.
+Counters (``xruns``, ``nan_blocks``, ``restarts``, ``errors``, ``fallback_blocks``,
+``failed``, ``failure_reason``) reach metrics and the feed through ``health()``
+(:class:`~aers_host._health.ReportsHealth`), the worker's pid through ``worker_pid``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._health import FailureCounters, RunsInWorker
 from .._processor import Buffer, ParamEvent
 from .._timing import REALTIME, SubstitutionLog, Timing
 from . import _protocol as proto
@@ -62,7 +64,7 @@ _live: weakref.WeakSet[SandboxedProcessor] = weakref.WeakSet()
 _cleaned_up = False
 
 
-class SandboxedProcessor:
+class SandboxedProcessor(FailureCounters, RunsInWorker):
     """[main-thread] A chain of one or more sandboxed plugins: one node of the graph.
 
     Args:

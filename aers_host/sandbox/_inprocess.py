@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from .._health import FailureCounters
 from .._processor import Buffer, ParamEvent
 from .._timing import REALTIME, SubstitutionLog, Timing
 from ._options import FailureWindow, NodeOptions, StageSpec
 from ._runtime import PluginRunner, apply_fallback, run_stage
 
 
-class InProcessProcessor:
+class InProcessProcessor(FailureCounters):
     """[main-thread] One restricted plugin called directly from the audio thread."""
 
     def __init__(self, stage: StageSpec, options: NodeOptions, label: str) -> None:

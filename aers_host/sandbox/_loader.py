@@ -45,6 +45,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._health import health_of
 from .._limits import check_latency, max_latency_samples
 from .._nodetype import CheckContext
 from .._processor import Processor
@@ -224,8 +225,9 @@ def probe_fences() -> dict[str, str]:
         processor = load_python_plugin(probe, {}, ctx)
         try:
             processor.prepare(48000, 64, 1)  # a worker that cannot start fails the node
-            if getattr(processor, "failed", False):
-                report = {"worker": f"unavailable: {getattr(processor, 'failure_reason', '')}"}
+            health = health_of(processor)
+            if health.failed:
+                report = {"worker": f"unavailable: {health.failure_reason}"}
             else:
                 report = dict(getattr(processor, "fences", {}))
         finally:

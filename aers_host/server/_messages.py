@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._health import ReportsHealth
 from .._json import to_jsonable
 from .._nodetype import CheckContext, NodeType, ParamIssue
 from .._processor import ParamSpec
@@ -309,27 +310,25 @@ def _loudness(reading: tuple[float | None, float | None, float] | None) -> NodeL
 
 
 def _health(proc: object) -> NodeHealth:
-    """Per-node counters a processor exposes: plugin xruns, fallback blocks, failure, RTT."""
-    health: NodeHealth = {}
-    xruns = getattr(proc, "xruns", None)
-    if isinstance(xruns, int):
-        health["node_xruns"] = xruns
-    fallback = getattr(proc, "fallback_blocks", None)
-    if isinstance(fallback, int):
-        health["fallback_blocks"] = fallback
-    restarts = getattr(proc, "restarts", None)
-    if isinstance(restarts, int):
-        health["restarts"] = restarts
-    if getattr(proc, "failed", False) is True:
+    """Per-node counters a processor reports (docs/feed.md), empty when it reports none.
+
+    Xruns and failure for every reporting node, plus fallback blocks and restarts (plugin
+    nodes) or round trip and late blocks (remote nodes).
+    """
+    if not isinstance(proc, ReportsHealth):
+        return {}
+    report = proc.health()
+    health: NodeHealth = {"node_xruns": report.xruns}
+    if report.remote is None:
+        health["fallback_blocks"] = report.fallback_blocks
+        health["restarts"] = report.restarts
+    if report.failed:
         health["failed"] = True
-    reason = getattr(proc, "failure_reason", None)
-    if isinstance(reason, str) and reason:
-        health["reason"] = reason
-    remote_stats = getattr(proc, "remote_stats", None)
-    if callable(remote_stats):
-        stats = remote_stats()
-        health["rtt_us"] = round(float(stats["rtt_us"]["p50"]), 1)
-        health["late_blocks"] = int(stats["late_blocks"])
+    if report.failure_reason:
+        health["reason"] = report.failure_reason
+    if report.remote is not None:
+        health["rtt_us"] = round(report.remote["rtt_us"]["p50"], 1)
+        health["late_blocks"] = report.remote["late_blocks"]
     return health
 
 

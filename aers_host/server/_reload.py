@@ -130,7 +130,7 @@ def _probation(runtime: LiveRuntime, ticket: EditTicket, blocks: int) -> str:
     if failed:
         return "state handover failed (" + "; ".join(failed) + ")"
     refused = [  # a plugin refused at load plays its fallback as a failed node: not an upgrade
-        f"{n}: {getattr(ticket.nodes[n], 'failure_reason', '') or 'failed'}"
+        f"{n}: {health.failure_reason or 'failed'}"
         for n, health in ticket.baseline.items()
         if health.failed
     ]

@@ -16,7 +16,7 @@ from aers_host._nodetype import CheckContext
 from aers_host._processor import Processor
 from aers_host.config import load_config
 from aers_host.errors import GraphError
-from aers_host.live import Health, LiveGraph, state_version, unhealthy
+from aers_host.live import LiveGraph, NodeHealth, state_version, unhealthy
 from aers_host.plugins import NodeRegistry, default_registry
 
 BLOCK = 256
@@ -200,7 +200,11 @@ def test_state_version_lookup() -> None:
 
 
 def test_probation_rule() -> None:
-    ok = Health(False, 0, 0, 0)
+    ok = NodeHealth()
     assert unhealthy(ok, ok) == ""
-    assert unhealthy(ok, Health(False, 1, 0, 0, "worker died")) == "restarts +1 (worker died)"
-    assert unhealthy(ok, Health(True, 0, 2, 1)) == "failed, errors +2, nan_blocks +1"
+    died = NodeHealth(restarts=1, failure_reason="worker died")
+    assert unhealthy(ok, died) == "restarts +1 (worker died)"
+    assert unhealthy(ok, NodeHealth(failed=True, errors=2, nan_blocks=1)) == (
+        "failed, errors +2, nan_blocks +1"
+    )
+    assert unhealthy(died, died) == ""  # only counters that moved since the baseline count

@@ -25,8 +25,10 @@ def test_missing_pid_reads_none() -> None:
 
 
 class Worker:
+    """A processor whose code runs in worker ``pid`` (it implements ``RunsInWorker``)."""
+
     def __init__(self, pid: int) -> None:
-        self.pid = pid
+        self.worker_pid = pid
 
 
 def test_busy_worker_shows_cpu() -> None:

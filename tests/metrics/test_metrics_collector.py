@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aers_host._health import NodeHealth
 from aers_host.metrics import MetricsCollector
 
 SR = 48000
@@ -27,11 +28,12 @@ class FakeTimings:
 
 
 class Sandboxed:
-    xruns = 3
-    nan_blocks = 1
-    restarts = 2
-    failed = True
-    failure_reason = "worker crashed 3 times"
+    """A plugin node that reports its failures (``ReportsHealth``)."""
+
+    def health(self) -> NodeHealth:
+        return NodeHealth(
+            xruns=3, nan_blocks=1, restarts=2, failed=True, failure_reason="worker crashed 3 times"
+        )
 
 
 def filled(blocks: int = 100, block: int = 512) -> MetricsCollector:

@@ -1,0 +1,146 @@
+"""Optional processor features, declared: failure counters, remote statistics, worker pid.
+
+Most processors (the built-in DSP) cannot fail at run time and run on the engine's thread.
+Processors that can — sandboxed and worker-hosted plugins (Python, native, LV2), in-process
+Python plugins, refused plugins and remote nodes — declare it by implementing
+:class:`ReportsHealth`: one ``health()`` call returns a consistent :class:`NodeHealth`
+snapshot. Those whose code runs in another process also implement :class:`RunsInWorker`,
+so per-worker CPU can be accounted. Metrics, the feed, fallback reports and hot-reload
+probation read these through :func:`health_of` and ``isinstance``, never by probing
+attribute names, so a renamed counter is a type error rather than a silent zero.
+
+Invariants:
+
+* ``health()`` is ``[any-thread]``: it reads counters the audio thread writes (plain ints,
+  updated whole), allocates one small frozen object and takes no lock. It is for reports,
+  never called inside the block loop.
+* A processor that does not implement :class:`ReportsHealth` is healthy: :data:`HEALTHY`.
+
+Example:
+    >>> class Flaky:
+    ...     def health(self) -> NodeHealth:
+    ...         return NodeHealth(failed=True, failure_reason="worker died", restarts=3)
+    >>> isinstance(Flaky(), ReportsHealth), health_of(Flaky()).restarts, health_of(object()).failed
+    (True, 3, False)
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Final, Protocol, TypedDict, runtime_checkable
+
+
+class RttStats(TypedDict):
+    """Round trips of audio blocks to a remote node, in microseconds."""
+
+    p50: float
+    p99: float
+    max: float
+    count: int
+
+
+class RemoteStats(TypedDict):
+    """A remote node's network figures (``metrics.json``'s ``nodes.*.remote``, docs/remote.md)."""
+
+    url: str
+    rtt_us: RttStats
+    late_blocks: int
+    dropped_blocks: int
+    reconnects: int
+    late_arrivals: int
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHealth:
+    """One processor's failure counters at one instant (all cumulative since it was built)."""
+
+    #: True once the node plays its fallback for good.
+    failed: bool = False
+    #: Why it failed, or the last failure seen; "" when none.
+    failure_reason: str = ""
+    #: Worker restarts.
+    restarts: int = 0
+    #: Blocks that missed their real-time deadline (0 offline).
+    xruns: int = 0
+    #: Blocks whose output held NaN/Inf.
+    nan_blocks: int = 0
+    #: Blocks in which the plugin raised.
+    errors: int = 0
+    #: Blocks output as the fallback for any reason.
+    fallback_blocks: int = 0
+    #: Network figures of a remote node; None for every other kind.
+    remote: RemoteStats | None = None
+
+
+#: What a processor that reports nothing is.
+HEALTHY: Final = NodeHealth()
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A processor that can fail while running and counts how (see the module docstring)."""
+
+    def health(self) -> NodeHealth:
+        """[any-thread] A snapshot of the counters."""
+        ...
+
+
+@runtime_checkable
+class RunsInWorker(Protocol):
+    """A processor whose code runs in a worker process of its own (or shared)."""
+
+    @property
+    def worker_pid(self) -> int | None:
+        """[any-thread] The OS pid of the worker serving it now; None while it has none."""
+        ...
+
+
+class FailureCounters(ReportsHealth):
+    """Base for plugin processors that count failures in five integer attributes.
+
+    Subclasses assign the counters in ``__init__`` (the audio thread increments them) and
+    say whether and why they failed; :meth:`health` packs them into a :class:`NodeHealth`.
+    """
+
+    xruns: int
+    nan_blocks: int
+    restarts: int
+    errors: int
+    fallback_blocks: int
+
+    @property
+    @abstractmethod
+    def failed(self) -> bool:
+        """[any-thread] True once the node is on its fallback for good."""
+
+    @property
+    @abstractmethod
+    def failure_reason(self) -> str:
+        """[any-thread] Why the node failed (or the last failure seen), "" if none."""
+
+    def health(self) -> NodeHealth:
+        """[any-thread] The counters, as one snapshot."""
+        return NodeHealth(
+            failed=self.failed,
+            failure_reason=self.failure_reason,
+            restarts=self.restarts,
+            xruns=self.xruns,
+            nan_blocks=self.nan_blocks,
+            errors=self.errors,
+            fallback_blocks=self.fallback_blocks,
+        )
+
+
+def health_of(proc: object) -> NodeHealth:
+    """[any-thread] ``proc``'s health, or :data:`HEALTHY` when it reports none."""
+    return proc.health() if isinstance(proc, ReportsHealth) else HEALTHY
+
+
+def worker_pid(proc: object) -> int | None:
+    """[any-thread] The pid of ``proc``'s worker, or None (in-process, or between workers)."""
+    if isinstance(proc, RunsInWorker):
+        pid = proc.worker_pid
+        return pid if pid is not None and pid > 0 else None
+    return None

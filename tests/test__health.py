@@ -1,0 +1,74 @@
+"""Optional processor features are declared (ReportsHealth, RunsInWorker), never probed."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+import aers_host
+from aers_host._health import (
+    HEALTHY,
+    NodeHealth,
+    ReportsHealth,
+    RunsInWorker,
+    health_of,
+    worker_pid,
+)
+from aers_host.dsp import Gain
+from aers_host.lv2._loader import Lv2WorkerProcessor
+from aers_host.remote._client import RemoteProcessor
+from aers_host.sandbox._host import SandboxedProcessor
+from aers_host.sandbox._inprocess import InProcessProcessor
+from aers_host.sandbox._refused import RefusedProcessor
+
+PACKAGE = Path(aers_host.__file__).parent
+#: Attribute names the health protocol replaced; probing them by name is what it forbids.
+FEATURES = {f.name for f in dataclasses.fields(NodeHealth)} | {"remote_stats", "worker_pid", "pid"}
+
+
+def test_every_processor_that_can_fail_declares_it() -> None:
+    for cls in (SandboxedProcessor, Lv2WorkerProcessor, InProcessProcessor, RefusedProcessor,
+                RemoteProcessor):  # fmt: skip
+        assert issubclass(cls, ReportsHealth), cls
+    for cls in (SandboxedProcessor, Lv2WorkerProcessor):  # the worker-hosted kinds
+        assert RunsInWorker in cls.__mro__, cls
+    assert RunsInWorker not in InProcessProcessor.__mro__
+
+
+def test_a_refused_plugin_reports_its_failure_and_counts_its_fallback_blocks() -> None:
+    proc = RefusedProcessor("fx", "plugin 'p.py': refused", fallback="silence")
+    before = health_of(proc)
+    assert before.failed and before.failure_reason == "plugin 'p.py': refused"
+    assert before.fallback_blocks == 0
+    out = np.ones((1, 64), np.float32)
+    for start in (0, 64):
+        proc.process(np.ones((1, 64), np.float32), out, start, ())
+    assert health_of(proc).fallback_blocks == 2 and not out.any()
+    assert worker_pid(proc) is None  # nothing runs, so no worker
+
+
+def test_a_processor_that_reports_nothing_is_healthy() -> None:
+    gain = Gain()
+    assert not isinstance(gain, ReportsHealth)
+    assert health_of(gain) is HEALTHY and health_of(gain) == NodeHealth()
+    assert worker_pid(gain) is None
+
+
+def test_no_module_probes_a_health_feature_by_name() -> None:
+    """``getattr(proc, "failed", …)`` and friends bypass the protocol and drift apart."""
+    probes = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"getattr", "hasattr"}
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in FEATURES
+            ):
+                probes.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.args[1].value}")
+    assert probes == []
