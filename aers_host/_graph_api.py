@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from ._features import LogsSubstitutions
 from ._nodetype import NodeType
 from ._timing import OFFLINE, REALTIME, Timing
 from .config import GraphConfig, ParsedDocument, load_config, validate_config_data
@@ -626,8 +627,8 @@ def _substituted_blocks(plan: Plan) -> int:
     """Blocks, over all nodes, that played a fallback so far (cheap: counters only)."""
     total = 0
     for node in plan.nodes:
-        own = getattr(node.proc, "substitutions", None)
-        total += node.substituted.blocks + (own.blocks if own is not None else 0)
+        own = node.proc.substitutions.blocks if isinstance(node.proc, LogsSubstitutions) else 0
+        total += node.substituted.blocks + own
     return total
 
 

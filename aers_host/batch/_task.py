@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from .._health import health_of
+from .._features import health_of
 from .._json import dumps
 from .._paths import fsync_dir
 from ..config import ParsedDocument, validate_config_data

@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .._extras import require_extra
-from .._health import health_of
+from .._features import health_of
 from ..device import DEFAULT_PERIODS, MAX_PERIODS
 from ..errors import AudioDeviceError
 from ._app import app, finite_seconds, out_console, print_json

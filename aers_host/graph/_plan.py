@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._features import FollowsTiming, close_if_held
 from .._limits import MAX_PATH_LATENCY_SECONDS, check_latency
 from .._nodetype import CheckContext, NodeType, Role
 from .._processor import Buffer, ParamEvent, Processor
@@ -123,9 +124,7 @@ class Plan:
     def close(self) -> None:
         """Release processors that hold outside resources (workers, native handles)."""
         for node in self.nodes:
-            close = getattr(node.proc, "close", None)
-            if callable(close):
-                close()
+            close_if_held(node.proc)
 
 
 def build_plan(
@@ -283,9 +282,8 @@ def _create_node(
     try:
         proc = reused if reused is not None else node_type.create(spec.params, ctx)
         if reused is None:
-            set_timing = getattr(proc, "set_timing", None)
-            if callable(set_timing):
-                set_timing(timing)
+            if isinstance(proc, FollowsTiming):
+                proc.set_timing(timing)
             proc.prepare(config.sample_rate, block, channels_out if is_source else channels_in)
     except (ValueError, OSError, RuntimeError) as err:
         raise GraphError(f"node {node_id!r} ({spec.type}): cannot prepare: {err}") from err
@@ -293,9 +291,8 @@ def _create_node(
     try:  # before any line is sized by it: a hostile latency must not reach an allocation
         latency = _bounded_latency(proc.latency_samples, path_in, config.sample_rate, node_id)
     except LimitError:
-        close = getattr(proc, "close", None)
-        if reused is None and callable(close):
-            close()  # its worker or connection goes with it
+        if reused is None:
+            close_if_held(proc)  # its worker or connection goes with it
         raise
     node = NodeRuntime(
         id=node_id,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._health import health_of
+from .._features import LogsSubstitutions, health_of
 from .._timing import SubstitutionLog
 from ..errors import FallbackAudioError
 from ._plan import Plan
@@ -25,9 +25,9 @@ from ._plan import Plan
 
 def node_log(node: Any) -> SubstitutionLog:
     """[main-thread] The node's substituted blocks: its processor's log and the engine's."""
-    own = getattr(node.proc, "substitutions", None)
+    own = node.proc.substitutions if isinstance(node.proc, LogsSubstitutions) else None
     screened: SubstitutionLog = node.substituted
-    if isinstance(own, SubstitutionLog) and own.blocks:
+    if own is not None and own.blocks:
         return own.merge(screened) if screened.blocks else own
     return screened
 

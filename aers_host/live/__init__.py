@@ -1,6 +1,6 @@
 """Editing a running graph: transactions, crossfaded plan swaps, the edit journal."""
 
-from .._health import NodeHealth, health_of
+from .._features import NodeHealth, health_of
 from ._edits import MAX_OPS, OP_SCHEMAS, apply_edits, check_ops
 from ._live import LiveGraph
 from ._reload import state_version, unhealthy

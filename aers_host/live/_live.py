@@ -38,7 +38,7 @@ from collections import ChainMap
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from .._health import health_of
+from .._features import close_if_held, health_of
 from .._nodetype import NodeType
 from .._processor import Processor
 from ..config import GraphConfig, ParsedDocument, validate_config_data
@@ -403,7 +403,6 @@ def _close_once(plans: list[Plan], spare: set[int]) -> None:
     seen = set(spare)
     for plan in plans:
         for node in plan.nodes:
-            close = getattr(node.proc, "close", None)
-            if id(node.proc) not in seen and callable(close):
-                close()
+            if id(node.proc) not in seen:
+                close_if_held(node.proc)
             seen.add(id(node.proc))

@@ -5,7 +5,7 @@
   (:func:`hand_over`) runs on the audio thread between two blocks, so the successor
   starts from the exact state at the swap sample.
 * A reloaded plugin is watched for its first blocks. It fails probation when its processor
-  reports (:class:`~aers_host._health.ReportsHealth`) any of the failure counters moving
+  reports (:class:`~aers_host._features.ReportsHealth`) any of the failure counters moving
   (``failed``, ``restarts``, ``errors``, ``nan_blocks``) relative to the moment it was
   prepared. Processors that report none (built-ins, in-process native) are always healthy.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._health import NodeHealth
+from .._features import NodeHealth
 from .._processor import Processor
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from typing_extensions import TypedDict  # pydantic checks journal entries in the feed's tests
 
-from .._health import NodeHealth
+from .._features import NodeHealth
 from .._nodetype import NodeType
 from .._processor import Processor
 from ..config import GraphConfig

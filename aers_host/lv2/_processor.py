@@ -38,6 +38,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from .._features import HoldsResources
 from .._processor import Buffer, ParamEvent
 from ..errors import NativeABIError, PluginError, PluginValidationError
 from ..native._library import SealedLibrary, dlopen_sealed
@@ -190,7 +191,7 @@ class _Instance:
         self.handle = 0
 
 
-class Lv2Processor:
+class Lv2Processor(HoldsResources):
     """An adopted LV2 plugin as one graph node (see the module docstring).
 
     Attributes:

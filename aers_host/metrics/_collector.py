@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from .._health import health_of
+from .._features import health_of
 from .._jit import lazy_njit
 from ._cpu import CpuClock
 from ._export import prometheus_text, write_csv, write_json
@@ -256,7 +256,7 @@ class MetricsCollector:
 
         Remote nodes add ``remote``: their network figures (RTT percentiles, late and
         dropped blocks, reconnects, connected). Processors that report no health
-        (:class:`~aers_host._health.ReportsHealth`) read as healthy.
+        (:class:`~aers_host._features.ReportsHealth`) read as healthy.
         """
         self.health = {}
         for node_id, proc in processors.items():

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._health import worker_pid
+from .._features import worker_pid
 
 
 def proc_cpu_seconds(pid: int) -> float | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._features import close_if_held
 from .._nodetype import ChannelError, CheckContext, NodeType
 from .._processor import Buffer, Processor
 from ..config._schema import schema_problems
@@ -203,6 +204,4 @@ class Chain:
     def close(self) -> None:
         """Release stages that hold outside resources (sandbox workers, native handles)."""
         for stage in self._stages:
-            close = getattr(stage.proc, "close", None)
-            if callable(close):
-                close()
+            close_if_held(stage.proc)

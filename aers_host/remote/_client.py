@@ -39,7 +39,14 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .._extras import missing_modules
-from .._health import NodeHealth, RemoteStats, ReportsHealth
+from .._features import (
+    FollowsTiming,
+    HoldsResources,
+    LogsSubstitutions,
+    NodeHealth,
+    RemoteStats,
+    ReportsHealth,
+)
 from .._limits import check_latency, check_whole
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
 from .._processor import Buffer, ParamEvent, Processor
@@ -55,7 +62,7 @@ if TYPE_CHECKING:
 EXTRA_SLOTS: Final = 8
 
 
-class RemoteProcessor(ReportsHealth):
+class RemoteProcessor(ReportsHealth, HoldsResources, FollowsTiming, LogsSubstitutions):
     """Processor side of a remote node; see the module docstring for the timing model."""
 
     def __init__(

@@ -32,7 +32,7 @@ Invariants (the audio thread must never stall on a worker):
 
 Counters (``xruns``, ``nan_blocks``, ``restarts``, ``errors``, ``fallback_blocks``,
 ``failed``, ``failure_reason``) reach metrics and the feed through ``health()``
-(:class:`~aers_host._health.ReportsHealth`), the worker's pid through ``worker_pid``.
+(:class:`~aers_host._features.ReportsHealth`), the worker's pid through ``worker_pid``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._health import FailureCounters, RunsInWorker
+from .._features import (
+    FailureCounters,
+    FollowsTiming,
+    HoldsResources,
+    LogsSubstitutions,
+    RunsInWorker,
+)
 from .._processor import Buffer, ParamEvent
 from .._timing import REALTIME, SubstitutionLog, Timing
 from . import _protocol as proto
@@ -64,7 +70,9 @@ _live: weakref.WeakSet[SandboxedProcessor] = weakref.WeakSet()
 _cleaned_up = False
 
 
-class SandboxedProcessor(FailureCounters, RunsInWorker):
+class SandboxedProcessor(
+    FailureCounters, RunsInWorker, HoldsResources, FollowsTiming, LogsSubstitutions
+):
     """[main-thread] A chain of one or more sandboxed plugins: one node of the graph.
 
     Args:

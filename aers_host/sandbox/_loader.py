@@ -45,7 +45,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._health import health_of
+from .._features import health_of
 from .._limits import check_latency, max_latency_samples
 from .._nodetype import CheckContext
 from .._processor import Processor

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._health import ReportsHealth
+from .._features import ReportsHealth
 from .._json import to_jsonable
 from .._nodetype import CheckContext, NodeType, ParamIssue
 from .._processor import ParamSpec

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aers_host._health import NodeHealth
+from aers_host._features import NodeHealth
 from aers_host.metrics import MetricsCollector
 
 SR = 48000

@@ -1,4 +1,4 @@
-"""Optional processor features are declared (ReportsHealth, RunsInWorker), never probed."""
+"""Optional processor features are declared (ReportsHealth, HoldsResources, ...), never probed."""
 
 from __future__ import annotations
 
@@ -9,16 +9,22 @@ from pathlib import Path
 import numpy as np
 
 import aers_host
-from aers_host._health import (
+from aers_host._features import (
     HEALTHY,
+    FollowsTiming,
+    HoldsResources,
+    LogsSubstitutions,
     NodeHealth,
     ReportsHealth,
     RunsInWorker,
+    close_if_held,
     health_of,
     worker_pid,
 )
 from aers_host.dsp import Gain
 from aers_host.lv2._loader import Lv2WorkerProcessor
+from aers_host.lv2._processor import Lv2Processor
+from aers_host.native._processor import NativeProcessor
 from aers_host.remote._client import RemoteProcessor
 from aers_host.sandbox._host import SandboxedProcessor
 from aers_host.sandbox._inprocess import InProcessProcessor
@@ -26,7 +32,9 @@ from aers_host.sandbox._refused import RefusedProcessor
 
 PACKAGE = Path(aers_host.__file__).parent
 #: Attribute names the health protocol replaced; probing them by name is what it forbids.
-FEATURES = {f.name for f in dataclasses.fields(NodeHealth)} | {"remote_stats", "worker_pid", "pid"}
+FEATURES = {f.name for f in dataclasses.fields(NodeHealth)} | {
+    "remote_stats", "worker_pid", "pid", "close", "set_timing", "substitutions",
+}  # fmt: skip
 
 
 def test_every_processor_that_can_fail_declares_it() -> None:
@@ -36,6 +44,13 @@ def test_every_processor_that_can_fail_declares_it() -> None:
     for cls in (SandboxedProcessor, Lv2WorkerProcessor):  # the worker-hosted kinds
         assert RunsInWorker in cls.__mro__, cls
     assert RunsInWorker not in InProcessProcessor.__mro__
+    for cls in (SandboxedProcessor, InProcessProcessor, RefusedProcessor, RemoteProcessor,
+                NativeProcessor, Lv2Processor):  # fmt: skip
+        assert issubclass(cls, HoldsResources), cls
+    for cls in (SandboxedProcessor, InProcessProcessor, RemoteProcessor):  # deadlines differ
+        assert issubclass(cls, FollowsTiming), cls
+    for cls in (SandboxedProcessor, InProcessProcessor, RefusedProcessor, RemoteProcessor):
+        assert LogsSubstitutions in cls.__mro__, cls
 
 
 def test_a_refused_plugin_reports_its_failure_and_counts_its_fallback_blocks() -> None:
@@ -47,7 +62,10 @@ def test_a_refused_plugin_reports_its_failure_and_counts_its_fallback_blocks() -
     for start in (0, 64):
         proc.process(np.ones((1, 64), np.float32), out, start, ())
     assert health_of(proc).fallback_blocks == 2 and not out.any()
+    assert isinstance(proc, LogsSubstitutions) and proc.substitutions.blocks == 2
     assert worker_pid(proc) is None  # nothing runs, so no worker
+    close_if_held(proc)
+    assert proc.closed
 
 
 def test_a_processor_that_reports_nothing_is_healthy() -> None:
@@ -55,6 +73,8 @@ def test_a_processor_that_reports_nothing_is_healthy() -> None:
     assert not isinstance(gain, ReportsHealth)
     assert health_of(gain) is HEALTHY and health_of(gain) == NodeHealth()
     assert worker_pid(gain) is None
+    assert not isinstance(gain, HoldsResources | FollowsTiming | LogsSubstitutions)
+    close_if_held(gain)  # nothing to release, nothing raised
 
 
 def test_no_module_probes_a_health_feature_by_name() -> None:

@@ -1,13 +1,22 @@
-"""Optional processor features, declared: failure counters, remote statistics, worker pid.
+"""Optional processor features, declared: health, worker, resources, timing, substitutions.
 
-Most processors (the built-in DSP) cannot fail at run time and run on the engine's thread.
-Processors that can — sandboxed and worker-hosted plugins (Python, native, LV2), in-process
-Python plugins, refused plugins and remote nodes — declare it by implementing
-:class:`ReportsHealth`: one ``health()`` call returns a consistent :class:`NodeHealth`
-snapshot. Those whose code runs in another process also implement :class:`RunsInWorker`,
-so per-worker CPU can be accounted. Metrics, the feed, fallback reports and hot-reload
-probation read these through :func:`health_of` and ``isinstance``, never by probing
-attribute names, so a renamed counter is a type error rather than a silent zero.
+Every processor implements ``Processor`` (``_processor``). Some do more, and say so by
+subclassing the protocols here, so the engine, metrics, the feed, fallback reports and
+hot-reload probation test ``isinstance`` instead of probing attribute names (a renamed
+counter is then a type error, not a silent zero):
+
+* :class:`ReportsHealth` — can fail while running (sandboxed and worker-hosted plugins:
+  Python, native, LV2; in-process and refused plugins; remote nodes): one ``health()``
+  call returns a consistent :class:`NodeHealth` snapshot; read it with :func:`health_of`.
+* :class:`RunsInWorker` — its code runs in a worker process (per-worker CPU accounting).
+* :class:`HoldsResources` — holds a worker, native handle or connection: the plan calls
+  ``close()`` when it is done with it (:func:`close_if_held`).
+* :class:`FollowsTiming` — behaves differently offline and in real time (deadlines):
+  the planner calls ``set_timing()`` before ``prepare()``.
+* :class:`LogsSubstitutions` — records the blocks it replaced by its fallback itself.
+
+Built-in DSP processors implement none of these: they cannot fail, hold nothing and are
+exact in both timing modes.
 
 Invariants:
 
@@ -28,7 +37,10 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Final, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, TypedDict, runtime_checkable
+
+if TYPE_CHECKING:
+    from ._timing import SubstitutionLog, Timing
 
 
 class RttStats(TypedDict):
@@ -97,6 +109,32 @@ class RunsInWorker(Protocol):
         ...
 
 
+@runtime_checkable
+class HoldsResources(Protocol):
+    """A processor holding a worker, native handle or connection until it is closed."""
+
+    def close(self) -> None:
+        """[main-thread & !active] Release what it holds; calling it again does nothing."""
+        ...
+
+
+@runtime_checkable
+class FollowsTiming(Protocol):
+    """A processor whose behaviour differs offline (wait) and in real time (deadlines)."""
+
+    def set_timing(self, timing: Timing) -> None:
+        """[main-thread & !active] Offline or real time, before ``prepare``."""
+        ...
+
+
+@runtime_checkable
+class LogsSubstitutions(Protocol):
+    """A processor that records the blocks it output as its fallback."""
+
+    #: The blocks replaced, for ``metrics.json``'s ``substituted`` and offline exit codes.
+    substitutions: SubstitutionLog
+
+
 class FailureCounters(ReportsHealth):
     """Base for plugin processors that count failures in five integer attributes.
 
@@ -136,6 +174,12 @@ class FailureCounters(ReportsHealth):
 def health_of(proc: object) -> NodeHealth:
     """[any-thread] ``proc``'s health, or :data:`HEALTHY` when it reports none."""
     return proc.health() if isinstance(proc, ReportsHealth) else HEALTHY
+
+
+def close_if_held(proc: object) -> None:
+    """[main-thread & !active] Close ``proc`` if it holds resources (:class:`HoldsResources`)."""
+    if isinstance(proc, HoldsResources):
+        proc.close()
 
 
 def worker_pid(proc: object) -> int | None:
