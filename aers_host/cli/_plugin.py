@@ -283,7 +283,7 @@ def _runnable(plugin: VerifiedPlugin) -> None:
     elif plugin.kind == "lv2":
         from ..lv2 import Lv2Section
 
-        Lv2Section.from_manifest(plugin.lv2_section, plugin.params, plugin.name)
+        Lv2Section.from_manifest(plugin.lv2_section, plugin.param_dicts, plugin.name)
 
 
 @plugin_app.command("reload")

@@ -63,15 +63,16 @@ def load_lv2_plugin(
         NativeABIError: (in-process) dlopen failed or the library lacks the signed URI.
     """
     label = ctx.node_id or plugin.name
-    section = Lv2Section.from_manifest(plugin.lv2_section, plugin.params, plugin.name)  # step 1
+    # Step 1: the signed section, consistent with the signed params.
+    section = Lv2Section.from_manifest(plugin.lv2_section, plugin.param_dicts, plugin.name)
     opts = NodeOptions.parse(
         ctx.node_options, DEFAULT_ISOLATION, ctx.sample_rate, ctx.block_size, label
     )
-    loader = {"section": section.to_dict(), "manifest_params": [dict(p) for p in plugin.params]}
+    loader = {"section": section.to_dict(), "manifest_params": plugin.param_dicts}
     stage = sealed_stage(plugin, params, opts, "lv2", loader)  # steps 2-3
     if opts.isolation == "in-process":  # step 4
         controls = [ControlParam.from_manifest(p, section.controls[str(p["name"])])
-                    for p in plugin.params]  # fmt: skip
+                    for p in plugin.param_dicts]  # fmt: skip
         sealed = SealedLibrary(stage.fds[0], str(stage.loader["sha256"]), stage.filename,
                                stage.class_name)  # fmt: skip
         library = Lv2Library(plugin.name, sealed, section.uri)

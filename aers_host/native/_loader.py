@@ -28,6 +28,7 @@ from typing import Any
 from .._nodetype import CheckContext
 from .._processor import Processor
 from ..errors import PluginValidationError
+from ..plugins._model import ManifestParam
 from ..plugins._verified import VerifiedPlugin
 from ._library import NativeParam, open_library
 from ._processor import NativeProcessor
@@ -73,7 +74,7 @@ def load_native_plugin(
 
 
 def manifest_defaults(
-    name: str, manifest_params: tuple[Mapping[str, Any], ...], params: tuple[NativeParam, ...]
+    name: str, manifest_params: tuple[ManifestParam, ...], params: tuple[NativeParam, ...]
 ) -> dict[str, float]:
     """Check the signed manifest's params against the descriptor; return manifest defaults.
 
@@ -85,13 +86,12 @@ def manifest_defaults(
     defaults: dict[str, float] = {}
     problems: list[str] = []
     for declared in manifest_params:
-        pname = str(declared.get("name", ""))
+        pname = declared.name
         spec = by_name.get(pname)
         if spec is None:
             problems.append(f"manifest param {pname!r} is not in the library's descriptor")
             continue
-        lo, hi = float(declared.get("min", spec.min)), float(declared.get("max", spec.max))
-        default = float(declared.get("default", spec.default))
+        lo, hi, default = float(declared.min), float(declared.max), float(declared.default)
         if not spec.min <= lo <= default <= hi <= spec.max:
             problems.append(
                 f"manifest param {pname!r} range [{lo:g}, {hi:g}] default {default:g} does not "

@@ -51,13 +51,13 @@ def param_specs_of(plugin: VerifiedPlugin) -> tuple[ParamSpec, ...]:
     """The manifest's params as ParamSpecs, so the config validator checks them."""
     return tuple(
         ParamSpec(
-            name=str(p["name"]),
-            default=float(p["default"]),
-            min=float(p["min"]),
-            max=float(p["max"]),
-            unit=str(p.get("unit", "")),
-            doc=str(p.get("doc", "")),
-            choices=tuple((float(e["value"]), str(e["label"])) for e in p.get("enum", ())),
+            name=p.name,
+            default=float(p.default),
+            min=float(p.min),
+            max=float(p.max),
+            unit=p.unit or "",
+            doc=p.doc or "",
+            choices=tuple((float(e.value), e.label) for e in p.enum or ()),
         )
         for p in plugin.params
     )

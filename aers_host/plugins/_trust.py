@@ -192,7 +192,7 @@ class PluginVerifier:
             entry=signed.entry,
             isolation=isolation,
             files=MappingProxyType({rel: files[rel] for rel in manifest.files}),
-            params=tuple(MappingProxyType(p.to_dict()) for p in signed.params),
+            params=signed.params,
             keyid=keyid,
             manifest=signed,
             requested_isolation=None if isolation == requested else requested,

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from ._model import Isolation, PluginKind, SignedPart
+from ._model import Isolation, ManifestParam, PluginKind, SignedPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +27,7 @@ class VerifiedPlugin:
             trusted for native code (scope ``native`` or ``all``) grants it; otherwise it
             is ``sandbox`` (the user may still grant it per node: docs/plugins.md).
         files: relative path → verified bytes (the only copy loaders may use).
-        params: the manifest's declared parameters (name, default, min, max, unit).
+        params: the manifest's declared parameters, typed (:class:`~._model.ManifestParam`).
         keyid: the key id whose signature verified.
         manifest: the whole ``signed`` part, typed, for reports, reloads and the native
             loader's own hash check; None for a plugin assembled without a manifest (a
@@ -43,7 +42,7 @@ class VerifiedPlugin:
     entry: str
     isolation: Isolation
     files: Mapping[str, bytes]
-    params: tuple[Mapping[str, Any], ...] = ()
+    params: tuple[ManifestParam, ...] = ()
     keyid: str = ""
     manifest: SignedPart | None = None
     requested_isolation: Isolation | None = None
@@ -57,6 +56,11 @@ class VerifiedPlugin:
     def entry_symbol(self) -> str:
         """The class or symbol part of ``entry``."""
         return self.entry.split(":", 1)[1] if ":" in self.entry else ""
+
+    @property
+    def param_dicts(self) -> list[dict[str, object]]:
+        """``params`` as the JSON objects the manifest holds: what crosses to a worker."""
+        return [p.to_dict() for p in self.params]
 
     @property
     def lv2_section(self) -> Mapping[str, object] | None:

@@ -130,8 +130,8 @@ def _stage(
         filename=plugin.entry_file,
         class_name=plugin.entry_symbol,
         source=source,
-        params=initial_params(plugin.params, params),
-        ranges=param_ranges(plugin.params),
+        params=initial_params(plugin.param_dicts, params),
+        ranges=param_ranges(plugin.param_dicts),
         fallback=opts.fallback,
         latency_samples=_static_latency(
             source, plugin.entry_symbol, ctx, ctx.node_id or plugin.name
@@ -168,7 +168,7 @@ def load_python_plugin(
     try:
         stage = _stage(plugin, params, opts, ctx, compile_now=False)
     except LimitError as exc:  # refused before anything is sized by it: the node fails
-        fallback_params = initial_params(plugin.params, params)
+        fallback_params = initial_params(plugin.param_dicts, params)
         return RefusedProcessor(label, str(exc), opts.fallback, fallback_params)
     try:
         compile_plugin(stage.source, stage.filename)  # nothing runs here

@@ -25,6 +25,7 @@ from ..errors import PluginValidationError
 from ..native._library import NativeParam, SealedLibrary, open_sealed, seal_library
 from ..native._loader import manifest_defaults, node_values
 from ..native._processor import NativeProcessor
+from ..plugins._model import ManifestParam
 from ..plugins._verified import VerifiedPlugin
 from ._options import NodeOptions, StageSpec
 from ._runtime import MAX_LATENCY, param_ranges
@@ -35,11 +36,8 @@ def manifest_params(plugin: VerifiedPlugin) -> tuple[NativeParam, ...]:
     return tuple(
         NativeParam(
             index,
-            ParamSpec(
-                str(p["name"]), float(p["default"]), float(p["min"]), float(p["max"]),
-                str(p.get("unit", "")),
-            ),
-            bool(p.get("integer", False) or p.get("toggle", False)),
+            ParamSpec(p.name, float(p.default), float(p.min), float(p.max), p.unit or ""),
+            bool(p.integer or p.toggle),
         )
         for index, p in enumerate(plugin.params)
     )  # fmt: skip
@@ -53,7 +51,7 @@ def native_stage(plugin: VerifiedPlugin, params: Mapping[str, Any], opts: NodeOp
         HashMismatchError: the library's bytes differ from the manifest.
         PluginError: no memfd_create on this system.
     """
-    loader = {"manifest_params": [dict(p) for p in plugin.params]}
+    loader = {"manifest_params": plugin.param_dicts}
     return sealed_stage(plugin, params, opts, "native", loader)
 
 
@@ -85,7 +83,7 @@ def sealed_stage(
         class_name=sealed.symbol,
         source=b"",
         params=values,
-        ranges=param_ranges(plugin.params),
+        ranges=param_ranges(plugin.param_dicts),
         fallback=opts.fallback,
         kind=kind,
         loader={
@@ -128,7 +126,10 @@ class NativeRunner:
             int(loader["fd"]), str(loader["sha256"]), str(stage["filename"]), str(loader["symbol"])
         )
         library = open_sealed(name, sealed)
-        manifest = tuple(dict(p) for p in loader["manifest_params"])
+        manifest = tuple(
+            ManifestParam.from_dict(p, f"manifest_params.{i}")
+            for i, p in enumerate(loader["manifest_params"])
+        )
         values = manifest_defaults(name, manifest, library.params)
         values.update({str(k): float(v) for k, v in dict(stage["params"]).items()})
         runner = cls(NativeProcessor(library, values), list(stage["ranges"]))

@@ -150,9 +150,9 @@ def test_parameter_changes_split_the_block_sample_accurately(gaindelay: Verified
 
 
 def test_enumerations_and_ranges_are_honoured(gaindelay: VerifiedPlugin):
-    params = {p["name"]: p for p in gaindelay.params}
-    assert params["gain_db"]["unit"] == "dB" and params["gain_db"]["min"] == -60.0
-    assert [e["label"] for e in params["mode"]["enum"]] == ["normal", "inverted"]
+    params = {p.name: p for p in gaindelay.params}
+    assert params["gain_db"].unit == "dB" and params["gain_db"].min == -60.0
+    assert [e.label for e in params["mode"].enum or ()] == ["normal", "inverted"]
     proc = _processor(gaindelay)
     proc.prepare(RATE, 64, 1)
     out = np.zeros((1, 64), np.float32)

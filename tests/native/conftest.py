@@ -22,7 +22,7 @@ import pytest
 from aers_host._nodetype import CheckContext
 from aers_host._processor import ParamEvent
 from aers_host.native import build_plugin
-from aers_host.plugins._model import FileRecord, SignedPart
+from aers_host.plugins._model import FileRecord, ManifestParam, SignedPart
 from aers_host.plugins._verified import VerifiedPlugin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,7 +155,7 @@ def verified(
         entry=entry,
         isolation=isolation,  # type: ignore[arg-type]
         files={lib.name: real if data is None else data},
-        params=params,
+        params=tuple(ManifestParam.from_dict(p, f"params.{i}") for i, p in enumerate(params)),
         manifest=SignedPart(
             spec_version="1.0",
             name=name or lib.parent.name,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from aers_host._nodetype import CheckContext
+from aers_host.plugins._model import ManifestParam
 from aers_host.plugins._verified import VerifiedPlugin
 from aers_host.sandbox import load_python_plugin
 
@@ -31,7 +32,7 @@ def plugin(
         "p.py:P",
         "sandbox",
         {"p.py": textwrap.dedent(source).encode()},
-        params=params,
+        params=tuple(ManifestParam.from_dict(p, f"params.{i}") for i, p in enumerate(params)),
         keyid="k1",
     )
 

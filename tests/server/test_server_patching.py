@@ -164,11 +164,13 @@ def test_a_manifest_enum_becomes_labelled_choices_for_the_page() -> None:
     from types import SimpleNamespace
 
     from aers_host.plugins._discovery import param_specs_of
+    from aers_host.plugins._model import ManifestParam
     from aers_host.server._messages import spec_info
 
-    manifest = SimpleNamespace(params=[{
+    manifest = SimpleNamespace(params=[ManifestParam.from_dict({
         "name": "filter_type", "default": 0, "min": 0, "max": 2, "integer": True,
-        "enum": [{"value": 0, "label": "peak"}, {"value": 2, "label": "high shelf"}]}])  # fmt: skip
+        "enum": [{"value": 0, "label": "peak"}, {"value": 2, "label": "high shelf"}]},
+        "signed.params.0")])  # fmt: skip
     (spec,) = param_specs_of(manifest)  # type: ignore[arg-type]
     assert spec.choices == ((0.0, "peak"), (2.0, "high shelf"))
     assert spec_info(spec)["choices"] == [
