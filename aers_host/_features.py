@@ -14,6 +14,8 @@ counter is then a type error, not a silent zero):
 * :class:`FollowsTiming` — behaves differently offline and in real time (deadlines):
   the planner calls ``set_timing()`` before ``prepare()``.
 * :class:`LogsSubstitutions` — records the blocks it replaced by its fallback itself.
+* :class:`ReportsValues` — keeps its own running parameter values (plugin nodes), which
+  the dashboard shows instead of the config's.
 
 Built-in DSP processors implement none of these: they cannot fail, hold nothing and are
 exact in both timing modes.
@@ -36,6 +38,7 @@ Example:
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, TypedDict, runtime_checkable
 
@@ -133,6 +136,16 @@ class LogsSubstitutions(Protocol):
 
     #: The blocks replaced, for ``metrics.json``'s ``substituted`` and offline exit codes.
     substitutions: SubstitutionLog
+
+
+@runtime_checkable
+class ReportsValues(Protocol):
+    """A processor that keeps the running values of its declared parameters."""
+
+    @property
+    def values(self) -> Mapping[str, float]:
+        """[any-thread] Parameter name → value now (config values and every change since)."""
+        ...
 
 
 class FailureCounters(ReportsHealth):

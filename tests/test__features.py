@@ -16,6 +16,7 @@ from aers_host._features import (
     LogsSubstitutions,
     NodeHealth,
     ReportsHealth,
+    ReportsValues,
     RunsInWorker,
     close_if_held,
     health_of,
@@ -33,7 +34,7 @@ from aers_host.sandbox._refused import RefusedProcessor
 PACKAGE = Path(aers_host.__file__).parent
 #: Attribute names the health protocol replaced; probing them by name is what it forbids.
 FEATURES = {f.name for f in dataclasses.fields(NodeHealth)} | {
-    "remote_stats", "worker_pid", "pid", "close", "set_timing", "substitutions",
+    "remote_stats", "worker_pid", "pid", "close", "set_timing", "substitutions", "values",
 }  # fmt: skip
 
 
@@ -51,10 +52,13 @@ def test_every_processor_that_can_fail_declares_it() -> None:
         assert issubclass(cls, FollowsTiming), cls
     for cls in (SandboxedProcessor, InProcessProcessor, RefusedProcessor, RemoteProcessor):
         assert LogsSubstitutions in cls.__mro__, cls
+    for cls in (SandboxedProcessor, InProcessProcessor, RefusedProcessor, NativeProcessor):
+        assert ReportsValues in cls.__mro__, cls  # the dashboard shows the running values
 
 
 def test_a_refused_plugin_reports_its_failure_and_counts_its_fallback_blocks() -> None:
-    proc = RefusedProcessor("fx", "plugin 'p.py': refused", fallback="silence")
+    proc = RefusedProcessor("fx", "plugin 'p.py': refused", fallback="silence", params={"g": 0.5})
+    assert isinstance(proc, ReportsValues) and proc.values == {"g": 0.5}
     before = health_of(proc)
     assert before.failed and before.failure_reason == "plugin 'p.py': refused"
     assert before.fallback_blocks == 0

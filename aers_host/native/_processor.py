@@ -26,7 +26,7 @@ from typing import Any, Final, final
 
 import numpy as np
 
-from .._features import HoldsResources
+from .._features import HoldsResources, ReportsValues
 from .._processor import Buffer, ParamEvent
 from ..errors import PluginError
 from . import _abi
@@ -39,7 +39,7 @@ _EVENT_SIZE: Final = ctypes.sizeof(_abi.EventParamValue)
 
 
 @final
-class NativeProcessor(HoldsResources):
+class NativeProcessor(HoldsResources, ReportsValues):
     """A native plugin instance; one per graph node (docs/architecture.md, docs/plugins.md).
 
     Like every Processor, the host never calls :meth:`get_state`, :meth:`set_state`,

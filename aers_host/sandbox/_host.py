@@ -50,6 +50,7 @@ from .._features import (
     FollowsTiming,
     HoldsResources,
     LogsSubstitutions,
+    ReportsValues,
     RunsInWorker,
 )
 from .._processor import Buffer, ParamEvent
@@ -71,7 +72,7 @@ _cleaned_up = False
 
 
 class SandboxedProcessor(
-    FailureCounters, RunsInWorker, HoldsResources, FollowsTiming, LogsSubstitutions
+    FailureCounters, RunsInWorker, HoldsResources, FollowsTiming, LogsSubstitutions, ReportsValues
 ):
     """[main-thread] A chain of one or more sandboxed plugins: one node of the graph.
 

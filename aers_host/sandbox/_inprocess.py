@@ -16,14 +16,22 @@ from typing import Any
 
 import numpy as np
 
-from .._features import FailureCounters, FollowsTiming, HoldsResources, LogsSubstitutions
+from .._features import (
+    FailureCounters,
+    FollowsTiming,
+    HoldsResources,
+    LogsSubstitutions,
+    ReportsValues,
+)
 from .._processor import Buffer, ParamEvent
 from .._timing import REALTIME, SubstitutionLog, Timing
 from ._options import FailureWindow, NodeOptions, StageSpec
 from ._runtime import PluginRunner, apply_fallback, run_stage
 
 
-class InProcessProcessor(FailureCounters, HoldsResources, FollowsTiming, LogsSubstitutions):
+class InProcessProcessor(
+    FailureCounters, HoldsResources, FollowsTiming, LogsSubstitutions, ReportsValues
+):
     """[main-thread] One restricted plugin called directly from the audio thread."""
 
     def __init__(self, stage: StageSpec, options: NodeOptions, label: str) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._features import FailureCounters, HoldsResources, LogsSubstitutions
+from .._features import FailureCounters, HoldsResources, LogsSubstitutions, ReportsValues
 from .._processor import Buffer, ParamEvent
 from .._timing import SubstitutionLog
 from ._runtime import apply_fallback
@@ -37,7 +37,7 @@ def one_line(reason: str) -> str:
     return "; ".join(line.strip() for line in reason.splitlines() if line.strip()) or "refused"
 
 
-class RefusedProcessor(FailureCounters, HoldsResources, LogsSubstitutions):
+class RefusedProcessor(FailureCounters, HoldsResources, LogsSubstitutions, ReportsValues):
     """[main-thread] A plugin node whose plugin was refused at load: fallback for the run.
 
     Args:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._features import ReportsHealth
+from .._features import ReportsHealth, ReportsValues
 from .._json import to_jsonable
 from .._nodetype import CheckContext, NodeType, ParamIssue
 from .._processor import ParamSpec
@@ -486,8 +486,9 @@ def node_check(
     if spec is None or node_type is None:
         return None
     params = dict(spec.params)
-    values = getattr(view.plan.node(node_id).proc, "values", None)
-    if isinstance(values, Mapping):
+    proc = view.plan.node(node_id).proc
+    if isinstance(proc, ReportsValues):
+        values = proc.values
         params.update({k: float(values[k]) for k in view.specs[node_id] if k in values})
     ctx = CheckContext(
         sample_rate=view.plan.sample_rate,

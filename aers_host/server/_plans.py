@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._features import ReportsValues
 from .._nodetype import NodeType
 from .._processor import ParamSpec
 from ..config import GraphConfig
@@ -75,9 +76,10 @@ class PlanView:
 
     def param_values(self, node_id: str) -> dict[str, float]:
         """[any-thread] Current values of a node's declared params (defaults if unknown)."""
-        values = getattr(self.plan.node(node_id).proc, "values", None)
+        proc = self.plan.node(node_id).proc
         specs = self.specs[node_id]
-        if isinstance(values, Mapping):
+        if isinstance(proc, ReportsValues):
+            values = proc.values
             return {k: float(values.get(k, s.default)) for k, s in specs.items()}
         return {k: s.default for k, s in specs.items()}
 
