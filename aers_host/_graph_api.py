@@ -30,17 +30,12 @@ import numpy.typing as npt
 import yaml
 
 from ._features import LogsSubstitutions
+from ._hints import did_you_mean
 from ._nodetype import NodeType
 from ._timing import OFFLINE, REALTIME, Timing
 from .config import GraphConfig, ParsedDocument, load_config, validate_config_data
 from .config._model import NODE_OPTION_KEYS
-from .config._schema import (
-    config_schema,
-    did_you_mean,
-    join_path,
-    non_finite_paths,
-    schema_problems,
-)
+from .config._schema import config_schema, join_path, non_finite_paths, schema_problems
 from .errors import ConfigError, Problem
 from .graph import Engine, Plan, build_plan, check_fallback, substitution_report
 from .graph import render as render_config

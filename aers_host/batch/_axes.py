@@ -24,9 +24,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from .._hints import did_you_mean
 from .._nodetype import NodeType
 from ..config import config_schema
-from ..config._schema import did_you_mean
 
 #: Most values one axis may have (a range like "1..10000000" is refused, not expanded).
 MAX_AXIS_VALUES: Final = 100_000

@@ -13,12 +13,13 @@ line of its docstring as ``summary``.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Final
 
 from typer.core import TyperCommand, TyperGroup
+
+from .._hints import did_you_mean
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +133,8 @@ class LazyCommands(TyperGroup):
         if name and not name.startswith("-") and name not in self.commands:
             command = _build(name)
             if command is None:
-                close = difflib.get_close_matches(name, self.list_commands(ctx))
-                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                ctx.fail(f"No such command {name!r}.{hint}")
+                hint = did_you_mean(name, self.list_commands(ctx), n=3)
+                ctx.fail(f"No such command {name!r}. {hint[:1].upper()}{hint[1:]}".rstrip())
             self.add_command(command, name)
         return super().resolve_command(ctx, args)
 

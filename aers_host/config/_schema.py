@@ -7,7 +7,6 @@ offending key itself as the path for unknown keys, and a "did you mean" hint.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +17,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from .._hints import did_you_mean
 from ..errors import Problem
 
 LineOf = Callable[[str], int]
@@ -39,13 +39,6 @@ def config_schema() -> Mapping[str, Any]:
 def join_path(*parts: object) -> str:
     """Dotted JSON path from parts, skipping empty ones."""
     return ".".join(str(p) for p in parts if p != "")
-
-
-def did_you_mean(word: str, choices: object) -> str:
-    """``did you mean 'x'?`` for the closest choice, or "" when none is close."""
-    names = [str(c) for c in choices] if isinstance(choices, (list, tuple, set, dict)) else []
-    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else ""
 
 
 def non_finite_paths(value: Any, path: str) -> Iterator[str]:

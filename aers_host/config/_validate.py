@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._hints import did_you_mean
 from .._limits import MAX_THREADS
 from .._nodetype import CheckContext, NodeType
 from .._seeds import SEED_KEY, derive_seed, takes_seed
@@ -43,7 +44,7 @@ from ._model import (
 )
 from ._parse import ParsedDocument
 from ._reach import unreached_warnings
-from ._schema import config_schema, did_you_mean, join_path, non_finite_paths, schema_problems
+from ._schema import config_schema, join_path, non_finite_paths, schema_problems
 
 
 class _Collector:

@@ -19,13 +19,13 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._hints import did_you_mean
 from .._seeds import derive_seed
 from ..config._schema import non_finite_paths
 from ..errors import ConfigError, Problem
@@ -109,11 +109,6 @@ class Event:
         return record
 
 
-def _suggest(name: str, known: Collection[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"did you mean {close[0]!r}?" if close else ""
-
-
 @dataclass(slots=True)
 class _Reporter:
     """Collects problems for one list of events, locating each by index and line."""
@@ -164,7 +159,7 @@ def _schema_problems(index: int, raw: Any, rep: _Reporter, compiled: bool) -> bo
                     index,
                     ".".join(p for p in (rel, key) if p),
                     "unknown field",
-                    _suggest(key, allowed) or f"allowed: {', '.join(allowed)}",
+                    did_you_mean(key, allowed) or f"allowed: {', '.join(allowed)}",
                 )
         elif err.validator == "pattern":
             rep.add(
@@ -209,7 +204,7 @@ def _check_source(
             index,
             "source.generator",
             f"unknown generator {name!r}",
-            _suggest(name, generators) or f"known: {', '.join(sorted(generators))}",
+            did_you_mean(name, generators) or f"known: {', '.join(sorted(generators))}",
         )
         return source
     natural = getattr(gen, "natural_seconds", None)
@@ -252,7 +247,7 @@ def _target(
         )
         return ""
     if nodes is not None and to not in nodes:
-        rep.add(index, rel, f"target node {to!r} does not exist", _suggest(to, nodes))
+        rep.add(index, rel, f"target node {to!r} does not exist", did_you_mean(to, nodes))
     return to
 
 
@@ -272,7 +267,7 @@ def routing_problems(
             (lines or {}).get(f"routing.{category}", 0),
             f"routing.{category}",
             f"target node {node!r} does not exist",
-            _suggest(node, nodes),
+            did_you_mean(node, nodes),
         )
         for category, node in routing.items()
         if node not in nodes

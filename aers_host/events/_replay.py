@@ -40,7 +40,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -49,6 +48,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .._hints import did_you_mean
 from .._paths import atomic_write
 from ..config._schema import config_schema, non_finite_paths, schema_problems
 from ..errors import ConfigError, Problem
@@ -391,8 +391,7 @@ def _unknown_field(file: str, line: int, key: str) -> Problem:
     if key in ("time", "duration"):
         hint = "an event log gives the start as `at` and the length as `frames`, in samples"
     else:
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(known)}"
+        hint = did_you_mean(key, known) or f"allowed: {', '.join(known)}"
     return Problem(file, line, key, "unknown field", hint)
 
 

@@ -23,10 +23,6 @@ from ._generators import BUILTIN_GENERATORS, INTEGER_PARAMS, BuiltinGenerator
 SCHEMA_ID = "https://aers.invalid/schemas/event.schema.json"
 SCHEMA_PATH = Path(__file__).with_name("event.schema.json")
 
-#: An event's top-level fields, in the order of docs/events.md, "Event fields".
-EVENT_FIELDS = ("id", "category", "at", "time", "duration", "gain_db", "pan", "source", "to")
-
-
 def _generator_branch(gen: BuiltinGenerator) -> dict[str, Any]:
     """``if generator == name then only its params`` — keeps error messages specific."""
     props: dict[str, Any] = {

@@ -28,7 +28,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..config._schema import did_you_mean, schema_problems
+from .._hints import did_you_mean
+from ..config._schema import schema_problems
 from ..errors import ConfigError, Problem
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 64}

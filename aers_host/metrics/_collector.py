@@ -31,7 +31,7 @@ import numpy.typing as npt
 from .._features import health_of
 from .._jit import lazy_njit
 from ._cpu import CpuClock
-from ._export import prometheus_text, write_csv, write_json
+from ._export import write_csv, write_json
 from ._loudness import meter_for
 from ._meter import LoudnessMeter
 
@@ -384,10 +384,6 @@ class MetricsCollector:
     def to_csv(self, path: Path) -> Path:
         """Write the per-block time series to ``path``."""
         return write_csv(self.timeseries(), path)
-
-    def to_prometheus(self) -> str:
-        """The summary in Prometheus text format 0.0.4 (for ``--prometheus`` and ``/metrics``)."""
-        return prometheus_text(self.summary())
 
 
 def warm_kernels() -> int:

@@ -11,7 +11,6 @@ Built-in names are reserved: a plugin that registers one is refused, so a config
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -70,11 +69,6 @@ class NodeRegistry(Mapping[str, NodeType]):
     def source(self, name: str) -> str:
         """Where ``name`` came from: ``builtin``, ``entry-point:<dist>`` or ``store``."""
         return self._sources[name]
-
-    def suggest(self, name: str) -> str:
-        """A "did you mean" hint for an unknown type name ("" when nothing is close)."""
-        close = difflib.get_close_matches(name, list(self._types), n=1)
-        return f"did you mean {close[0]!r}?" if close else ""
 
     def __getitem__(self, name: str) -> NodeType:
         return self._types[name]

@@ -61,7 +61,6 @@ from ._options import FailureWindow, NodeOptions, StageSpec
 from ._refused import one_line
 from ._runtime import MAX_LATENCY, all_finite, apply_fallback
 from ._scope import current_scope
-from ._segment import Segment
 from ._spawn import WorkerProcess
 
 if TYPE_CHECKING:
@@ -157,16 +156,6 @@ class SandboxedProcessor(
         """[any-thread] OS pid of the worker serving this node (for per-worker CPU metrics)."""
         worker = self._worker
         return worker.pid if worker is not None else None
-
-    @property
-    def _segment(self) -> Segment | None:
-        """[any-thread] The shared segment of this node's worker."""
-        return self.link.segment if self.link is not None else None
-
-    @property
-    def _opts(self) -> NodeOptions:
-        """Legacy alias of :attr:`options` (tests and benchmarks read it)."""
-        return self.options
 
     @property
     def hang_limit_s(self) -> float:

@@ -93,11 +93,6 @@ class WorkerScope:
             link = self._links[slot] = WorkerLink(sample_rate, max_block)
         return link
 
-    @property
-    def links(self) -> list[WorkerLink]:
-        """[main-thread] Every worker link this scope made, in creation order."""
-        return list(self._links.values())
-
     def __enter__(self) -> WorkerScope:
         self._token = _current.set(self)
         return self

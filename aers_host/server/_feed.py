@@ -110,7 +110,6 @@ class FeedHub:
         #: Feed rate announced in ``graph`` messages.
         self.rate = rate
         self.clients: set[ClientQueue] = set()
-        self.frames_sent = 0
         self._wake = asyncio.Event()
         self._last_seq = 0
         #: Parameter values last sent (or described by the last ``graph``), by node id.
@@ -180,7 +179,6 @@ class FeedHub:
         body = frame_body(runtime, snap)
         for client in self.clients:
             client.put(body, frame=True)
-        self.frames_sent += 1
 
     def _send_changed_values(self, new_graph: bool) -> None:
         """[event-loop] Send a ``params`` message with the nodes whose values changed.

@@ -252,7 +252,7 @@ def test_default_deadline_is_half_the_block_period() -> None:
     from aers_host.sandbox import load_python_plugin
 
     proc = load_python_plugin(plugin(GAIN), {}, ctx)
-    assert proc._opts.deadline_s == pytest.approx(0.5 * 512 / RATE)  # type: ignore[attr-defined]
+    assert proc.options.deadline_s == pytest.approx(0.5 * 512 / RATE)  # type: ignore[attr-defined]
 
 
 def test_chain_in_one_worker() -> None:

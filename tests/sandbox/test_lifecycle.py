@@ -30,7 +30,7 @@ src = b"class P:\\n    def process(self, inp, out, start, events):\\n        out
 plugin = VerifiedPlugin("t", "1", "python", "p.py:P", "sandbox", {"p.py": src})
 proc = load_python_plugin(plugin, {}, CheckContext(48000, 256, Path(".")))
 proc.prepare(48000, 256, 2)
-print(json.dumps({"worker": proc._worker.pid, "segment": proc._segment.name}), flush=True)
+print(json.dumps({"worker": proc.worker_pid, "segment": proc.link.segment.name}), flush=True)
 if sys.argv[2] == "exit":
     sys.exit(0)
 for _ in range(1200):  # like an engine, wake often: a signal the kernel gave to numpy's
