@@ -6,8 +6,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from config_helpers import write
+from graphs import LoadGraph, Registry, builtin_registry
+
+if TYPE_CHECKING:
+    from aers_host.config import GraphConfig
 
 
 @dataclass
@@ -17,6 +23,27 @@ class CliResult:
     code: int
     out: str
     err: str
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    """The built-in node types, read-only, for the whole session (see ``graphs.py``)."""
+    return builtin_registry()
+
+
+@pytest.fixture
+def load_graph(tmp_path: Path, registry: Registry) -> LoadGraph:
+    """Write a config text into the test's folder and load it with the built-in node types.
+
+    Call it as ``load_graph(text, name="graph.yaml", **overrides)``; the text is dedented,
+    and relative paths in it resolve against ``tmp_path``.
+    """
+    from aers_host.config import load_config
+
+    def load(text: str, name: str = "graph.yaml", **overrides: object) -> GraphConfig:
+        return load_config(write(tmp_path, text, name), registry=registry, overrides=overrides)
+
+    return load
 
 
 @pytest.fixture

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import Registry
 
 import aers_host
 from aers_host import ConfigError, Graph, render
 from aers_host.dsp import Gain, Pan
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 
-def dc_gain_graph(block: int = 512) -> tuple[Graph, str]:
-    g = Graph(sample_rate=48000, block_size=block, registry=REGISTRY)
+def dc_gain_graph(registry: Registry, block: int = 512) -> tuple[Graph, str]:
+    g = Graph(sample_rate=48000, block_size=block, registry=registry)
     dc = g.add("impulse", every=1, channels=1)
     gain = g.add("gain", id="g", gain_db=0, smoothing_ms=0)
     out = g.add("output", id="main")
@@ -31,46 +29,48 @@ def test_every_public_name_imports() -> None:
         assert getattr(aers_host, name) is not None
 
 
-def test_add_refuses_unknown_type_and_bad_params_at_once() -> None:
-    g = Graph(registry=REGISTRY)
+def test_add_refuses_unknown_type_and_bad_params_at_once(registry: Registry) -> None:
+    g = Graph(registry=registry)
     with pytest.raises(
         ConfigError, match=r"unknown node type 'revreb' \(did you mean 'reverb'\?\)"
     ):
         g.add("revreb")
     with pytest.raises(ConfigError, match=r"nodes\.sine1\.params\.frq: unknown key 'frq'"):
         g.add("sine", frq=440)
-    with pytest.raises(ConfigError, match=r"nodes\.gain1\.params\.gain_db: must be a finite number"):
+    with pytest.raises(
+        ConfigError, match=r"nodes\.gain1\.params\.gain_db: must be a finite number"
+    ):
         g.add("gain", gain_db=float("nan"))
     with pytest.raises(ConfigError, match="missing node 'nope'"):
         g.connect("nope", g.add("gain"))
 
 
-def test_yaml_and_json_round_trip_is_equal(tmp_path: Path) -> None:
-    g, _ = dc_gain_graph()
+def test_yaml_and_json_round_trip_is_equal(registry: Registry, tmp_path: Path) -> None:
+    g, _ = dc_gain_graph(registry)
     g.automate("g", "gain_db", [[0, 0], [0.01, -6, "linear"]])
     for name in ("graph.yaml", "graph.json"):
         g.save(tmp_path / name)
-        again = Graph.load(tmp_path / name, registry=REGISTRY)
+        again = Graph.load(tmp_path / name, registry=registry)
         assert again.to_dict() == g.to_dict()
-    assert render(Graph.load(tmp_path / "graph.yaml", registry=REGISTRY), 0.02)["main"].shape == (
+    assert render(Graph.load(tmp_path / "graph.yaml", registry=registry), 0.02)["main"].shape == (
         1,
         960,
     )
 
 
 def test_render_returns_arrays_and_writes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    g, _ = dc_gain_graph()
+    g, _ = dc_gain_graph(registry)
     audio = render(g, 0.1)
     assert set(audio) == {"main"} and audio["main"].dtype == np.float32
     assert audio["main"].shape == (1, 4800) and np.all(audio["main"] == 1.0)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_streaming_process_matches_render() -> None:
-    g = Graph(block_size=256, registry=REGISTRY)
+def test_streaming_process_matches_render(registry: Registry) -> None:
+    g = Graph(block_size=256, registry=registry)
     inp = g.add("input", channels=2)
     eq = g.add("eq", bands=[{"type": "lowpass", "freq": 2000, "q": 0.707}])
     g.connect(inp, eq)
@@ -89,8 +89,8 @@ def test_streaming_process_matches_render() -> None:
     assert np.abs(streamed - sps.sosfilt(sos, signal, axis=1)).max() < 1e-5
 
 
-def test_streaming_feeds_the_named_input_and_refuses_ambiguity() -> None:
-    g = Graph(block_size=64, registry=REGISTRY)
+def test_streaming_feeds_the_named_input_and_refuses_ambiguity(registry: Registry) -> None:
+    g = Graph(block_size=64, registry=registry)
     left, right = g.add("input", id="left", channels=1), g.add("input", id="right", channels=1)
     g.connect(left, g.add("output", id="a"))
     g.connect(right, g.add("gain", id="g", gain_db=-6.0206, smoothing_ms=0))
@@ -114,16 +114,16 @@ def test_streaming_feeds_the_named_input_and_refuses_ambiguity() -> None:
 
 
 @pytest.mark.parametrize("block", [64, 512, 4096])
-def test_config_automation_step_lands_on_sample_1000(block: int) -> None:
-    g, gain = dc_gain_graph(block)
+def test_config_automation_step_lands_on_sample_1000(registry: Registry, block: int) -> None:
+    g, gain = dc_gain_graph(registry, block)
     g.automate(gain, "gain_db", [[0, 0, "step"], {"at": 1000, "value": -120, "curve": "step"}])
     audio = render(g, 0.05)["main"][0]
     assert np.all(audio[:1000] == 1.0)
     assert np.all(audio[1000:] <= 1e-6)
 
 
-def test_numpy_automation_at_audio_rate_is_sample_exact() -> None:
-    g, gain = dc_gain_graph(512)
+def test_numpy_automation_at_audio_rate_is_sample_exact(registry: Registry) -> None:
+    g, gain = dc_gain_graph(registry, 512)
     values = np.zeros(2400)
     values[1000:] = -6.0
     g.automate(gain, "gain_db", values, hop=1)
@@ -133,10 +133,16 @@ def test_numpy_automation_at_audio_rate_is_sample_exact() -> None:
 
 
 def automated_graph(
-    block: int, curve: np.ndarray, node_type: str, param: str, channels: int = 2, **params: object
+    registry: Registry,
+    block: int,
+    curve: np.ndarray,
+    node_type: str,
+    param: str,
+    channels: int = 2,
+    **params: object,
 ) -> Graph:
     """Noise → ``node_type`` with ``param`` driven by ``curve`` at audio rate → ``main``."""
-    g = Graph(sample_rate=48000, block_size=block, registry=REGISTRY)
+    g = Graph(sample_rate=48000, block_size=block, registry=registry)
     src = g.add("noise", seed=3, channels=channels)
     node = g.add(node_type, id="auto", **params)
     g.connect(src, node)
@@ -145,27 +151,29 @@ def automated_graph(
     return g
 
 
-def dry_noise(seconds: float, channels: int = 2) -> np.ndarray:
-    dry = Graph(sample_rate=48000, block_size=512, registry=REGISTRY)
+def dry_noise(registry: Registry, seconds: float, channels: int = 2) -> np.ndarray:
+    dry = Graph(sample_rate=48000, block_size=512, registry=registry)
     dry.connect(dry.add("noise", seed=3, channels=channels), dry.add("output", id="main"))
     return render(dry, seconds)["main"].astype(np.float64)
 
 
-def test_audio_rate_gain_matches_the_analytic_product() -> None:
+def test_audio_rate_gain_matches_the_analytic_product(registry: Registry) -> None:
     n = 9000
     curve = -12.0 + 12.0 * np.sin(2 * np.pi * 5 * np.arange(n) / 48000)  # 5 Hz tremolo
-    g = automated_graph(512, curve, "gain", "gain_db", gain_db=0, smoothing_ms=0)
+    g = automated_graph(registry, 512, curve, "gain", "gain_db", gain_db=0, smoothing_ms=0)
     audio = render(g, n / 48000)["main"]
-    expected = dry_noise(n / 48000) * 10 ** (curve / 20)
+    expected = dry_noise(registry, n / 48000) * 10 ** (curve / 20)
     np.testing.assert_allclose(audio, expected, rtol=1e-6, atol=1e-9)
 
 
-def test_audio_rate_pan_follows_the_constant_power_law() -> None:
+def test_audio_rate_pan_follows_the_constant_power_law(registry: Registry) -> None:
     n = 9000
     curve = np.sin(2 * np.pi * 3 * np.arange(n) / 48000)  # 3 Hz auto-pan, mono source
-    audio = render(automated_graph(512, curve, "pan", "pan", channels=1), n / 48000)["main"]
+    audio = render(automated_graph(registry, 512, curve, "pan", "pan", channels=1), n / 48000)[
+        "main"
+    ]
     theta = (curve + 1) * np.pi / 4
-    expected = dry_noise(n / 48000, channels=1) * np.stack([np.cos(theta), np.sin(theta)])
+    expected = dry_noise(registry, n / 48000, channels=1) * np.stack([np.cos(theta), np.sin(theta)])
     np.testing.assert_allclose(audio, expected, rtol=1e-6, atol=1e-7)
 
 
@@ -180,6 +188,7 @@ PROCESSORS = {"gain": Gain, "pan": Pan}
 @pytest.mark.parametrize("block", [64, 500, 4096])
 @pytest.mark.parametrize(("node_type", "param", "span", "channels", "variants"), DENSE_CASES)
 def test_dense_automation_renders_like_one_event_per_change(
+    registry: Registry,
     block: int,
     node_type: str,
     param: str,
@@ -198,10 +207,10 @@ def test_dense_automation_renders_like_one_event_per_change(
         calls = []
         original = cls.render_changes
         monkeypatch.setattr(cls, "render_changes", lambda *a: calls.append(1) or original(*a))
-        graph = automated_graph(block, curve, node_type, param, channels, **params)
+        graph = automated_graph(registry, block, curve, node_type, param, channels, **params)
         one_call = render(graph, seconds)["main"]
         monkeypatch.setattr(cls, "CHANGE_PARAMS", frozenset())
-        graph = automated_graph(block, curve, node_type, param, channels, **params)
+        graph = automated_graph(registry, block, curve, node_type, param, channels, **params)
         split = render(graph, seconds)["main"]
         monkeypatch.undo()
         return one_call, split, len(calls)
@@ -213,8 +222,8 @@ def test_dense_automation_renders_like_one_event_per_change(
         assert np.abs(one_call).max() > 0.01
 
 
-def test_numpy_automation_at_control_rate() -> None:
-    g, gain = dc_gain_graph(512)
+def test_numpy_automation_at_control_rate(registry: Registry) -> None:
+    g, gain = dc_gain_graph(registry, 512)
     g.automate(gain, "gain_db", [0.0, -6.0, -12.0], hop=100, start=50)
     audio = render(g, 0.01)["main"][0]
     assert np.all(audio[:150] == 1.0)
@@ -222,24 +231,24 @@ def test_numpy_automation_at_control_rate() -> None:
     assert np.allclose(audio[250:], 10 ** (-12 / 20), atol=1e-7)
 
 
-def test_linear_ramp_automation_reaches_its_end_value() -> None:
-    g, gain = dc_gain_graph(128)
+def test_linear_ramp_automation_reaches_its_end_value(registry: Registry) -> None:
+    g, gain = dc_gain_graph(registry, 128)
     g.automate(gain, "gain_db", [[0, -24], [0.01, 0, "linear"]])
     audio = render(g, 0.02)["main"][0]
     assert audio[0] == pytest.approx(10 ** (-24 / 20), rel=1e-6)
     assert np.all(np.diff(audio[:480]) >= 0) and np.all(audio[480:] == 1.0)
 
 
-def test_automation_errors_name_the_field() -> None:
-    g, gain = dc_gain_graph()
+def test_automation_errors_name_the_field(registry: Registry) -> None:
+    g, gain = dc_gain_graph(registry)
     with pytest.raises(
         ConfigError, match=r"nodes\.g\.automation\.gain_dB: 'gain_dB' is not an automatable"
     ):
         g.automate(gain, "gain_dB", [[0, 0]])
-    g2, gain2 = dc_gain_graph()
+    g2, gain2 = dc_gain_graph(registry)
     with pytest.raises(ConfigError, match=r"automation\.gain_db\.1: gain_db=99 is outside"):
         g2.automate(gain2, "gain_db", [[0, 0], [1, 99]])
-    g3, gain3 = dc_gain_graph()
+    g3, gain3 = dc_gain_graph(registry)
     with pytest.raises(ConfigError, match="exp segment needs two non-zero values"):
         g3.automate(gain3, "gain_db", [[0, 0], [1, -6, "exp"]])
     with pytest.raises(ConfigError, match="finite 1-D array"):

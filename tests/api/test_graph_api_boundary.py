@@ -9,15 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from graphs import Registry
 
 from aers_host import AersError, ConfigError, Graph, render
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 
-def sine_graph() -> tuple[Graph, str]:
-    g = Graph(registry=REGISTRY)
+def sine_graph(registry: Registry) -> tuple[Graph, str]:
+    g = Graph(registry=registry)
     s = g.add("sine", freq=100, channels=1)
     g.connect(s, g.add("output", id="o"))
     return g, s
@@ -34,8 +32,8 @@ def plain_types(value: Any) -> set[type]:
 # -- 1. a failed automate changes nothing ------------------------------------------------
 
 
-def test_rejected_automation_is_not_kept() -> None:
-    g, s = sine_graph()
+def test_rejected_automation_is_not_kept(registry: Registry) -> None:
+    g, s = sine_graph(registry)
     before = g.to_dict()
     with pytest.raises(ConfigError, match=r"nodes\.sine1\.automation\.nope: 'nope' is not"):
         g.automate(s, "nope", [[0, 1]])
@@ -51,8 +49,8 @@ def test_rejected_automation_is_not_kept() -> None:
     assert render(g, 0.01)["o"].shape == (1, 480)
 
 
-def test_automate_judges_only_the_automation_of_a_half_built_graph() -> None:
-    g = Graph(registry=REGISTRY)
+def test_automate_judges_only_the_automation_of_a_half_built_graph(registry: Registry) -> None:
+    g = Graph(registry=registry)
     gain = g.add("gain", gain_db=0)  # nothing connected yet
     g.automate(gain, "gain_db", [[0, 0], [0.1, -6, "linear"]])
     assert "automation" in g.to_dict()["nodes"][gain]
@@ -73,9 +71,9 @@ def test_automate_judges_only_the_automation_of_a_half_built_graph() -> None:
     ],
 )
 def test_malformed_automation_is_a_config_error(
-    values: Any, kwargs: dict[str, Any], message: str
+    registry: Registry, values: Any, kwargs: dict[str, Any], message: str
 ) -> None:
-    g = Graph(registry=REGISTRY)
+    g = Graph(registry=registry)
     g.add("gain", id="g")
     with pytest.raises(ConfigError, match=message):
         g.automate("g", "gain_db", values, **kwargs)
@@ -85,9 +83,9 @@ def test_malformed_automation_is_a_config_error(
 # -- 2. NumPy scalars ----------------------------------------------------------------------
 
 
-def numpy_graph(number: Any) -> Graph:
+def numpy_graph(registry: Registry, number: Any) -> Graph:
     """The same graph built from ``number`` (float or a NumPy type) everywhere."""
-    g = Graph(sample_rate=48000, block_size=256, registry=REGISTRY)
+    g = Graph(sample_rate=48000, block_size=256, registry=registry)
     src = g.add("sine", freq=number(440), level_db=number(-12), channels=np.int64(1))
     delay = g.add("delay", samples=np.int64(100))
     gain = g.add("gain", gain_db=number(-3), bypass=np.bool_(False))
@@ -101,22 +99,24 @@ def numpy_graph(number: Any) -> Graph:
 
 
 @pytest.mark.parametrize("number", [np.float64, np.float32])
-def test_numpy_scalars_are_python_numbers_in_the_config(number: Any, tmp_path: Path) -> None:
-    g = numpy_graph(number)
+def test_numpy_scalars_are_python_numbers_in_the_config(
+    registry: Registry, number: Any, tmp_path: Path
+) -> None:
+    g = numpy_graph(registry, number)
     data = g.to_dict()
     assert plain_types(data) <= {dict, list, str, int, float, bool}
     assert data["nodes"]["delay1"]["params"]["samples"] == 100
     assert type(data["nodes"]["delay1"]["params"]["samples"]) is int
-    assert data == numpy_graph(float).to_dict()
+    assert data == numpy_graph(registry, float).to_dict()
     for name in ("graph.yaml", "graph.json"):
         g.save(tmp_path / name)
-        assert Graph.load(tmp_path / name, registry=REGISTRY).to_dict() == data
+        assert Graph.load(tmp_path / name, registry=registry).to_dict() == data
     assert yaml.safe_load(g.to_yaml()) == json.loads(g.to_json()) == data
     assert render(g, 0.01)["main"].shape[1] == 480
 
 
-def test_numpy_hop_and_start_are_whole_numbers() -> None:
-    g = Graph(registry=REGISTRY)
+def test_numpy_hop_and_start_are_whole_numbers(registry: Registry) -> None:
+    g = Graph(registry=registry)
     gain = g.add("gain", gain_db=0, smoothing_ms=0)
     g.automate(
         gain, "gain_db", np.array([0.0, -6.0], np.float32), hop=np.int64(10), start=np.int32(5)
@@ -127,12 +127,12 @@ def test_numpy_hop_and_start_are_whole_numbers() -> None:
     assert audio[14] == 1.0 and audio[15] == pytest.approx(10 ** (-6 / 20))
 
 
-def test_numpy_scalars_in_from_dict_and_constructor() -> None:
-    g = Graph(sample_rate=np.int64(48000), block_size=np.int32(256), registry=REGISTRY)
+def test_numpy_scalars_in_from_dict_and_constructor(registry: Registry) -> None:
+    g = Graph(sample_rate=np.int64(48000), block_size=np.int32(256), registry=registry)
     assert type(g.to_dict()["sample_rate"]) is int
-    doc = numpy_graph(float).to_dict()
+    doc = numpy_graph(registry, float).to_dict()
     doc["nodes"]["gain1"]["params"]["gain_db"] = np.float64(-3)
-    again = Graph.from_dict(doc, registry=REGISTRY)
+    again = Graph.from_dict(doc, registry=registry)
     assert type(again.to_dict()["nodes"]["gain1"]["params"]["gain_db"]) is float
     yaml.safe_load(again.to_yaml())
 
@@ -146,29 +146,31 @@ def test_numpy_scalars_in_from_dict_and_constructor() -> None:
         ({"bypass": {1, 2}}, r"nodes\.gain1\.bypass: must be a number"),
     ],
 )
-def test_values_a_config_cannot_hold_name_their_path(params: dict[str, Any], path: str) -> None:
-    g = Graph(registry=REGISTRY)
+def test_values_a_config_cannot_hold_name_their_path(
+    registry: Registry, params: dict[str, Any], path: str
+) -> None:
+    g = Graph(registry=registry)
     with pytest.raises(ConfigError, match=path):
         g.add("gain", **params)
     assert g.to_dict()["nodes"] == {}
 
 
-def test_eq_band_values_a_config_cannot_hold_name_their_path() -> None:
-    g = Graph(registry=REGISTRY)
+def test_eq_band_values_a_config_cannot_hold_name_their_path(registry: Registry) -> None:
+    g = Graph(registry=registry)
     with pytest.raises(ConfigError, match=r"nodes\.eq1\.params\.bands\.0\.freq: must be a number"):
         g.add("eq", bands=[{"type": "peak", "freq": object()}])
 
 
-def test_node_options_are_checked_by_add() -> None:
-    g = Graph(registry=REGISTRY)
+def test_node_options_are_checked_by_add(registry: Registry) -> None:
+    g = Graph(registry=registry)
     with pytest.raises(ConfigError, match=r"nodes\.gain1\.bypass"):
         g.add("gain", bypass="yes")
     assert g.to_dict()["nodes"] == {}
 
 
-def test_from_dict_refuses_a_non_mapping() -> None:
+def test_from_dict_refuses_a_non_mapping(registry: Registry) -> None:
     with pytest.raises(ConfigError, match="config must be a mapping, got list"):
-        Graph.from_dict([1, 2], registry=REGISTRY)  # type: ignore[arg-type]
+        Graph.from_dict([1, 2], registry=registry)  # type: ignore[arg-type]
 
 
 # -- 3. connection gains --------------------------------------------------------------------
@@ -183,8 +185,8 @@ def test_from_dict_refuses_a_non_mapping() -> None:
         (True, r"connections\.0\.gain_db"),
     ],
 )
-def test_bad_connection_gain_is_a_config_error(gain: Any, message: str) -> None:
-    g = Graph(registry=REGISTRY)
+def test_bad_connection_gain_is_a_config_error(registry: Registry, gain: Any, message: str) -> None:
+    g = Graph(registry=registry)
     a = g.add("sine", channels=1)
     b = g.add("output", id="o")
     with pytest.raises(ConfigError, match=message):
@@ -199,8 +201,10 @@ def test_bad_connection_gain_is_a_config_error(gain: Any, message: str) -> None:
 # -- 4. saving -----------------------------------------------------------------------------
 
 
-def test_save_to_a_folder_or_a_missing_folder_is_a_one_line_aers_error(tmp_path: Path) -> None:
-    g, _ = sine_graph()
+def test_save_to_a_folder_or_a_missing_folder_is_a_one_line_aers_error(
+    registry: Registry, tmp_path: Path
+) -> None:
+    g, _ = sine_graph(registry)
     with pytest.raises(AersError) as folder:
         g.save(tmp_path)
     assert str(tmp_path) in str(folder.value) and "\n" not in str(folder.value)
@@ -214,8 +218,8 @@ def test_save_to_a_folder_or_a_missing_folder_is_a_one_line_aers_error(tmp_path:
 # -- 5. array automation is not exported silently -----------------------------------------
 
 
-def test_array_automation_is_refused_by_every_export(tmp_path: Path) -> None:
-    g, s = sine_graph()
+def test_array_automation_is_refused_by_every_export(registry: Registry, tmp_path: Path) -> None:
+    g, s = sine_graph(registry)
     g.automate(s, "level_db", [[0, -6]])
     g.automate(s, "freq", np.linspace(100, 200, 480), hop=1)
     for export in (g.to_dict, g.to_yaml, g.to_json):
@@ -227,7 +231,7 @@ def test_array_automation_is_refused_by_every_export(tmp_path: Path) -> None:
     data = g.to_dict(drop_arrays=True)
     assert data["nodes"]["sine1"]["automation"] == {"level_db": [[0, -6]]}
     g.save(tmp_path / "g.json", drop_arrays=True)
-    assert Graph.load(tmp_path / "g.json", registry=REGISTRY).to_dict() == data
+    assert Graph.load(tmp_path / "g.json", registry=registry).to_dict() == data
 
 
 def test_every_config_node_option_is_an_option_of_add() -> None:

@@ -15,15 +15,16 @@ from typing import Any
 
 import yaml
 from fuzzing import EDGE_NUMBERS, JSON_VALUES, allocation_peak, fuzz_settings
+from graphs import builtin_registry
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aers_host.config import GraphConfig, parse_text, validate_config_data
 from aers_host.errors import AersError
 from aers_host.graph import build_plan
-from aers_host.plugins import default_registry
 
-REGISTRY = default_registry(entry_points=False, store=False)
+#: Module level, as the strategies below are built at import (the ``registry`` fixture's value).
+REGISTRY = builtin_registry()
 TYPES = sorted(REGISTRY)
 PARAMS = sorted(
     {prop for t in REGISTRY.values() for prop in t.params_schema().get("properties", {})}

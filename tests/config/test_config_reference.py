@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from graphs import Registry
 
 from aers_host.config import config_schema
-from aers_host.plugins import builtin_names, default_registry
+from aers_host.plugins import builtin_names
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text(encoding="utf-8")
-REGISTRY = default_registry(entry_points=False, store=False)
 
 
 def _section(heading: str) -> str:
@@ -33,7 +33,9 @@ def test_every_top_level_node_and_connection_key_is_described() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(builtin_names()))
-def test_every_builtin_node_type_has_a_section_with_every_param(name: str) -> None:
+def test_every_builtin_node_type_has_a_section_with_every_param(
+    name: str, registry: Registry
+) -> None:
     section = _section(f"### `{name}` (")
-    params = set(REGISTRY[name].params_schema().get("properties", {}))
+    params = set(registry[name].params_schema().get("properties", {}))
     assert params - _named(section) == set()

@@ -7,17 +7,12 @@ events), with the seed-0 event seeds compared to CRC-32 computed here, independe
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
 import numpy as np
-from config_helpers import write
+from graphs import LoadGraph, Registry
 
-from aers_host.config import load_config
 from aers_host.events import events_for_config
 from aers_host.graph import render
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 GRAPH = """
     {seed}
@@ -43,14 +38,15 @@ GRAPH = """
 """
 
 
-def _render(tmp_path: Path, seed: str) -> dict[str, np.ndarray]:
-    config = load_config(write(tmp_path, GRAPH.format(seed=seed)), registry=REGISTRY)
-    result = render(config, REGISTRY, out_dir=None, capture=True)
+def _render(load_graph: LoadGraph, registry: Registry, seed: str) -> dict[str, np.ndarray]:
+    result = render(load_graph(GRAPH.format(seed=seed)), registry, out_dir=None, capture=True)
     return {k: v.copy() for k, v in result.captured.items()}
 
 
-def test_top_level_seed_reaches_unseeded_noise_only(tmp_path: Path) -> None:
-    one, again, two = (_render(tmp_path, s) for s in ("seed: 1", "seed: 1", "seed: 2"))
+def test_top_level_seed_reaches_unseeded_noise_only(
+    load_graph: LoadGraph, registry: Registry
+) -> None:
+    one, again, two = (_render(load_graph, registry, s) for s in ("seed: 1", "seed: 1", "seed: 2"))
     for out in ("oa", "ob", "oown"):
         assert np.array_equal(one[out], again[out])  # deterministic
     assert not np.array_equal(one["oa"], two["oa"])
@@ -58,14 +54,16 @@ def test_top_level_seed_reaches_unseeded_noise_only(tmp_path: Path) -> None:
     assert np.array_equal(one["oown"], two["oown"])  # sets its own seed
 
 
-def test_unseeded_noise_nodes_are_distinct_streams(tmp_path: Path) -> None:
-    audio = _render(tmp_path, "")
+def test_unseeded_noise_nodes_are_distinct_streams(
+    load_graph: LoadGraph, registry: Registry
+) -> None:
+    audio = _render(load_graph, registry, "")
     assert abs(np.corrcoef(audio["oa"][0], audio["ob"][0])[0, 1]) < 0.2
 
 
-def test_events_derive_their_seed_from_the_top_level_seed(tmp_path: Path) -> None:
+def test_events_derive_their_seed_from_the_top_level_seed(load_graph: LoadGraph) -> None:
     def seeds(seed: str) -> dict[str, int]:
-        config = load_config(write(tmp_path, GRAPH.format(seed=seed)), registry=REGISTRY)
+        config = load_graph(GRAPH.format(seed=seed))
         return {ev.id: int(ev.source["seed"]) for ev in events_for_config(config)}
 
     at_zero, one, two = seeds(""), seeds("seed: 1"), seeds("seed: 2")
@@ -74,8 +72,8 @@ def test_events_derive_their_seed_from_the_top_level_seed(tmp_path: Path) -> Non
     assert at_zero["fixed"] == one["fixed"] == two["fixed"] == 9
 
 
-def test_resolved_config_shows_the_derived_seed(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, GRAPH.format(seed="seed: 3")), registry=REGISTRY)
+def test_resolved_config_shows_the_derived_seed(load_graph: LoadGraph) -> None:
+    config = load_graph(GRAPH.format(seed="seed: 3"))
     assert config.nodes["own"].params["seed"] == 5
     derived = config.nodes["a"].params["seed"]
     assert derived != config.nodes["b"].params["seed"]

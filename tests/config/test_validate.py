@@ -10,23 +10,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from config_helpers import problems, write
+from graphs import SINE_EQ, graph
 
 from aers_host.config import load_config
 from aers_host.errors import Problem
 
-GOOD = """
-    version: 1
-    sample_rate: 48000
-    block_size: 512
-    duration: 1.0
-    nodes:
-      tone: {type: sine, params: {freq: 440, level_db: -12}}
-      eq1:  {type: eq, params: {bands: [{type: peak, freq: 1000, gain_db: 3, q: 1.0}]}}
-      main: {type: output}
-    connections:
-      - {from: tone, to: eq1}
-      - {from: eq1, to: main}
-"""
+GOOD = graph(SINE_EQ, version=1, sample_rate=48000, block_size=512, duration=1.0)
 
 
 def test_good_config_loads(tmp_path: Path) -> None:

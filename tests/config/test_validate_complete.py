@@ -17,13 +17,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 from config_helpers import problems, write
+from graphs import Registry
 
 from aers_host.config import load_config
 from aers_host.errors import GraphError
 from aers_host.graph import render
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 
 def _validate(
@@ -143,7 +141,7 @@ def _endless(tmp_path: Path, duration: str = "") -> Path:
 
 
 def test_validate_refuses_what_render_refuses_with_the_same_reason(
-    tmp_path: Path, run_cli: Callable[..., object]
+    tmp_path: Path, run_cli: Callable[..., object], registry: Registry
 ) -> None:
     path = _endless(tmp_path)
     code, report = _validate(run_cli, path)
@@ -153,16 +151,16 @@ def test_validate_refuses_what_render_refuses_with_the_same_reason(
     assert "--duration" in problem["hint"]
     # render (library, no validation of the length) refuses for the very same reason.
     with pytest.raises(GraphError) as info:
-        render(load_config(path, registry=REGISTRY), REGISTRY, out_dir=None)
+        render(load_config(path, registry=registry), registry, out_dir=None)
     assert problem["message"] in str(info.value)
     assert "source 'tone' (sine) never ends" in problem["message"]
 
 
-def test_length_is_only_required_for_render(tmp_path: Path) -> None:
-    cfg = load_config(_endless(tmp_path), registry=REGISTRY)  # `aers run` needs no length
+def test_length_is_only_required_for_render(tmp_path: Path, registry: Registry) -> None:
+    cfg = load_config(_endless(tmp_path), registry=registry)  # `aers run` needs no length
     assert cfg.duration is None
     with pytest.raises(Exception, match="never ends"):
-        load_config(_endless(tmp_path), registry=REGISTRY, require_length=True)
+        load_config(_endless(tmp_path), registry=registry, require_length=True)
 
 
 def test_duration_or_a_finite_file_satisfies_validate(
@@ -225,7 +223,7 @@ def test_unreached_audio_is_a_warning_not_a_failure(
     assert "warning: " in text.out and "'spare'" in text.out  # type: ignore[attr-defined]
 
 
-def test_side_chain_counts_as_reaching_the_output(tmp_path: Path) -> None:
+def test_side_chain_counts_as_reaching_the_output(tmp_path: Path, registry: Registry) -> None:
     path = write(
         tmp_path,
         """
@@ -241,4 +239,4 @@ def test_side_chain_counts_as_reaching_the_output(tmp_path: Path) -> None:
           - {from: d, to: out}
         """,
     )
-    assert load_config(path, registry=REGISTRY).warnings == ()
+    assert load_config(path, registry=registry).warnings == ()

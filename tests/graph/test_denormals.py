@@ -9,17 +9,12 @@ floating-point mode back.
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import numpy as np
+from graphs import LoadGraph, Registry
 
 from aers_host._denormals import FlushDenormals, flush_supported
-from aers_host.config import load_config
 from aers_host.graph import Engine, build_plan
-from aers_host.plugins import default_registry
 
-REGISTRY = default_registry(entry_points=False, store=False)
 TINY = np.finfo(np.float64).tiny
 
 TAIL = """
@@ -40,10 +35,8 @@ def subnormal_product() -> float:
     return float(np.float64(1e-300) * np.float64(1e-10))
 
 
-def decayed_state(tmp_path: Path, blocks: int) -> np.ndarray:
-    path = tmp_path / "tail.yaml"
-    path.write_text(textwrap.dedent(TAIL).lstrip(), encoding="utf-8")
-    plan = build_plan(load_config(path, registry=REGISTRY, overrides={"block_size": 128}), REGISTRY)
+def decayed_state(load_graph: LoadGraph, registry: Registry, blocks: int) -> np.ndarray:
+    plan = build_plan(load_graph(TAIL, "tail.yaml", block_size=128), registry)
     engine = Engine(plan)
     for _ in range(blocks):
         engine.process_block(128)
@@ -65,12 +58,12 @@ def test_guard_flushes_inside_and_restores_after() -> None:
 
 
 def test_a_decaying_tail_reaches_zero_without_passing_through_subnormals(
-    tmp_path: Path,
+    load_graph: LoadGraph, registry: Registry
 ) -> None:
     # One impulse, then silence: the lowpass state decays ~0.97 per sample, past the
     # smallest normal float64 after ~23 000 samples (180 blocks); the compressor's
     # envelope decays with a 5 ms release.
-    state = decayed_state(tmp_path, 400)
+    state = decayed_state(load_graph, registry, 400)
     assert subnormal_product() > 0.0  # rendering left the test's thread as it was
     if flush_supported():
         assert np.all((state == 0.0) | (np.abs(state) >= TINY)), state

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import numpy as np
 import pytest
+from graphs import LoadGraph, Registry
 
-from aers_host.config import load_config
+from aers_host.config import GraphConfig
 from aers_host.graph import Engine, build_plan, render
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 
-def config(tmp_path: Path, text: str, **overrides: object):  # type: ignore[no-untyped-def]
-    path = tmp_path / "graph.yaml"
-    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    return load_config(path, registry=REGISTRY, overrides=overrides)
-
-
-def rendered(tmp_path: Path, text: str, output: str = "out", **overrides: object) -> np.ndarray:
-    result = render(config(tmp_path, text, **overrides), REGISTRY, out_dir=None, capture=True)
+def rendered(registry: Registry, cfg: GraphConfig, output: str = "out") -> np.ndarray:
+    result = render(cfg, registry, out_dir=None, capture=True)
     return result.captured[output]
 
 
@@ -39,8 +28,10 @@ IMPULSE_DELAY = """
 
 
 @pytest.mark.parametrize("block", [64, 512, 4096])
-def test_impulse_through_delay_lands_on_sample_1234(tmp_path: Path, block: int) -> None:
-    audio = rendered(tmp_path, IMPULSE_DELAY, block_size=block)
+def test_impulse_through_delay_lands_on_sample_1234(
+    load_graph: LoadGraph, registry: Registry, block: int
+) -> None:
+    audio = rendered(registry, load_graph(IMPULSE_DELAY, block_size=block))
     assert audio.shape == (1, 4800)
     assert np.flatnonzero(audio[0]).tolist() == [1234]
     assert audio[0, 1234] == 1.0
@@ -79,15 +70,17 @@ RICH_GRAPH = """
 """
 
 
-def test_block_size_does_not_change_the_output(tmp_path: Path) -> None:
-    outputs = [rendered(tmp_path, RICH_GRAPH, block_size=b) for b in (64, 512, 4096)]
+def test_block_size_does_not_change_the_output(load_graph: LoadGraph, registry: Registry) -> None:
+    outputs = [rendered(registry, load_graph(RICH_GRAPH, block_size=b)) for b in (64, 512, 4096)]
     assert np.abs(outputs[0]).max() > 0.01
     for other in outputs[1:]:
         assert other.shape == outputs[0].shape
         assert np.abs(other - outputs[0]).max() <= 1e-6
 
 
-def test_feedback_loop_through_delay_repeats_with_loop_gain(tmp_path: Path) -> None:
+def test_feedback_loop_through_delay_repeats_with_loop_gain(
+    load_graph: LoadGraph, registry: Registry
+) -> None:
     text = """
         duration: 0.5
         nodes:
@@ -101,14 +94,16 @@ def test_feedback_loop_through_delay_repeats_with_loop_gain(tmp_path: Path) -> N
           - {from: dly, to: bus, gain_db: -6.0206}
           - {from: bus, to: out}
     """
-    audio = rendered(tmp_path, text, block_size=256)[0]
+    audio = rendered(registry, load_graph(text, block_size=256))[0]
     hits = np.flatnonzero(np.abs(audio) > 1e-9)
     assert hits[:4].tolist() == [0, 1000, 2000, 3000]
     expected = [0.5**k for k in range(4)]
     assert np.allclose(audio[hits[:4]], expected, atol=1e-4)
 
 
-def test_parallel_paths_with_different_latency_are_aligned(tmp_path: Path) -> None:
+def test_parallel_paths_with_different_latency_are_aligned(
+    load_graph: LoadGraph, registry: Registry
+) -> None:
     # Path A goes through a lookahead limiter (latency, transparent well below threshold),
     # path B is direct; compensation must delay B so the mix is 2 x the source, delayed.
     text = """
@@ -128,12 +123,12 @@ def test_parallel_paths_with_different_latency_are_aligned(tmp_path: Path) -> No
           - {from: bus, to: out}
           - {from: src, to: ref}
     """
-    cfg = config(tmp_path, text)
-    plan = build_plan(cfg, REGISTRY)
+    cfg = load_graph(text)
+    plan = build_plan(cfg, registry)
     latency = plan.node("lim").latency
     plan.close()
     assert latency == 240
-    result = render(cfg, REGISTRY, out_dir=None, capture=True)
+    result = render(cfg, registry, out_dir=None, capture=True)
     mix, source = result.captured["out"][0], result.captured["ref"][0]
     expected = np.zeros_like(source)
     expected[latency:] = 2.0 * source[:-latency]
@@ -142,8 +137,8 @@ def test_parallel_paths_with_different_latency_are_aligned(tmp_path: Path) -> No
     assert result.plan.total_latency == latency
 
 
-def test_every_block_carries_its_integer_start(tmp_path: Path) -> None:
-    plan = build_plan(config(tmp_path, IMPULSE_DELAY, block_size=128), REGISTRY)
+def test_every_block_carries_its_integer_start(load_graph: LoadGraph, registry: Registry) -> None:
+    plan = build_plan(load_graph(IMPULSE_DELAY, block_size=128), registry)
     engine = Engine(plan)
     starts = [engine.process_block(f) for f in (128, 128, 100, 128)]
     assert starts == [0, 128, 256, 356]
@@ -151,7 +146,7 @@ def test_every_block_carries_its_integer_start(tmp_path: Path) -> None:
     plan.close()
 
 
-def test_automation_applies_at_the_exact_sample(tmp_path: Path) -> None:
+def test_automation_applies_at_the_exact_sample(load_graph: LoadGraph, registry: Registry) -> None:
     text = """
         duration: 0.05
         nodes:
@@ -162,7 +157,7 @@ def test_automation_applies_at_the_exact_sample(tmp_path: Path) -> None:
           - {from: dc, to: g}
           - {from: g, to: out}
     """
-    plan = build_plan(config(tmp_path, text, block_size=512), REGISTRY)
+    plan = build_plan(load_graph(text, block_size=512), registry)
     engine = Engine(plan)
     engine.schedule("g", "gain_db", -120.0, at=1000)
     blocks = []
@@ -175,7 +170,7 @@ def test_automation_applies_at_the_exact_sample(tmp_path: Path) -> None:
     plan.close()
 
 
-def test_bypass_and_mute(tmp_path: Path) -> None:
+def test_bypass_and_mute(load_graph: LoadGraph, registry: Registry) -> None:
     text = """
         duration: 0.02
         nodes:
@@ -190,12 +185,12 @@ def test_bypass_and_mute(tmp_path: Path) -> None:
           - {from: dc, to: m}
           - {from: m, to: silent}
     """
-    result = render(config(tmp_path, text), REGISTRY, out_dir=None, capture=True)
+    result = render(load_graph(text), registry, out_dir=None, capture=True)
     assert np.all(result.captured["out"] == 1.0)
     assert np.all(result.captured["silent"] == 0.0)
 
 
-def test_pre_and_post_fader_sends(tmp_path: Path) -> None:
+def test_pre_and_post_fader_sends(load_graph: LoadGraph, registry: Registry) -> None:
     # A channel strip: fader (gain -20 dB) after a lookahead limiter; a pre-fader send
     # taps the fader's input, a post-fader send its output. Both land on buses.
     text = """
@@ -214,7 +209,7 @@ def test_pre_and_post_fader_sends(tmp_path: Path) -> None:
           - {from: fader, to: post}
           - {from: src, to: ref}
     """
-    result = render(config(tmp_path, text), REGISTRY, out_dir=None, capture=True)
+    result = render(load_graph(text), registry, out_dir=None, capture=True)
     source = result.captured["ref"][0]
     latency = round(0.001 * 48000)
     delayed = np.concatenate([np.zeros(latency, np.float32), source[:-latency]])
@@ -222,7 +217,7 @@ def test_pre_and_post_fader_sends(tmp_path: Path) -> None:
     assert np.allclose(result.captured["post"][0], delayed * np.float32(0.1), atol=1e-9)
 
 
-def test_pre_fader_send_from_a_source_is_refused(tmp_path: Path) -> None:
+def test_pre_fader_send_from_a_source_is_refused(load_graph: LoadGraph) -> None:
     from aers_host.errors import ConfigError
 
     text = """
@@ -234,7 +229,7 @@ def test_pre_fader_send_from_a_source_is_refused(tmp_path: Path) -> None:
           - {from: src, to: out, tap: pre}
     """
     with pytest.raises(ConfigError, match=r"connections\.0\.tap: 'src' is a source"):
-        config(tmp_path, text)
+        load_graph(text)
 
 
 def test_an_undrained_output_sink_never_writes_past_its_chunk() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from graphs import Registry, builtin_registry
 
 from aers_host._limits import MAX_LATENCY_SECONDS, MAX_PATH_LATENCY_SECONDS
 from aers_host._nodetype import BuiltinNodeType, NodeType
@@ -19,7 +20,6 @@ from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.dsp import Gain
 from aers_host.errors import LimitError
 from aers_host.graph import build_plan
-from aers_host.plugins import default_registry
 
 RATE = 48_000
 
@@ -47,7 +47,7 @@ def _plan(*latencies: object) -> tuple[list[Liar], Any]:
 
         return create
 
-    reg: dict[str, NodeType] = dict(default_registry(entry_points=False, store=False))
+    reg: dict[str, NodeType] = dict(builtin_registry())
     nodes: dict[str, Any] = {
         "src": {"type": "noise"},
         "mix": {"type": "mix"},
@@ -116,10 +116,12 @@ class LateReport(Gain):
         return 0 if self.reads == 1 else 10**13
 
 
-def test_a_latency_reported_after_creation_is_bounded_when_the_planner_realigns() -> None:
+def test_a_latency_reported_after_creation_is_bounded_when_the_planner_realigns(
+    registry: Registry,
+) -> None:
     """Nodes sharing a worker learn native latency when it starts, after every node was
     created; the planner realigns with it, and must bound it there as at creation."""
-    reg: dict[str, NodeType] = dict(default_registry(entry_points=False, store=False))
+    reg: dict[str, NodeType] = dict(registry)
     reg["late"] = BuiltinNodeType("late", "processor", "test", lambda p, c: LateReport())
     doc = {"version": 1, "sample_rate": RATE, "block_size": 256, "duration": 0.1,
            "nodes": {"src": {"type": "noise"}, "fx": {"type": "late"}, "out": {"type": "output"}},

@@ -13,25 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from graphs import SINE, Registry, graph
 from signal_masks import DEFAULT_SIGINT
 
 from aers_host.config import load_config
 from aers_host.graph import render
 from aers_host.graph._render import RenderInterrupted
-from aers_host.plugins import default_registry
 
-REGISTRY = default_registry(entry_points=False, store=False)
 BLOCK = 512
-CONFIG = f"""
-    version: 1
-    block_size: {BLOCK}
-    duration: 20
-    nodes:
-      tone: {{type: sine, params: {{freq: 440, level_db: -6}}}}
-      main: {{type: output}}
-    connections:
-      - {{from: tone, to: main}}
-"""
+CONFIG = graph(SINE, version=1, block_size=BLOCK, duration=20)
 
 
 @pytest.fixture
@@ -42,7 +32,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def test_an_interrupted_render_writes_the_blocks_it_finished(
-    config: Path, tmp_path: Path
+    config: Path, tmp_path: Path, registry: Registry
 ) -> None:
     def ctrl_c_after_three_blocks(done: int, total: int) -> None:
         if done == 3 * BLOCK:
@@ -50,7 +40,7 @@ def test_an_interrupted_render_writes_the_blocks_it_finished(
 
     out = tmp_path / "out"
     with pytest.raises(RenderInterrupted) as info:
-        render(load_config(config, registry=REGISTRY), REGISTRY, out_dir=out,
+        render(load_config(config, registry=registry), registry, out_dir=out,
                progress=ctrl_c_after_three_blocks)  # fmt: skip
     assert isinstance(info.value, KeyboardInterrupt)  # callers that do not know it still stop
     assert info.value.result.frames == 3 * BLOCK

@@ -10,15 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from graphs import LoadGraph, Registry
 
-from aers_host.config import GraphConfig, load_config
 from aers_host.dsp import FileSource
 from aers_host.errors import GraphError
 from aers_host.graph import render
 from aers_host.io import read_audio
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 
 def write_wav(path: Path, fs: int, frames: int) -> np.ndarray:
@@ -26,12 +23,6 @@ def write_wav(path: Path, fs: int, frames: int) -> np.ndarray:
     data = (0.25 + 0.25 * np.sin(np.arange(frames) * 0.01)).astype(np.float32)
     sf.write(path, data, fs, subtype="FLOAT")
     return data
-
-
-def config(tmp_path: Path, text: str, **overrides: object) -> GraphConfig:
-    path = tmp_path / "graph.yaml"
-    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    return load_config(path, registry=REGISTRY, overrides=overrides)
 
 
 def file_graph(path: str, extra: str = "", loop: bool = False) -> str:
@@ -47,25 +38,31 @@ def file_graph(path: str, extra: str = "", loop: bool = False) -> str:
     """
 
 
-def test_file_source_at_graph_rate_sets_the_length(tmp_path: Path) -> None:
+def test_file_source_at_graph_rate_sets_the_length(
+    tmp_path: Path, load_graph: LoadGraph, registry: Registry
+) -> None:
     data = write_wav(tmp_path / "a.wav", 48000, 14400)  # 0.3 s
-    result = render(config(tmp_path, file_graph("a.wav")), REGISTRY, out_dir=None, capture=True)
+    result = render(load_graph(file_graph("a.wav")), registry, out_dir=None, capture=True)
     assert result.frames == 14400
     assert np.array_equal(result.captured["out"][0], data)  # every sample, nothing after
 
 
-def test_resampled_file_lasts_its_resampled_length(tmp_path: Path) -> None:
+def test_resampled_file_lasts_its_resampled_length(
+    tmp_path: Path, load_graph: LoadGraph, registry: Registry
+) -> None:
     write_wav(tmp_path / "a.wav", 22050, 6615)  # 0.3 s → exactly 14400 frames at 48 kHz
     write_wav(tmp_path / "b.wav", 22050, 6617)  # a ratio that does not divide evenly
     for name, expected in (("a.wav", 14400), ("b.wav", 14404)):
         resampled, _ = read_audio(tmp_path / name, 48000)
         assert resampled.shape[1] == expected
-        result = render(config(tmp_path, file_graph(name)), REGISTRY, out_dir=None, capture=True)
+        result = render(load_graph(file_graph(name)), registry, out_dir=None, capture=True)
         assert result.frames == expected
         assert np.array_equal(result.captured["out"][0], resampled[0])
 
 
-def test_longest_file_plus_latency_and_start_offset(tmp_path: Path) -> None:
+def test_longest_file_plus_latency_and_start_offset(
+    tmp_path: Path, load_graph: LoadGraph, registry: Registry
+) -> None:
     write_wav(tmp_path / "a.wav", 48000, 14400)
     write_wav(tmp_path / "b.wav", 48000, 4800)
     text = """
@@ -83,7 +80,7 @@ def test_longest_file_plus_latency_and_start_offset(tmp_path: Path) -> None:
           - {from: b, to: bus}
           - {from: bus, to: out}
     """
-    result = render(config(tmp_path, text), REGISTRY, out_dir=None, capture=True)
+    result = render(load_graph(text), registry, out_dir=None, capture=True)
     assert result.plan.total_latency == 240
     assert result.frames == (14400 - 4800) + 240  # `a` plays from 0.1 s in; limiter latency
     assert result.captured["out"].shape == (1, result.frames)
@@ -100,28 +97,30 @@ def test_cli_render_without_duration_writes_the_file_length(
     assert sf.info(str(tmp_path / "out" / "out.wav")).frames == 14400
 
 
-def test_file_plus_sine_refuses_with_a_clear_error(tmp_path: Path) -> None:
+def test_file_plus_sine_refuses_with_a_clear_error(
+    tmp_path: Path, load_graph: LoadGraph, registry: Registry
+) -> None:
     write_wav(tmp_path / "a.wav", 48000, 14400)
     tone = "tone: {type: sine, params: {freq: 440, channels: 1}}"
     text = file_graph("a.wav", tone).replace(
         "- {from: src, to: out}", "- {from: src, to: out}\n          - {from: tone, to: out}"
     )
     with pytest.raises(GraphError) as info:
-        render(config(tmp_path, text), REGISTRY, out_dir=None)
+        render(load_graph(text), registry, out_dir=None)
     message = str(info.value)
     assert "no `duration`" in message
     assert "'tone' (sine) never ends" in message
     assert "'src'" not in message  # the file source ends: not blamed
     assert "--duration" in message and "duration:" in message
     # ... and either way of giving a duration fixes it.
-    assert render(config(tmp_path, text), REGISTRY, out_dir=None, duration=0.01).frames == 480
-    assert render(config(tmp_path, text, duration=0.02), REGISTRY, out_dir=None).frames == 960
+    assert render(load_graph(text), registry, out_dir=None, duration=0.01).frames == 480
+    assert render(load_graph(text, duration=0.02), registry, out_dir=None).frames == 960
 
 
-def test_looping_file_refuses(tmp_path: Path) -> None:
+def test_looping_file_refuses(tmp_path: Path, load_graph: LoadGraph, registry: Registry) -> None:
     write_wav(tmp_path / "a.wav", 48000, 14400)
     with pytest.raises(GraphError, match=r"'src' \(file, loop: true\) never ends"):
-        render(config(tmp_path, file_graph("a.wav", loop=True)), REGISTRY, out_dir=None)
+        render(load_graph(file_graph("a.wav", loop=True)), registry, out_dir=None)
 
 
 def test_cli_refusal_exits_1_naming_the_fix(

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from graphs import Registry
 
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.errors import GraphError, SessionError
 from aers_host.graph import Engine, build_plan
-from aers_host.plugins import default_registry
 
-REGISTRY = default_registry(entry_points=False, store=False)
 CONFIG = {
     "version": 1, "sample_rate": 48000, "block_size": 256,
     "nodes": {"tone": {"type": "sine"}, "dly": {"type": "delay", "params": {"samples": 300}},
@@ -55,10 +54,10 @@ def _hostile(state: dict[str, Any], change: str) -> None:
     ["eq_bands_int", "delay_line_ragged", "param_huge_int", "edge_pos_outside",
      "edge_pos_negative", "edge_not_an_object", "edges_not_a_list", "flags_not_an_object"],
 )  # fmt: skip
-def test_a_hostile_saved_state_is_refused_naming_the_node(change: str) -> None:
-    config = validate_config_data(ParsedDocument(CONFIG, "<t>"), registry=REGISTRY,
+def test_a_hostile_saved_state_is_refused_naming_the_node(change: str, registry: Registry) -> None:
+    config = validate_config_data(ParsedDocument(CONFIG, "<t>"), registry=registry,
                                   base_dir=Path("."))  # fmt: skip
-    plan = build_plan(config, REGISTRY)
+    plan = build_plan(config, registry)
     try:
         engine = Engine(plan)
         engine.process_block(256)

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from sandbox._graphs import chain_config, own_segments, registry, worker_pids
+from graphs import Registry
+from sandbox._graphs import chain_config, own_segments, with_plugins, worker_pids
 from sandbox._helpers import plugin, process_body
 
 from aers_host import FallbackAudioError, Graph
@@ -21,9 +22,7 @@ from aers_host._timing import OFFLINE, REALTIME, SubstitutionLog, Timing
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.graph import render, render_metrics
 from aers_host.graph._substitution import fallback_lines
-from aers_host.plugins import default_registry
 
-BUILTINS = default_registry(entry_points=False, store=False)
 #: Writes ``inp * 0.5`` after burning CPU on every block: far past a 0.01 ms deadline.
 SLOW = """
 import numpy as np
@@ -40,8 +39,8 @@ HANG = process_body("if start >= 4096:\n    while True:\n        pass")
 STALL = process_body("if start == 2048:\n    x = 0\n    while x < 30000000:\n        x = x + 1")
 
 
-def test_a_slow_plugin_never_changes_offline_output() -> None:
-    reg = registry(plugin(SLOW, name="slow"))
+def test_a_slow_plugin_never_changes_offline_output(registry: Registry) -> None:
+    reg = with_plugins(plugin(SLOW, name="slow"))
     config = chain_config(["slow"], reg, block=64, deadline_ms=0.01)
     result = render(config, reg, out_dir=None, capture=True)
     metrics = render_metrics(result)
@@ -49,13 +48,13 @@ def test_a_slow_plugin_never_changes_offline_output() -> None:
     assert result.plan.timing is OFFLINE and metrics["timing_mode"] == "offline"
     assert proc.xruns == proc.fallback_blocks == 0 and metrics["substituted_samples"] == 0
     source = render(
-        chain_config([], BUILTINS, block=64), BUILTINS, out_dir=None, capture=True
+        chain_config([], registry, block=64), registry, out_dir=None, capture=True
     ).captured["out"]
     np.testing.assert_array_equal(result.captured["out"], source * np.float32(0.5))
 
 
 def test_the_same_plugin_in_real_time_misses_its_deadline_and_says_which_samples() -> None:
-    reg = registry(plugin(SLOW, name="slow"))
+    reg = with_plugins(plugin(SLOW, name="slow"))
     config = chain_config(["slow"], reg, block=64, deadline_ms=0.01)
     result = render(config, reg, out_dir=None, capture=True, timing=REALTIME)
     proc = result.plan.node("p1").proc
@@ -65,7 +64,7 @@ def test_the_same_plugin_in_real_time_misses_its_deadline_and_says_which_samples
 
 
 def test_a_plugin_that_hangs_for_good_fails_after_one_retry_and_names_the_samples() -> None:
-    reg = registry(plugin(HANG, name="hang"))
+    reg = with_plugins(plugin(HANG, name="hang"))
     config = chain_config(["hang"], reg, block=512, hang_limit_s=1.5)  # a busy machine: >0.3 s
     pids_before, segments_before = worker_pids(), own_segments()
     began = time.process_time()
@@ -82,7 +81,7 @@ def test_a_plugin_that_hangs_for_good_fails_after_one_retry_and_names_the_sample
 
 
 def test_render_api_raises_naming_the_node_unless_fallback_is_allowed() -> None:
-    reg = registry(plugin(HANG, name="hang"))
+    reg = with_plugins(plugin(HANG, name="hang"))
     config = chain_config(["hang"], reg, block=512, hang_limit_s=1.5)
     graph = Graph.from_dict(config.data, registry=reg)
     with pytest.raises(FallbackAudioError) as caught:
@@ -104,7 +103,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def test_a_worker_killed_mid_block_is_restarted_and_the_block_retried_exactly() -> None:
-    reg = registry(plugin(STALL, name="stall"))
+    reg = with_plugins(plugin(STALL, name="stall"))
     config = chain_config(["stall"], reg, block=512, hang_limit_s=120)
     reference = render(config, reg, out_dir=None, capture=True).captured["out"]
     killed: list[int] = []
@@ -183,18 +182,18 @@ def test_substitution_log_merges_ranges_and_keeps_counting_past_its_capacity() -
     assert merged.to_dict()["ranges"] == [[5, 15]] and merged.first == 5
 
 
-def test_validate_knows_the_hang_limit_node_option() -> None:
+def test_validate_knows_the_hang_limit_node_option(registry: Registry) -> None:
     doc = {
         "version": 1, "duration": 0.1,
         "nodes": {"s": {"type": "sine", "params": {}}, "g": {"type": "gain", "hang_limit_s": 0}},
         "connections": [{"from": "s", "to": "g"}],
     }  # fmt: skip
     with pytest.raises(Exception, match="hang_limit_s"):
-        validate_config_data(ParsedDocument(doc, "<t>"), registry=BUILTINS, base_dir=Path("."))
+        validate_config_data(ParsedDocument(doc, "<t>"), registry=registry, base_dir=Path("."))
 
 
 def test_graph_process_streams_offline_unless_asked_for_real_time() -> None:
-    reg = registry(plugin(SLOW, name="slow"))
+    reg = with_plugins(plugin(SLOW, name="slow"))
     config = chain_config(["slow"], reg, block=64, deadline_ms=0.01)
     graph = Graph.from_dict(config.data, registry=reg)
     try:

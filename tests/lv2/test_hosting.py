@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from sandbox._graphs import registry, worker_pids
+from sandbox._graphs import with_plugins, worker_pids
 from sandbox._helpers import shm_segments_of
 
 from aers_host._nodetype import CheckContext
@@ -69,7 +69,7 @@ def _lv2_graph(plugin: VerifiedPlugin, block: int, isolation: str) -> Any:
     node = {"type": plugin.name, "isolation": isolation, "params": {"gain_db": -6.0}}
     if isolation != "in-process":
         node.update(PATIENT)
-    return _config({"fx": node}, [("src", "fx"), ("fx", "out")], block, registry(plugin))
+    return _config({"fx": node}, [("src", "fx"), ("fx", "out")], block, with_plugins(plugin))
 
 
 def _builtin_graph(block: int) -> Any:
@@ -77,21 +77,21 @@ def _builtin_graph(block: int) -> Any:
         "g": {"type": "gain", "params": {"gain_db": -6.0, "smoothing_ms": 0.0}},
         "d": {"type": "delay", "params": {"samples": GAINDELAY_DELAY, "mix": 1.0}},
     }
-    return _config(nodes, [("src", "g"), ("g", "d"), ("d", "out")], block, registry())
+    return _config(nodes, [("src", "g"), ("g", "d"), ("d", "out")], block, with_plugins())
 
 
 def test_bit_identical_to_the_builtin_chain_at_any_block_size(gaindelay: VerifiedPlugin):
-    reference, _ = _render(_builtin_graph(512), registry(), 8)
+    reference, _ = _render(_builtin_graph(512), with_plugins(), 8)
     assert np.abs(reference).max() > 0.1  # the noise arrived: the comparison means something
     for isolation, block in (("per-instance", 512), ("per-instance", 64), ("in-process", 128)):
         config = _lv2_graph(gaindelay, block, isolation)
-        out, latency = _render(config, registry(gaindelay), 8 * 512 // block)
+        out, latency = _render(config, with_plugins(gaindelay), 8 * 512 // block)
         assert latency == GAINDELAY_DELAY, isolation
         np.testing.assert_array_equal(out, reference, err_msg=f"{isolation} at {block}")
 
 
 def test_reported_latency_is_compensated_on_a_parallel_dry_path(gaindelay: VerifiedPlugin):
-    reg = registry(gaindelay)
+    reg = with_plugins(gaindelay)
     dry, _ = _render(_config({}, [("src", "out")], 256, reg), reg, 4)
     fx = {"type": "gaindelay", "params": {"gain_db": 0.0}, **PATIENT}
     edges = [("src", "fx"), ("fx", "bus"), ("src", "bus"), ("bus", "out")]
@@ -104,7 +104,7 @@ def test_reported_latency_is_compensated_on_a_parallel_dry_path(gaindelay: Verif
 
 def test_latency_of_nodes_sharing_a_worker_is_compensated_too(gaindelay: VerifiedPlugin):
     # A shared worker starts after the planner first read its nodes' latency (0 then).
-    reg = registry(gaindelay)
+    reg = with_plugins(gaindelay)
     dry, _ = _render(_config({}, [("src", "out")], 256, reg), reg, 4)
     fx = {"type": "gaindelay", "isolation": "shared", **PATIENT}
     nodes = {"fx1": fx, "fx2": fx, "bus": {"type": "mix"}}
@@ -269,7 +269,7 @@ def test_lv2_state_survives_a_session_resume_bit_for_bit(
 @pytest.mark.slow
 def test_killing_an_lv2_worker_costs_only_its_node(gaindelay: VerifiedPlugin):
     before = worker_pids()
-    reg = registry(gaindelay)
+    reg = with_plugins(gaindelay)
     nodes = {"fx": {"type": "gaindelay", "deadline_ms": 100.0},
              "g": {"type": "gain", "params": {"gain_db": -6.0}}}  # fmt: skip
     config = _config(nodes, [("src", "fx"), ("fx", "out"), ("src", "g"), ("g", "out")], 256, reg)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from sandbox._graphs import registry
+from sandbox._graphs import with_plugins
 
 from aers_host.plugins._verified import VerifiedPlugin
 
@@ -42,7 +42,7 @@ def lsp(signer: Signer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, V
 
 
 def _chain(lsp: dict[str, VerifiedPlugin], block: int) -> tuple[np.ndarray, np.ndarray]:
-    reg = registry(*lsp.values())
+    reg = with_plugins(*lsp.values())
     dry, _ = _render(_config({}, [("src", "out")], block, reg), reg, 12 * 512 // block)
     nodes: dict[str, Any] = {
         "comp": {"type": "lsp-comp", "params": COMP, **PATIENT},

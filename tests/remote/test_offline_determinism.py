@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from graphs import Registry
 from native.conftest import REPO, verified
-from sandbox._graphs import registry
+from sandbox._graphs import with_plugins
 from sandbox._helpers import plugin
 
 from aers_host.config import ParsedDocument, validate_config_data
@@ -82,7 +83,7 @@ def node_types(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (lib,) = build_plugin(folder)
     smooth = plugin(SMOOTH, ({"name": "a", "default": 0.3, "min": 0.0, "max": 1.0},), "smooth")
     # named as the library (as tests/native names it): loaded bytes are cached by hash
-    return {**registry(smooth), "native_eq": StorePluginType.of(verified(lib))}
+    return {**with_plugins(smooth), "native_eq": StorePluginType.of(verified(lib))}
 
 
 def graph_doc(url: str, block: int, seconds: float = SECONDS) -> dict[str, Any]:
@@ -155,13 +156,11 @@ def render_block_for(
 
 
 def test_a_batch_variant_under_load_equals_a_quiet_render(
-    node: NodeProcess, tmp_path: Path
+    node: NodeProcess, tmp_path: Path, registry: Registry
 ) -> None:
     from aers_host.batch import load_sweep, run_sweep
     from aers_host.config import load_config
-    from aers_host.plugins import default_registry
 
-    builtins = default_registry(entry_points=False, store=False)
     base = tmp_path / "base.yaml"
     base.write_text(
         textwrap.dedent(f"""
@@ -179,13 +178,13 @@ def test_a_batch_variant_under_load_equals_a_quiet_render(
           - {{from: rem, to: main}}
         """)
     )
-    reference = render(load_config(base, registry=builtins), builtins, out_dir=tmp_path / "ref")
+    reference = render(load_config(base, registry=registry), registry, out_dir=tmp_path / "ref")
     assert reference.substituted == {}
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("base: base.yaml\naxes:\n  nodes.src.params.seed: [3]\n")
     with busy_loops():
         report = run_sweep(
-            load_sweep(sweep, registry=builtins), tmp_path / "batch", scheduler="threads"
+            load_sweep(sweep, registry=registry), tmp_path / "batch", scheduler="threads"
         )
     (row,) = report.rows
     assert row["status"] == "done" and row["substituted_samples"] == 0, row

@@ -11,15 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from graphs import builtin_registry
+
 from aers_host._nodetype import NodeType
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.graph import Engine, Plan, build_plan
-from aers_host.plugins import StorePluginType, default_registry
+from aers_host.plugins import StorePluginType
 from aers_host.plugins._verified import VerifiedPlugin
 
 from ._helpers import plugin
 
-BUILTINS = default_registry(entry_points=False, store=False)
 #: Stateful: adds a ramp that grows by one step per block, so replayed or lost blocks show.
 STEP = """
 import numpy as np
@@ -42,9 +43,9 @@ def variant(base: VerifiedPlugin, **changes: Any) -> VerifiedPlugin:
     return dataclasses.replace(base, **changes)
 
 
-def registry(*plugins: VerifiedPlugin) -> dict[str, NodeType]:
+def with_plugins(*plugins: VerifiedPlugin) -> dict[str, NodeType]:
     """The built-in node types plus one store node type per plugin."""
-    return {**dict(BUILTINS), **{p.name: StorePluginType.of(p) for p in plugins}}
+    return {**builtin_registry(), **{p.name: StorePluginType.of(p) for p in plugins}}
 
 
 def step_plugin(name: str = "step", keyid: str = "k1") -> VerifiedPlugin:

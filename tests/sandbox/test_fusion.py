@@ -11,7 +11,16 @@ import numpy as np
 
 from aers_host.graph import Engine, Plan
 
-from ._graphs import GAIN_SPEC, STEP, chain_config, planned, registry, step, step_plugin, variant
+from ._graphs import (
+    GAIN_SPEC,
+    STEP,
+    chain_config,
+    planned,
+    step,
+    step_plugin,
+    variant,
+    with_plugins,
+)
 from ._helpers import plugin
 
 SLOW = {"deadline_ms": 2000.0}  # exactness tests must not see a loaded machine's xruns
@@ -33,7 +42,7 @@ def run_blocks(plan: Plan, engine: Engine, count: int) -> list[dict[str, np.ndar
 
 
 def chain_outputs(isolation: str | None, count: int = 6, n: int = 8) -> tuple[list[Any], list[int]]:
-    reg = registry(step_plugin())
+    reg = with_plugins(step_plugin())
     chosen = {} if isolation is None else {"isolation": isolation}
     config = chain_config(["step"] * n, reg, **chosen, **SLOW)
     with planned(config, reg) as (plan, engine):
@@ -60,7 +69,7 @@ def test_fused_chain_is_bit_exact_with_the_unfused_one_node_by_node() -> None:
 
 def test_per_plugin_workers_fuse_too_but_other_plugins_break_the_run() -> None:
     a, b = step_plugin("fx-a"), step_plugin("fx-b")
-    reg = registry(a, b)
+    reg = with_plugins(a, b)
     config = chain_config(["fx-a", "fx-a", "fx-b", "fx-a"], reg, isolation="per-plugin", **SLOW)
     with planned(config, reg) as (plan, _engine):
         runs = [plan.node(f"p{k}").proc.run for k in (1, 2, 3, 4)]  # type: ignore[attr-defined]
@@ -68,7 +77,7 @@ def test_per_plugin_workers_fuse_too_but_other_plugins_break_the_run() -> None:
 
 
 def test_a_fanned_out_node_ends_the_run() -> None:
-    reg = registry(step_plugin())
+    reg = with_plugins(step_plugin())
     config = chain_config(["step"] * 3, reg, isolation="shared", extra=(("p2", "out"),), **SLOW)
     with planned(config, reg) as (plan, _engine):
         runs = [plan.node(f"p{k}").proc.run for k in (1, 2, 3)]  # type: ignore[attr-defined]
@@ -76,7 +85,7 @@ def test_a_fanned_out_node_ends_the_run() -> None:
 
 
 def test_bypassing_a_follower_falls_back_to_per_node_round_trips_exactly() -> None:
-    reg = registry(step_plugin())
+    reg = with_plugins(step_plugin())
     config = chain_config(["step"] * 3, reg, isolation="shared", **SLOW)
     with planned(config, reg) as (plan, engine):
         run_blocks(plan, engine, 1)
@@ -91,7 +100,7 @@ def test_bypassing_a_follower_falls_back_to_per_node_round_trips_exactly() -> No
 
 def test_crash_mid_chain_falls_back_names_the_culprit_and_recovers() -> None:
     stuck = variant(plugin(STUCK, GAIN_SPEC, name="stuck"), keyid="k1")
-    reg = registry(step_plugin(), stuck)
+    reg = with_plugins(step_plugin(), stuck)
     config = chain_config(["step", "step", "stuck", "step"], reg, isolation="shared",
                           deadline_ms=50.0)  # fmt: skip
     with planned(config, reg) as (plan, engine):

@@ -16,7 +16,7 @@ import pytest
 from aers_host._nodetype import CheckContext
 from aers_host.sandbox import SandboxedProcessor, load_python_plugin, shared_workers
 
-from ._graphs import chain_config, planned, registry, step, step_plugin, variant, worker_pids
+from ._graphs import chain_config, planned, step, step_plugin, variant, with_plugins, worker_pids
 from ._helpers import BLOCK, FAST, PASS, RATE, plugin, signal_block
 
 #: Loops forever in the block starting at sample 3 * BLOCK (the test then kills the worker).
@@ -59,7 +59,7 @@ def test_each_mode_starts_the_expected_number_of_workers(
 ) -> None:
     a, b = step_plugin("fx-a"), step_plugin("fx-b")
     c = step_plugin("fx-c", keyid="k2")  # another trust domain: never in the same worker
-    reg = registry(a, b, c)
+    reg = with_plugins(a, b, c)
     chosen = {} if isolation is None else {"isolation": isolation}
     config = chain_config(["fx-a", "fx-a", "fx-b", "fx-c"], reg, **chosen)
     before = worker_pids()
@@ -77,7 +77,7 @@ def test_each_mode_starts_the_expected_number_of_workers(
 def test_same_name_signed_by_another_key_gets_its_own_worker() -> None:
     a = step_plugin("fx-a")
     impostor = variant(a, name="fx-a2", keyid="k2")
-    reg = registry(a, impostor)
+    reg = with_plugins(a, impostor)
     config = chain_config(["fx-a", "fx-a2", "fx-a"], reg, isolation="shared")
     with planned(config, reg) as (plan, _engine):
         links = {id(plan.node(f"p{k}").proc.link) for k in (1, 2, 3)}  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from aers_host.native import NativeProcessor, load_native_plugin
 from aers_host.plugins._verified import VerifiedPlugin
 from aers_host.sandbox import SandboxedProcessor
 
-from ._graphs import chain_config, planned, registry, step, worker_pids
+from ._graphs import chain_config, planned, step, with_plugins, worker_pids
 from ._helpers import FAST, shm_segments_of
 
 GAIN = ({"name": "gain", "default": 1.0, "min": 0.0, "max": 2.0},)
@@ -129,7 +129,7 @@ def test_tampered_bytes_are_refused_before_any_worker_starts(probes: dict[str, V
 def test_segfaulting_plugin_is_contained_named_and_leaves_nothing(
     probes: dict[str, VerifiedPlugin], own_workers: set[int]
 ):
-    reg = registry(probes["crash"], probes["ok"])
+    reg = with_plugins(probes["crash"], probes["ok"])
     config = chain_config(["crasher", "probe"], reg, isolation="per-instance", deadline_ms=100.0)
     with planned(config, reg) as (plan, engine):
         own_workers |= worker_pids()

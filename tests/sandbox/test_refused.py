@@ -13,7 +13,7 @@ import pytest
 from aers_host._processor import Processor
 from aers_host.sandbox import RefusedProcessor, SandboxedProcessor
 
-from ._graphs import chain_config, planned, registry, step, step_plugin
+from ._graphs import chain_config, planned, step, step_plugin, with_plugins
 from ._helpers import BLOCK, RATE, listing, plugin, process_body, run, signal_block
 
 pytestmark = pytest.mark.security
@@ -179,7 +179,7 @@ def test_a_graph_with_a_refused_node_builds_and_runs(isolation: str, sandbox_cwd
     good = step_plugin("fx-good")
     bad = plugin("import os\nos.system('touch aers-evil')\nclass P:\n    pass\n", name="fx-bad")
     bad_eval = plugin(process_body("eval('1')"), name="fx-eval")
-    reg = registry(good, bad, bad_eval)
+    reg = with_plugins(good, bad, bad_eval)
     config = chain_config(["fx-good", "fx-bad", "fx-eval", "fx-good"], reg, isolation=isolation)
     with planned(config, reg) as (plan, engine):
         for _ in range(3):

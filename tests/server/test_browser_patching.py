@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from graphs import SINE_EQ, SINE_GAIN, graph
 
 from .browser import ARTIFACTS
 from .live_server import aers_serve
@@ -261,16 +262,7 @@ def test_a_reverb_dragged_onto_a_cable_is_heard_journalled_and_undone(
     assert np.abs(between_clicks(audio, stamps, undone + rate // 2, stamps[-1])).max() == 0.0
 
 
-GAIN = """
-    version: 1
-    nodes:
-      tone: {type: sine, params: {freq: 440, level_db: -12}}
-      g:    {type: gain, params: {gain_db: 0}}
-      main: {type: output}
-    connections:
-      - {from: tone, to: g}
-      - {from: g, to: main}
-"""
+GAIN = graph(SINE_GAIN, version=1)
 
 
 def test_refused_edits_and_controls_show_the_servers_message(page: Any, tmp_path: Path) -> None:
@@ -318,16 +310,7 @@ def test_refused_edits_and_controls_show_the_servers_message(page: Any, tmp_path
         )
 
 
-EQ = """
-    version: 1
-    nodes:
-      tone: {type: sine, params: {freq: 440, level_db: -12}}
-      eq1:  {type: eq, params: {bands: [{type: peak, freq: 1000, gain_db: 3, q: 1.0}]}}
-      main: {type: output}
-    connections:
-      - {from: tone, to: eq1}
-      - {from: eq1, to: main}
-"""
+EQ = graph(SINE_EQ, version=1)
 
 
 def bands(url: str) -> list[dict[str, Any]]:
