@@ -81,3 +81,17 @@ SINE = """
     connections:
       - {from: tone, to: main}
 """
+
+#: A tone and a -120 dBFS hiss summed by ``g`` (0 dB) into ``main.wav``: the base config
+#: the sweep tests vary. ``hiss`` sets no seed, so the top-level ``seed`` changes the audio.
+SWEEP_BASE = """
+    nodes:
+      tone: {type: sine, params: {freq: 440, level_db: -12}}
+      g: {type: gain, params: {gain_db: 0}}
+      main: {type: output, params: {path: main.wav}}
+      hiss: {type: noise, params: {level_db: -120}}
+    connections:
+      - {from: tone, to: g}
+      - {from: g, to: main}
+      - {from: hiss, to: g}
+"""

@@ -6,20 +6,9 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-BASE = """
-    sample_rate: 48000
-    block_size: 256
-    duration: 0.1
-    nodes:
-      tone: {type: sine, params: {freq: 440, level_db: -12}}
-      g: {type: gain, params: {gain_db: 0}}
-      main: {type: output, params: {path: main.wav}}
-      hiss: {type: noise, params: {level_db: -120}}
-    connections:
-      - {from: tone, to: g}
-      - {from: g, to: main}
-      - {from: hiss, to: g}
-"""
+from graphs import SWEEP_BASE, graph
+
+BASE = graph(SWEEP_BASE, sample_rate=48000, block_size=256, duration=0.1)
 """``hiss`` takes the top-level seed (it sets none), so a ``seed`` axis changes the audio."""
 
 SWEEP = """

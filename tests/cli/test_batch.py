@@ -14,22 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from graphs import SWEEP_BASE, graph
 
 from aers_host.errors import GraphError
 
-BASE = """
-    block_size: 256
-    duration: 0.05
-    nodes:
-      tone: {type: sine, params: {freq: 440, level_db: -12}}
-      g: {type: gain, params: {gain_db: 0}}
-      main: {type: output, params: {path: main.wav}}
-      hiss: {type: noise, params: {level_db: -120}}
-    connections:
-      - {from: tone, to: g}
-      - {from: g, to: main}
-      - {from: hiss, to: g}
-"""
+BASE = graph(SWEEP_BASE, block_size=256, duration=0.05)
 """``hiss`` takes the top-level seed (it sets none), so the ``seed`` axis changes the audio."""
 
 

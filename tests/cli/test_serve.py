@@ -12,20 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 import soundfile as sf
+from graphs import SINE, graph
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
 from server.live_server import Exited, aers_serve
 
 from aers_host.cli._serve import check_binding, is_loopback
 
-CONFIG = """
-    version: 1
-    nodes:
-      tone: {type: sine, params: {freq: 440, level_db: -6}}
-      main: {type: output}
-    connections:
-      - {from: tone, to: main}
-"""
+CONFIG = graph(SINE, version=1)
 
 
 @pytest.fixture

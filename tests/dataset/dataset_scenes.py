@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
+from graphs import Registry
 
 from aers_host.config import GraphConfig
 from aers_host.events import scheduler_for_config
 from aers_host.graph import render
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
-
-#: The ``load`` fixture: config text (and overrides) in, loaded config out.
-LoadConfig = Callable[..., GraphConfig]
 
 #: Linear event paths: reverb, eq, a feedback echo, a bed tone, a voice limit that steals,
 #: an event called ``bed``, a second output fed by dialogue only and one no event reaches.
@@ -116,12 +110,12 @@ def write(folder: Path, text: str, name: str = "graph.yaml") -> Path:
     return path
 
 
-def render_mix(cfg: GraphConfig) -> dict[str, npt.NDArray[np.float32]]:
+def render_mix(registry: Registry, cfg: GraphConfig) -> dict[str, npt.NDArray[np.float32]]:
     """Every output of a plain render with the config's events (what ``events record`` does)."""
-    sched = scheduler_for_config(cfg, REGISTRY)
+    sched = scheduler_for_config(cfg, registry)
     assert sched is not None
     result = render(
-        cfg, REGISTRY, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
+        cfg, registry, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
     )
     return result.captured
 

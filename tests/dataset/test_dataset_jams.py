@@ -8,7 +8,8 @@ from pathlib import Path
 import jams
 import numpy as np
 import pytest
-from dataset_scenes import LINEAR, NONLINEAR, REGISTRY, LoadConfig, render_mix, write
+from dataset_scenes import LINEAR, NONLINEAR, render_mix, write
+from graphs import LoadGraph, Registry
 
 from aers_host.dataset import NAMESPACE, load_jams, polyphony, scene_from_jams, write_dataset
 from aers_host.errors import ConfigError
@@ -34,19 +35,21 @@ SCENE_GRAPH = """
 """
 
 
-def annotated(load: LoadConfig, tmp_path: Path, text: str, mode: str = "exact") -> jams.JAMS:
-    cfg = load(text)
+def annotated(
+    registry: Registry, load_graph: LoadGraph, tmp_path: Path, text: str, mode: str = "exact"
+) -> jams.JAMS:
+    cfg = load_graph(text)
     _, path = write_dataset(
-        cfg, REGISTRY, tmp_path / "out", mode=mode, config_path=tmp_path / "graph.yaml"
+        cfg, registry, tmp_path / "out", mode=mode, config_path=tmp_path / "graph.yaml"
     )
     assert path == tmp_path / "out" / "graph.jams"
     return load_jams(path)
 
 
 def test_annotation_lists_every_event_with_what_regenerates_it(
-    load: LoadConfig, tmp_path: Path
+    registry: Registry, load_graph: LoadGraph, tmp_path: Path
 ) -> None:
-    jam = annotated(load, tmp_path, LINEAR)
+    jam = annotated(registry, load_graph, tmp_path, LINEAR)
     anns = jam.search(namespace=NAMESPACE)
     assert sorted(a.sandbox.aers_output for a in anns) == ["dlg_out", "main"]
     main = next(a for a in anns if a.sandbox.aers_output == "main")
@@ -65,8 +68,10 @@ def test_annotation_lists_every_event_with_what_regenerates_it(
     assert stolen.duration == pytest.approx((stolen.value["end"] - stolen.value["at"]) / 48000)
 
 
-def test_file_metadata_and_sandbox_hold_config_and_rate(load: LoadConfig, tmp_path: Path) -> None:
-    jam = annotated(load, tmp_path, LINEAR)
+def test_file_metadata_and_sandbox_hold_config_and_rate(
+    registry: Registry, load_graph: LoadGraph, tmp_path: Path
+) -> None:
+    jam = annotated(registry, load_graph, tmp_path, LINEAR)
     config = str((tmp_path / "graph.yaml").resolve())
     assert jam.file_metadata.identifiers.aers_config == config
     assert jam.file_metadata.identifiers.sample_rate == 48000
@@ -76,8 +81,10 @@ def test_file_metadata_and_sandbox_hold_config_and_rate(load: LoadConfig, tmp_pa
     assert meta["frames"] == 72000 and len(meta["config_sha256"]) == 64
 
 
-def test_onset_is_where_the_event_sounds_in_the_output(load: LoadConfig, tmp_path: Path) -> None:
-    jam = annotated(load, tmp_path, NONLINEAR, mode="residual")
+def test_onset_is_where_the_event_sounds_in_the_output(
+    registry: Registry, load_graph: LoadGraph, tmp_path: Path
+) -> None:
+    jam = annotated(registry, load_graph, tmp_path, NONLINEAR, mode="residual")
     latency = jam.sandbox.aers["total_latency"]
     assert latency > 0  # the lookahead limiter delays every path (compensated)
     for obs in jam.annotations[0].data:
@@ -86,20 +93,22 @@ def test_onset_is_where_the_event_sounds_in_the_output(load: LoadConfig, tmp_pat
 
 
 def test_scene_regenerated_from_jams_renders_bit_identically(
-    load: LoadConfig, tmp_path: Path
+    registry: Registry, load_graph: LoadGraph, tmp_path: Path
 ) -> None:
-    cfg = load(LINEAR)
-    annotated(load, tmp_path, LINEAR)
+    cfg = load_graph(LINEAR)
+    annotated(registry, load_graph, tmp_path, LINEAR)
     write_scene(scene_from_jams(tmp_path / "out" / "graph.jams"), tmp_path / "regen.jsonl")
     without_events = LINEAR.split("    events:")[0] + "    scene: regen.jsonl\n"
-    regenerated = load(without_events, name="regen.yaml")
-    original, again = render_mix(cfg), render_mix(regenerated)
+    regenerated = load_graph(without_events, name="regen.yaml")
+    original, again = render_mix(registry, cfg), render_mix(registry, regenerated)
     for output in original:
         assert np.array_equal(original[output], again[output]), output
 
 
-def test_regenerated_records_keep_frames_and_start_order(load: LoadConfig, tmp_path: Path) -> None:
-    annotated(load, tmp_path, LINEAR)
+def test_regenerated_records_keep_frames_and_start_order(
+    registry: Registry, load_graph: LoadGraph, tmp_path: Path
+) -> None:
+    annotated(registry, load_graph, tmp_path, LINEAR)
     records = scene_from_jams(tmp_path / "out" / "graph.jams")
     assert [r["id"] for r in records] == ["a1", "s1", "s2", "b1", "bed", "d1"]  # start order
     only = scene_from_jams(tmp_path / "out" / "graph.jams", output="dlg_out")
@@ -109,11 +118,11 @@ def test_regenerated_records_keep_frames_and_start_order(load: LoadConfig, tmp_p
 
 
 def test_generated_scene_honours_max_polyphony_in_the_annotation(
-    load: LoadConfig, tmp_path: Path
+    registry: Registry, load_graph: LoadGraph, tmp_path: Path
 ) -> None:
     capped = generate_scene("mixed", 30, seed=11, duration=6.0, max_polyphony=2)
     write_scene(capped, tmp_path / "scene.jsonl")
-    jam = annotated(load, tmp_path, SCENE_GRAPH, mode="pre")
+    jam = annotated(registry, load_graph, tmp_path, SCENE_GRAPH, mode="pre")
     peaks = polyphony(obs.value for obs in jam.annotations[0].data)
     assert set(peaks) == {"footsteps", "explosion", "dialogue", "ambience"}
     assert max(peaks.values()) <= 2, peaks
@@ -121,7 +130,7 @@ def test_generated_scene_honours_max_polyphony_in_the_annotation(
     assert first["stem"] == f"stems-pre/{first['to']}/events/{first['id']}.wav"
     uncapped = generate_scene("mixed", 30, seed=11, duration=6.0)
     write_scene(uncapped, tmp_path / "scene.jsonl")
-    jam = annotated(load, tmp_path, SCENE_GRAPH, mode="pre")
+    jam = annotated(registry, load_graph, tmp_path, SCENE_GRAPH, mode="pre")
     assert max(polyphony(obs.value for obs in jam.annotations[0].data).values()) > 2
 
 
@@ -136,8 +145,10 @@ def test_polyphony_counts_touching_events_as_sequential() -> None:
     assert polyphony(values) == {"fx": 1, "vo": 2}
 
 
-def test_from_jams_refuses_another_format(load: LoadConfig, tmp_path: Path) -> None:
-    annotated(load, tmp_path, LINEAR)
+def test_from_jams_refuses_another_format(
+    registry: Registry, load_graph: LoadGraph, tmp_path: Path
+) -> None:
+    annotated(registry, load_graph, tmp_path, LINEAR)
     path = tmp_path / "out" / "graph.jams"
     doc = json.loads(path.read_text(encoding="utf-8"))
     doc["sandbox"]["aers"]["format"] = 2
@@ -146,8 +157,10 @@ def test_from_jams_refuses_another_format(load: LoadConfig, tmp_path: Path) -> N
         scene_from_jams(path)
 
 
-def test_from_jams_names_the_annotated_outputs(load: LoadConfig, tmp_path: Path) -> None:
-    annotated(load, tmp_path, LINEAR)
+def test_from_jams_names_the_annotated_outputs(
+    registry: Registry, load_graph: LoadGraph, tmp_path: Path
+) -> None:
+    annotated(registry, load_graph, tmp_path, LINEAR)
     with pytest.raises(ConfigError, match=r"outputs annotated: (main, dlg_out|dlg_out, main)"):
         scene_from_jams(tmp_path / "out" / "graph.jams", output="nope")
 

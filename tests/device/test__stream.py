@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from graphs import Registry
 
 from aers_host.config import load_config
 from aers_host.device import JackDevice, PlanBridge, attach_plan
 from aers_host.device import _jack as jack_module
 from aers_host.graph import Engine, build_plan
-from aers_host.plugins import default_registry
 
 PERIOD = 256
 GRAPH = """
@@ -84,11 +84,10 @@ class NoLatency:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry) -> Any:
     monkeypatch.setattr(jack_module, "LatencyBinding", NoLatency)
     cfg_path = tmp_path / "g.yaml"
     cfg_path.write_text(GRAPH, encoding="utf-8")
-    registry = default_registry()
     plan = build_plan(load_config(cfg_path, registry=registry), registry)
     client = FakeClient()
     device = JackDevice(SimpleNamespace(JackError=RuntimeError), client, periods=3)

@@ -3,9 +3,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import Registry
 from rates import RATES
 
 from aers_host._processor import ParamEvent
@@ -174,15 +176,13 @@ def test_limiter_block_invariant_and_state_resumes(render: Render) -> None:
     assert np.array_equal(tail, ref[:, 8192:])
 
 
-def test_compressor_side_chain_keys_the_detector(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_compressor_side_chain_keys_the_detector(tmp_path: Path, registry: Registry) -> None:
     """A quiet signal is compressed exactly when (and only when) its key is loud."""
     import textwrap
 
     from aers_host.config import load_config
     from aers_host.graph import render
-    from aers_host.plugins import default_registry
 
-    registry = default_registry(entry_points=False, store=False)
     text = """
         duration: 0.5
         nodes:

@@ -14,14 +14,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from config_helpers import problems, write
+from graphs import Registry
 from rates import EDGE_RATES, RATES
 
 from aers_host.config import load_config
 from aers_host.events import default_generators
 from aers_host.graph import render
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 
 def _graph(fs: int, nodes: str, connections: str, duration: float = 0.05) -> str:
@@ -37,13 +35,13 @@ def _graph(fs: int, nodes: str, connections: str, duration: float = 0.05) -> str
 
 
 @pytest.mark.parametrize("fs", [*RATES, *EDGE_RATES, 11025, 22050, 32000, 176400])
-def test_config_accepts_every_rate_in_range(tmp_path: Path, fs: int) -> None:
+def test_config_accepts_every_rate_in_range(registry: Registry, tmp_path: Path, fs: int) -> None:
     text = _graph(
         fs,
         "          tone: {type: sine, params: {freq: 1000}}\n          out: {type: output}",
         "          - {from: tone, to: out}",
     )
-    assert load_config(write(tmp_path, text), registry=REGISTRY).sample_rate == fs
+    assert load_config(write(tmp_path, text), registry=registry).sample_rate == fs
 
 
 @pytest.mark.parametrize("fs", [7999, 192001, 0, 44100.5])
@@ -75,7 +73,9 @@ def test_eq_bands_are_checked_against_each_rates_nyquist(tmp_path: Path, fs: int
 
 
 @pytest.mark.parametrize("fs", RATES)
-def test_rendered_delay_and_peak_band_match_the_analytic_response(tmp_path: Path, fs: int) -> None:
+def test_rendered_delay_and_peak_band_match_the_analytic_response(
+    registry: Registry, tmp_path: Path, fs: int
+) -> None:
     """impulse → delay 10 ms → peak +6 dB at 1 kHz: the onset and the gain at f0 are exact."""
     text = _graph(
         fs,
@@ -87,7 +87,7 @@ def test_rendered_delay_and_peak_band_match_the_analytic_response(tmp_path: Path
         "          - {from: eq1, to: out}",
         duration=0.5,
     )
-    result = render(load_config(write(tmp_path, text), registry=REGISTRY), REGISTRY,
+    result = render(load_config(write(tmp_path, text), registry=registry), registry,
                     out_dir=None, capture=True)  # fmt: skip
     y = result.captured["out"][0].astype(np.float64)
     assert y.shape == (round(0.5 * fs),)
@@ -100,7 +100,7 @@ def test_rendered_delay_and_peak_band_match_the_analytic_response(tmp_path: Path
 
 
 @pytest.mark.parametrize("fs", RATES)
-def test_file_is_resampled_to_the_graph_rate(tmp_path: Path, fs: int) -> None:
+def test_file_is_resampled_to_the_graph_rate(registry: Registry, tmp_path: Path, fs: int) -> None:
     sf.write(tmp_path / "a.wav", np.full(4410, 0.25, np.float32), 44100, subtype="FLOAT")
     text = f"""
         sample_rate: {fs}
@@ -110,7 +110,7 @@ def test_file_is_resampled_to_the_graph_rate(tmp_path: Path, fs: int) -> None:
         connections:
           - {{from: src, to: out}}
     """
-    result = render(load_config(write(tmp_path, text), registry=REGISTRY), REGISTRY,
+    result = render(load_config(write(tmp_path, text), registry=registry), registry,
                     out_dir=tmp_path / "o")  # fmt: skip
     audio, rate = sf.read(tmp_path / "o" / "out.wav")
     assert rate == fs

@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from graphs import Registry
 
 from aers_host.config import GraphConfig, load_config
 from aers_host.events import log_entries_for_plan, read_event_log, scheduler_for_config
 from aers_host.graph import render
-from aers_host.plugins import default_registry
 
-REGISTRY = default_registry(entry_points=False, store=False)
 AT = 12345
 LIM = "{type: limiter, params: {threshold_db: -1, lookahead_ms: 1}}"  # 48 samples at 48 kHz
 
@@ -49,12 +48,12 @@ def chain_config(tmp_path: Path, nodes: dict[str, str], *, block: int = 512) -> 
     return path
 
 
-def render_and_log(path: Path) -> tuple[dict[str, dict], np.ndarray]:  # type: ignore[type-arg]
-    cfg: GraphConfig = load_config(path, registry=REGISTRY)
-    sched = scheduler_for_config(cfg, REGISTRY)
+def render_and_log(registry: Registry, path: Path) -> tuple[dict[str, dict], np.ndarray]:  # type: ignore[type-arg]
+    cfg: GraphConfig = load_config(path, registry=registry)
+    sched = scheduler_for_config(cfg, registry)
     assert sched is not None
     result = render(
-        cfg, REGISTRY, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
+        cfg, registry, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
     )
     entries = {e["id"]: e for e in log_entries_for_plan(sched, result.plan)}
     return entries, result.captured["main"]
@@ -99,9 +98,9 @@ def steps(entry: dict) -> dict[str, tuple[int, int]]:  # type: ignore[type-arg]
     ],
 )  # fmt: skip
 def test_log_samples_match_the_first_rendered_sample(
-    tmp_path: Path, nodes: dict[str, str], onset: int
+    registry: Registry, tmp_path: Path, nodes: dict[str, str], onset: int
 ) -> None:
-    entries, audio = render_and_log(chain_config(tmp_path, nodes))
+    entries, audio = render_and_log(registry, chain_config(tmp_path, nodes))
     path = steps(entries["click"])
     assert first_nonzero(audio) == onset
     assert path["main"] == (onset, onset)
@@ -111,9 +110,11 @@ def test_log_samples_match_the_first_rendered_sample(
         assert path[a][1] == path[b][0], (a, b, path)
 
 
-def test_delay_in_the_issue_chain_adds_its_samples_after_the_latency(tmp_path: Path) -> None:
+def test_delay_in_the_issue_chain_adds_its_samples_after_the_latency(
+    registry: Registry, tmp_path: Path
+) -> None:
     nodes = {"limiter": LIM, "delay": "{type: delay, params: {samples: 100}}"}
-    entries, audio = render_and_log(chain_config(tmp_path, nodes))
+    entries, audio = render_and_log(registry, chain_config(tmp_path, nodes))
     path = steps(entries["click"])
     assert path["limiter"] == (AT, AT + 48)
     assert path["delay"] == (AT + 48, AT + 148)
@@ -122,7 +123,7 @@ def test_delay_in_the_issue_chain_adds_its_samples_after_the_latency(tmp_path: P
 
 @pytest.mark.parametrize("block", [64, 512, 4096])
 def test_earliest_path_counts_where_delayed_and_direct_paths_join(
-    tmp_path: Path, block: int
+    registry: Registry, tmp_path: Path, block: int
 ) -> None:
     path = tmp_path / "graph.yaml"
     path.write_text(
@@ -150,11 +151,11 @@ def test_earliest_path_counts_where_delayed_and_direct_paths_join(
         ).lstrip(),
         encoding="utf-8",
     )
-    cfg = load_config(path, registry=REGISTRY)
-    sched = scheduler_for_config(cfg, REGISTRY)
+    cfg = load_config(path, registry=registry)
+    sched = scheduler_for_config(cfg, registry)
     assert sched is not None
     result = render(
-        cfg, REGISTRY, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
+        cfg, registry, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
     )
     [entry] = log_entries_for_plan(sched, result.plan)
     got = steps(entry)
@@ -164,22 +165,24 @@ def test_earliest_path_counts_where_delayed_and_direct_paths_join(
     assert got["echo"][0] == first_nonzero(result.captured["echo"]) == 1300
 
 
-def test_an_event_after_the_render_end_is_unplayed(tmp_path: Path) -> None:
-    entries, _ = render_and_log(chain_config(tmp_path, {"g": "{type: gain}"}))
+def test_an_event_after_the_render_end_is_unplayed(registry: Registry, tmp_path: Path) -> None:
+    entries, _ = render_and_log(registry, chain_config(tmp_path, {"g": "{type: gain}"}))
     late = entries["late"]
     assert late["status"] == "unplayed"
     assert late["path"] == [] and late["peak_db"] is None and late["stolen_by"] is None
     assert entries["click"]["status"] == "played" and entries["click"]["peak_db"] == 0.0
 
 
-def test_an_event_on_the_last_sample_played_one_on_the_end_did_not(tmp_path: Path) -> None:
+def test_an_event_on_the_last_sample_played_one_on_the_end_did_not(
+    registry: Registry, tmp_path: Path
+) -> None:
     config = chain_config(tmp_path, {"g": "{type: gain}"})
     text = config.read_text(encoding="utf-8")
     config.write_text(
         text.replace(f"at: {AT}", "at: 47999").replace("at: 4800000", "at: 48000"),
         encoding="utf-8",
     )
-    entries, audio = render_and_log(config)
+    entries, audio = render_and_log(registry, config)
     assert audio.shape[1] == 48000 and first_nonzero(audio) == 47999
     assert entries["click"]["status"] == "played"
     assert entries["late"]["status"] == "unplayed"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import LoadGraph, Registry
 
-from aers_host.config import GraphConfig, load_config
+from aers_host.config import GraphConfig
 from aers_host.errors import ConfigError
 from aers_host.events import (
     log_entries_for_plan,
@@ -17,9 +17,6 @@ from aers_host.events import (
     write_event_log,
 )
 from aers_host.graph import render
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 PROBE = """
     duration: 0.5
@@ -59,24 +56,20 @@ SCENE = """
 """
 
 
-def config(tmp_path: Path, text: str, **overrides: object) -> GraphConfig:
-    path = tmp_path / "graph.yaml"
-    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    return load_config(path, registry=REGISTRY, overrides=overrides)
-
-
-def run(cfg: GraphConfig, replay: Path | None = None):  # type: ignore[no-untyped-def]
-    sched = scheduler_for_config(cfg, REGISTRY, replay=replay)
+def run(registry: Registry, cfg: GraphConfig, replay: Path | None = None):  # type: ignore[no-untyped-def]
+    sched = scheduler_for_config(cfg, registry, replay=replay)
     assert sched is not None
     result = render(
-        cfg, REGISTRY, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
+        cfg, registry, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
     )
     return sched, result
 
 
 @pytest.mark.parametrize("block", [512, 64, 4096])
-def test_event_at_12345_first_sounds_at_12345_plus_path_latency(tmp_path: Path, block: int) -> None:
-    sched, result = run(config(tmp_path, PROBE, block_size=block))
+def test_event_at_12345_first_sounds_at_12345_plus_path_latency(
+    load_graph: LoadGraph, registry: Registry, block: int
+) -> None:
+    sched, result = run(registry, load_graph(PROBE, block_size=block))
     latency = result.plan.total_latency
     assert latency > 0  # the limiter's look-ahead
     audio = result.captured["out"]
@@ -89,13 +82,15 @@ def test_event_at_12345_first_sounds_at_12345_plus_path_latency(tmp_path: Path, 
     assert path["bus"] == path["out"]  # dry path delayed to match: PDC
 
 
-def test_replay_is_bit_exact_and_block_size_free(tmp_path: Path) -> None:
+def test_replay_is_bit_exact_and_block_size_free(
+    load_graph: LoadGraph, registry: Registry, tmp_path: Path
+) -> None:
     scene = tmp_path / "scene.jsonl"
     from aers_host.events import generate_scene, write_scene
 
     write_scene(generate_scene("mixed", 10, seed=8, duration=2.5), scene)
-    cfg = config(tmp_path, SCENE + "    scene: scene.jsonl\n")
-    sched, first = run(cfg)
+    cfg = load_graph(SCENE + "    scene: scene.jsonl\n")
+    sched, first = run(registry, cfg)
     log = write_event_log(
         tmp_path / "run.jsonl",
         log_entries_for_plan(sched, first.plan),
@@ -103,30 +98,32 @@ def test_replay_is_bit_exact_and_block_size_free(tmp_path: Path) -> None:
         block_size=cfg.block_size,
     )
     assert np.count_nonzero(first.captured["out"]) > 0
-    _, again = run(config(tmp_path, SCENE, block_size=128), replay=log)
+    _, again = run(registry, load_graph(SCENE, block_size=128), replay=log)
     assert np.array_equal(again.captured["out"], first.captured["out"])
     assert read_event_log(log).entries[0]["path"][0]["in"] == sched.events[0].at
 
 
-def test_no_events_means_no_scheduler(tmp_path: Path) -> None:
-    assert scheduler_for_config(config(tmp_path, SCENE), REGISTRY) is None
+def test_no_events_means_no_scheduler(load_graph: LoadGraph, registry: Registry) -> None:
+    assert scheduler_for_config(load_graph(SCENE), registry) is None
 
 
-def test_sole_events_node_takes_unrouted_events(tmp_path: Path) -> None:
-    cfg = config(tmp_path, PROBE.replace("category: probe", "category: misc"))
-    sched = scheduler_for_config(cfg, REGISTRY)
+def test_sole_events_node_takes_unrouted_events(load_graph: LoadGraph, registry: Registry) -> None:
+    cfg = load_graph(PROBE.replace("category: probe", "category: misc"))
+    sched = scheduler_for_config(cfg, registry)
     assert sched is not None and sched.targets() == frozenset({"ev"})
 
 
-def test_event_errors_carry_config_lines(tmp_path: Path) -> None:
-    cfg = config(tmp_path, PROBE.replace("at: 12345", "at: -5"))
+def test_event_errors_carry_config_lines(load_graph: LoadGraph, registry: Registry) -> None:
+    cfg = load_graph(PROBE.replace("at: 12345", "at: -5"))
     with pytest.raises(ConfigError) as info:
-        scheduler_for_config(cfg, REGISTRY)
+        scheduler_for_config(cfg, registry)
     [problem] = info.value.problems
     assert problem.path == "events.0.at" and problem.line == 14
 
 
-def test_replayed_log_must_fit_the_graph(tmp_path: Path) -> None:
+def test_replayed_log_must_fit_the_graph(
+    load_graph: LoadGraph, registry: Registry, tmp_path: Path
+) -> None:
     from aers_host.events import Event
 
     log = write_event_log(
@@ -135,14 +132,13 @@ def test_replayed_log_must_fit_the_graph(tmp_path: Path) -> None:
         sample_rate=48000,
     )
     with pytest.raises(ConfigError, match="'gone' is not in"):
-        scheduler_for_config(config(tmp_path, PROBE), REGISTRY, replay=log)
+        scheduler_for_config(load_graph(PROBE), registry, replay=log)
 
 
-def test_events_into_a_processor_input(tmp_path: Path) -> None:
-    cfg = config(
-        tmp_path,
+def test_events_into_a_processor_input(load_graph: LoadGraph, registry: Registry) -> None:
+    cfg = load_graph(
         PROBE.replace("source: {generator: impulse}}", "source: {generator: impulse}, to: bus}"),
     )
-    _, result = run(cfg)
+    _, result = run(registry, cfg)
     # The event enters the bus *input*, after the compensated limiter path: no extra latency.
     assert np.flatnonzero(np.abs(result.captured["out"][0]) > 1e-3)[0] == 12345

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import Registry
 
 from aers_host.config import load_config
 from aers_host.errors import ConfigError, GraphError
 from aers_host.graph import render
 from aers_host.live import LiveGraph, apply_edits
-from aers_host.plugins import default_registry
 
-REGISTRY = default_registry(entry_points=False, store=False)
 BLOCK = 256
 BASE = """
     block_size: 256
@@ -34,10 +33,12 @@ BASE = """
 """
 
 
-def live_graph(tmp_path: Path, text: str = BASE, fade_ms: float = 10.0) -> LiveGraph:
+def live_graph(
+    registry: Registry, tmp_path: Path, text: str = BASE, fade_ms: float = 10.0
+) -> LiveGraph:
     path = tmp_path / "live.yaml"
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    return LiveGraph(load_config(path, registry=REGISTRY), REGISTRY, crossfade_ms=fade_ms)
+    return LiveGraph(load_config(path, registry=registry), registry, crossfade_ms=fade_ms)
 
 
 def run(live: LiveGraph, blocks: int) -> np.ndarray:
@@ -57,8 +58,8 @@ def max_step(audio: np.ndarray) -> float:
     return float(np.abs(np.diff(audio, axis=1)).max())
 
 
-def test_invalid_edit_changes_nothing(tmp_path: Path) -> None:
-    live = live_graph(tmp_path)
+def test_invalid_edit_changes_nothing(registry: Registry, tmp_path: Path) -> None:
+    live = live_graph(registry, tmp_path)
     before_data, before_plan = copy.deepcopy(live.config.data), live.plan
     bad_edits = [
         {"op": "add_node", "id": "v", "type": "revreb"},
@@ -94,8 +95,8 @@ def test_edit_messages_name_the_field() -> None:
     assert data == {"nodes": {"a": {"type": "sine"}}, "connections": []}
 
 
-def test_adding_a_path_fades_in_without_a_click(tmp_path: Path) -> None:
-    live = live_graph(tmp_path)
+def test_adding_a_path_fades_in_without_a_click(registry: Registry, tmp_path: Path) -> None:
+    live = live_graph(registry, tmp_path)
     first = run(live, 8)
     ticket = live.submit([{"op": "connect", "from": "hum", "to": "bus", "gain_db": 0}], who="test")
     after = run(live, 12)
@@ -108,8 +109,8 @@ def test_adding_a_path_fades_in_without_a_click(tmp_path: Path) -> None:
     assert np.abs(after).max() > 10 ** (-15 / 20) + 0.5 * hum  # the new path is really there
 
 
-def test_removing_a_path_fades_out(tmp_path: Path) -> None:
-    live = live_graph(tmp_path, BASE + "      - {from: hum, to: bus}\n")
+def test_removing_a_path_fades_out(registry: Registry, tmp_path: Path) -> None:
+    live = live_graph(registry, tmp_path, BASE + "      - {from: hum, to: bus}\n")
     run(live, 4)
     live.submit({"op": "disconnect", "from": "hum", "to": "bus"})
     audio = run(live, 10)
@@ -118,20 +119,22 @@ def test_removing_a_path_fades_out(tmp_path: Path) -> None:
     # exported (edited) config: the edit changed exactly what it said.
     settled = live.fade + BLOCK
     tail = audio[:, settled:]
-    offline = run_offline(tmp_path, BASE, 4 * BLOCK + settled, tail.shape[1])
+    offline = run_offline(registry, tmp_path, BASE, 4 * BLOCK + settled, tail.shape[1])
     assert np.array_equal(tail, offline)
 
 
-def run_offline(tmp_path: Path, text: str, start: int, frames: int) -> np.ndarray:
+def run_offline(
+    registry: Registry, tmp_path: Path, text: str, start: int, frames: int
+) -> np.ndarray:
     path = tmp_path / "offline.yaml"
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
-    cfg = load_config(path, registry=REGISTRY)
+    cfg = load_config(path, registry=registry)
     total = (start + frames) / cfg.sample_rate
-    audio = render(cfg, REGISTRY, out_dir=None, capture=True, duration=total).captured["out"]
+    audio = render(cfg, registry, out_dir=None, capture=True, duration=total).captured["out"]
     return audio[:, start : start + frames]
 
 
-def test_delay_tail_keeps_ringing_through_an_edit(tmp_path: Path) -> None:
+def test_delay_tail_keeps_ringing_through_an_edit(registry: Registry, tmp_path: Path) -> None:
     text = """
         block_size: 256
         duration: 1
@@ -144,7 +147,7 @@ def test_delay_tail_keeps_ringing_through_an_edit(tmp_path: Path) -> None:
           - {from: imp, to: dly}
           - {from: dly, to: out}
     """
-    live = live_graph(tmp_path, text)
+    live = live_graph(registry, tmp_path, text)
     before = run(live, 10)
     live.submit(
         [
@@ -161,8 +164,10 @@ def test_delay_tail_keeps_ringing_through_an_edit(tmp_path: Path) -> None:
     assert audio[9000] == pytest.approx(0.25, abs=1e-3)
 
 
-def test_set_param_keeps_the_processor_and_changes_the_value(tmp_path: Path) -> None:
-    live = live_graph(tmp_path)
+def test_set_param_keeps_the_processor_and_changes_the_value(
+    registry: Registry, tmp_path: Path
+) -> None:
+    live = live_graph(registry, tmp_path)
     proc = live.plan.node("g1").proc
     run(live, 2)
     live.submit({"op": "set_param", "id": "g1", "param": "gain_db", "value": -20})
@@ -173,10 +178,12 @@ def test_set_param_keeps_the_processor_and_changes_the_value(tmp_path: Path) -> 
     assert level == pytest.approx(10 ** (-32 / 20), rel=0.02)
 
 
-def test_replacing_a_node_crossfades_and_reports_latency(tmp_path: Path) -> None:
+def test_replacing_a_node_crossfades_and_reports_latency(
+    registry: Registry, tmp_path: Path
+) -> None:
     # hum -> bus is kept, but the new limiter's latency means it must be delayed to stay
     # aligned: its old timing fades out while the compensated copy fades in.
-    live = live_graph(tmp_path, BASE + "      - {from: hum, to: bus}\n")
+    live = live_graph(registry, tmp_path, BASE + "      - {from: hum, to: bus}\n")
     run(live, 4)
     ticket = live.submit(
         {"op": "replace_node", "id": "g1", "type": "limiter", "params": {"lookahead_ms": 2}}
@@ -189,7 +196,9 @@ def test_replacing_a_node_crossfades_and_reports_latency(tmp_path: Path) -> None
     assert live.plan.node("bus").edges[1].compensation == round(0.002 * 48000)
 
 
-def test_edit_that_would_cycle_during_the_fade_is_refused_cleanly(tmp_path: Path) -> None:
+def test_edit_that_would_cycle_during_the_fade_is_refused_cleanly(
+    registry: Registry, tmp_path: Path
+) -> None:
     text = """
         block_size: 256
         duration: 1
@@ -203,7 +212,7 @@ def test_edit_that_would_cycle_during_the_fade_is_refused_cleanly(tmp_path: Path
           - {from: a, to: b}
           - {from: b, to: out}
     """
-    live = live_graph(tmp_path, text)
+    live = live_graph(registry, tmp_path, text)
     with pytest.raises(GraphError, match="split the edit"):
         live.submit(
             [
@@ -218,8 +227,8 @@ def test_edit_that_would_cycle_during_the_fade_is_refused_cleanly(tmp_path: Path
     assert live.journal == []
 
 
-def test_random_edits_while_running(tmp_path: Path) -> None:
-    live = live_graph(tmp_path)
+def test_random_edits_while_running(registry: Registry, tmp_path: Path) -> None:
+    live = live_graph(registry, tmp_path)
     rng = random.Random(1234)
     types = ["gain", "eq", "delay", "pan", "mix", "reverb", "limiter", "bogus"]
     applied = refused = 0
@@ -264,6 +273,6 @@ def test_random_edits_while_running(tmp_path: Path) -> None:
     import yaml
 
     export.write_text(yaml.safe_dump(dict(live.config.data)), encoding="utf-8")
-    cfg = load_config(export, registry=REGISTRY, overrides={"duration": 0.05})
-    assert render(cfg, REGISTRY, out_dir=None, capture=True).frames == 2400
+    cfg = load_config(export, registry=registry, overrides={"duration": 0.05})
+    assert render(cfg, registry, out_dir=None, capture=True).frames == 2400
     live.close()

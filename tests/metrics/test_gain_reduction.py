@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import Registry
 
 from aers_host._pipeline import render_run
 from aers_host.config import load_config
 from aers_host.dsp import Compressor, Limiter
 from aers_host.events import Duck
-from aers_host.plugins import default_registry
 
 SR, BLOCK = 48000, 512
 
@@ -100,8 +100,9 @@ connections:
 """
 
 
-def test_render_reports_gain_reduction_per_block_and_at_most(tmp_path: Path) -> None:
-    registry = default_registry(entry_points=False, store=False)
+def test_render_reports_gain_reduction_per_block_and_at_most(
+    tmp_path: Path, registry: Registry
+) -> None:
     path = tmp_path / "g.yaml"
     path.write_text(CONFIG, encoding="utf-8")
     outcome = render_run(load_config(path, registry=registry), registry, out_dir=tmp_path)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import Registry
 
 from aers_host.config import load_config
 from aers_host.events import scheduler_for_config
@@ -19,9 +20,6 @@ from aers_host.metrics import (
     export_run,
     merge_summaries,
 )
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 CONFIG = """
     duration: 3.5
@@ -39,17 +37,17 @@ CONFIG = """
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def run(registry: Registry, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("run")
     path = folder / "graph.yaml"
     path.write_text(textwrap.dedent(CONFIG).lstrip(), encoding="utf-8")
-    cfg = load_config(path, registry=REGISTRY)
-    sched = scheduler_for_config(cfg, REGISTRY)
+    cfg = load_config(path, registry=registry)
+    sched = scheduler_for_config(cfg, registry)
     assert sched is not None
     clock = CpuClock()
     clock.start()
     result = render(
-        cfg, REGISTRY, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
+        cfg, registry, out_dir=None, events=sched, event_targets=sched.targets(), capture=True
     )
     clock.stop()
     return cfg, sched, result, collector_from_render(result, scheduler=sched, clock=clock)
@@ -109,9 +107,9 @@ def test_levels_per_block_follow_the_capture(run) -> None:  # type: ignore[no-un
     assert np.all(np.abs(peak[1:] - (-26.02)) < 0.1)
 
 
-def observed_render(cfg, sched, observer: RunObserver) -> RenderResult:  # type: ignore[no-untyped-def]
+def observed_render(registry: Registry, cfg, sched, observer: RunObserver) -> RenderResult:  # type: ignore[no-untyped-def]
     """The render loop with the three observer calls ``graph.render`` is asked to make."""
-    plan = build_plan(cfg, REGISTRY, event_targets=sched.targets())
+    plan = build_plan(cfg, registry, event_targets=sched.targets())
     total = round(cfg.duration * cfg.sample_rate)
     timings = BlockTimings.allocate(-(-total // cfg.block_size), len(plan.nodes))
     engine = Engine(plan, events=sched, timings=timings)
@@ -130,14 +128,14 @@ def observed_render(cfg, sched, observer: RunObserver) -> RenderResult:  # type:
     return RenderResult(plan, total, 0.1, timings)
 
 
-def test_observer_meters_every_bus_per_block(tmp_path: Path) -> None:
+def test_observer_meters_every_bus_per_block(registry: Registry, tmp_path: Path) -> None:
     path = tmp_path / "graph.yaml"
     path.write_text(textwrap.dedent(CONFIG).lstrip(), encoding="utf-8")
-    cfg = load_config(path, registry=REGISTRY, overrides={"block_size": 256})
-    sched = scheduler_for_config(cfg, REGISTRY)
+    cfg = load_config(path, registry=registry, overrides={"block_size": 256})
+    sched = scheduler_for_config(cfg, registry)
     assert sched is not None
     observer = RunObserver()
-    result = observed_render(cfg, sched, observer)
+    result = observed_render(registry, cfg, sched, observer)
     assert observer.meter.node_ids == ["ev"]  # the events source; `g` is not a bus
     assert observer.clock.wall > 0 and observer.clock.cpu > 0
     collector = collector_from_render(result, scheduler=sched, observer=observer)
@@ -147,13 +145,13 @@ def test_observer_meters_every_bus_per_block(tmp_path: Path) -> None:
     assert collector.summary()["cpu"]["process_percent"] > 0
 
 
-def test_observer_with_chosen_meters(tmp_path: Path) -> None:
+def test_observer_with_chosen_meters(registry: Registry, tmp_path: Path) -> None:
     path = tmp_path / "graph.yaml"
     path.write_text(textwrap.dedent(CONFIG).lstrip(), encoding="utf-8")
-    cfg = load_config(path, registry=REGISTRY)
-    sched = scheduler_for_config(cfg, REGISTRY)
+    cfg = load_config(path, registry=registry)
+    sched = scheduler_for_config(cfg, registry)
     observer = RunObserver(["g", "out"])  # a sink is metered on the buffer it reads
-    observed_render(cfg, sched, observer)
+    observed_render(registry, cfg, sched, observer)
     assert observer.meter.node_ids == ["g", "out"]
     assert observer.meter.peak[:, 0].max() == pytest.approx(10 ** (-26.02 / 20), rel=0.01)
     np.testing.assert_array_equal(observer.meter.peak[:, 1], observer.meter.peak[:, 0])
@@ -179,7 +177,9 @@ connections:
 """
 
 
-def test_outputs_are_measured_from_their_drained_chunks_as_written(tmp_path: Path) -> None:
+def test_outputs_are_measured_from_their_drained_chunks_as_written(
+    registry: Registry, tmp_path: Path
+) -> None:
     """Per-block levels and loudness of an output equal what its WAV file holds."""
     import soundfile as sf
 
@@ -188,8 +188,8 @@ def test_outputs_are_measured_from_their_drained_chunks_as_written(tmp_path: Pat
 
     path = tmp_path / "g.yaml"
     path.write_text(NOISY, encoding="utf-8")
-    cfg = load_config(path, registry=REGISTRY)
-    outcome = render_run(cfg, REGISTRY, out_dir=tmp_path / "o", csv=tmp_path / "m.csv")
+    cfg = load_config(path, registry=registry)
+    outcome = render_run(cfg, registry, out_dir=tmp_path / "o", csv=tmp_path / "m.csv")
     audio = sf.read(tmp_path / "o" / "main.wav", dtype="float32", always_2d=True)[0].T
     assert outcome.result.captured == {}  # nothing kept in memory for the metrics
     blocks = [audio[:, s : s + 300] for s in range(0, audio.shape[1], 300)]

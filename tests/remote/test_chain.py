@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from graphs import Registry
 
 import aers_host.remote as remote_pkg
-from aers_host.plugins import default_registry
 from aers_host.remote import Chain, ChainError
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 
 def test_every_public_name_imports() -> None:
@@ -17,11 +15,11 @@ def test_every_public_name_imports() -> None:
         assert getattr(remote_pkg, name) is not None
 
 
-def test_chain_runs_stages_in_order_and_sums_latency() -> None:
+def test_chain_runs_stages_in_order_and_sums_latency(registry: Registry) -> None:
     chain = Chain.build(
         [{"type": "gain", "params": {"gain_db": -6, "smoothing_ms": 0}},
          {"type": "limiter", "params": {"lookahead_ms": 1}}],
-        REGISTRY, 48000, 64, 2,
+        registry, 48000, 64, 2,
     )  # fmt: skip
     assert chain.latency_samples == 48 and chain.channels_out == 2
     out = chain.process(np.full((2, 64), 0.1, np.float32), 0)
@@ -29,8 +27,8 @@ def test_chain_runs_stages_in_order_and_sums_latency() -> None:
     chain.close()
 
 
-def test_empty_chain_is_identity() -> None:
-    chain = Chain.build([], REGISTRY, 48000, 64, 1)
+def test_empty_chain_is_identity(registry: Registry) -> None:
+    chain = Chain.build([], registry, 48000, 64, 1)
     block = np.arange(64, dtype=np.float32).reshape(1, 64)
     assert np.array_equal(chain.process(block, 0), block)
 
@@ -50,14 +48,16 @@ def test_empty_chain_is_identity() -> None:
         ([{"type": "gain"}] * 40, "over the limit"),
     ],
 )
-def test_bad_chains_are_refused_with_every_reason(chain: object, why: str) -> None:
+def test_bad_chains_are_refused_with_every_reason(
+    registry: Registry, chain: object, why: str
+) -> None:
     with pytest.raises(ChainError, match=why):
-        Chain.build(chain, REGISTRY, 48000, 64, 2)
+        Chain.build(chain, registry, 48000, 64, 2)
 
 
-def test_a_stage_that_overflows_never_sends_a_non_finite_result() -> None:
+def test_a_stage_that_overflows_never_sends_a_non_finite_result(registry: Registry) -> None:
     chain = Chain.build(
-        [{"type": "gain", "params": {"gain_db": 12, "smoothing_ms": 0}}], REGISTRY, 48000, 64, 2
+        [{"type": "gain", "params": {"gain_db": 12, "smoothing_ms": 0}}], registry, 48000, 64, 2
     )
     huge = np.full((2, 64), 3e38, np.float32)  # finite; four times that is not
     out = chain.process(huge, 0)

@@ -13,12 +13,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from graphs import Registry
 
-from aers_host.plugins import default_registry
 from aers_host.remote import NodeServer, RemoteProcessor, _link, _server
 from aers_host.remote._loop import loop_factory
 
-REGISTRY = default_registry(entry_points=False, store=False)
 TOKEN = "loop-test-token"
 GAIN_DB = -6.0
 
@@ -39,11 +38,11 @@ def _asyncio() -> Callable[[], asyncio.AbstractEventLoop]:
 
 @pytest.mark.parametrize("asyncio_side", [_link, _server], ids=["client-asyncio", "node-asyncio"])
 def test_a_link_and_a_node_on_different_loops_round_trip_a_block(
-    asyncio_side: object, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, asyncio_side: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(asyncio_side, "loop_factory", _asyncio)
     chain = [{"type": "gain", "params": {"gain_db": GAIN_DB, "smoothing_ms": 0}}]
-    server = NodeServer(TOKEN, registry=REGISTRY, chain=chain)
+    server = NodeServer(TOKEN, registry=registry, chain=chain)
     bound: list[int] = []
     ready = threading.Event()
 

@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from graphs import Registry
 
 from aers_host.config import load_config
 from aers_host.errors import ConfigError, GraphError
 from aers_host.graph import build_plan, render
-from aers_host.plugins import default_registry
 
 from .conftest import NodeProcess
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 GRAPH = """
     duration: 0.5
@@ -57,10 +55,10 @@ def write(tmp_path: Path, url: str, latency: int = 1, block: int = 512) -> Path:
 
 @pytest.mark.parametrize(("latency", "block"), [(1, 512), (3, 256), (0, 128)])
 def test_remote_gain_equals_local_gain_delayed(
-    tmp_path: Path, any_node: NodeProcess, latency: int, block: int
+    registry: Registry, tmp_path: Path, any_node: NodeProcess, latency: int, block: int
 ) -> None:
-    cfg = load_config(write(tmp_path, any_node.url, latency, block), registry=REGISTRY)
-    result = render(cfg, REGISTRY, out_dir=None, capture=True)
+    cfg = load_config(write(tmp_path, any_node.url, latency, block), registry=registry)
+    result = render(cfg, registry, out_dir=None, capture=True)
     delay = latency * block
     out, ref, both = (result.captured[k] for k in ("out", "ref", "both"))
     assert result.plan.node("rem").latency == delay
@@ -94,13 +92,15 @@ def test_cli_render_reports_rtt_in_metrics(tmp_path: Path, node: NodeProcess, ru
     assert np.array_equal(out[512:], ref[:-512])
 
 
-def test_live_server_metrics_carry_the_remote_rtt(tmp_path: Path, node: NodeProcess) -> None:
+def test_live_server_metrics_carry_the_remote_rtt(
+    registry: Registry, tmp_path: Path, node: NodeProcess
+) -> None:
     from aers_host.metrics import prometheus_text
     from aers_host.server import LiveRuntime
     from aers_host.server._stats import live_summary
 
-    runtime = LiveRuntime.from_config(load_config(write(tmp_path, node.url), registry=REGISTRY),
-                                      REGISTRY)  # fmt: skip
+    runtime = LiveRuntime.from_config(load_config(write(tmp_path, node.url), registry=registry),
+                                      registry)  # fmt: skip
     runtime.start()
     try:
         deadline = time.monotonic() + 10
@@ -117,13 +117,13 @@ def test_live_server_metrics_carry_the_remote_rtt(tmp_path: Path, node: NodeProc
 
 @pytest.mark.security
 def test_wrong_token_is_refused_with_a_clear_error(
-    tmp_path: Path, any_node: NodeProcess, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, tmp_path: Path, any_node: NodeProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = load_config(write(tmp_path, any_node.url), registry=REGISTRY)
+    cfg = load_config(write(tmp_path, any_node.url), registry=registry)
     monkeypatch.setenv("AERS_NODE_TOKEN", "wrong-token-xxxxxxxx")
     why = r"HTTP 401" if any_node.scheme == "ws" else r"invalid or missing node token"
     with pytest.raises(GraphError, match=rf"node at {any_node.url} refused the token \({why}\)"):
-        build_plan(cfg, REGISTRY)
+        build_plan(cfg, registry)
 
 
 def test_wrong_token_via_cli_exits_1_without_traceback(
@@ -138,31 +138,35 @@ def test_wrong_token_via_cli_exits_1_without_traceback(
     assert "refused the token" in result.err and "Traceback" not in result.err
 
 
-def test_chain_the_node_cannot_run_is_refused(tmp_path: Path, any_node: NodeProcess) -> None:
+def test_chain_the_node_cannot_run_is_refused(
+    registry: Registry, tmp_path: Path, any_node: NodeProcess
+) -> None:
     text = write(tmp_path, any_node.url).read_text().replace("gain_db: -6, smoothing_ms: 0}}]",
                                                          "gain_db: 99}}]")  # fmt: skip
     (tmp_path / "bad.yaml").write_text(text.replace("type: gain, params", "type: gain, params"))
-    cfg = load_config(tmp_path / "bad.yaml", registry=REGISTRY)  # the client cannot tell
+    cfg = load_config(tmp_path / "bad.yaml", registry=registry)  # the client cannot tell
     with pytest.raises(GraphError, match=r"refused the chain: .*gain_db"):
-        build_plan(cfg, REGISTRY)
+        build_plan(cfg, registry)
 
 
 @pytest.mark.parametrize("scheme", ["ws", "tcp"])
-def test_unreachable_node_is_a_clear_error(tmp_path: Path, node_token: str, scheme: str) -> None:
-    cfg = load_config(write(tmp_path, f"{scheme}://127.0.0.1:9"), registry=REGISTRY)
+def test_unreachable_node_is_a_clear_error(
+    registry: Registry, tmp_path: Path, node_token: str, scheme: str
+) -> None:
+    cfg = load_config(write(tmp_path, f"{scheme}://127.0.0.1:9"), registry=registry)
     with pytest.raises(GraphError, match=rf"cannot reach the node at {scheme}://127\.0\.0\.1:9"):
-        build_plan(cfg, REGISTRY)
+        build_plan(cfg, registry)
 
 
 def test_config_checks_token_env_and_chain_shape(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AERS_NODE_TOKEN", raising=False)
     text = write(tmp_path, "ws://127.0.0.1:1").read_text()
     text = text.replace("chain: [", "chain: [{type: remote}, ")
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(ConfigError) as err:
-        load_config(tmp_path / "bad.yaml", registry=REGISTRY)
+        load_config(tmp_path / "bad.yaml", registry=registry)
     message = str(err.value)
     assert "AERS_NODE_TOKEN is not set" in message
     assert "cannot contain another remote node" in message

@@ -11,22 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import Registry
 from signal_masks import blocked_signals
 
 from aers_host.errors import GraphError
-from aers_host.plugins import default_registry
 from aers_host.remote import NodeServer, RemoteProcessor
 
 from .conftest import NodeProcess, serving
 
-REGISTRY = default_registry(entry_points=False, store=False)
 TOKEN = "in-process-token"
 FIXED = [{"type": "gain", "params": {"gain_db": -12, "smoothing_ms": 0}}]
 
 
 @pytest.fixture
-def fixed_node() -> Iterator[str]:
-    with serving(NodeServer(TOKEN, registry=REGISTRY, chain=FIXED)) as port:
+def fixed_node(registry: Registry) -> Iterator[str]:
+    with serving(NodeServer(TOKEN, registry=registry, chain=FIXED)) as port:
         yield f"ws://127.0.0.1:{port}"
 
 
@@ -53,9 +52,9 @@ def test_channel_count_mismatch_is_explained(fixed_node: str) -> None:
         proc.prepare(48_000, 64, 1)
 
 
-def test_short_token_is_refused() -> None:
+def test_short_token_is_refused(registry: Registry) -> None:
     with pytest.raises(ValueError, match="at least 8"):
-        NodeServer("short", registry=REGISTRY)
+        NodeServer("short", registry=registry)
 
 
 def test_cli_refuses_a_short_token(run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -72,8 +71,8 @@ def test_cli_refuses_a_bad_chain_file(tmp_path: Path, run_cli) -> None:  # type:
     assert "Traceback" not in result.err
 
 
-def test_stop_after_the_server_has_ended_is_quiet() -> None:
-    server = NodeServer(TOKEN, registry=REGISTRY, chain=FIXED)
+def test_stop_after_the_server_has_ended_is_quiet(registry: Registry) -> None:
+    server = NodeServer(TOKEN, registry=registry, chain=FIXED)
     ready = threading.Event()
     thread = threading.Thread(
         target=server.serve_forever, args=("127.0.0.1", 0, lambda _h, _p: ready.set())

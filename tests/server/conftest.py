@@ -13,23 +13,24 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from graphs import Registry
 
 from aers_host.config import load_config
 from aers_host.server import LiveRuntime, create_app
 from aers_host.server._http import server_config
 
 from .browser import chromium, page  # noqa: F401  (the browser tests' fixtures)
-from .server_helpers import DEMO, REGISTRY, write_config
+from .server_helpers import DEMO, write_config
 
 
 @pytest.fixture
-def make_runtime(tmp_path: Path) -> Iterator[Callable[..., LiveRuntime]]:
+def make_runtime(tmp_path: Path, registry: Registry) -> Iterator[Callable[..., LiveRuntime]]:
     """Build runtimes from config text; every one is closed after the test."""
     made: list[LiveRuntime] = []
 
     def make(text: str = DEMO, **options: object) -> LiveRuntime:
-        cfg = load_config(write_config(tmp_path, text, f"g{len(made)}.yaml"), registry=REGISTRY)
-        runtime = LiveRuntime.from_config(cfg, REGISTRY, **options)
+        cfg = load_config(write_config(tmp_path, text, f"g{len(made)}.yaml"), registry=registry)
+        runtime = LiveRuntime.from_config(cfg, registry, **options)
         made.append(runtime)
         return runtime
 

@@ -8,10 +8,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
-
 #: sine → gain(-40 dB) → bus ← noise → eq; bus → main. Live sources: no loop.
 DEMO = """
     version: 1

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphs import Registry
 from websockets.sync.client import connect
 
 from aers_host.config import load_config
@@ -16,7 +17,7 @@ from aers_host.errors import ConfigError
 from aers_host.server import _body
 
 from .conftest import Served
-from .server_helpers import DEMO, REGISTRY, receive_until, write_config
+from .server_helpers import DEMO, receive_until, write_config
 
 Serve = Callable[..., Served]
 ERROR_KEYS = {"v", "type", "code", "message", "req"}
@@ -33,11 +34,11 @@ def _is_error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-def _nyquist_message(tmp_path: Path) -> str:
+def _nyquist_message(registry: Registry, tmp_path: Path) -> str:
     """What the config validator says about ``tone``'s freq 30000 on this 48 kHz graph."""
     text = DEMO.replace("freq: 440", "freq: 30000")
     with pytest.raises(ConfigError) as caught:
-        load_config(write_config(tmp_path, text, "nyquist.yaml"), registry=REGISTRY)
+        load_config(write_config(tmp_path, text, "nyquist.yaml"), registry=registry)
     [problem] = caught.value.problems
     assert problem.path == "nodes.tone.params.freq"
     return problem.message
@@ -46,9 +47,11 @@ def _nyquist_message(tmp_path: Path) -> str:
 # ------------------------------------------------------------------ 1. node checks
 
 
-def test_ws_param_control_runs_the_node_types_checks(serve: Serve, tmp_path: Path) -> None:
+def test_ws_param_control_runs_the_node_types_checks(
+    registry: Registry, serve: Serve, tmp_path: Path
+) -> None:
     served = serve()
-    expected = _nyquist_message(tmp_path)
+    expected = _nyquist_message(registry, tmp_path)
     with connect(served.ws, max_size=None) as ws:
         receive_until(ws, "graph")
         bad = {"v": 1, "type": "param", "node": "tone", "param": "freq", "value": 30000}
@@ -66,9 +69,11 @@ def test_ws_param_control_runs_the_node_types_checks(serve: Serve, tmp_path: Pat
         assert http.get("/api/nodes/tone/params").json()["freq"]["value"] == 23999
 
 
-def test_rest_param_change_runs_the_node_types_checks(serve: Serve, tmp_path: Path) -> None:
+def test_rest_param_change_runs_the_node_types_checks(
+    registry: Registry, serve: Serve, tmp_path: Path
+) -> None:
     served = serve()
-    expected = _nyquist_message(tmp_path)
+    expected = _nyquist_message(registry, tmp_path)
     with served.client() as http:
         refused = http.post("/api/nodes/tone/params", json={"param": "freq", "value": 30000})
         body = _is_error(refused, 422, "out_of_range")

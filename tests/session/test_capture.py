@@ -6,12 +6,13 @@ import importlib.metadata
 from pathlib import Path
 
 import pytest
+from graphs import Registry
 
 from aers_host._nodetype import BuiltinNodeType
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.dsp import Gain
 from aers_host.errors import SessionError
-from aers_host.plugins import InstalledRef, PluginStore, default_registry
+from aers_host.plugins import InstalledRef, PluginStore
 from aers_host.session import check_plugins, plugin_fingerprints, session_from_state
 
 
@@ -20,8 +21,9 @@ def fake_type(name: str, origin: str) -> BuiltinNodeType:
 
 
 @pytest.fixture
-def registry() -> dict[str, object]:
-    reg: dict[str, object] = dict(default_registry(entry_points=False, store=False))
+def registry(registry: Registry) -> dict[str, object]:
+    """The built-in node types plus a store plugin and an entry-point package."""
+    reg: dict[str, object] = dict(registry)
     reg["acme"] = fake_type("acme", "store")
     reg["vendor"] = fake_type("vendor", "entry-point:numpy")
     return reg

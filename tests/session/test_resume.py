@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from graphs import Registry
 
 from aers_host.config import load_config
 from aers_host.graph import render
-from aers_host.plugins import default_registry
 from aers_host.session import SessionStore, session_config, session_from_state
 
 AERS = str(Path(sys.executable).with_name("aers"))
-REGISTRY = default_registry(entry_points=False, store=False)
 
 #: Every stateful built-in: sources with phase/seed, EQ memories, a feedback delay line,
 #: compressor envelope, reverb buffers, limiter lookahead (whose latency makes the planner
@@ -64,18 +63,20 @@ def config_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_resume_in_process_is_bit_exact_per_node(config_path: Path, tmp_path: Path) -> None:
+def test_resume_in_process_is_bit_exact_per_node(
+    registry: Registry, config_path: Path, tmp_path: Path
+) -> None:
     """Each stateful processor on its own path: names the one whose state is incomplete."""
-    cfg = load_config(config_path, registry=REGISTRY)
-    full = render(cfg, REGISTRY, out_dir=None, capture=True, duration=1.0)
-    first = render(cfg, REGISTRY, out_dir=None, capture=True, duration=0.5)
+    cfg = load_config(config_path, registry=registry)
+    full = render(cfg, registry, out_dir=None, capture=True, duration=1.0)
+    first = render(cfg, registry, out_dir=None, capture=True, duration=0.5)
     assert first.state["edges"], "the graph should exercise a compensation line"
-    saved = session_from_state("x", cfg, first.state, REGISTRY)
+    saved = session_from_state("x", cfg, first.state, registry)
     with SessionStore(tmp_path / "s.db") as store:
         store.save(saved)
         loaded = store.load("x")
     second = render(
-        session_config(loaded, REGISTRY), REGISTRY, out_dir=None, capture=True,
+        session_config(loaded, registry), registry, out_dir=None, capture=True,
         duration=0.5, initial_state=loaded.engine_state(),
     )  # fmt: skip
     joined = np.concatenate([first.captured["out"], second.captured["out"]], axis=1)
@@ -85,12 +86,13 @@ def test_resume_in_process_is_bit_exact_per_node(config_path: Path, tmp_path: Pa
 
 
 def test_resume_in_a_new_process_is_bit_exact(
+    registry: Registry,
     config_path: Path,
     tmp_path: Path,
     aers_home: Path,
     run_cli,  # type: ignore[no-untyped-def]
 ) -> None:
-    full = render(load_config(config_path, registry=REGISTRY), REGISTRY, out_dir=None,
+    full = render(load_config(config_path, registry=registry), registry, out_dir=None,
                   capture=True, duration=1.0).captured["out"].T  # fmt: skip
     first = run_cli("render", str(config_path), "--duration", "0.5", "--out-dir",
                     str(tmp_path / "a"), "--save-session", "half")  # fmt: skip
@@ -110,13 +112,14 @@ def test_resume_in_a_new_process_is_bit_exact(
 
 
 def test_resume_with_the_config_argument_and_chained_saves(
+    registry: Registry,
     config_path: Path,
     tmp_path: Path,
     aers_home: Path,
     run_cli,  # type: ignore[no-untyped-def]
 ) -> None:
     """Three renders of 1/3 s chained through one session name equal one 1 s render."""
-    full = render(load_config(config_path, registry=REGISTRY), REGISTRY, out_dir=None,
+    full = render(load_config(config_path, registry=registry), registry, out_dir=None,
                   capture=True, duration=1.0).captured["out"]  # fmt: skip
     parts = []
     for i in range(3):
@@ -140,17 +143,19 @@ def test_render_without_config_or_resume_is_a_usage_error(run_cli) -> None:  # t
     assert run_cli("render", "--duration", "0.1").code == 2
 
 
-def test_state_that_does_not_fit_the_graph_is_refused(config_path: Path) -> None:
+def test_state_that_does_not_fit_the_graph_is_refused(
+    registry: Registry, config_path: Path
+) -> None:
     from aers_host.errors import GraphError
 
-    cfg = load_config(config_path, registry=REGISTRY)
-    state = render(cfg, REGISTRY, out_dir=None, duration=0.1).state
+    cfg = load_config(config_path, registry=registry)
+    state = render(cfg, registry, out_dir=None, duration=0.1).state
     with pytest.raises(GraphError, match="names node 'ghost'"):
-        render(cfg, REGISTRY, out_dir=None, duration=0.1,
+        render(cfg, registry, out_dir=None, duration=0.1,
                initial_state={**state, "nodes": {"ghost": {}}})  # fmt: skip
-    smaller = load_config(config_path, registry=REGISTRY, overrides={"block_size": 256})
+    smaller = load_config(config_path, registry=registry, overrides={"block_size": 256})
     edges = {k: [{**e, "line": [row[:10] for row in e["line"]]} for e in v]
              for k, v in state["edges"].items()}  # fmt: skip
     with pytest.raises(GraphError, match="compensation line 1 of node 'final' does not fit"):
-        render(smaller, REGISTRY, out_dir=None, duration=0.1,
+        render(smaller, registry, out_dir=None, duration=0.1,
                initial_state={"edges": edges})  # fmt: skip

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from graphs import Registry
 
 from aers_host.errors import ConfigError, SessionError
-from aers_host.plugins import default_registry
 from aers_host.session import Session, export_yaml, import_yaml, pack, unpack
 
-REGISTRY = default_registry(entry_points=False, store=False)
 CONFIG = {
     "sample_rate": 48000,
     "nodes": {"tone": {"type": "sine", "params": {"freq": 440}}, "out": {"type": "output"}},
@@ -42,43 +41,45 @@ def test_pack_is_exact_and_only_for_long_float_lists() -> None:
     assert back == TRICKY
 
 
-def test_round_trip_is_exact_and_keeps_unknown_fields(tmp_path: Path) -> None:
+def test_round_trip_is_exact_and_keeps_unknown_fields(registry: Registry, tmp_path: Path) -> None:
     original = session(extra={"mixdown": {"stems": 4}}, format_version="1.3")
     path = tmp_path / "s.yaml"
     export_yaml(original, path)
     text = path.read_text()
     assert "mixdown" in text and "$f64" in text and "freq: 440" in text
-    again = import_yaml(path, registry=REGISTRY)
+    again = import_yaml(path, registry=registry)
     assert again == original
     assert again.to_dict() == original.to_dict()
 
 
-def test_import_under_another_name(tmp_path: Path) -> None:
+def test_import_under_another_name(registry: Registry, tmp_path: Path) -> None:
     export_yaml(session(), tmp_path / "s.yaml")
-    assert import_yaml(tmp_path / "s.yaml", registry=REGISTRY, name="copy").name == "copy"
+    assert import_yaml(tmp_path / "s.yaml", registry=registry, name="copy").name == "copy"
 
 
-def test_bad_config_inside_is_refused_with_file_and_line(tmp_path: Path) -> None:
+def test_bad_config_inside_is_refused_with_file_and_line(
+    registry: Registry, tmp_path: Path
+) -> None:
     path = tmp_path / "s.yaml"
     export_yaml(session(), path)
     text = path.read_text().replace("freq: 440", "freq: 96000")
     path.write_text(text)
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "freq: 96000" in t)
     with pytest.raises(ConfigError) as err:
-        import_yaml(path, registry=REGISTRY)
+        import_yaml(path, registry=registry)
     problem = err.value.problems[0]
     assert problem.file == str(path) and problem.line == line
     assert "Nyquist" in problem.message or "freq" in str(problem)
 
 
-def test_other_major_version_is_refused_with_line(tmp_path: Path) -> None:
+def test_other_major_version_is_refused_with_line(registry: Registry, tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     export_yaml(session(), path)
     text = path.read_text().replace("format_version: '1.0'", "format_version: '2.0'")
     path.write_text(text)
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "format_version" in t)
     with pytest.raises(SessionError, match=rf"s.yaml:{line}: .*not readable by this AERS"):
-        import_yaml(path, registry=REGISTRY)
+        import_yaml(path, registry=registry)
 
 
 @pytest.mark.security
@@ -92,11 +93,13 @@ def test_other_major_version_is_refused_with_line(tmp_path: Path) -> None:
         ("!!python/object/apply:os.system ['true']\n", ConfigError),  # no unsafe tags
     ],
 )
-def test_hostile_or_broken_files_are_refused(tmp_path: Path, text: str, error: type) -> None:
+def test_hostile_or_broken_files_are_refused(
+    registry: Registry, tmp_path: Path, text: str, error: type
+) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(text)
     with pytest.raises(error):
-        import_yaml(path, registry=REGISTRY)
+        import_yaml(path, registry=registry)
 
 
 def test_export_is_plain_safe_yaml(tmp_path: Path) -> None:

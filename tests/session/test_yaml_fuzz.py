@@ -17,16 +17,15 @@ from typing import Any
 import pytest
 import yaml
 from fuzzing import EDGE_NUMBERS, JSON_VALUES, allocation_peak, fuzz_settings
+from graphs import Registry
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.errors import AersError
 from aers_host.graph import Engine, build_plan
-from aers_host.plugins import default_registry
 from aers_host.session import export_yaml, import_yaml, session_config, session_from_state
 
-REGISTRY = default_registry(entry_points=False, store=False)
 CONFIG = {
     "version": 1, "sample_rate": 48000, "block_size": 256,
     "nodes": {"tone": {"type": "sine"}, "dly": {"type": "delay", "params": {"samples": 300}},
@@ -40,17 +39,17 @@ VALUES = EDGE_NUMBERS | JSON_VALUES
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def exported(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The document of a real session after a few blocks (so its lines hold audio)."""
     tmp_path = tmp_path_factory.mktemp("base")
-    config = validate_config_data(ParsedDocument(CONFIG, "<fuzz>"), registry=REGISTRY,
+    config = validate_config_data(ParsedDocument(CONFIG, "<fuzz>"), registry=registry,
                                   base_dir=tmp_path)  # fmt: skip
-    plan = build_plan(config, REGISTRY)
+    plan = build_plan(config, registry)
     try:
         engine = Engine(plan)
         for _ in range(3):
             engine.process_block(256)
-        session = session_from_state("fuzz", config, engine.state(), REGISTRY)
+        session = session_from_state("fuzz", config, engine.state(), registry)
     finally:
         plan.close()
     export_yaml(session, tmp_path / "base.yaml")
@@ -109,7 +108,10 @@ def _replace_packed(value: Any, replacement: Any) -> bool:
 @given(changes=CHANGES)
 @fuzz_settings()
 def test_fuzzed_session_yaml_is_resumed_or_refused(
-    changes: list[tuple[str, str, Any]], exported: dict[str, Any], tmp_path: Path
+    registry: Registry,
+    changes: list[tuple[str, str, Any]],
+    exported: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     document = copy.deepcopy(exported)
     _mutate(document, changes)
@@ -117,8 +119,8 @@ def test_fuzzed_session_yaml_is_resumed_or_refused(
     path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
     with allocation_peak(RESUME_BOUND):
         try:
-            session = import_yaml(path, registry=REGISTRY)
-            plan = build_plan(session_config(session, REGISTRY), REGISTRY)
+            session = import_yaml(path, registry=registry)
+            plan = build_plan(session_config(session, registry), registry)
         except AersError:
             return
         try:
