@@ -8,7 +8,7 @@ import pytest
 from config_helpers import problems, write
 
 from aers_host.config import load_config
-from aers_host.sandbox._options import NodeOptions
+from aers_host.sandbox import NodeOptions
 
 GRAPH = """
     sample_rate: 48000

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
-from aers_host._processor import ParamEvent, Processor
+from aers_host import ParamEvent, Processor
 
 Render = Callable[..., np.ndarray]
 

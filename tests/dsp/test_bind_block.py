@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 
 import aers_host.dsp as dsp
+from aers_host import ParamEvent, ProcessorBase
 from aers_host._nodetype import CheckContext
-from aers_host._processor import ParamEvent, ProcessorBase
 
 NAMES = [nt.name for nt in dsp.BUILTIN_NODE_TYPES]
 PARAMS: dict[str, dict[str, Any]] = {

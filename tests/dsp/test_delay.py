@@ -8,8 +8,8 @@ import jsonschema
 import numpy as np
 import pytest
 
+from aers_host import ParamEvent
 from aers_host._nodetype import CheckContext
-from aers_host._processor import ParamEvent
 from aers_host.dsp import BUILTIN_NODE_TYPES, Delay, delay_samples
 
 Render = Callable[..., np.ndarray]

@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 import aers_host.dsp as dsp
+from aers_host import ParamEvent, Processor, ProcessorBase
 from aers_host._nodetype import CheckContext
-from aers_host._processor import ParamEvent, Processor, ProcessorBase
 
 NAMES = ["file", "sine", "noise", "impulse", "gain", "eq", "delay", "pan", "mix", "compressor",
          "limiter", "reverb", "meter"]

@@ -10,7 +10,7 @@ import pytest
 from graphs import Registry
 from rates import RATES
 
-from aers_host._processor import ParamEvent
+from aers_host import ParamEvent
 from aers_host.dsp import Compressor, Limiter, limiter_latency_samples
 
 Render = Callable[..., np.ndarray]

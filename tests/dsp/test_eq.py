@@ -9,8 +9,8 @@ import pytest
 from rates import RATES
 from scipy import signal
 
+from aers_host import ParamEvent
 from aers_host._nodetype import CheckContext
-from aers_host._processor import ParamEvent
 from aers_host.dsp import BUILTIN_NODE_TYPES, Eq, rbj_sos
 
 Render = Callable[..., np.ndarray]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from rates import RATES
 
+from aers_host import ParamEvent
 from aers_host._nodetype import ChannelError, CheckContext
-from aers_host._processor import ParamEvent
 from aers_host.dsp import Reverb
 
 Render = Callable[..., np.ndarray]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from rates import EDGE_RATES, RATES
 
+from aers_host import ParamEvent
 from aers_host._nodetype import ChannelError, CheckContext
-from aers_host._processor import ParamEvent
 from aers_host.dsp import Impulse, Noise, Sine
 
 Render = Callable[..., np.ndarray]

@@ -9,9 +9,14 @@ import jsonschema
 import pytest
 
 from aers_host.errors import ConfigError
-from aers_host.events import derived_seed, event_schema, load_scene, parse_events
+from aers_host.events import (
+    derived_seed,
+    event_schema,
+    events_from_config,
+    load_scene,
+    parse_events,
+)
 from aers_host.events._model import FAST_CHECK_FROM, MAX_EVENT_FRAMES
-from aers_host.events._scene import events_from_config
 from aers_host.events._schema import SCHEMA_PATH, schema_text
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aers_host import ParamEvent
 from aers_host._nodetype import CheckContext
-from aers_host._processor import ParamEvent
 from aers_host.events import DUCK_NODE, EVENTS_NODE, Duck, EventsSource, aers_register_processors
 from aers_host.plugins import default_registry
 

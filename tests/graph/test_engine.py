@@ -233,7 +233,7 @@ def test_pre_fader_send_from_a_source_is_refused(load_graph: LoadGraph) -> None:
 
 
 def test_an_undrained_output_sink_never_writes_past_its_chunk() -> None:
-    from aers_host.graph._sinks import OutputSink
+    from aers_host.graph import OutputSink
 
     sink = OutputSink({})
     sink.prepare(48000, 512, 2)

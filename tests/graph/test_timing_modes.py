@@ -17,11 +17,10 @@ from sandbox._graphs import chain_config, own_segments, with_plugins, worker_pid
 from sandbox._helpers import plugin, process_body
 
 from aers_host import FallbackAudioError, Graph
-from aers_host._graph_api import render as render_api
+from aers_host import render as render_api
 from aers_host._timing import OFFLINE, REALTIME, SubstitutionLog, Timing
 from aers_host.config import ParsedDocument, validate_config_data
-from aers_host.graph import render, render_metrics
-from aers_host.graph._substitution import fallback_lines
+from aers_host.graph import fallback_lines, render, render_metrics
 
 #: Writes ``inp * 0.5`` after burning CPU on every block: far past a 0.01 ms deadline.
 SLOW = """

@@ -18,10 +18,8 @@ import pytest
 
 from aers_host.lv2._adopt import adopt_bundle, plan_adoption
 from aers_host.lv2._lilv import describe_bundle
-from aers_host.plugins import BUILTIN_NAMES, PluginStore
-from aers_host.plugins._keyring import Keyring
+from aers_host.plugins import BUILTIN_NAMES, Keyring, PluginStore, VerifiedPlugin
 from aers_host.plugins._keys import generate_key, public_key_pem
-from aers_host.plugins._verified import VerifiedPlugin
 
 HERE = Path(__file__).parent
 GAINDELAY_URI = "urn:aers:test:gaindelay"

@@ -23,13 +23,13 @@ import soundfile as sf
 from sandbox._graphs import with_plugins, worker_pids
 from sandbox._helpers import shm_segments_of
 
+from aers_host import ParamEvent
 from aers_host._nodetype import CheckContext
-from aers_host._processor import ParamEvent
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.errors import NativeABIError, PluginValidationError
 from aers_host.graph import Engine, build_plan
 from aers_host.lv2 import Lv2Processor, Lv2WorkerProcessor, load_lv2_plugin
-from aers_host.plugins._verified import VerifiedPlugin
+from aers_host.plugins import VerifiedPlugin
 
 from .conftest import GAINDELAY_DELAY, GAINDELAY_URI, needs_build, needs_lilv
 

@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from sandbox._graphs import with_plugins
 
-from aers_host.plugins._verified import VerifiedPlugin
+from aers_host.plugins import VerifiedPlugin
 
 from .conftest import LSP, LSP_BUNDLE, Signer, needs_lilv, needs_lsp, needs_lv2apply
 from .test_hosting import PATIENT, _config, _render

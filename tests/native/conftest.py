@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from aers_host import ParamEvent
 from aers_host._nodetype import CheckContext
-from aers_host._processor import ParamEvent
 from aers_host.native import build_plugin
+from aers_host.plugins import VerifiedPlugin
 from aers_host.plugins._model import FileRecord, ManifestParam, SignedPart
-from aers_host.plugins._verified import VerifiedPlugin
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ("native_reverb", "native_eq")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aers_host._processor import ParamEvent
+from aers_host import ParamEvent
 from aers_host.errors import PluginError
 from aers_host.native import load_native_plugin
 

@@ -10,8 +10,7 @@ from plugin_fakes import Publisher, store_listing
 
 from aers_host import _paths
 from aers_host.errors import HashMismatchError, PluginError, RollbackError, TrustError
-from aers_host.plugins import InstalledRef, PluginStore, read_plugin_dir
-from aers_host.plugins._manifest import Limits
+from aers_host.plugins import InstalledRef, Limits, PluginStore, read_plugin_dir
 
 
 def test_install_then_load(store: PluginStore, publisher: Publisher, tmp_path: Path) -> None:

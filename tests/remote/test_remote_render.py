@@ -96,8 +96,7 @@ def test_live_server_metrics_carry_the_remote_rtt(
     registry: Registry, tmp_path: Path, node: NodeProcess
 ) -> None:
     from aers_host.metrics import prometheus_text
-    from aers_host.server import LiveRuntime
-    from aers_host.server._stats import live_summary
+    from aers_host.server import LiveRuntime, live_summary
 
     runtime = LiveRuntime.from_config(load_config(write(tmp_path, node.url), registry=registry),
                                       registry)  # fmt: skip

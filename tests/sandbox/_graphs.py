@@ -16,8 +16,7 @@ from graphs import builtin_registry
 from aers_host._nodetype import NodeType
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.graph import Engine, Plan, build_plan
-from aers_host.plugins import StorePluginType
-from aers_host.plugins._verified import VerifiedPlugin
+from aers_host.plugins import StorePluginType, VerifiedPlugin
 
 from ._helpers import plugin
 

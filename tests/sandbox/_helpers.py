@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from aers_host._nodetype import CheckContext
+from aers_host.plugins import VerifiedPlugin
 from aers_host.plugins._model import ManifestParam
-from aers_host.plugins._verified import VerifiedPlugin
 from aers_host.sandbox import load_python_plugin
 
 RATE = 48_000

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from aers_host import ParamEvent, Processor
 from aers_host._nodetype import CheckContext
-from aers_host._processor import ParamEvent, Processor
 from aers_host.errors import PluginValidationError
 from aers_host.sandbox import RefusedProcessor, SandboxedProcessor, load_python_chain
 

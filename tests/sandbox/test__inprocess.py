@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aers_host._processor import ParamEvent, Processor
+from aers_host import ParamEvent, Processor
 from aers_host.sandbox import InProcessProcessor, RefusedProcessor
 
 from ._helpers import BLOCK, GAIN, GAIN_SPEC, make, process_body, run, signal_block

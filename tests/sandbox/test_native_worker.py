@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from native.conftest import CTX, _build_one, probe_source, verified
 
-from aers_host._processor import ParamEvent
+from aers_host import ParamEvent
 from aers_host.errors import HashMismatchError
 from aers_host.native import NativeProcessor, load_native_plugin
-from aers_host.plugins._verified import VerifiedPlugin
+from aers_host.plugins import VerifiedPlugin
 from aers_host.sandbox import SandboxedProcessor
 
 from ._graphs import chain_config, planned, step, with_plugins, worker_pids

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aers_host._processor import Processor
+from aers_host import Processor
 from aers_host.sandbox import RefusedProcessor, SandboxedProcessor
 
 from ._graphs import chain_config, planned, step, step_plugin, with_plugins
