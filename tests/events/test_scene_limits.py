@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 
 from aers_host.errors import ConfigError
-from aers_host.events import BUILTIN_GENERATORS, load_scene
+from aers_host.events import BUILTIN_GENERATORS, events_from_config, load_scene
 from aers_host.events import _model as model
 from aers_host.events import _scene as scene_mod
 from aers_host.events._scene import (
     MAX_SCENE_BYTES,
     MAX_SCENE_EVENTS,
-    events_from_config,
     read_jsonl,
 )
 

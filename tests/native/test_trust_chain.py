@@ -18,9 +18,9 @@ import pytest
 
 from aers_host.errors import HashMismatchError, PluginValidationError, SignatureError
 from aers_host.native import load_native_plugin
-from aers_host.plugins import Keyring, PluginVerifier, VerifiedPlugin
-from aers_host.plugins._keys import generate_key, key_id, public_key_pem, sign_bytes
-from aers_host.plugins._manifest import build_signed, canonical_bytes, envelope_bytes
+from aers_host.plugins import Keyring, PluginVerifier, VerifiedPlugin, canonical_bytes, key_id
+from aers_host.plugins._keys import generate_key, public_key_pem, sign_bytes
+from aers_host.plugins._manifest import build_signed, envelope_bytes
 
 from .conftest import CTX, REPO
 

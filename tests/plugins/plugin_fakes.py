@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aers_host.plugins import Keyring, PluginStore
-from aers_host.plugins._keys import generate_key, key_id, public_key_pem, sign_bytes
-from aers_host.plugins._manifest import build_signed, canonical_bytes, envelope_bytes
+from aers_host.plugins import Keyring, PluginStore, canonical_bytes, key_id
+from aers_host.plugins._keys import generate_key, public_key_pem, sign_bytes
+from aers_host.plugins._manifest import build_signed, envelope_bytes
 
 #: The fixed "now" of these tests; manifests are signed at NOW and valid for 30 days.
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
