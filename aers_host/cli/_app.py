@@ -21,7 +21,6 @@ from typer.core import TyperOption
 from ..errors import AersError
 from ._commands import LazyCommands
 
-EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERNAL = 3
 

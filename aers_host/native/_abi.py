@@ -110,9 +110,6 @@ class EventParamValue(ctypes.Structure):
     )
 
 
-FloatPtr = ctypes.POINTER(ctypes.c_float)
-
-
 class Process(ctypes.Structure):
     """``aers_process_t``: one block's buffers and events, valid during ``process()`` only.
 

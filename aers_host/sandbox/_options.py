@@ -43,8 +43,6 @@ from ..errors import PluginValidationError
 Fallback = Literal["bypass", "silence"]
 _FALLBACKS: Final = ("bypass", "silence")
 _ISOLATIONS: Final = ("sandbox", "per-instance", "per-plugin", "shared", "in-process")
-#: Isolation modes that host several nodes in one worker.
-SHARING: Final = ("per-plugin", "shared")
 #: Where a Python plugin node runs when neither its config nor its manifest says more than
 #: "in a worker" (docs/plugins.md section 10): with the other nodes its key signed.
 DEFAULT_WORKER_ISOLATION: Final = "shared"

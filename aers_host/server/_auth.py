@@ -33,8 +33,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._wire import error_body
 
 COOKIE = "aers_token"
-#: Host names a loopback-bound server answers to.
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 #: HTTP methods that change nothing, so need no cross-site check (RFC 9110 "safe").
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: ``Sec-Fetch-Site`` values of requests a page of this server (or the user) made.
