@@ -10,6 +10,8 @@ Graphs are YAML *bodies* (``nodes`` and ``connections``); :func:`graph` puts the
 top-level keys a test cares about in front, one per line, in the order given::
 
     text = graph(SINE_EQ, version=1, duration=0.5)
+
+docs/install.md ("Writing a test") is the contributor's guide to both.
 """
 
 from __future__ import annotations
