@@ -97,3 +97,15 @@ SWEEP_BASE = """
       - {from: g, to: main}
       - {from: hiss, to: g}
 """
+
+#: A full-scale 1 kHz tone through ``g`` at -6 dB into ``main``: a sound card, a meter or
+#: a capture should see a 1 kHz sine at -6 dBFS. The JACK tests play it.
+TONE_1K_GAIN = """
+    nodes:
+      tone: {type: sine, params: {freq: 1000, level_db: 0}}
+      g: {type: gain, params: {gain_db: -6}}
+      main: {type: output}
+    connections:
+      - {from: tone, to: g}
+      - {from: g, to: main}
+"""

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from dsp.test_eq import cookbook
+from graphs import TONE_1K_GAIN, graph
 from scipy import signal as sps
 
 from .jack_helpers import (
@@ -28,19 +29,11 @@ from .jack_helpers import (
 
 pytestmark = pytest.mark.slow
 
-SINE = """
-version: 1
-sample_rate: {rate}
-block_size: 256
-duration: {duration}
-nodes:
-  tone: {{type: sine, params: {{freq: 1000, level_db: 0}}}}
-  g: {{type: gain, params: {{gain_db: -6}}}}
-  main: {{type: output}}
-connections:
-  - {{from: tone, to: g}}
-  - {{from: g, to: main}}
-"""
+
+def sine(rate: int, duration: float) -> str:
+    """The 1 kHz tone at -6 dBFS, at ``rate``, for ``duration`` seconds."""
+    return graph(TONE_1K_GAIN, version=1, sample_rate=rate, block_size=256, duration=duration)
+
 
 EQ = """
 version: 1
@@ -71,7 +64,7 @@ def test_sine_plays_at_its_level_without_a_gap(
     tmp_path: Path, jack_name: str, aers_jack: Any
 ) -> None:
     name = client_name()
-    cfg = write(tmp_path, SINE.format(rate=RATE, duration=2.0))
+    cfg = write(tmp_path, sine(RATE, 2.0))
     proc = aers_jack(["run", str(cfg), "--jack", "--client-name", name, "--jack-periods", "16",
                        "--connect", "--out-dir", str(tmp_path / "out")], jack_name)  # fmt: skip
     tap = Tap("rec", jack_name, inputs=2, seconds=6.0)
@@ -154,7 +147,7 @@ def test_a_441_config_on_a_48k_server_is_refused_in_one_line(
     tmp_path: Path, jack_name: str, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JACK_DEFAULT_SERVER", jack_name)
-    cfg = write(tmp_path, SINE.format(rate=44100, duration=1.0))
+    cfg = write(tmp_path, sine(44100, 1.0))
     result = run_cli("run", str(cfg), "--jack", "--client-name", client_name())
     assert result.code == 1
     (line,) = result.err.strip().splitlines()
@@ -164,7 +157,7 @@ def test_a_441_config_on_a_48k_server_is_refused_in_one_line(
 def test_killing_the_server_ends_the_run_with_metrics_and_audio(
     tmp_path: Path, aers_jack: Any
 ) -> None:
-    cfg = write(tmp_path, SINE.format(rate=RATE, duration=60.0))
+    cfg = write(tmp_path, sine(RATE, 60.0))
     out_dir = tmp_path / "out"
     name = client_name()
     with jack_server() as server:

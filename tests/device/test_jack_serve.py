@@ -9,24 +9,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from graphs import TONE_1K_GAIN, graph
 from server.live_server import aers_serve
 
 from .jack_helpers import RATE, Tap, glitched_cycles, output_latency
 
 pytestmark = pytest.mark.slow
 
-LIVE = """
-version: 1
-sample_rate: 48000
-block_size: 512
-nodes:
-  tone: {type: sine, params: {freq: 1000, level_db: 0}}
-  g: {type: gain, params: {gain_db: -6}}
-  main: {type: output}
-connections:
-  - {from: tone, to: g}
-  - {from: g, to: main}
-"""
+LIVE = graph(TONE_1K_GAIN, version=1, sample_rate=48000, block_size=512)
 #: Drop the -6 dB gain: without a crossfade the level would jump from -6 to 0 dB.
 EDIT = [{"op": "remove_node", "id": "g"}, {"op": "connect", "from": "tone", "to": "main"}]
 #: One 1 kHz period at 48 kHz: each window's peak is the sine's amplitude there.
