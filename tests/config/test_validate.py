@@ -79,7 +79,7 @@ def test_connection_to_missing_node(tmp_path: Path) -> None:
 
 def test_duplicate_node_id(tmp_path: Path) -> None:
     text = GOOD.replace(
-        "      main: {type: output}", "      main: {type: output}\n      eq1: {type: gain}"
+        "  main: {type: output}", "  main: {type: output}\n  eq1: {type: gain}"
     )
     found = problems(write(tmp_path, text))
     assert any(
@@ -201,8 +201,8 @@ def test_sine_frequency_above_nyquist_at_44k1(tmp_path: Path) -> None:
 
 def test_negative_delay(tmp_path: Path) -> None:
     text = GOOD.replace(
-        "      main: {type: output}",
-        "      d: {type: delay, params: {ms: -5}}\n      main: {type: output}",
+        "  main: {type: output}",
+        "  d: {type: delay, params: {ms: -5}}\n  main: {type: output}",
     )
     found = problems(write(tmp_path, text))
     assert any(p.path == "nodes.d.params.ms" and "too small" in p.message for p in found)
@@ -254,7 +254,7 @@ def test_output_channel_expectation(tmp_path: Path) -> None:
 
 def test_source_cannot_take_input(tmp_path: Path) -> None:
     text = GOOD.replace(
-        "- {from: tone, to: eq1}", "- {from: eq1, to: tone}\n      - {from: tone, to: eq1}"
+        "- {from: tone, to: eq1}", "- {from: eq1, to: tone}\n  - {from: tone, to: eq1}"
     )
     found = problems(write(tmp_path, text))
     assert any(p.path == "connections.0.to" and "takes no input" in p.message for p in found)
