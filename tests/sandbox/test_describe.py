@@ -14,7 +14,7 @@ import pytest
 
 from aers_host.graph import build_plan, describe
 
-from ._graphs import chain_config, planned, registry, worker_pids
+from ._graphs import chain_config, planned, with_plugins, worker_pids
 from ._helpers import make, plugin, run, shm_segments_of, signal_block
 
 LATE = """
@@ -37,7 +37,7 @@ class P(Base):
 def test_describing_python_plugins_starts_no_worker_and_shows_the_planned_latency(
     isolation: str,
 ) -> None:
-    reg = registry(plugin(LATE, name="late"))
+    reg = with_plugins(plugin(LATE, name="late"))
     # src → p1 → p2 → out, and src → out directly: the direct path waits for both plugins.
     config = chain_config(["late", "late"], reg, extra=(("src", "out"),), isolation=isolation)
     before, segments = worker_pids(), set(shm_segments_of(os.getpid()))
