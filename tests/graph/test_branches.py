@@ -7,20 +7,23 @@ from typing import Any
 
 import pytest
 import yaml
+from graphs import Registry
 
 from aers_host.config import load_config
 from aers_host.errors import GraphError
 from aers_host.graph import Plan, build_plan
 from aers_host.graph import _branches as branches
 from aers_host.graph._branches import resolve_threads, split_levels
-from aers_host.plugins import default_registry
 
-REGISTRY = default_registry(entry_points=False, store=False)
 EQ = {"type": "eq", "params": {"bands": [{"type": "peak", "freq": 1000, "gain_db": 3, "q": 1}]}}
 
 
 def plan_of(
-    tmp_path: Path, nodes: dict[str, Any], edges: list[tuple[str, str]], block: int = 512
+    registry: Registry,
+    tmp_path: Path,
+    nodes: dict[str, Any],
+    edges: list[tuple[str, str]],
+    block: int = 512,
 ) -> Plan:
     data = {
         "block_size": block,
@@ -30,7 +33,7 @@ def plan_of(
     }
     path = tmp_path / "g.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return build_plan(load_config(path, registry=REGISTRY), REGISTRY)
+    return build_plan(load_config(path, registry=registry), registry)
 
 
 def chains(
@@ -57,8 +60,8 @@ def ids(plan: Plan, lane: tuple[int, ...]) -> list[str]:
     return [plan.nodes[i].id for i in lane]
 
 
-def test_four_branches_go_to_two_lanes_then_the_bus(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path, *chains(4, 8))
+def test_four_branches_go_to_two_lanes_then_the_bus(registry: Registry, tmp_path: Path) -> None:
+    plan = plan_of(registry, tmp_path, *chains(4, 8))
     schedule = split_levels(plan, 2)
     assert schedule.threads == 2
     first, last = schedule.levels
@@ -77,15 +80,19 @@ def test_four_branches_go_to_two_lanes_then_the_bus(tmp_path: Path) -> None:
     plan.close()
 
 
-def test_one_source_fanning_out_runs_its_chains_in_parallel_after_it(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path, *chains(4, 8, head="src"))
+def test_one_source_fanning_out_runs_its_chains_in_parallel_after_it(
+    registry: Registry, tmp_path: Path
+) -> None:
+    plan = plan_of(registry, tmp_path, *chains(4, 8, head="src"))
     levels = split_levels(plan, 2).levels
     assert [len(level) for level in levels] == [1, 2, 1]
     assert ids(plan, levels[0][0]) == ["src"]
     plan.close()
 
 
-def test_a_strip_with_a_send_into_its_own_submix_stays_one_lane(tmp_path: Path) -> None:
+def test_a_strip_with_a_send_into_its_own_submix_stays_one_lane(
+    registry: Registry, tmp_path: Path
+) -> None:
     nodes: dict[str, Any] = {"master": {"type": "mix"}}
     edges = [("master", "out")]
     for c in range(4):
@@ -93,14 +100,14 @@ def test_a_strip_with_a_send_into_its_own_submix_stays_one_lane(tmp_path: Path) 
         nodes |= {s: {"type": "noise", "params": {"seed": c + 1}}, a: EQ, b: EQ, m: {"type": "mix"},
                   g: {"type": "gain", "params": {"gain_db": -3}}}  # fmt: skip
         edges += [(s, a), (a, b), (b, g), (g, m), (a, m), (m, "master")]
-    plan = plan_of(tmp_path, nodes, edges, block=2048)
+    plan = plan_of(registry, tmp_path, nodes, edges, block=2048)
     levels = split_levels(plan, 2).levels
     assert [len(level) for level in levels] == [2, 1]  # one barrier per block, not three
     plan.close()
 
 
-def test_one_thread_or_a_chain_is_one_level_of_one_lane(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path, *chains(1, 6))
+def test_one_thread_or_a_chain_is_one_level_of_one_lane(registry: Registry, tmp_path: Path) -> None:
+    plan = plan_of(registry, tmp_path, *chains(1, 6))
     for threads in (1, 2, None):
         schedule = split_levels(plan, threads)
         assert not schedule.parallel
@@ -108,18 +115,18 @@ def test_one_thread_or_a_chain_is_one_level_of_one_lane(tmp_path: Path) -> None:
     plan.close()
 
 
-def test_too_little_work_per_lane_stays_on_one_thread(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path, *chains(2, 1), block=32)
+def test_too_little_work_per_lane_stays_on_one_thread(registry: Registry, tmp_path: Path) -> None:
+    plan = plan_of(registry, tmp_path, *chains(2, 1), block=32)
     assert not split_levels(plan, 2).parallel
     plan.close()
 
 
 def test_auto_keeps_builtin_branches_on_one_thread_at_every_block_size(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(branches, "available_cores", lambda: 2)
     for block in (512, 8192):
-        plan = plan_of(tmp_path, *chains(4, 8), block=block)
+        plan = plan_of(registry, tmp_path, *chains(4, 8), block=block)
         assert split_levels(plan, 2).parallel  # asked for: it runs on two
         assert not split_levels(plan, None).parallel  # auto: measured slower, so not
         plan.close()
@@ -135,9 +142,9 @@ class _SharedWorkerProc:
 
 
 def test_auto_runs_lanes_that_wait_on_workers_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan = plan_of(tmp_path, *chains(4, 8), block=128)
+    plan = plan_of(registry, tmp_path, *chains(4, 8), block=128)
     for c in range(4):  # one worker per node (per-instance isolation)
         plan.nodes[plan.index[f"e{c}_2"]].proc = _SharedWorkerProc(object())  # type: ignore[assignment]
     monkeypatch.setattr(branches, "available_cores", lambda: 2)
@@ -146,8 +153,8 @@ def test_auto_runs_lanes_that_wait_on_workers_at_once(
     assert not split_levels(plan, None).parallel
 
 
-def test_nodes_sharing_a_worker_stay_on_one_lane(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path, *chains(4, 8))
+def test_nodes_sharing_a_worker_stay_on_one_lane(registry: Registry, tmp_path: Path) -> None:
+    plan = plan_of(registry, tmp_path, *chains(4, 8))
     link = object()
     shared = [plan.index["e0_3"], plan.index["e1_3"]]
     for i in shared:
@@ -174,6 +181,7 @@ def level_of(levels: tuple[tuple[tuple[int, ...], ...], ...], index: int) -> int
 
 
 def test_a_side_chain_or_pre_tap_from_another_branch_runs_after_its_source(
+    registry: Registry,
     tmp_path: Path,
 ) -> None:
     nodes, edges = chains(4, 8)
@@ -192,7 +200,7 @@ def test_a_side_chain_or_pre_tap_from_another_branch_runs_after_its_source(
     }
     path = tmp_path / "g.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    plan = build_plan(load_config(path, registry=REGISTRY), REGISTRY)
+    plan = build_plan(load_config(path, registry=registry), registry)
     levels = split_levels(plan, 2).levels
     duck, key = plan.index["duck"], plan.index["e2_3"]
     assert level_of(levels, duck) > level_of(levels, key)
@@ -206,8 +214,10 @@ class _InProcessPluginProc:
     latency_samples = 0
 
 
-def test_in_process_plugin_nodes_of_one_type_stay_on_one_lane(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path, *chains(4, 8))
+def test_in_process_plugin_nodes_of_one_type_stay_on_one_lane(
+    registry: Registry, tmp_path: Path
+) -> None:
+    plan = plan_of(registry, tmp_path, *chains(4, 8))
     same_type = [plan.index["e0_5"], plan.index["e3_5"]]
     for i in same_type:
         plan.nodes[i].proc = _InProcessPluginProc()  # type: ignore[assignment]

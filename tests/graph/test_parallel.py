@@ -17,15 +17,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from graphs import Registry
 
 from aers_host import render as api_render
 from aers_host.config import GraphConfig, load_config
 from aers_host.events import scheduler_for_config
 from aers_host.graph import Engine, build_plan, render
 from aers_host.live import LiveGraph
-from aers_host.plugins import default_registry
-
-REGISTRY = default_registry(entry_points=False, store=False)
 
 
 def _strip(b: int) -> list[tuple[str, dict[str, Any]]]:
@@ -106,18 +104,20 @@ def four_branches(**extra: Any) -> dict[str, Any]:
     }
 
 
-def load(tmp_path: Path, data: dict[str, Any], **overrides: object) -> GraphConfig:
+def load(
+    registry: Registry, tmp_path: Path, data: dict[str, Any], **overrides: object
+) -> GraphConfig:
     path = tmp_path / "graph.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return load_config(path, registry=REGISTRY, overrides=overrides)
+    return load_config(path, registry=registry, overrides=overrides)
 
 
-def rendered(cfg: GraphConfig, threads: int) -> tuple[np.ndarray, int]:
-    sched = scheduler_for_config(cfg, REGISTRY)
+def rendered(registry: Registry, cfg: GraphConfig, threads: int) -> tuple[np.ndarray, int]:
+    sched = scheduler_for_config(cfg, registry)
     assert sched is not None
     result = render(
         cfg,
-        REGISTRY,
+        registry,
         out_dir=None,
         events=sched,
         event_targets=sched.targets(),
@@ -133,30 +133,32 @@ def our_lane_threads() -> set[int]:
 
 @pytest.mark.parametrize("block", [32, 257, 1024, 4096])
 def test_two_threads_render_bit_identical_with_feedback_sidechain_automation_events(
-    tmp_path: Path, block: int
+    registry: Registry, tmp_path: Path, block: int
 ) -> None:
-    cfg = load(tmp_path, four_branches(), block_size=block)
-    single, one = rendered(cfg, 1)
-    double, two = rendered(cfg, 2)
+    cfg = load(registry, tmp_path, four_branches(), block_size=block)
+    single, one = rendered(registry, cfg, 1)
+    double, two = rendered(registry, cfg, 2)
     assert (one, two) == (1, 2)
     assert np.abs(single).max() > 0.01  # real audio, not two silences
     assert single.shape == double.shape == (2, round(0.4 * 48_000))
     assert np.array_equal(single, double)
 
 
-def test_python_render_threads_argument_and_config_key(tmp_path: Path) -> None:
+def test_python_render_threads_argument_and_config_key(registry: Registry, tmp_path: Path) -> None:
     data = four_branches()
     data.pop("events")
     data["nodes"].pop("ev")
     data["connections"] = [c for c in data["connections"] if c["from"] != "ev"]
-    reference = api_render(load(tmp_path, data, block_size=128), threads=1)["out"]
-    by_argument = api_render(load(tmp_path, data, block_size=128), threads=2)["out"]
-    by_key = api_render(load(tmp_path, {**data, "threads": 2}, block_size=128))["out"]
+    reference = api_render(load(registry, tmp_path, data, block_size=128), threads=1)["out"]
+    by_argument = api_render(load(registry, tmp_path, data, block_size=128), threads=2)["out"]
+    by_key = api_render(load(registry, tmp_path, {**data, "threads": 2}, block_size=128))["out"]
     assert np.array_equal(reference, by_argument)
     assert np.array_equal(reference, by_key)
 
 
-def test_a_single_chain_runs_on_one_thread_and_starts_no_worker(tmp_path: Path) -> None:
+def test_a_single_chain_runs_on_one_thread_and_starts_no_worker(
+    registry: Registry, tmp_path: Path
+) -> None:
     text = """
         nodes:
           src: {type: noise, params: {seed: 1}}
@@ -170,10 +172,10 @@ def test_a_single_chain_runs_on_one_thread_and_starts_no_worker(tmp_path: Path) 
     """
     path = tmp_path / "chain.yaml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
-    cfg = load_config(path, registry=REGISTRY, overrides={"duration": 0.1})
+    cfg = load_config(path, registry=registry, overrides={"duration": 0.1})
     before = our_lane_threads()
     for threads in (None, 2, 8):
-        plan = build_plan(cfg, REGISTRY)
+        plan = build_plan(cfg, registry)
         engine = Engine(plan, threads=threads)
         assert engine.threads == 1
         assert not engine.branch_schedule.parallel
@@ -182,10 +184,10 @@ def test_a_single_chain_runs_on_one_thread_and_starts_no_worker(tmp_path: Path) 
         plan.close()
 
 
-def test_engine_close_stops_its_workers(tmp_path: Path) -> None:
-    cfg = load(tmp_path, four_branches(), block_size=512)
+def test_engine_close_stops_its_workers(registry: Registry, tmp_path: Path) -> None:
+    cfg = load(registry, tmp_path, four_branches(), block_size=512)
     before = our_lane_threads()
-    plan = build_plan(cfg, REGISTRY)
+    plan = build_plan(cfg, registry)
     engine = Engine(plan, threads=2)
     started = our_lane_threads() - before
     assert engine.threads == 2 and len(started) == 1
@@ -196,15 +198,17 @@ def test_engine_close_stops_its_workers(tmp_path: Path) -> None:
     plan.close()
 
 
-def test_render_leaves_no_worker_thread_behind(tmp_path: Path) -> None:
-    cfg = load(tmp_path, four_branches(), block_size=512)
+def test_render_leaves_no_worker_thread_behind(registry: Registry, tmp_path: Path) -> None:
+    cfg = load(registry, tmp_path, four_branches(), block_size=512)
     before = our_lane_threads()
-    _, threads = rendered(cfg, 2)
+    _, threads = rendered(registry, cfg, 2)
     assert threads == 2
     assert our_lane_threads() <= before
 
 
-def test_live_graph_runs_branches_on_shared_workers_bit_identical(tmp_path: Path) -> None:
+def test_live_graph_runs_branches_on_shared_workers_bit_identical(
+    registry: Registry, tmp_path: Path
+) -> None:
     data = four_branches()
     data.pop("events")
     data["nodes"].pop("ev")
@@ -212,8 +216,8 @@ def test_live_graph_runs_branches_on_shared_workers_bit_identical(tmp_path: Path
     outputs = {}
     before = our_lane_threads()
     for threads in (1, 2):
-        cfg = load(tmp_path, {**data, "threads": threads}, block_size=256)
-        live = LiveGraph(cfg, REGISTRY, crossfade_ms=2)
+        cfg = load(registry, tmp_path, {**data, "threads": threads}, block_size=256)
+        live = LiveGraph(cfg, registry, crossfade_ms=2)
         blocks = []
         for k in range(40):
             if k == 10:  # an edit: the new plans' engines share the graph's workers
@@ -227,11 +231,11 @@ def test_live_graph_runs_branches_on_shared_workers_bit_identical(tmp_path: Path
     assert our_lane_threads() <= before
 
 
-def test_threads_out_of_range_is_refused_in_config(tmp_path: Path) -> None:
+def test_threads_out_of_range_is_refused_in_config(registry: Registry, tmp_path: Path) -> None:
     from aers_host.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
-        load(tmp_path, {**four_branches(), "threads": 0})
+        load(registry, tmp_path, {**four_branches(), "threads": 0})
     assert "threads" in str(caught.value)
 
 

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from graphs import Registry
 
 from aers_host._timing import OFFLINE
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.errors import GraphError
 from aers_host.graph import render
-from aers_host.plugins import default_registry
 from aers_host.remote import (
     BLOCK,
     HELLO,
@@ -45,7 +45,6 @@ from aers_host.remote._tcp_link import TcpLink
 from .conftest import TOKEN, NodeProcess, serving
 from .test_offline_determinism import busy_loops
 
-REGISTRY = default_registry(entry_points=False, store=False)
 STREAM = {"sample_rate": 48_000, "block_size": 64, "channels": 1, "chain": []}
 #: One byte over the largest first message (a HELLO) a TCP node reads.
 HELLO_CAP = 32 + MAX_JSON_BYTES + 1
@@ -93,40 +92,41 @@ def graph(processor: dict[str, Any], block: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def rendered(doc: dict[str, Any], **kwargs: Any) -> Any:
-    config = validate_config_data(ParsedDocument(doc, "<tcp>"), registry=REGISTRY,
+def rendered(registry: Registry, doc: dict[str, Any], **kwargs: Any) -> Any:
+    config = validate_config_data(ParsedDocument(doc, "<tcp>"), registry=registry,
                                   base_dir=Path("."))  # fmt: skip
-    return render(config, REGISTRY, out_dir=None, capture=True, **kwargs)
+    return render(config, registry, out_dir=None, capture=True, **kwargs)
 
 
 @pytest.mark.slow
 def test_tcp_linked_render_under_load_equals_the_local_chain_at_every_block_size(
+    registry: Registry,
     tcp_node: NodeProcess,
 ) -> None:
     """A feedback delay on the node equals the same delay run locally, bit for bit."""
-    local = rendered(graph(DELAY[0], 512)).captured["out"]
+    local = rendered(registry, graph(DELAY[0], 512)).captured["out"]
     assert np.abs(local).max() > 0.01
     remote = {"type": "remote", "params": {"url": tcp_node.url, "token_env": "AERS_NODE_TOKEN",
                                            "latency_blocks": 0, "chain": DELAY}}  # fmt: skip
-    quiet = rendered(graph(remote, 512))  # also loads the node's kernels before the load
+    quiet = rendered(registry, graph(remote, 512))  # also loads the node's kernels before the load
     np.testing.assert_array_equal(quiet.captured["out"], local)
     with busy_loops():
         for block in (32, 100, 4096):
-            result = rendered(graph(remote, block))
+            result = rendered(registry, graph(remote, block))
             assert result.substituted == {}, (block, result.substituted)
             np.testing.assert_array_equal(result.captured["out"], local, err_msg=f"{block}")
 
 
-def test_session_state_travels_over_tcp(tcp_node: NodeProcess) -> None:
+def test_session_state_travels_over_tcp(registry: Registry, tcp_node: NodeProcess) -> None:
     """Save halfway, resume: the remote delay line and the block in flight come back."""
     remote = {"type": "remote", "params": {"url": tcp_node.url, "token_env": "AERS_NODE_TOKEN",
                                            "latency_blocks": 1, "chain": DELAY}}  # fmt: skip
-    whole = rendered(graph(remote, 100)).captured["out"]
+    whole = rendered(registry, graph(remote, 100)).captured["out"]
     half = graph(remote, 100)
     half["duration"] = 0.1
-    first = rendered(half)
+    first = rendered(registry, half)
     assert "chain_state" in first.state["nodes"]["fx"]
-    second = rendered(half, initial_state=first.state)
+    second = rendered(registry, half, initial_state=first.state)
     joined = np.concatenate([first.captured["out"], second.captured["out"]], axis=1)
     np.testing.assert_array_equal(joined, whole)
 
@@ -245,8 +245,8 @@ def test_http_at_a_tcp_node_is_refused(tcp_node: NodeProcess, request_bytes: byt
 
 
 @pytest.fixture
-def inproc_tcp_node() -> Iterator[tuple[NodeServer, int]]:
-    server = NodeServer(TOKEN, registry=REGISTRY, transport="tcp")
+def inproc_tcp_node(registry: Registry) -> Iterator[tuple[NodeServer, int]]:
+    server = NodeServer(TOKEN, registry=registry, transport="tcp")
     with serving(server) as port:
         yield server, port
 
