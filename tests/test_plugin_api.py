@@ -1,0 +1,182 @@
+"""The public plugin API (docs/plugin-api.md): its surface is pinned, and a package written
+against it alone works as an entry-point plugin, end to end."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aers_host.plugin_api as api
+from aers_host import Graph, render
+from aers_host.plugins import collect, make_plugin_manager
+
+#: The promised names of PLUGIN_API_VERSION 1.0. Changing this set is an API change: bump
+#: the version (docs/plugin-api.md, "Versioning") in the same commit.
+SURFACE_1_0 = {
+    "ENTRY_POINT_GROUP",
+    "PLUGIN_API_VERSION",
+    "PROJECT_NAME",
+    "AersHookSpecs",
+    "Buffer",
+    "BuiltinNodeType",
+    "ChannelError",
+    "CheckContext",
+    "EventGenerator",
+    "NodeType",
+    "ParamEvent",
+    "ParamIssue",
+    "ParamSpec",
+    "PluginValidationError",
+    "Processor",
+    "ProcessorBase",
+    "Role",
+    "hookimpl",
+    "hookspec",
+    "include_dir",
+    "load_plugin_dir",
+    "same_channels",
+}
+
+#: A third-party package as its author would write it: only aers_host.plugin_api.
+PACKAGE = """
+import numpy as np
+
+from aers_host.plugin_api import (
+    BuiltinNodeType, ChannelError, ParamIssue, ParamSpec, ProcessorBase, hookimpl,
+)
+
+
+class Trim(ProcessorBase):
+    PARAMS = (ParamSpec("gain", default=1.0, min=0.0, max=4.0),)
+
+    def render(self, inp, out, start):
+        np.multiply(inp, self.values["gain"], out=out)
+
+
+def mono_only(params, input_channels, ctx):
+    if input_channels != 1:
+        raise ChannelError(f"takes 1 channel, got {input_channels}", "feed it mono")
+    return 1
+
+
+def no_unity(params, ctx):
+    return [ParamIssue("gain", "must not be 3")] if params.get("gain") == 3 else []
+
+
+TRIM = BuiltinNodeType(
+    name="acme-trim", role="processor", summary="a linear gain",
+    factory=lambda params, ctx: Trim(**params), specs=Trim.PARAMS,
+    checker=no_unity, channels=mono_only, origin="entry-point:acme-aers",
+)
+
+
+@hookimpl
+def aers_register_processors():
+    return [TRIM]
+"""
+
+
+def test_the_surface_is_pinned() -> None:
+    assert set(api.__all__) == SURFACE_1_0
+    assert len(api.__all__) == len(SURFACE_1_0)
+    assert api.PLUGIN_API_VERSION == "1.0"
+
+
+def test_every_name_resolves_to_what_the_host_uses() -> None:
+    from aers_host import _nodetype, _processor
+    from aers_host.plugins import hookspecs
+
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+    assert api.NodeType is _nodetype.NodeType
+    assert api.ProcessorBase is _processor.ProcessorBase
+    assert api.hookimpl is hookspecs.hookimpl
+    assert api.ENTRY_POINT_GROUP == "aers.plugins"
+    assert (api.include_dir() / "aers_plugin.h").is_file()
+    with pytest.raises(AttributeError, match="no attribute 'NodeRegistry'"):
+        api.NodeRegistry  # noqa: B018 - private machinery stays out of the API
+
+
+def test_importing_the_api_loads_nothing_heavy() -> None:
+    probe = (
+        "import sys, aers_host.plugin_api; "
+        "print(sorted(m for m in ('numpy', 'numba', 'pluggy', 'cryptography', "
+        "'RestrictedPython') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Install PACKAGE as a pip-installed-looking distribution with an aers.plugins entry."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "acme_aers.py").write_text(PACKAGE)
+    info = site / "acme_aers-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-aers\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{api.ENTRY_POINT_GROUP}]\nacme = acme_aers\n")
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    monkeypatch.delitem(sys.modules, "acme_aers", raising=False)
+    return "acme-aers"
+
+
+def test_a_package_written_against_the_api_renders_in_a_graph(acme: str) -> None:
+    pm = make_plugin_manager()
+    pm.load_setuptools_entrypoints(api.ENTRY_POINT_GROUP)
+    registry = collect(pm)
+    assert registry.source("acme-trim") == f"entry-point:{acme}"
+
+    graph = Graph(sample_rate=48000, block_size=64, registry=registry)
+    dc = graph.add("impulse", every=1, channels=1)  # a constant 1.0
+    trim = graph.add("acme-trim", gain=0.25)
+    graph.connect(dc, trim)
+    graph.connect(trim, graph.add("output", id="out"))
+    curve = np.full(480, 0.25)
+    curve[100:] = 2.0  # a step at sample 100, inside the second block
+    graph.automate(trim, "gain", curve, hop=1)
+    out = render(graph, 0.01)["out"]
+    expected = np.where(np.arange(480) < 100, 0.25, 2.0).astype(np.float32)
+    assert np.array_equal(out[0], expected)
+
+
+def test_the_api_node_types_checks_reach_the_user(acme: str) -> None:
+    from aers_host.errors import ConfigError
+
+    pm = make_plugin_manager()
+    pm.load_setuptools_entrypoints(api.ENTRY_POINT_GROUP)
+    graph = Graph(registry=collect(pm))
+    with pytest.raises(ConfigError, match=r"params\.gain"):
+        graph.add("acme-trim", gain=5)  # the ParamSpec's range, in the schema
+    graph.add("acme-trim", gain=3)
+    with pytest.raises(ConfigError, match=r"params\.gain: must not be 3"):  # a ParamIssue
+        graph.config()
+
+    graph = Graph(registry=collect(pm))
+    stereo = graph.add("sine", channels=2)
+    trim = graph.add("acme-trim")
+    graph.connect(stereo, trim)
+    graph.connect(trim, graph.add("output"))
+    with pytest.raises(ConfigError, match=r"takes 1 channel, got 2"):  # the ChannelError
+        graph.config()
+
+
+def test_the_module_example_is_valid_code() -> None:
+    source = (api.__doc__ or "").split("Example:", 1)[1]
+    code = "\n".join(line[8:] for line in source.splitlines() if line.startswith(" " * 8))
+    namespace: dict[str, object] = {}
+    exec(compile(code, "plugin_api example", "exec"), namespace)
+    trim = namespace["TRIM"]
+    assert isinstance(trim, api.BuiltinNodeType)
+    processor = trim.create({"gain": 0.5}, api.CheckContext(48000, 64, Path(".")))
+    processor.prepare(48000, 64, 1)
+    out = np.zeros((1, 64), np.float32)
+    processor.process(np.ones((1, 64), np.float32), out, 0, ())
+    assert np.all(out == 0.5)
