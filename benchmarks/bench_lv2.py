@@ -39,11 +39,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aers_host._nodetype import CheckContext  # noqa: E402
-from aers_host._processor import Processor  # noqa: E402
 from aers_host.lv2 import load_lv2_plugin  # noqa: E402
 from aers_host.lv2._adopt import adopt_bundle, plan_adoption  # noqa: E402
 from aers_host.lv2._lilv import describe_bundle  # noqa: E402
+from aers_host.plugin_api import CheckContext, Processor  # noqa: E402
 from aers_host.plugins import BUILTIN_NAMES, PluginStore, default_registry  # noqa: E402
 from aers_host.plugins._keyring import Keyring  # noqa: E402
 from aers_host.plugins._keys import generate_key, public_key_pem  # noqa: E402

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from aers_host._nodetype import CheckContext
 from aers_host.native import build_plugin, load_native_plugin
+from aers_host.plugin_api import CheckContext
 from aers_host.plugins._verified import VerifiedPlugin
 
 ROOT = Path(__file__).resolve().parents[1]

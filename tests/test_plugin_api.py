@@ -1,9 +1,10 @@
-"""The public plugin API (docs/plugin-api.md): its surface is pinned, and a package written
-against it alone works as an entry-point plugin, end to end."""
+"""The public plugin API (docs/plugin-api.md): its surface is pinned, and the package that
+page walks through, written against it alone, works as an entry-point plugin end to end."""
 
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,43 +43,14 @@ SURFACE_1_0 = {
     "same_channels",
 }
 
-#: A third-party package as its author would write it: only aers_host.plugin_api.
-PACKAGE = """
-import numpy as np
-
-from aers_host.plugin_api import (
-    BuiltinNodeType, ChannelError, ParamIssue, ParamSpec, ProcessorBase, hookimpl,
-)
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugin-api.md"
 
 
-class Trim(ProcessorBase):
-    PARAMS = (ParamSpec("gain", default=1.0, min=0.0, max=4.0),)
-
-    def render(self, inp, out, start):
-        np.multiply(inp, self.values["gain"], out=out)
-
-
-def mono_only(params, input_channels, ctx):
-    if input_channels != 1:
-        raise ChannelError(f"takes 1 channel, got {input_channels}", "feed it mono")
-    return 1
-
-
-def no_unity(params, ctx):
-    return [ParamIssue("gain", "must not be 3")] if params.get("gain") == 3 else []
-
-
-TRIM = BuiltinNodeType(
-    name="acme-trim", role="processor", summary="a linear gain",
-    factory=lambda params, ctx: Trim(**params), specs=Trim.PARAMS,
-    checker=no_unity, channels=mono_only, origin="entry-point:acme-aers",
-)
-
-
-@hookimpl
-def aers_register_processors():
-    return [TRIM]
-"""
+def docs_package() -> str:
+    """The pip package walked through in docs/plugin-api.md (its one hooked Python block)."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    (package,) = [b for b in blocks if "def aers_register_processors" in b]
+    return package
 
 
 def test_the_surface_is_pinned() -> None:
@@ -114,10 +86,10 @@ def test_importing_the_api_loads_nothing_heavy() -> None:
 
 @pytest.fixture
 def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Install PACKAGE as a pip-installed-looking distribution with an aers.plugins entry."""
+    """Install the docs' package as a pip-installed-looking distribution with an aers.plugins entry."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "acme_aers.py").write_text(PACKAGE)
+    (site / "acme_aers.py").write_text(docs_package())
     info = site / "acme_aers-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-aers\nVersion: 1.0\n")

@@ -26,10 +26,11 @@ _NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _PYTHON_SOURCE: Final = '''\
 """{name}: a gain plugin for AERS; replace the body of ``process`` with your effect.
 
-Contract (aers_host.sandbox): the class is built with no arguments; the host sets
-``self.params`` (name -> float, clamped to the ranges in manifest.in.json) before
-``prepare`` and splits each block at parameter changes, so ``events`` is always empty.
-Only ``math`` and ``numpy`` may be imported, and no name may start with an underscore.
+Contract (aers_host.plugin_api, "sandboxed Python plugins"): the class is built with no
+arguments; the host sets ``self.params`` (name -> float, clamped to the ranges in
+manifest.in.json) before ``prepare`` and splits each block at parameter changes, so
+``events`` is always empty. Only ``math`` and ``numpy`` may be imported, and no name may
+start with an underscore.
 """
 
 import math
@@ -54,7 +55,7 @@ class {cls}:
 _PYTHON_TEST: Final = '''\
 """Tests for {name}: run them with `aers plugin test .` (pytest, without writing bytecode).
 
-The plugin is loaded by aers_host.sandbox.load_plugin_dir: manifest.in.json checked as
+The plugin is loaded by aers_host.plugin_api.load_plugin_dir: manifest.in.json checked as
 `aers plugin sign` checks it, every file checked and compiled with the sandbox's
 RestrictedPython policy, and the class run by the sandbox's own runner (in this process).
 """
@@ -63,7 +64,7 @@ import pathlib
 
 import numpy as np
 
-from aers_host.sandbox import load_plugin_dir
+from aers_host.plugin_api import load_plugin_dir
 
 HERE = pathlib.Path(__file__).parent
 

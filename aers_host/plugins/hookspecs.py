@@ -3,9 +3,9 @@
 Every source of node types registers through these hooks: the built-in DSP
 (``aers_host.dsp``), trusted pip-installed packages (entry points in group
 ``aers.plugins``) and signed plugins from the store. A package implements them with
-``@hookimpl``::
+``@hookimpl``, imported from the public plugin API (docs/plugin-api.md)::
 
-    from aers_host.plugins import hookimpl
+    from aers_host.plugin_api import hookimpl
 
     @hookimpl
     def aers_register_processors():

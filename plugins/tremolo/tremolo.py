@@ -7,10 +7,11 @@ the output does not depend on the block size, and a render resumed at sample N c
 the same waveform. At depth 0 the signal passes unchanged; at depth 1 it dips to silence
 once per LFO cycle, starting at full level on sample 0.
 
-Plugin contract (aers_host.sandbox): the class is built with no arguments; the host sets
-``self.params`` (current ``rate_hz`` and ``depth``, clamped to the manifest's ranges) before
-``prepare`` and splits each block at parameter changes, so ``events`` is always empty. Only
-``math`` and ``numpy`` may be imported, and no name may start with "_".
+Plugin contract (aers_host.plugin_api, docs/plugin-api.md): the class is built with no
+arguments; the host sets ``self.params`` (current ``rate_hz`` and ``depth``, clamped to the
+manifest's ranges) before ``prepare`` and splits each block at parameter changes, so
+``events`` is always empty. Only ``math`` and ``numpy`` may be imported, and no name may
+start with "_".
 """
 
 import math

@@ -168,8 +168,7 @@ def entry_point_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     site = tmp_path / "site"
     site.mkdir()
     (site / "fake_aers_ext.py").write_text(
-        "from aers_host._nodetype import BuiltinNodeType\n"
-        "from aers_host.plugins import hookimpl\n\n"
+        "from aers_host.plugin_api import BuiltinNodeType, hookimpl\n\n"
         "@hookimpl\n"
         "def aers_register_processors():\n"
         "    return [BuiltinNodeType(name='ext-fx', role='processor', summary='ext',\n"
