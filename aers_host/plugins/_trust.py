@@ -162,26 +162,26 @@ class PluginVerifier:
             PluginValidationError: step 9.
             TrustError: problems of several of the kinds above, one per line.
         """
-        # Step 1 (§4.1): nothing to check; every input arrives in this call.
-        # Step 2 (§4.2): the manifest cap is applied inside parse_manifest before parsing.
+        # Step 1: nothing to check; every input arrives in this call.
+        # Step 2: the manifest cap is applied inside parse_manifest before parsing.
         problems: list[_Problem] = self._check_caps(files)
-        # Step 3 (§4.3): postponed, see the docstring: the signature authenticates the hashes.
-        # Steps 4-5 (§4.4-5): strict parse and schema; nothing later is meaningful without it.
+        # Step 3: postponed, see the docstring: the signature authenticates the hashes.
+        # Steps 4-5: strict parse and schema; nothing later is meaningful without it.
         manifest = parse_manifest(manifest_bytes, self._limits)
-        # Step 6 (§4.6): signature first, then the files against the signed hashes.
+        # Step 6: signature first, then the files against the signed hashes.
         keyid, signature_problems = self._check_signatures(manifest)
         problems += signature_problems
         problems += _check_files(manifest, files)
-        # Step 7 (§4.7): rollback and equal-version protection.
+        # Step 7: rollback and equal-version protection.
         problems += _check_version(manifest, installed)
-        # Step 8 (§4.8): expiry.
+        # Step 8: expiry.
         if parse_expires(manifest.signed.expires) <= self._now:
             problems.append((ExpiredError, f"manifest expired at {manifest.signed.expires}"))
-        # Step 9 (§4.9): what this host can run.
+        # Step 9: what this host can run.
         problems += self._check_host(manifest)
         if problems:
             raise _combine(manifest.name, problems)
-        # Step 10 (§4.10): commit — only listed, verified bytes cross into the result.
+        # Step 10: commit — only listed, verified bytes cross into the result.
         signed = manifest.signed
         requested = signed.isolation
         isolation = granted_isolation(manifest.kind, requested, self._keyring.keys[keyid])
