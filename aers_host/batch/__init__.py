@@ -5,13 +5,12 @@ Public surface only; the implementation lives in the private modules named below
 
 from ._axes import MAX_AXIS_VALUES, parse_range
 from ._runner import BatchReport, BatchStart, local_client, run_sweep
-from ._scheduler import CONNECT_TIMEOUT_S, parse_scheduler
-from ._summary import CSV_NAME, METRIC_COLUMNS, SQLITE_NAME, STATUSES, SummaryTable
+from ._scheduler import parse_scheduler
+from ._summary import CSV_NAME, METRIC_COLUMNS, SQLITE_NAME, STATUSES
 from ._sweep import MAX_VARIANTS, SWEEP_SCHEMA, Sweep, Variant, load_sweep, variant_id
 from ._task import METRICS_FILE, is_finished, render_variant
 
 __all__ = [
-    "CONNECT_TIMEOUT_S",
     "CSV_NAME",
     "MAX_AXIS_VALUES",
     "MAX_VARIANTS",
@@ -22,7 +21,6 @@ __all__ = [
     "SWEEP_SCHEMA",
     "BatchReport",
     "BatchStart",
-    "SummaryTable",
     "Sweep",
     "Variant",
     "is_finished",

@@ -22,7 +22,6 @@ from ._linearity import (
     nonlinear_nodes,
 )
 from ._stems import STEM_MODES, TOLERANCE_DBFS, StemMode, StemsReport, peak_dbfs, render_stems
-from ._voices import PlayedVoice, VoiceSource, played_voices
 
 __all__ = [
     "ANNOTATION_FORMAT",
@@ -32,15 +31,12 @@ __all__ = [
     "TOLERANCE_DBFS",
     "NonlinearNode",
     "NonlinearStemsError",
-    "PlayedVoice",
     "StemMode",
     "StemsReport",
-    "VoiceSource",
     "event_reach",
     "load_jams",
     "nonlinear_nodes",
     "peak_dbfs",
-    "played_voices",
     "polyphony",
     "render_stems",
     "save_jams",

@@ -5,12 +5,9 @@ from ._bridge import (
     PlanBridge,
     UnderrunBlame,
     attach_plan,
-    plan_inputs,
-    plan_outputs,
 )
 from ._jack import (
     DEFAULT_PERIODS,
-    INSTALL_HINT,
     MAX_PERIODS,
     JackDevice,
     import_jack,
@@ -18,12 +15,10 @@ from ._jack import (
     probe_jack,
 )
 from ._ring import FrameRing
-from ._sched import ENGINE_PRIORITY, RealtimeThread
+from ._sched import RealtimeThread
 
 __all__ = [
     "DEFAULT_PERIODS",
-    "ENGINE_PRIORITY",
-    "INSTALL_HINT",
     "MAX_PERIODS",
     "FrameRing",
     "JackDevice",
@@ -33,8 +28,6 @@ __all__ = [
     "UnderrunBlame",
     "attach_plan",
     "import_jack",
-    "plan_inputs",
-    "plan_outputs",
     "port_names",
     "probe_jack",
 ]

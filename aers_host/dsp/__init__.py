@@ -7,8 +7,8 @@ noise, impulse, file. Every inner loop is a numba kernel
 
 from ._basic import Gain, Meter, Mix, Pan, balance_gains, pan_gains
 from ._delay import MAX_DELAY_SAMPLES, Delay, delay_samples
-from ._dynamics import Compressor, Limiter, ballistics_coeff, limiter_latency_samples
-from ._eq import BAND_TYPES, Eq, biquad_cascade, rbj_sos
+from ._dynamics import Compressor, Limiter, limiter_latency_samples
+from ._eq import BAND_TYPES, Eq, rbj_sos
 from ._file import FileSource
 from ._register import BUILTIN_NODE_TYPES, aers_register_processors
 from ._reverb import Reverb
@@ -34,8 +34,6 @@ __all__ = [
     "Sine",
     "aers_register_processors",
     "balance_gains",
-    "ballistics_coeff",
-    "biquad_cascade",
     "delay_samples",
     "limiter_latency_samples",
     "pan_gains",

@@ -31,16 +31,14 @@ from ._nodes import (
     warm_kernels,
 )
 from ._replay import EventLog, path_offsets, read_event_log, write_event_log
-from ._scene import events_from_config, load_scene
+from ._scene import load_scene
 from ._scene_gen import SCENE_KINDS, generate_scene, write_scene
-from ._scheduler import EventScheduler, VoiceLimit, pan_matrix
-from ._schema import event_schema, load_event_schema
+from ._scheduler import EventScheduler, VoiceLimit
+from ._schema import event_schema
 from ._wiring import (
     events_for_config,
     log_entries_for_plan,
     scheduler_for_config,
-    target_channels,
-    voice_limits,
 )
 
 __all__ = [
@@ -64,18 +62,13 @@ __all__ = [
     "derived_seed",
     "event_schema",
     "events_for_config",
-    "events_from_config",
     "generate_scene",
-    "load_event_schema",
     "load_scene",
     "log_entries_for_plan",
-    "pan_matrix",
     "parse_events",
     "path_offsets",
     "read_event_log",
     "scheduler_for_config",
-    "target_channels",
-    "voice_limits",
     "warm_kernels",
     "write_event_log",
     "write_scene",

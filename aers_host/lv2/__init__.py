@@ -5,13 +5,12 @@ reading Turtle) is only loaded by ``adopt`` and ``discover``.
 """
 
 from ._loader import Lv2WorkerProcessor, load_lv2_plugin
-from ._processor import ControlParam, Lv2Library, Lv2Processor
+from ._processor import ControlParam, Lv2Processor
 from ._section import AtomPort, Lv2Section
 
 __all__ = [
     "AtomPort",
     "ControlParam",
-    "Lv2Library",
     "Lv2Processor",
     "Lv2Section",
     "Lv2WorkerProcessor",

@@ -1,6 +1,5 @@
 """Run metrics: per-node timing, CPU, xruns, levels and BS.1770 loudness, exporters, reports."""
 
-from .._json import to_jsonable
 from ._collector import MetricsCollector, warm_kernels
 from ._cpu import CpuClock, proc_cpu_seconds
 from ._export import prometheus_text, write_csv, write_json
@@ -18,7 +17,7 @@ from ._loudness import (
 from ._meter import LoudnessMeter, LoudnessStats
 from ._report import layered_layout, write_report
 from ._schema import metrics_schema
-from ._weighting import channel_weights, k_weighting, k_weighting_sos
+from ._weighting import k_weighting, k_weighting_sos
 from ._wiring import (
     BUS_TYPES,
     BusMeter,
@@ -37,7 +36,6 @@ __all__ = [
     "MetricsCollector",
     "RunObserver",
     "block_power",
-    "channel_weights",
     "collector_from_render",
     "export_run",
     "integrated_loudness",
@@ -54,7 +52,6 @@ __all__ = [
     "prometheus_text",
     "sample_peak_db",
     "short_term_loudness",
-    "to_jsonable",
     "true_peak_db",
     "warm_kernels",
     "write_csv",

@@ -35,18 +35,15 @@ __all__ = [
     "Chain",
     "ChainError",
     "Frame",
-    "Link",
     "NodeServer",
     "NodeStats",
     "ProtocolError",
     "RemoteProcessor",
-    "Rings",
     "chain_shape_problems",
     "encode_block",
     "encode_header",
     "encode_json",
     "parse_frame",
-    "token_from_request",
 ]
 
 _WHERE = {
@@ -67,25 +64,20 @@ _WHERE = {
     "Chain": "._chain",
     "ChainError": "._chain",
     "Frame": "._protocol",
-    "Link": "._link",
     "NodeServer": "._server",
     "NodeStats": "._server",
     "ProtocolError": "._protocol",
     "RemoteProcessor": "._client",
-    "Rings": "._linkbase",
     "chain_shape_problems": "._chain",
     "encode_block": "._protocol",
     "encode_header": "._protocol",
     "encode_json": "._protocol",
     "parse_frame": "._protocol",
-    "token_from_request": "._server",
 }
 
 if TYPE_CHECKING:
     from ._chain import MAX_CHAIN, Chain, ChainError, chain_shape_problems
     from ._client import REMOTE, RemoteProcessor
-    from ._link import Link
-    from ._linkbase import Rings
     from ._protocol import (
         BLOCK,
         ERROR,
@@ -105,7 +97,7 @@ if TYPE_CHECKING:
         encode_json,
         parse_frame,
     )
-    from ._server import MIN_TOKEN_LENGTH, NodeServer, NodeStats, token_from_request
+    from ._server import MIN_TOKEN_LENGTH, NodeServer, NodeStats
 
 
 __getattr__ = exports_from(__name__, _WHERE)

@@ -6,7 +6,6 @@ from ._host import SandboxedProcessor
 from ._inprocess import InProcessProcessor
 from ._lint import check_plugin_files, lint_plugin_files
 from ._loader import load_python_chain, load_python_plugin, probe_fences
-from ._options import NodeOptions, StageSpec
 from ._protocol import cleanup_stale_segments
 from ._refused import RefusedProcessor
 from ._scope import WorkerScope, shared_workers
@@ -14,10 +13,8 @@ from ._scope import WorkerScope, shared_workers
 __all__ = [
     "FusedRun",
     "InProcessProcessor",
-    "NodeOptions",
     "RefusedProcessor",
     "SandboxedProcessor",
-    "StageSpec",
     "WorkerScope",
     "check_plugin_files",
     "cleanup_stale_segments",

@@ -12,7 +12,7 @@ from ._capture import (
     session_config,
     session_from_state,
 )
-from ._model import FORMAT_VERSION, PluginFingerprint, Session, check_format_version
+from ._model import FORMAT_VERSION, PluginFingerprint, Session
 from ._store import (
     APPLICATION_ID,
     KEEP_VERSIONS,
@@ -35,7 +35,6 @@ __all__ = [
     "Session",
     "SessionInfo",
     "SessionStore",
-    "check_format_version",
     "check_name",
     "check_plugins",
     "export_yaml",
