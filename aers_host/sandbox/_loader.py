@@ -2,8 +2,9 @@
 
 Writing a plugin
 ----------------
-A plugin is one module that may ``import math`` and ``import numpy as np`` (nothing else)
-and defines the class named by the manifest entry (``tremolo.py:Tremolo``)::
+The author's reference is docs/plugin-api.md, "Sandboxed Python plugins". A plugin is one
+module that may ``import math`` and ``import numpy as np`` (nothing else) and defines the
+class named by the manifest entry (``tremolo.py:Tremolo``)::
 
     import math
     import numpy as np
