@@ -3,7 +3,6 @@ page walks through, written against it alone, works as an entry-point plugin end
 
 from __future__ import annotations
 
-import importlib
 import re
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_dist import install_distribution
 
 import aers_host.plugin_api as api
 from aers_host import Graph, render
@@ -59,6 +59,13 @@ def test_the_surface_is_pinned() -> None:
     assert api.PLUGIN_API_VERSION == "1.0"
 
 
+def test_every_public_name_is_documented() -> None:
+    table = DOCS.read_text(encoding="utf-8").split("## The names", 1)[1].split("\n## ", 1)[0]
+    first_cells = re.findall(r"^\| ([^|]+) \|", table, re.M)
+    documented = {name for cell in first_cells for name in re.findall(r"`(\w+)`", cell)}
+    assert documented == set(api.__all__)
+
+
 def test_every_name_resolves_to_what_the_host_uses() -> None:
     from aers_host import _nodetype, _processor
     from aers_host.plugins import hookspecs
@@ -86,18 +93,10 @@ def test_importing_the_api_loads_nothing_heavy() -> None:
 
 @pytest.fixture
 def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Install the docs' package as a pip-installed-looking distribution with an aers.plugins entry."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "acme_aers.py").write_text(docs_package())
-    info = site / "acme_aers-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-aers\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[{api.ENTRY_POINT_GROUP}]\nacme = acme_aers\n")
-    monkeypatch.syspath_prepend(str(site))
-    importlib.invalidate_caches()
-    monkeypatch.delitem(sys.modules, "acme_aers", raising=False)
-    return "acme-aers"
+    """Install the docs' package as a pip-installed-looking distribution."""
+    return install_distribution(
+        tmp_path / "site", monkeypatch, dist="acme-aers", module="acme_aers", source=docs_package()
+    )
 
 
 def test_a_package_written_against_the_api_renders_in_a_graph(acme: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import types
@@ -11,6 +10,7 @@ from typing import Any
 
 import pluggy
 import pytest
+from fake_dist import install_distribution
 from plugin_fakes import PY_SOURCE, Publisher
 
 from aers_host._nodetype import BuiltinNodeType, CheckContext
@@ -165,23 +165,16 @@ def test_reserved_names_are_refused_even_before_the_builtin_exists(store: Plugin
 @pytest.fixture
 def entry_point_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A pip-installed-looking package 'fake-aers-ext' with an aers.plugins entry point."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "fake_aers_ext.py").write_text(
+    source = (
         "from aers_host.plugin_api import BuiltinNodeType, hookimpl\n\n"
         "@hookimpl\n"
         "def aers_register_processors():\n"
         "    return [BuiltinNodeType(name='ext-fx', role='processor', summary='ext',\n"
         "                            factory=lambda p, c: None)]\n"
     )
-    info = site / "fake_aers_ext-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-aers-ext\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\next = fake_aers_ext\n")
-    monkeypatch.syspath_prepend(str(site))
-    importlib.invalidate_caches()
-    monkeypatch.delitem(sys.modules, "fake_aers_ext", raising=False)
-    return "fake-aers-ext"
+    return install_distribution(
+        tmp_path / "site", monkeypatch, dist="fake-aers-ext", module="fake_aers_ext", source=source
+    )
 
 
 def test_three_sources_register_through_the_same_hook(
