@@ -4,6 +4,9 @@ The public API (docs/api.md)::
 
     from aers_host import load_config, build_graph, Engine, render, AersError
 
+Plugin authors import what they implement from :mod:`aers_host.plugin_api`
+(docs/plugin-api.md), the versioned API for plugins.
+
 Names are imported on first use (PEP 562) so that ``import aers_host.sandbox`` in a
 sandbox worker does not pull numba, scipy and the engine into that process.
 """

@@ -186,7 +186,7 @@ def verify(plugin_dir: PluginDir) -> None:
 def test_plugin(plugin_dir: PluginDir) -> None:
     """Run the plugin's own tests (its test_*.py) with pytest; exit 1 if any fails.
 
-    A Python plugin is first loaded as its tests load it (aers_host.sandbox.load_plugin_dir:
+    A Python plugin is first loaded as its tests load it (aers_host.plugin_api.load_plugin_dir:
     the sandbox's compile policy, every problem listed). pytest runs in the plugin folder
     without writing bytecode or a cache, so nothing is left to sign by accident.
     """
