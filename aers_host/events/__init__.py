@@ -31,7 +31,7 @@ from ._nodes import (
     warm_kernels,
 )
 from ._replay import EventLog, path_offsets, read_event_log, write_event_log
-from ._scene import load_scene
+from ._scene import events_from_config, load_scene
 from ._scene_gen import SCENE_KINDS, generate_scene, write_scene
 from ._scheduler import EventScheduler, VoiceLimit
 from ._schema import event_schema
@@ -62,6 +62,7 @@ __all__ = [
     "derived_seed",
     "event_schema",
     "events_for_config",
+    "events_from_config",
     "generate_scene",
     "load_scene",
     "log_entries_for_plan",

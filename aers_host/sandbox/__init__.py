@@ -6,6 +6,7 @@ from ._host import SandboxedProcessor
 from ._inprocess import InProcessProcessor
 from ._lint import check_plugin_files, lint_plugin_files
 from ._loader import load_python_chain, load_python_plugin, probe_fences
+from ._options import NodeOptions
 from ._protocol import cleanup_stale_segments
 from ._refused import RefusedProcessor
 from ._scope import WorkerScope, shared_workers
@@ -13,6 +14,7 @@ from ._scope import WorkerScope, shared_workers
 __all__ = [
     "FusedRun",
     "InProcessProcessor",
+    "NodeOptions",
     "RefusedProcessor",
     "SandboxedProcessor",
     "WorkerScope",
