@@ -43,7 +43,7 @@ def run_blocks(plan: Plan, engine: Engine, count: int) -> list[dict[str, np.ndar
 
 def chain_outputs(isolation: str | None, count: int = 6, n: int = 8) -> tuple[list[Any], list[int]]:
     reg = with_plugins(step_plugin())
-    chosen = {} if isolation is None else {"isolation": isolation}
+    chosen: dict[str, Any] = {} if isolation is None else {"isolation": isolation}
     config = chain_config(["step"] * n, reg, **chosen, **SLOW)
     with planned(config, reg) as (plan, engine):
         outs = run_blocks(plan, engine, count)

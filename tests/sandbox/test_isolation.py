@@ -60,7 +60,7 @@ def test_each_mode_starts_the_expected_number_of_workers(
     a, b = step_plugin("fx-a"), step_plugin("fx-b")
     c = step_plugin("fx-c", keyid="k2")  # another trust domain: never in the same worker
     reg = with_plugins(a, b, c)
-    chosen = {} if isolation is None else {"isolation": isolation}
+    chosen: dict[str, Any] = {} if isolation is None else {"isolation": isolation}
     config = chain_config(["fx-a", "fx-a", "fx-b", "fx-c"], reg, **chosen)
     before = worker_pids()
     with planned(config, reg) as (plan, engine):
@@ -196,7 +196,11 @@ def test_crash_names_the_culprit_and_neighbours_fall_back_then_recover_with_stat
 def test_a_hang_is_blamed_on_the_hanging_node(group: Any) -> None:
     procs = group(PASS, STUCK, deadline_ms=5.0, hang_timeout_ms=100.0)
     blocks(procs, 3, 1)
-    time.sleep(0.15)
+    segment = procs[1].link.segment
+    deadline = time.monotonic() + 30  # a loaded machine may take a while to run the block
+    while segment.running() != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.15)  # past the hang timeout, counted from the block that is stuck
     blocks(procs, 4, 1)
     assert procs[1].failure_reason.startswith("worker hung") and "running n1" in (
         procs[1].failure_reason
