@@ -15,7 +15,6 @@ from ._jams import (
     scene_jams,
 )
 from ._linearity import (
-    LINEAR_TYPES,
     NonlinearNode,
     NonlinearStemsError,
     event_reach,
@@ -26,7 +25,6 @@ from ._voices import PlayedVoice, VoiceSource, played_voices
 
 __all__ = [
     "ANNOTATION_FORMAT",
-    "LINEAR_TYPES",
     "NAMESPACE",
     "STEM_MODES",
     "TOLERANCE_DBFS",

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 import numpy as np
 
+from ..graph._input import INPUT
+from ..graph._sinks import OUTPUT
 from ._jack import JackDevice
 from ._ring import F32
 from ._sched import RealtimeThread
@@ -28,7 +30,7 @@ if TYPE_CHECKING:  # the graph package loads numba: only the CLI command that ru
     from ..graph._input import InputSource
 
 #: Node types whose audio the device feeds and plays.
-INPUT_TYPE, OUTPUT_TYPE = "input", "output"
+INPUT_TYPE, OUTPUT_TYPE = INPUT.name, OUTPUT.name
 
 
 def plan_inputs(plan: Plan) -> dict[str, int]:

@@ -1,42 +1,10 @@
-"""pluggy hook specifications of AERS (project name ``"aers"``).
+"""pluggy hook specifications of AERS, under the name existing plugin packages import.
 
-Every source of node types registers through these hooks: the built-in DSP
-(``aers_host.dsp``), trusted pip-installed packages (entry points in group
-``aers.plugins``) and signed plugins from the store. A package implements them with
-``@hookimpl``::
-
-    from aers_host.plugins import hookimpl
-
-    @hookimpl
-    def aers_register_processors():
-        return [MY_NODE_TYPE]
+The markers live in the leaf module ``aers_host._hooks`` (it imports nothing of the
+project, so marking an implementation pulls in neither the registry nor the store);
+these names stay importable from here for packages written against this module.
 """
 
-from __future__ import annotations
+from .._hooks import ENTRY_POINT_GROUP, PROJECT_NAME, AersHookSpecs, hookimpl, hookspec
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-import pluggy
-
-if TYPE_CHECKING:
-    from .._nodetype import NodeType
-
-PROJECT_NAME = "aers"
-#: Entry-point group scanned for trusted, pip-installed plugin packages.
-ENTRY_POINT_GROUP = "aers.plugins"
-
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-
-
-class AersHookSpecs:
-    """The hooks a plugin package may implement."""
-
-    @hookspec
-    def aers_register_processors(self) -> Sequence[NodeType]:  # type: ignore[empty-body]
-        """Return the node types this package provides."""
-
-    @hookspec
-    def aers_register_event_generators(self) -> Sequence[Any]:  # type: ignore[empty-body]
-        """Return event generators (objects with ``name`` and ``generate``) of this package."""
+__all__ = ["ENTRY_POINT_GROUP", "PROJECT_NAME", "AersHookSpecs", "hookimpl", "hookspec"]

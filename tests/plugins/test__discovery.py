@@ -155,11 +155,14 @@ def test_registry_refuses_a_plugin_named_like_a_builtin(store: PluginStore) -> N
 
 
 @pytest.mark.security
-def test_reserved_names_are_refused_even_before_the_builtin_exists(store: PluginStore) -> None:
-    pm = bare_manager(store)
+def test_reserved_names_are_the_builtins_the_registry_received(store: PluginStore) -> None:
+    pm = bare_manager(store, node("reverb"))
     pm.register(types.SimpleNamespace(aers_register_processors=_impl([node("reverb")])), name="x")
+    pm.register(types.SimpleNamespace(aers_register_processors=_impl([node("chorus")])), name="y")
     registry = collect(pm)
-    assert "reverb" not in registry and "reserved" in registry.refused["reverb"]
+    assert registry.reserved == {"reverb"}
+    assert registry.source("reverb") == "builtin" and "reserved" in registry.refused["reverb"]
+    assert registry.source("chorus") == "y"
 
 
 @pytest.fixture
