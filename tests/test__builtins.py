@@ -120,6 +120,14 @@ def test_every_builtin_is_registered_once_and_in_the_documented_order() -> None:
     assert builtin_names() == frozenset(names)
 
 
+def test_names_written_where_the_type_cannot_be_imported_agree_with_it() -> None:
+    from aers_host.device._bridge import INPUT_TYPE, OUTPUT_TYPE
+    from aers_host.graph._input import INPUT
+    from aers_host.graph._sinks import OUTPUT
+
+    assert (INPUT.name, OUTPUT.name) == (INPUT_TYPE, OUTPUT_TYPE)
+
+
 def test_each_trait_list_is_derived_from_the_types() -> None:
     registry = default_registry(entry_points=False, store=False)
 

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 import numpy as np
 
-from ..graph._input import INPUT
-from ..graph._sinks import OUTPUT
 from ._jack import JackDevice
 from ._ring import F32
 from ._sched import RealtimeThread
@@ -29,8 +27,10 @@ if TYPE_CHECKING:  # the graph package loads numba: only the CLI command that ru
     from ..graph import BlockTimings, Engine, NodeRuntime, Plan
     from ..graph._input import InputSource
 
-#: Node types whose audio the device feeds and plays.
-INPUT_TYPE, OUTPUT_TYPE = INPUT.name, OUTPUT.name
+#: Names of the two node types whose audio the device feeds and plays (``graph.INPUT``,
+#: ``graph.OUTPUT``), written out because importing the device must not load the graph;
+#: ``tests/test__builtins.py`` checks they agree.
+INPUT_TYPE, OUTPUT_TYPE = "input", "output"
 
 
 def plan_inputs(plan: Plan) -> dict[str, int]:

@@ -20,7 +20,7 @@ import pluggy
 from pluggy import HookImpl
 
 from .._hooks import ENTRY_POINT_GROUP, PROJECT_NAME, AersHookSpecs, hookimpl
-from .._nodetype import NodeType
+from .._nodetype import NodeTraits, NodeType
 from ..errors import PluginValidationError
 
 #: pluggy names of the two sources that are not entry points.
@@ -47,8 +47,15 @@ class NodeRegistry(Mapping[str, NodeType]):
             source: ``builtin``, ``entry-point:<dist>`` or ``store`` (default: its origin).
 
         Raises:
-            PluginValidationError: the name is taken or reserved for a built-in.
+            PluginValidationError: the name is taken or reserved for a built-in, or the
+                type declares no ``traits`` (everything that reads a type relies on them).
         """
+        if not isinstance(getattr(node_type, "traits", None), NodeTraits):
+            raise PluginValidationError(
+                node_type.name,
+                "declares no `traits` (a NodeTraits; BuiltinNodeType has empty ones by "
+                "default, a class of your own sets `traits = NO_TRAITS`)",
+            )
         source = source or node_type.origin
         existing = self._types.get(node_type.name)
         if existing is not None or (node_type.name in self.reserved and source != "builtin"):

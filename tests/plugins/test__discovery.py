@@ -165,6 +165,18 @@ def test_reserved_names_are_the_builtins_the_registry_received(store: PluginStor
     assert registry.source("chorus") == "y"
 
 
+@pytest.mark.security
+def test_a_type_without_traits_is_refused_and_named(store: PluginStore) -> None:
+    class Traitless:  # a type written before traits existed
+        name, role, summary, origin = "old-fx", "processor", "old", "entry-point:old"
+
+    pm = bare_manager(store, node("gain"))
+    pm.register(types.SimpleNamespace(aers_register_processors=_impl([Traitless()])), name="x")
+    registry = collect(pm)
+    assert "old-fx" not in registry and "declares no `traits`" in registry.refused["old-fx"]
+    assert "gain" in registry  # one bad package does not stop the others
+
+
 @pytest.fixture
 def entry_point_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A pip-installed-looking package 'fake-aers-ext' with an aers.plugins entry point."""
