@@ -7,7 +7,7 @@ validate`` applies), must be a ``processor`` (no sources or sinks) and may not i
 built-ins and the plugins installed (and verified) there.
 
 Example:
-    >>> from aers_host.plugins import default_registry
+    >>> from aers_host import default_registry
     >>> chain = Chain.build([{"type": "gain", "params": {"gain_db": -6}}],
     ...                     default_registry(entry_points=False, store=False), 48000, 64, 2)
     >>> chain.channels_out, chain.latency_samples
