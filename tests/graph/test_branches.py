@@ -9,7 +9,6 @@ import pytest
 import yaml
 from graphs import Registry
 
-from aers_host import default_registry
 from aers_host.config import load_config
 from aers_host.errors import GraphError
 from aers_host.graph import Plan, build_plan

@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 from graphs import Registry
 
-from aers_host import default_registry
 from aers_host._timing import OFFLINE
 from aers_host.config import ParsedDocument, validate_config_data
 from aers_host.errors import GraphError
