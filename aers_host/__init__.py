@@ -34,6 +34,8 @@ __all__ = [
     "ProcessorBase",
     "__version__",
     "build_graph",
+    "builtin_names",
+    "default_registry",
     "load_config",
     "render",
 ]
@@ -51,17 +53,20 @@ _WHERE = {
     "Plan": "aers_host.graph",
     "Processor": "aers_host._processor",
     "ProcessorBase": "aers_host._processor",
-    "build_graph": "aers_host.graph",
-    "load_config": "aers_host.config",
+    "build_graph": "aers_host._builtins",
+    "builtin_names": "aers_host._builtins",
+    "default_registry": "aers_host._builtins",
+    "load_config": "aers_host._builtins",
     "render": "aers_host._graph_api",
 }
 
 if TYPE_CHECKING:
+    from ._builtins import build_graph, builtin_names, default_registry, load_config
     from ._graph_api import Graph, Node, render
     from ._processor import ParamEvent, ParamSpec, Processor, ProcessorBase
-    from .config import GraphConfig, load_config
+    from .config import GraphConfig
     from .errors import AersError, ConfigError, FallbackAudioError
-    from .graph import Engine, Plan, build_graph
+    from .graph import Engine, Plan
 
 
 __getattr__ = exports_from(__name__, _WHERE)

@@ -29,17 +29,18 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from ._automation import Lane
+from ._builtins import default_registry, load_config
 from ._features import LogsSubstitutions
 from ._hints import did_you_mean
 from ._nodetype import NodeType
 from ._timing import OFFLINE, REALTIME, Timing
-from .config import GraphConfig, ParsedDocument, load_config, validate_config_data
+from .config import GraphConfig, ParsedDocument, validate_config_data
 from .config._model import NODE_OPTION_KEYS
 from .config._schema import config_schema, join_path, non_finite_paths, schema_problems
 from .errors import ConfigError, Problem
 from .graph import Engine, Plan, build_plan, check_fallback, substitution_report
 from .graph import render as render_config
-from .graph._automation import Lane
 from .graph._branches import resolve_threads
 from .graph._input import InputSource
 
@@ -79,8 +80,6 @@ class Graph:
         base_dir: str | Path = ".",
     ) -> None:
         if registry is None:
-            from .plugins import default_registry
-
             registry = default_registry()
         self.registry = registry
         self.base_dir = Path(base_dir)
@@ -682,8 +681,6 @@ def render(
         return graph.render(
             seconds, allow_fallback=allow_fallback, hang_limit=hang_limit, threads=threads
         )
-    from .plugins import default_registry
-
     registry = default_registry()
     config = graph if isinstance(graph, GraphConfig) else load_config(graph, registry=registry)
     result = render_config(

@@ -5,6 +5,12 @@ A node type knows its parameter schema (checked with JSON Schema), its semantic 
 outputs for a given input, and how to create its Processor. Built-ins, trusted entry-point
 packages and signed plugins all provide node types through the same pluggy hook, so the
 validator treats them alike.
+
+What the host needs to know about a type beyond that — whether it is linear, metered by
+default, keyed by a side-chain, able to close a feedback loop, whether a source ends, how
+to warm its kernels — is declared on the type as :class:`NodeTraits`. Every list of types
+with a property is derived from the registry (``node.traits.linear``), never written out
+by name, so adding a built-in is one file and one registration (CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from ._processor import ParamSpec, Processor
 
@@ -61,6 +67,54 @@ class ChannelError(Exception):
         self.hint = hint
 
 
+#: ``(params, sample_rate) -> samples``: a length a node type computes from its params.
+SampleCount = Callable[[Mapping[str, Any], int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTraits:
+    """What validation, planning, stems, metering and warm-up ask of a node type.
+
+    The defaults describe a type the host knows nothing about (a plugin): nonlinear, not
+    metered, no side-chain, cannot close a feedback loop, a source that never ends.
+
+    Example:
+        >>> NodeTraits(linear=True, metered=True).sidechain
+        False
+    """
+
+    #: Output for a sum of inputs is the sum of the outputs, and silence gives silence
+    #: (time-varying is fine, level-dependent is not): exact stems may pass it.
+    linear: bool = False
+    #: Why it is not linear, for messages ("" when linear or unknown).
+    nonlinear_reason: str = ""
+    #: A bus or meter: its level is recorded per block when no node list is given.
+    metered: bool = False
+    #: Accepts ``port: sidechain`` connections (its processor has ``set_sidechain``).
+    sidechain: bool = False
+    #: Can close a feedback loop; gives the delay in samples for its params. The loop is
+    #: exact when that is at least one block (the validator checks it). Computed from the
+    #: params alone: config validation never loads the DSP to know it. The engine runs
+    #: such a node in two phases, so its processor has ``feedback_read(inp, out, start,
+    #: events)`` (its past, at its place in the order) and ``feedback_write(inp)`` (after
+    #: every other node), as ``aers_host.dsp.Delay`` does.
+    feedback_delay: SampleCount | None = None
+    #: Samples by which the node moves the first sample of its input to its output on
+    #: purpose (not latency, which the planner compensates): event logs add it.
+    onset_delay: SampleCount | None = None
+    #: For a source: whether it ends by itself with these params, so a render without a
+    #: ``duration`` can take its length (None: it never ends). Read by ``aers validate``
+    #: before anything is built; the prepared processor's ``length_frames`` gives the length.
+    ends: Callable[[Mapping[str, Any]], bool] | None = None
+    #: Runs the type's compiled kernels once on tiny buffers (``aers doctor --warm``,
+    #: ``aers serve``), so no first block compiles them.
+    warm: Callable[[], object] | None = None
+
+
+#: Traits of a type that declares none.
+NO_TRAITS: Final = NodeTraits()
+
+
 class NodeType(Protocol):
     """The contract between a node ``type`` name and the validator, planner and engine."""
 
@@ -82,6 +136,11 @@ class NodeType(Protocol):
     @property
     def origin(self) -> str:
         """Where it came from: ``builtin``, ``entry-point:<dist>`` or ``store``."""
+        ...
+
+    @property
+    def traits(self) -> NodeTraits:
+        """What the host needs to know about the type beyond params and channels."""
         ...
 
     def params_schema(self) -> Mapping[str, Any]:
@@ -146,12 +205,7 @@ class BuiltinNodeType:
     channels: Callable[[Mapping[str, Any], int | None, CheckContext], int] = same_channels
     schema_extra: Mapping[str, Any] = field(default_factory=dict)
     origin: str = "builtin"
-    #: Accepts ``port: sidechain`` connections (its processor has ``set_sidechain``).
-    sidechain: bool = False
-    #: For a source: whether it ends by itself with these params, so a render without a
-    #: ``duration`` can take its length (None: it never ends). Read by ``aers validate``
-    #: before anything is built; the prepared processor's ``length_frames`` gives the length.
-    ends: Callable[[Mapping[str, Any]], bool] | None = None
+    traits: NodeTraits = NO_TRAITS
 
     def params_schema(self) -> Mapping[str, Any]:
         """Schema of ``params``: declared specs plus extra properties, nothing else."""

@@ -9,7 +9,8 @@ Three kinds of plugin use it differently:
 * **Trusted pip packages** (entry-point group :data:`ENTRY_POINT_GROUP`) implement the
   hooks of :class:`AersHookSpecs` with :data:`hookimpl`. ``aers_register_processors``
   returns :class:`NodeType` objects — usually a :class:`BuiltinNodeType`, a node type
-  described by data — whose ``create`` returns a :class:`Processor`, usually a
+  described by data, with :class:`NodeTraits` saying what the host may rely on
+  (:data:`NO_TRAITS` when nothing) — whose ``create`` returns a :class:`Processor`, usually a
   :class:`ProcessorBase` subclass. ``aers_register_event_generators`` returns
   :class:`EventGenerator` objects.
 * **Signed Python plugins** run in the sandbox, where the plugin module may import only
@@ -58,6 +59,7 @@ PLUGIN_API_VERSION: Final = "1.0"
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "NO_TRAITS",
     "PLUGIN_API_VERSION",
     "PROJECT_NAME",
     "AersHookSpecs",
@@ -66,6 +68,7 @@ __all__ = [
     "ChannelError",
     "CheckContext",
     "EventGenerator",
+    "NodeTraits",
     "NodeType",
     "ParamEvent",
     "ParamIssue",
@@ -82,14 +85,16 @@ __all__ = [
 ]
 
 _WHERE: Final = {
-    "ENTRY_POINT_GROUP": "aers_host.plugins.hookspecs",
-    "PROJECT_NAME": "aers_host.plugins.hookspecs",
-    "AersHookSpecs": "aers_host.plugins.hookspecs",
+    "ENTRY_POINT_GROUP": "aers_host._hooks",
+    "PROJECT_NAME": "aers_host._hooks",
+    "AersHookSpecs": "aers_host._hooks",
     "Buffer": "aers_host._processor",
     "BuiltinNodeType": "aers_host._nodetype",
     "ChannelError": "aers_host._nodetype",
     "CheckContext": "aers_host._nodetype",
     "EventGenerator": "aers_host.events._generators",
+    "NO_TRAITS": "aers_host._nodetype",
+    "NodeTraits": "aers_host._nodetype",
     "NodeType": "aers_host._nodetype",
     "ParamEvent": "aers_host._processor",
     "ParamIssue": "aers_host._nodetype",
@@ -98,18 +103,27 @@ _WHERE: Final = {
     "Processor": "aers_host._processor",
     "ProcessorBase": "aers_host._processor",
     "Role": "aers_host._nodetype",
-    "hookimpl": "aers_host.plugins.hookspecs",
-    "hookspec": "aers_host.plugins.hookspecs",
+    "hookimpl": "aers_host._hooks",
+    "hookspec": "aers_host._hooks",
     "include_dir": "aers_host.native._build",
     "load_plugin_dir": "aers_host.sandbox._dev",
     "same_channels": "aers_host._nodetype",
 }
 
 if TYPE_CHECKING:
+    from ._hooks import (
+        ENTRY_POINT_GROUP,
+        PROJECT_NAME,
+        AersHookSpecs,
+        hookimpl,
+        hookspec,
+    )
     from ._nodetype import (
+        NO_TRAITS,
         BuiltinNodeType,
         ChannelError,
         CheckContext,
+        NodeTraits,
         NodeType,
         ParamIssue,
         Role,
@@ -119,13 +133,6 @@ if TYPE_CHECKING:
     from .errors import PluginValidationError
     from .events._generators import EventGenerator
     from .native._build import include_dir
-    from .plugins.hookspecs import (
-        ENTRY_POINT_GROUP,
-        PROJECT_NAME,
-        AersHookSpecs,
-        hookimpl,
-        hookspec,
-    )
     from .sandbox._dev import load_plugin_dir
 
 

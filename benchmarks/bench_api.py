@@ -28,10 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from aers_host import Graph, render
+from aers_host import Graph, default_registry, render
 from aers_host.cli._doctor import warm_kernels
 from aers_host.dsp import Gain
-from aers_host.plugins import default_registry
 
 SR = 48_000
 RESULTS = Path(__file__).parent / "results"

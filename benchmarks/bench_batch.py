@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
+from aers_host import load_config
 from aers_host.batch import load_sweep, local_client, run_sweep
-from aers_host.config import load_config
 from aers_host.errors import AersError
 
 RESULTS = Path(__file__).parent / "results"
@@ -121,9 +121,10 @@ def write_sweep(folder: Path, duration: float, variants: int, scene: str) -> tup
 
 def _warm() -> int:
     """Runs on each worker: import the renderer and load every kernel."""
+    from aers_host import default_registry
     from aers_host.batch import _task
 
-    _task._warm_once()
+    _task._warm_once(default_registry(entry_points=False, store=False))
     return os.getpid()
 
 

@@ -27,10 +27,9 @@ import numpy as np
 import soundfile as sf
 import yaml
 
+from aers_host import default_registry, load_config
 from aers_host.cli._doctor import warm_kernels
-from aers_host.config import load_config
 from aers_host.graph import render
-from aers_host.plugins import default_registry
 
 SR = 48_000
 RESULTS = Path(__file__).parent / "results"

@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 import uvicorn
 
-from aers_host.config import load_config
-from aers_host.plugins import default_registry
+from aers_host import default_registry, load_config
 from aers_host.server import LiveRuntime, create_app, gil_switch_interval
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -39,11 +39,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aers_host import builtin_names, default_registry  # noqa: E402
 from aers_host.lv2 import load_lv2_plugin  # noqa: E402
 from aers_host.lv2._adopt import adopt_bundle, plan_adoption  # noqa: E402
 from aers_host.lv2._lilv import describe_bundle  # noqa: E402
 from aers_host.plugin_api import CheckContext, Processor  # noqa: E402
-from aers_host.plugins import BUILTIN_NAMES, PluginStore, default_registry  # noqa: E402
+from aers_host.plugins import PluginStore  # noqa: E402
 from aers_host.plugins._keyring import Keyring  # noqa: E402
 from aers_host.plugins._keys import generate_key, public_key_pem  # noqa: E402
 from aers_host.plugins._verified import VerifiedPlugin  # noqa: E402
@@ -110,7 +111,7 @@ def adopted_eq(folder: Path) -> VerifiedPlugin:
     key = generate_key()
     keyring = Keyring().with_key(public_key_pem(key.public_key()), "native", "bench")
     plan = plan_adoption(describe_bundle(BUNDLE, EQ_URI), "bench-lsp-eq")
-    adopt_bundle(plan, folder / "eq", key, reserved=BUILTIN_NAMES)
+    adopt_bundle(plan, folder / "eq", key, reserved=builtin_names())
     store = PluginStore(folder / "store", keyring=keyring, now=datetime.now(UTC))
     return store.verify_dir(folder / "eq")
 

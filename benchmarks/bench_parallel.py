@@ -46,10 +46,11 @@ import numpy as np
 import yaml
 from bench_chain import write_results
 
+from aers_host import default_registry
 from aers_host.cli._doctor import warm_kernels
 from aers_host.config import GraphConfig, ParsedDocument, load_config, validate_config_data
 from aers_host.graph import render
-from aers_host.plugins import StorePluginType, default_registry
+from aers_host.plugins import StorePluginType
 
 SR = 48_000
 

@@ -30,10 +30,9 @@ import soundfile as sf
 import yaml
 from bench_chain import FULL, SR, chain_config, pedalboard_board, write_results
 
+from aers_host import default_registry, load_config
 from aers_host._pipeline import render_run
 from aers_host.cli._doctor import warm_kernels
-from aers_host.config import load_config
-from aers_host.plugins import default_registry
 
 BLOCK = 512
 

@@ -40,10 +40,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aers_host import default_registry  # noqa: E402
 from aers_host.config import ParsedDocument, validate_config_data  # noqa: E402
 from aers_host.graph import Engine, build_plan  # noqa: E402
 from aers_host.plugin_api import CheckContext, Processor  # noqa: E402
-from aers_host.plugins import StorePluginType, default_registry  # noqa: E402
+from aers_host.plugins import StorePluginType  # noqa: E402
 from aers_host.plugins._verified import VerifiedPlugin  # noqa: E402
 from aers_host.sandbox import load_python_chain, load_python_plugin  # noqa: E402
 

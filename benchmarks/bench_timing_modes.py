@@ -30,10 +30,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aers_host import default_registry  # noqa: E402
 from aers_host._timing import OFFLINE, REALTIME, Timing  # noqa: E402
 from aers_host.config import ParsedDocument, validate_config_data  # noqa: E402
 from aers_host.graph import render  # noqa: E402
-from aers_host.plugins import StorePluginType, default_registry  # noqa: E402
+from aers_host.plugins import StorePluginType  # noqa: E402
 from aers_host.plugins._verified import VerifiedPlugin  # noqa: E402
 
 SOURCE = b"""import numpy as np

@@ -40,7 +40,7 @@ def builtin_registry() -> Registry:
     An installed package or a developer's plugin store cannot change what a test builds.
     A test that needs more types builds its own mapping: ``{**registry, name: type}``.
     """
-    from aers_host.plugins import default_registry
+    from aers_host import default_registry
 
     return MappingProxyType(dict(default_registry(entry_points=False, store=False)))
 

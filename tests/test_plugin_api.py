@@ -13,8 +13,7 @@ import pytest
 from fake_dist import install_distribution
 
 import aers_host.plugin_api as api
-from aers_host import Graph, render
-from aers_host.plugins import collect, make_plugin_manager
+from aers_host import Graph, default_registry, render
 
 #: The promised names of PLUGIN_API_VERSION 1.0. Changing this set is an API change: bump
 #: the version (docs/plugin-api.md, "Versioning") in the same commit.
@@ -28,6 +27,8 @@ SURFACE_1_0 = {
     "ChannelError",
     "CheckContext",
     "EventGenerator",
+    "NO_TRAITS",
+    "NodeTraits",
     "NodeType",
     "ParamEvent",
     "ParamIssue",
@@ -67,14 +68,15 @@ def test_every_public_name_is_documented() -> None:
 
 
 def test_every_name_resolves_to_what_the_host_uses() -> None:
-    from aers_host import _nodetype, _processor
+    from aers_host import _hooks, _nodetype, _processor
     from aers_host.plugins import hookspecs
 
     for name in api.__all__:
         assert getattr(api, name) is not None, name
     assert api.NodeType is _nodetype.NodeType
     assert api.ProcessorBase is _processor.ProcessorBase
-    assert api.hookimpl is hookspecs.hookimpl
+    assert api.hookimpl is _hooks.hookimpl is hookspecs.hookimpl
+    assert api.NodeTraits is _nodetype.NodeTraits and _nodetype.NodeTraits() == api.NO_TRAITS
     assert api.ENTRY_POINT_GROUP == "aers.plugins"
     assert (api.include_dir() / "aers_plugin.h").is_file()
     with pytest.raises(AttributeError, match="no attribute 'NodeRegistry'"):
@@ -100,9 +102,7 @@ def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_a_package_written_against_the_api_renders_in_a_graph(acme: str) -> None:
-    pm = make_plugin_manager()
-    pm.load_setuptools_entrypoints(api.ENTRY_POINT_GROUP)
-    registry = collect(pm)
+    registry = default_registry(store=False)  # built-ins and the entry-point packages
     assert registry.source("acme-trim") == f"entry-point:{acme}"
 
     graph = Graph(sample_rate=48000, block_size=64, registry=registry)
@@ -121,16 +121,15 @@ def test_a_package_written_against_the_api_renders_in_a_graph(acme: str) -> None
 def test_the_api_node_types_checks_reach_the_user(acme: str) -> None:
     from aers_host.errors import ConfigError
 
-    pm = make_plugin_manager()
-    pm.load_setuptools_entrypoints(api.ENTRY_POINT_GROUP)
-    graph = Graph(registry=collect(pm))
+    registry = default_registry(store=False)
+    graph = Graph(registry=registry)
     with pytest.raises(ConfigError, match=r"params\.gain"):
         graph.add("acme-trim", gain=5)  # the ParamSpec's range, in the schema
     graph.add("acme-trim", gain=3)
     with pytest.raises(ConfigError, match=r"params\.gain: must not be 3"):  # a ParamIssue
         graph.config()
 
-    graph = Graph(registry=collect(pm))
+    graph = Graph(registry=registry)
     stereo = graph.add("sine", channels=2)
     trim = graph.add("acme-trim")
     graph.connect(stereo, trim)

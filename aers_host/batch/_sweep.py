@@ -127,7 +127,7 @@ def load_sweep(path: str | Path, *, registry: Mapping[str, NodeType] | None = No
         ConfigError: every problem found in the sweep, the base config or any variant.
     """
     if registry is None:
-        from ..plugins import default_registry
+        from .._builtins import default_registry
 
         registry = default_registry()
     file = Path(path)

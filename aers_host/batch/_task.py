@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from .._builtins import default_registry
 from .._features import health_of
 from .._json import dumps
 from .._paths import fsync_dir
@@ -43,7 +44,7 @@ from ..events import scheduler_for_config
 from ..graph import RenderResult, fallback_lines, node_health, render, render_metrics
 from ..io import read_audio
 from ..metrics import integrated_loudness, sample_peak_db
-from ..plugins import default_registry
+from ..plugins import NodeRegistry
 from ._summary import finite_or_none, row_metrics
 
 #: The file whose presence marks a finished variant.
@@ -55,7 +56,7 @@ _warm_lock = threading.Lock()
 _warmed = False
 
 
-def _warm_once() -> None:
+def _warm_once(registry: NodeRegistry) -> None:
     """Load every DSP kernel once per worker process, before its first render.
 
     Without it the first variant on each worker loads numba code inside its block loop,
@@ -67,7 +68,7 @@ def _warm_once() -> None:
             from ..dsp import warm_kernels
             from ..graph import _kernels
 
-            warm_kernels()
+            warm_kernels(registry.values())
             _kernels.warm()
             _warmed = True
 
@@ -147,7 +148,7 @@ def describe_error(err: BaseException) -> str:
 
 def _render(vid: str, config_json: str, base_file: Path, out_dir: Path) -> dict[str, Any]:
     registry = default_registry()  # built here, on the worker: store plugins re-verified now
-    _warm_once()
+    _warm_once(registry)
     doc = ParsedDocument(json.loads(config_json), str(base_file))
     config = validate_config_data(doc, registry=registry, base_dir=base_file.parent)
     staging = out_dir / f"{vid}{PARTIAL_INFIX}{uuid.uuid4().hex}"

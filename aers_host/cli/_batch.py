@@ -68,8 +68,8 @@ def batch(
     Exit 0 when every variant is done or skipped, 1 when any failed (each is in summary.csv).
     """
     require_extra("batch", "aers batch")
+    from .._builtins import default_registry
     from ..batch import load_sweep, parse_scheduler
-    from ..plugins import default_registry
 
     kind = parse_scheduler(scheduler)
     if workers is not None and "://" in kind:

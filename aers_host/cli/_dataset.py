@@ -69,7 +69,7 @@ def prepare_stems(
     if scheduler is None:
         hint = "add `events:` or `scene: FILE.jsonl`"
         raise ConfigError([Problem(cfg.file, 0, "events", "no events to make stems of", hint)])
-    found = nonlinear_nodes(cfg, scheduler.targets())
+    found = nonlinear_nodes(cfg, registry, scheduler.targets())
     if mode == "exact" and found:
         raise NonlinearStemsError(cfg.file, found)
     return scheduler

@@ -15,14 +15,14 @@ from ._app import app, out_console, print_json
 
 def warm_kernels() -> float:
     """Compile every numba kernel once (cached on disk); return the seconds it took."""
-    from .. import events, metrics
-    from ..dsp import warm_kernels as warm_dsp
+    from .. import metrics
+    from .._builtins import BUILTIN_TYPES
+    from ..dsp import warm_kernels as warm_node_types
     from ..graph import _kernels
 
     t0 = time.perf_counter()
     _kernels.warm()
-    warm_dsp()
-    events.warm_kernels()
+    warm_node_types(BUILTIN_TYPES)
     metrics.warm_kernels()
     return time.perf_counter() - t0
 

@@ -133,9 +133,9 @@ def record(
 
     Offline timing, as aers render: exit 1, after writing, if a node played fallback audio.
     """
+    from .._builtins import default_registry
     from .._timing import Timing
     from ..graph import plan_fallback_lines, render
-    from ..plugins import default_registry
     from ._graph import _load, report_fallback
 
     registry = default_registry()

@@ -92,8 +92,8 @@ def _load(
     require_length: bool = False,
 ) -> GraphConfig:
     """Load CONFIG with the CLI overrides (the registry is built once per command)."""
+    from .._builtins import default_registry
     from ..config import load_config
-    from ..plugins import default_registry
 
     overrides: dict[str, Any] = {}
     if block_size is not None:
@@ -125,9 +125,9 @@ def validate(config: ConfigArg, as_json: JsonOpt = False) -> None:
     Checks what `render` would refuse too (no duration with an endless source). Warnings
     (audio that reaches no output) are printed prefixed `warning:` and leave the exit at 0.
     """
+    from .._builtins import default_registry
     from ..config import inspect_config
     from ..events import events_for_config  # the scene too: parsed, not rendered
-    from ..plugins import default_registry
 
     warnings: tuple[Problem, ...] = ()
     try:
@@ -196,8 +196,8 @@ def graph(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the processing order, each node's latency and the graph's total latency."""
+    from .._builtins import default_registry
     from ..graph import build_plan, describe
-    from ..plugins import default_registry
 
     registry = default_registry()
     cfg = _load(config, block_size, registry=registry)
@@ -308,10 +308,10 @@ def render_command(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from .._builtins import default_registry
     from .._pipeline import render_run
     from .._timing import Timing
     from ..graph import fallback_lines
-    from ..plugins import default_registry
     from ._dataset import prepare_stems, stem_mode, write_stems
 
     if report:

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from .._builtins import builtin_names
 from ..errors import PluginError, PluginValidationError
-from ..plugins import builtin_names
 from ..plugins._keys import key_id, load_private_key, read_key_file
 from ._app import err_console, out_console
 from ._keys import PassphraseEnv, read_passphrase, say

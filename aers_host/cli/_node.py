@@ -79,7 +79,7 @@ def serve(
     """Serve processor chains to `remote` graph nodes until interrupted."""
     if transport is Transport.websocket:
         require_extra("remote", "aers node serve")
-    from ..plugins import default_registry
+    from .._builtins import default_registry
     from ..remote import MIN_TOKEN_LENGTH, Chain, ChainError, NodeServer
 
     if token is None and token_env and token_env not in os.environ:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from .._builtins import builtin_names, default_registry
 from .._paths import atomic_write
 from ..errors import ManifestError, PluginError, PluginValidationError
 from ..plugins import (
@@ -25,8 +26,6 @@ from ..plugins import (
     NodeRegistry,
     PluginStore,
     StorePluginType,
-    builtin_names,
-    default_registry,
     entry_point_names,
     load_keyring,
     read_plugin_dir,
@@ -170,7 +169,7 @@ def _check_code(name: str, kind: str, entry: str, files: Mapping[str, bytes]) ->
 @plugin_app.command("verify")
 def verify(plugin_dir: PluginDir) -> None:
     """Check signature, every file, expiry, name and code; exit 1 listing every problem."""
-    plugin = PluginStore().verify_dir(plugin_dir)
+    plugin = PluginStore(reserved=builtin_names()).verify_dir(plugin_dir)
     if plugin.kind == "python":
         from ..sandbox import check_plugin_files
 
@@ -326,7 +325,7 @@ def _reload(name: str, url: str | None, token: str | None) -> None:
 @plugin_app.command("remove")
 def remove(name: Annotated[str, typer.Argument(help="Installed plugin name.")]) -> None:
     """Uninstall a plugin from the store."""
-    PluginStore().remove(name)
+    PluginStore(reserved=builtin_names()).remove(name)
     say(err_console, f"removed {name}")
 
 

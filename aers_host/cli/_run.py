@@ -145,7 +145,7 @@ def run_command(
     With --jack, JACK's clock paces the run and the graph is heard: outputs play to JACK
     ports, inputs record from them (docs/live-audio.md).
     """
-    from ..plugins import default_registry
+    from .._builtins import default_registry
 
     registry = default_registry()
     if jack:

@@ -152,9 +152,9 @@ def _serve(
     connect: bool = False,
     threads: str | None = None,
 ) -> None:
+    from .._builtins import default_registry
     from ..config import load_config
     from ..dsp import warm_kernels
-    from ..plugins import default_registry
     from ..server import (
         Autosaver,
         LiveRuntime,
@@ -173,7 +173,7 @@ def _serve(
     cfg = with_threads(load_config(config, registry=registry, overrides=overrides), threads)
     if device is not None:
         device.check_rate(cfg.sample_rate, str(config))
-    warm_kernels()  # so a live edit never compiles a DSP kernel on the audio thread
+    warm_kernels(registry.values())  # a live edit never compiles a kernel on the audio thread
     runtime = LiveRuntime.from_config(cfg, registry, crossfade_ms=crossfade_ms)
     if record is not None:
         runtime.recorder = Recorder.for_view(runtime.view, record_seconds)

@@ -33,9 +33,9 @@ def save(
     note: Annotated[str, typer.Option("--note", help="A note shown by `list`.")] = "",
 ) -> None:
     """Store CONFIG with every node's initial state as session NAME, at sample 0."""
+    from .._builtins import default_registry
     from ..config import load_config
     from ..graph import Engine, build_plan
-    from ..plugins import default_registry
     from ..session import SessionStore, session_from_state
 
     registry = default_registry()
@@ -59,7 +59,7 @@ def load(
     as_json: JsonOpt = False,
 ) -> None:
     """Check session NAME: its config still validates and its plugins still match; show it."""
-    from ..plugins import default_registry
+    from .._builtins import default_registry
     from ..session import (
         SessionStore,
         check_plugins,
@@ -160,7 +160,7 @@ def import_(
     ] = None,
 ) -> None:
     """Validate a session YAML file (config included) and store it as a new version."""
-    from ..plugins import default_registry
+    from .._builtins import default_registry
     from ..session import SessionStore, import_yaml
 
     session = import_yaml(file, registry=default_registry(), name=name)

@@ -16,7 +16,7 @@ from ._validate import Inspection, inspect_document
 def load_config(
     path: str | Path,
     *,
-    registry: Mapping[str, NodeType] | None = None,
+    registry: Mapping[str, NodeType],
     overrides: Mapping[str, Any] | None = None,
     require_length: bool = False,
 ) -> GraphConfig:
@@ -24,7 +24,8 @@ def load_config(
 
     Args:
         path: the config file; relative paths inside it resolve against its folder.
-        registry: node types to accept (default: built-ins, entry points and the store).
+        registry: node types to accept (``aers_host.default_registry()``: built-ins,
+            entry points and the store; ``aers_host.load_config`` passes it by default).
         overrides: top-level keys that replace the file's (CLI ``--block-size``,
             ``--duration``), validated like the rest.
         require_length: also refuse what a render would: no ``duration`` while some
@@ -41,7 +42,7 @@ def load_config(
 def inspect_config(
     path: str | Path,
     *,
-    registry: Mapping[str, NodeType] | None = None,
+    registry: Mapping[str, NodeType],
     overrides: Mapping[str, Any] | None = None,
     require_length: bool = False,
 ) -> Inspection:
@@ -61,7 +62,7 @@ def inspect_config(
 def validate_config_data(
     doc: ParsedDocument,
     *,
-    registry: Mapping[str, NodeType] | None = None,
+    registry: Mapping[str, NodeType],
     overrides: Mapping[str, Any] | None = None,
     base_dir: Path | None = None,
 ) -> GraphConfig:
@@ -75,15 +76,11 @@ def validate_config_data(
 
 def _inspect(
     doc: ParsedDocument,
-    registry: Mapping[str, NodeType] | None,
+    registry: Mapping[str, NodeType],
     overrides: Mapping[str, Any] | None,
     base_dir: Path,
     require_length: bool,
 ) -> Inspection:
-    if registry is None:
-        from ..plugins import default_registry
-
-        registry = default_registry()
     if overrides and isinstance(doc.data, dict):
         doc = ParsedDocument({**doc.data, **overrides}, doc.file, doc.lines)
     try:

@@ -7,8 +7,9 @@ out only where its input is missing or already reported (it would just echo that
 2. per node: known ``type`` (did-you-mean), its params schema, its semantic checks
    (Nyquist, files that exist) on the params the schema accepted, its automation;
 3. per connection: both ends exist, sources take no input, sinks give no output;
-4. the whole graph: cycles only through delays (on every connection whose ends exist);
-   feedback delays at least a block long (for delays whose params are well-formed); and,
+4. the whole graph: cycles only through nodes whose type can close a loop (traits
+   ``feedback_delay``: the ``delay``), on every connection whose ends exist; such
+   feedback delays at least a block long (where their params are well-formed); and,
    when every node's type and params are sound and every connection's ends exist, the
    channel counts at every input, naming every node with no input at all;
 5. for ``require_length`` (``aers validate`` and ``render``): a graph with no ``duration``
@@ -24,16 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._automation import Lane, Point, parse_point
+from .._channels import ChannelMismatch, NodeChannelError, infer_channels
 from .._hints import did_you_mean
+from .._length import DURATION_HINT, SourceEnd, endless_reason
 from .._limits import MAX_THREADS
 from .._nodetype import CheckContext, NodeType
 from .._seeds import SEED_KEY, derive_seed, takes_seed
-from ..dsp import delay_samples
+from .._topology import CycleError, Edge, Topology, loop_closers, plan_topology
 from ..errors import ConfigError, Problem
-from ..graph._automation import Lane, Point, parse_point
-from ..graph._channels import ChannelMismatch, NodeChannelError, infer_channels
-from ..graph._length import DURATION_HINT, SourceEnd, endless_reason
-from ..graph._topology import CycleError, Edge, Topology, plan_topology
 from ._model import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_SAMPLE_RATE,
@@ -126,9 +126,11 @@ def inspect_document(
     raw_nodes: dict[str, Any] = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
     checked = _check_nodes(raw_nodes, registry, ctx, out, _int_or(data.get("seed"), 0))
     raw_connections = data.get("connections") or []
-    connections, ends_ok = _check_connections(raw_connections, raw_nodes, checked.types, out)
+    connections, ends_ok = _check_connections(
+        raw_connections, raw_nodes, checked.types, _keyed_types(registry), out
+    )
     edges = [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in connections]
-    topology = _check_cycles(raw_nodes, edges, out)
+    topology = _check_cycles(raw_nodes, checked.types, edges, out)
     if topology is not None:
         _check_feedback(checked, topology, ctx, out)
         if ends_ok and checked.all_sound(raw_nodes):
@@ -330,6 +332,7 @@ def _check_connections(
     raw_connections: Any,
     raw_nodes: Mapping[str, Any],
     types: Mapping[str, NodeType],
+    keyed: str,
     out: _Collector,
 ) -> tuple[list[ConnectionSpec], bool]:
     """The well-formed connections, and whether every connection is sound.
@@ -366,12 +369,12 @@ def _check_connections(
         if (
             raw.get("port") == "sidechain"
             and dst_type is not None
-            and not getattr(dst_type, "sidechain", False)
+            and not dst_type.traits.sidechain
         ):
             out.add(
                 join_path(path, "port"),
                 f"{raw['to']!r} ({dst_type.name}) has no side-chain input",
-                "side-chain a `compressor` or a `duck`, or use port: main",
+                f"side-chain {keyed or 'a node that has one'}, or use port: main",
             )
         if raw.get("tap") == "pre" and src_type is not None and src_type.role == "source":
             out.add(
@@ -400,20 +403,21 @@ def _check_connections(
     return connections, sound
 
 
-def _check_cycles(
-    raw_nodes: Mapping[str, Any], edges: list[Edge], out: _Collector
-) -> Topology | None:
-    """The plan's order, or None after reporting a cycle that no ``delay`` node breaks.
+def _keyed_types(registry: Mapping[str, NodeType]) -> str:
+    """The types that take a side-chain, for the hint: "a `compressor` or a `duck`"."""
+    return " or ".join(f"a `{name}`" for name, t in registry.items() if t.traits.sidechain)
 
-    Works from the raw nodes, so a node whose params are wrong still counts as a delay.
+
+def _check_cycles(
+    raw_nodes: Mapping[str, Any], types: Mapping[str, NodeType], edges: list[Edge], out: _Collector
+) -> Topology | None:
+    """The plan's order, or None after reporting a cycle that no delay node breaks.
+
+    Works from every node of a known type, so one whose params are wrong still counts as
+    a delay.
     """
-    delays = {
-        node_id
-        for node_id, raw in raw_nodes.items()
-        if isinstance(raw, dict) and raw.get("type") == "delay"
-    }
     try:
-        return plan_topology(list(raw_nodes), edges, delays)
+        return plan_topology(list(raw_nodes), edges, loop_closers(types))
     except CycleError as err:
         last, first = err.cycle[-1], err.cycle[0]
         closing = next(e.index for e in edges if e.src == last and e.dst == first)
@@ -430,9 +434,10 @@ def _check_feedback(
 ) -> None:
     """A delay closing a loop must hold at least a block (well-formed delays only)."""
     for node_id in topology.feedback_nodes:
-        if node_id not in checked.well_formed:
+        feedback_delay = checked.types[node_id].traits.feedback_delay
+        if node_id not in checked.well_formed or feedback_delay is None:
             continue  # its params problem is reported; its length is unknown
-        length = delay_samples(checked.nodes[node_id].params, ctx.sample_rate)
+        length = feedback_delay(checked.nodes[node_id].params, ctx.sample_rate)
         if length < ctx.block_size:
             out.add(
                 join_path("nodes", node_id, "params"),
@@ -449,7 +454,7 @@ def _check_length(checked: _Nodes, out: _Collector) -> None:
         if node_type.role != "source":
             continue
         params = checked.nodes[node_id].params
-        ends = getattr(node_type, "ends", None)
+        ends = node_type.traits.ends
         sources.append(
             SourceEnd(
                 node_id,

@@ -15,7 +15,6 @@ from ._jams import (
     scene_jams,
 )
 from ._linearity import (
-    LINEAR_TYPES,
     NonlinearNode,
     NonlinearStemsError,
     event_reach,
@@ -25,7 +24,6 @@ from ._stems import STEM_MODES, TOLERANCE_DBFS, StemMode, StemsReport, peak_dbfs
 
 __all__ = [
     "ANNOTATION_FORMAT",
-    "LINEAR_TYPES",
     "NAMESPACE",
     "STEM_MODES",
     "TOLERANCE_DBFS",

@@ -41,6 +41,7 @@ import jams
 
 from .. import __version__
 from ..errors import ConfigError, Problem
+from ..graph._sinks import OUTPUT
 
 if TYPE_CHECKING:
     from ..config import GraphConfig
@@ -147,7 +148,7 @@ def scene_jams(
     """
     rate = report.sample_rate
     outputs = sorted({step["node"] for e in report.entries for step in e.get("path") or ()})
-    outputs = [o for o in outputs if o in config.nodes and config.nodes[o].type == "output"]
+    outputs = [o for o in outputs if o in config.nodes and config.nodes[o].type == OUTPUT.name]
     jam = jams.JAMS()
     jam.file_metadata.duration = report.frames / rate
     jam.file_metadata.title = config_path.stem if config_path else Path(config.file).stem

@@ -11,12 +11,12 @@ Invariants:
 
 * "Reaches" follows every connection out of an event target — main, side-chain and
   feedback — so a ducker keyed by dialogue counts as on the dialogue's path.
-* Only built-in types known to be linear pass. Plugins (sandboxed or native) and remote
-  nodes are of unknown linearity and count as nonlinear; a bypassed or muted node is
-  linear whatever its type (identity or silence).
+* Only types that declare themselves linear (``NodeTraits.linear``) pass. Plugins
+  (sandboxed or native) and remote nodes are of unknown linearity and count as
+  nonlinear; a bypassed or muted node is linear whatever its type (identity or silence).
 
 Example:
-    >>> nonlinear_nodes(cfg, {"sfx"})                                   # doctest: +SKIP
+    >>> nonlinear_nodes(cfg, registry, {"sfx"})                         # doctest: +SKIP
     [NonlinearNode(id='sfx_comp', type='compressor', reason='level-dependent gain')]
 """
 
@@ -26,23 +26,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from .._nodetype import NodeType
 from ..errors import GraphError
 
 if TYPE_CHECKING:
     from ..config import GraphConfig
 
-#: Built-in node types whose output is a linear function of their inputs.
-LINEAR_TYPES: Final = frozenset(
-    {"gain", "eq", "delay", "pan", "mix", "reverb", "meter", "output", "events"}
-)
-
-#: Why a known nonlinear type is nonlinear (anything else unknown is "unknown linearity").
-_REASONS: Final[Mapping[str, str]] = {
-    "compressor": "level-dependent gain",
-    "limiter": "level-dependent gain",
-    "duck": "gain keyed by its side-chain",
-    "remote": "remote chain of unknown linearity",
-}
+#: The reason given for a type that declares none (plugins).
+UNKNOWN_LINEARITY: Final = "plugin of unknown linearity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +84,14 @@ def event_reach(config: GraphConfig, targets: Collection[str]) -> frozenset[str]
     return frozenset(seen)
 
 
-def nonlinear_nodes(config: GraphConfig, targets: Collection[str]) -> list[NonlinearNode]:
+def nonlinear_nodes(
+    config: GraphConfig, registry: Mapping[str, NodeType], targets: Collection[str]
+) -> list[NonlinearNode]:
     """The nodes reached from ``targets`` that are not linear, in config order.
 
     Args:
         config: the validated config.
+        registry: its node types (each declares whether it is linear).
         targets: the event target node ids.
 
     Returns:
@@ -106,11 +100,12 @@ def nonlinear_nodes(config: GraphConfig, targets: Collection[str]) -> list[Nonli
     reach = event_reach(config, targets)
     found = []
     for node_id, spec in config.nodes.items():
-        if node_id not in reach or spec.type in LINEAR_TYPES:
+        traits = registry[spec.type].traits
+        if node_id not in reach or traits.linear:
             continue
         if spec.options.get("bypass") or spec.options.get("mute"):
             continue
-        reason = _REASONS.get(spec.type, "plugin of unknown linearity")
+        reason = traits.nonlinear_reason or UNKNOWN_LINEARITY
         found.append(NonlinearNode(node_id, spec.type, reason))
     return found
 

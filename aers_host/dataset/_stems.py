@@ -199,7 +199,7 @@ def render_stems(
             [Problem(config.file, 0, "events", "no events to make stems of", "add `events:`")]
         )
     targets = scheduler.targets()
-    nonlinear = nonlinear_nodes(config, targets)
+    nonlinear = nonlinear_nodes(config, registry, targets)
     if mode == "exact" and nonlinear:
         raise NonlinearStemsError(config.file, nonlinear)
     scheduler.reset()

@@ -27,7 +27,9 @@ if TYPE_CHECKING:  # the graph package loads numba: only the CLI command that ru
     from ..graph import BlockTimings, Engine, NodeRuntime, Plan
     from ..graph._input import InputSource
 
-#: Node types whose audio the device feeds and plays.
+#: Names of the two node types whose audio the device feeds and plays (``graph.INPUT``,
+#: ``graph.OUTPUT``), written out because importing the device must not load the graph;
+#: ``tests/test__builtins.py`` checks they agree.
 INPUT_TYPE, OUTPUT_TYPE = "input", "output"
 
 

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from .._nodetype import BuiltinNodeType, ChannelError, CheckContext
+from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, NodeTraits
 from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
 from ._common import db_to_lin, kernel, numeric_values, state_array, time_constant
+from ._warm import warm_processor
 
 #: Smoother distance below which the gain snaps to its target (-180 dB: inaudible).
 _SNAP = 1e-9
@@ -383,6 +384,7 @@ GAIN = BuiltinNodeType(
     factory=_gain_factory,
     specs=Gain.PARAMS,
     extra_properties={"invert": {"type": "boolean", "default": False}},
+    traits=NodeTraits(linear=True, warm=lambda: warm_processor(Gain(), 2, 2)),
 )
 MIX = BuiltinNodeType(
     name="mix",
@@ -390,6 +392,9 @@ MIX = BuiltinNodeType(
     summary="bus: sums its inputs and applies a gain",
     factory=lambda params, ctx: Mix(**numeric_values(params, Mix.PARAMS)),
     specs=Mix.PARAMS,
+    traits=NodeTraits(
+        linear=True, metered=True, warm=lambda: warm_processor(Mix(gain_db=-6.0), 2, 2)
+    ),
 )
 PAN = BuiltinNodeType(
     name="pan",
@@ -399,10 +404,12 @@ PAN = BuiltinNodeType(
     specs=Pan.PARAMS,
     extra_properties={"law": {"enum": ["constant_power"], "default": "constant_power"}},
     channels=pan_channels,
+    traits=NodeTraits(linear=True, warm=lambda: warm_processor(Pan(), 1, 2)),
 )
 METER = BuiltinNodeType(
     name="meter",
     role="processor",
     summary="pass-through peak/RMS meter",
     factory=lambda params, ctx: Meter(),
+    traits=NodeTraits(linear=True, metered=True, warm=lambda: warm_processor(Meter(), 2, 2)),
 )

@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from .._nodetype import BuiltinNodeType, CheckContext
+from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits
 from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
 from ._common import kernel, load_state_array, numeric_values, state_array
+from ._warm import WARM_FRAMES, warm_processor
 
 #: Longest delay accepted, in samples (about 87 s at 48 kHz).
 MAX_DELAY_SAMPLES = 1 << 22
@@ -243,6 +244,34 @@ class Delay(ProcessorBase):
             self._pos = int(state.get("pos", 0)) % self._line.shape[1]
 
 
+#: ``mix`` when the params leave it out.
+_DEFAULT_MIX: float = next(spec.default for spec in Delay.PARAMS if spec.name == "mix")
+
+
+def onset_samples(params: Mapping[str, Any], sample_rate: int) -> int:
+    """[any-thread] Samples the node moves an input's *first* sample by (its latency is 0).
+
+    With ``mix = 1`` (the default) only the wet signal leaves the node, so the onset
+    leaves :func:`delay_samples` later. With any dry share (``mix < 1``) the input leaves
+    at once, the echo follows later: the onset is the dry one, delay 0. The configured
+    ``mix`` counts; automating it across 1 during a render is not followed.
+
+    Example:
+        >>> onset_samples({"samples": 100}, 48000), onset_samples({"ms": 1, "mix": 0.5}, 48000)
+        (100, 0)
+    """
+    mix = float(params.get("mix", _DEFAULT_MIX))
+    return delay_samples(params, sample_rate) if mix >= 1.0 else 0
+
+
+def _warm() -> None:
+    """Both process paths, then the two-phase feedback API a loop uses."""
+    proc = Delay(2 * WARM_FRAMES, feedback=0.5, mix=0.5)
+    inp, out = warm_processor(proc, 2, 2)
+    proc.feedback_read(inp, out, 2 * WARM_FRAMES, ())
+    proc.feedback_write(inp)
+
+
 def _delay_factory(params: Mapping[str, Any], ctx: CheckContext) -> Delay:
     ms = None if params.get("samples") is not None else params.get("ms")
     proc = Delay(int(params.get("samples", 0)), ms=None if ms is None else float(ms))
@@ -262,4 +291,7 @@ DELAY = BuiltinNodeType(
         "ms": {"type": "number", "minimum": 0, "maximum": 60000},
     },
     schema_extra={"not": {"required": ["samples", "ms"]}},
+    traits=NodeTraits(
+        linear=True, feedback_delay=delay_samples, onset_delay=onset_samples, warm=_warm
+    ),
 )

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .._jit import kernel_from
-from .._nodetype import BuiltinNodeType, CheckContext
+from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits
 from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
 from ._common import (
     db_to_lin,
@@ -46,6 +46,7 @@ from ._common import (
     save_arrays,
     time_constant,
 )
+from ._warm import warm_processor
 
 # Its module defines numba intrinsics at import, so it loads when a kernel here compiles.
 exp = kernel_from("aers_host.dsp._vecmath", "exp")
@@ -365,6 +366,12 @@ def _limiter_factory(params: Mapping[str, Any], ctx: CheckContext) -> Limiter:
     return Limiter(lookahead_ms=float(params.get("lookahead_ms", 5.0)), **values)
 
 
+def _warm_compressor() -> None:
+    """Both detectors and the soft knee, stereo-linked and mono."""
+    warm_processor(Compressor(), 2, 2)
+    warm_processor(Compressor(detector="rms", knee_db=6.0), 1, 1)
+
+
 COMPRESSOR = BuiltinNodeType(
     name="compressor",
     role="processor",
@@ -372,7 +379,9 @@ COMPRESSOR = BuiltinNodeType(
     factory=_compressor_factory,
     specs=Compressor.PARAMS,
     extra_properties={"detector": {"enum": ["peak", "rms"], "default": "peak"}},
-    sidechain=True,
+    traits=NodeTraits(
+        nonlinear_reason="level-dependent gain", sidechain=True, warm=_warm_compressor
+    ),
 )
 LIMITER = BuiltinNodeType(
     name="limiter",
@@ -384,4 +393,8 @@ LIMITER = BuiltinNodeType(
         "lookahead_ms": {"type": "number", "minimum": 0, "maximum": 50, "default": 5,
                          "description": "lookahead (= latency) [ms]"},
     },
+    traits=NodeTraits(
+        nonlinear_reason="level-dependent gain",
+        warm=lambda: warm_processor(Limiter(lookahead_ms=1.0), 2, 2),
+    ),
 )

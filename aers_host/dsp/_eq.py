@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .._nodetype import BuiltinNodeType, CheckContext, ParamIssue
+from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits, ParamIssue
 from .._processor import Buffer, ParamEvent, ProcessorBase, compiled
 from ..errors import SessionError
 from ._common import kernel, load_state_array, state_array
+from ._warm import warm_processor
 
 BAND_TYPES = ("peak", "lowshelf", "highshelf", "lowpass", "highpass", "bandpass", "notch")
 _DEFAULT_Q = 0.707
@@ -284,4 +285,10 @@ EQ = BuiltinNodeType(
     factory=lambda params, ctx: Eq(params.get("bands", ())),
     extra_properties={"bands": {"type": "array", "items": _BAND_SCHEMA, "maxItems": 64}},
     checker=check_eq,
+    traits=NodeTraits(
+        linear=True,
+        warm=lambda: warm_processor(
+            Eq([{"type": "peak", "freq": 1000.0, "gain_db": 3.0}]), 2, 2
+        ),
+    ),
 )

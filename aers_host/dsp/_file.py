@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
+from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, NodeTraits, ParamIssue
 from .._processor import Buffer, ParamSpec, ProcessorBase, compiled
 from ..errors import AudioIOError
 from ..io import audio_info, read_audio
@@ -173,5 +173,5 @@ FILE = BuiltinNodeType(
     required=("path",),
     checker=check_file,
     channels=file_channels,
-    ends=lambda params: not params.get("loop", False),
+    traits=NodeTraits(ends=lambda params: not params.get("loop", False)),
 )

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from .._nodetype import BuiltinNodeType, ChannelError, CheckContext
+from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, NodeTraits
 from .._processor import Buffer, ParamSpec, ProcessorBase, compiled
 from ._common import kernel, load_arrays, numeric_values, save_arrays
+from ._warm import warm_processor
 
 COMB_TUNINGS = (1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617)
 ALLPASS_TUNINGS = (556, 441, 341, 225)
@@ -288,6 +289,12 @@ def reverb_channels(
     return input_channels
 
 
+def _warm() -> None:
+    """Stereo and mono: the tank is compiled for both widths."""
+    warm_processor(Reverb(), 2, 2)
+    warm_processor(Reverb(), 1, 1)
+
+
 REVERB = BuiltinNodeType(
     name="reverb",
     role="processor",
@@ -295,4 +302,5 @@ REVERB = BuiltinNodeType(
     factory=lambda params, ctx: Reverb(**numeric_values(params, Reverb.PARAMS)),
     specs=Reverb.PARAMS,
     channels=reverb_channels,
+    traits=NodeTraits(linear=True, warm=_warm),
 )

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .._jit import kernel_from
-from .._nodetype import BuiltinNodeType, CheckContext, ParamIssue
+from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits, ParamIssue
 from .._processor import Buffer, ParamSpec, ProcessorBase
 from ._common import (
     CHANNELS_PROPERTY,
@@ -36,6 +36,7 @@ from ._common import (
     state_array,
 )
 from ._eq import nyquist_issue
+from ._warm import warm_processor
 
 #: Its module defines numba intrinsics at import, so it loads when the sine kernel compiles.
 sin_turns = kernel_from("aers_host.dsp._vecmath", "sin_turns")
@@ -266,6 +267,7 @@ SINE = BuiltinNodeType(
     extra_properties={"channels": CHANNELS_PROPERTY},
     checker=check_sine,
     channels=source_channels,
+    traits=NodeTraits(warm=lambda: warm_processor(Sine(channels=2), 0, 2)),
 )
 NOISE = BuiltinNodeType(
     name="noise",
@@ -280,6 +282,7 @@ NOISE = BuiltinNodeType(
         "channels": CHANNELS_PROPERTY,
     },
     channels=source_channels,
+    traits=NodeTraits(warm=lambda: warm_processor(Noise(channels=2, color="pink"), 0, 2)),
 )
 IMPULSE = BuiltinNodeType(
     name="impulse",
@@ -293,4 +296,5 @@ IMPULSE = BuiltinNodeType(
         "channels": CHANNELS_PROPERTY,
     },
     channels=source_channels,
+    traits=NodeTraits(warm=lambda: warm_processor(Impulse(channels=1), 0, 1)),
 )

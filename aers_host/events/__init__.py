@@ -1,8 +1,7 @@
 """Scene events: model, procedural generators, sample-accurate scheduler, logs and replay.
 
-The ``events`` and ``duck`` node types reach the registry through
-:func:`aers_register_processors` (``aers_host._builtins`` calls it, so they count as
-built-ins). Generators from plugin packages join the built-ins through the
+The ``events`` and ``duck`` node types are built-ins, registered in
+``aers_host._builtins``. Generators from plugin packages join the built-ins through the
 ``aers_register_event_generators`` hook: :func:`collect_generators` gathers them.
 
 Typical use (what ``aers render`` and ``aers events record`` do)::
@@ -17,7 +16,6 @@ from .._seeds import derive_seed as derived_seed
 from ._generators import BUILTIN_GENERATORS, BuiltinGenerator, EventGenerator
 from ._hooks import (
     aers_register_event_generators,
-    aers_register_processors,
     collect_generators,
     default_generators,
 )
@@ -25,10 +23,8 @@ from ._model import Event, parse_events
 from ._nodes import (
     DUCK_NODE,
     EVENTS_NODE,
-    SIDECHAIN_NODE_TYPES,
     Duck,
     EventsSource,
-    warm_kernels,
 )
 from ._replay import EventLog, path_offsets, read_event_log, write_event_log
 from ._scene import events_from_config, load_scene
@@ -46,7 +42,6 @@ __all__ = [
     "DUCK_NODE",
     "EVENTS_NODE",
     "SCENE_KINDS",
-    "SIDECHAIN_NODE_TYPES",
     "BuiltinGenerator",
     "Duck",
     "Event",
@@ -56,7 +51,6 @@ __all__ = [
     "EventsSource",
     "VoiceLimit",
     "aers_register_event_generators",
-    "aers_register_processors",
     "collect_generators",
     "default_generators",
     "derived_seed",
@@ -70,7 +64,6 @@ __all__ = [
     "path_offsets",
     "read_event_log",
     "scheduler_for_config",
-    "warm_kernels",
     "write_event_log",
     "write_scene",
 ]

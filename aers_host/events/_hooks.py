@@ -1,7 +1,7 @@
-"""pluggy hook implementations of the events package, and the generator registry.
+"""The events package's pluggy hook implementation, and the generator registry.
 
-``aers_host.events`` re-exports the two ``@hookimpl`` functions, so the plugin manager
-registers the package itself: ``pm.register(aers_host.events, name="aers.events")``.
+``aers_host.events`` re-exports the ``@hookimpl`` function, so a plugin manager can
+register the package itself: ``pm.register(aers_host.events, name="aers.events")``.
 Plugin packages add generators through the same ``aers_register_event_generators`` hook;
 built-in generator names are reserved.
 """
@@ -13,17 +13,9 @@ from typing import Any
 
 import pluggy
 
-from .._nodetype import NodeType
+from .._hooks import ENTRY_POINT_GROUP, PROJECT_NAME, AersHookSpecs, hookimpl
 from ..errors import PluginValidationError
-from ..plugins.hookspecs import hookimpl
 from ._generators import BUILTIN_GENERATORS, EventGenerator
-from ._nodes import DUCK_NODE, EVENTS_NODE
-
-
-@hookimpl
-def aers_register_processors() -> Sequence[NodeType]:
-    """The ``events`` source and the ``duck`` side-chain processor."""
-    return [EVENTS_NODE, DUCK_NODE]
 
 
 @hookimpl
@@ -65,9 +57,8 @@ def default_generators(*, entry_points: bool = True) -> dict[str, EventGenerator
     Raises:
         PluginValidationError: a package's generator is malformed or reuses a name.
     """
-    from ..plugins import ENTRY_POINT_GROUP, make_plugin_manager
-
-    pm = make_plugin_manager()
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(AersHookSpecs)
     if entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     return collect_generators(pm)

@@ -27,12 +27,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._jit import lazy_njit
-from .._nodetype import BuiltinNodeType, CheckContext
+from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits
 from .._processor import Buffer, ParamEvent, ParamSpec, Processor, ProcessorBase
-
-#: Node types whose connections may say ``port: sidechain`` (the engine sums those into
-#: the buffer given to ``set_sidechain``).
-SIDECHAIN_NODE_TYPES = frozenset({"duck"})
 
 
 class EventsSource(ProcessorBase):
@@ -154,6 +150,16 @@ def _make_duck(params: Mapping[str, Any], _ctx: CheckContext) -> Processor:
     return Duck(**{name: float(value) for name, value in params.items()})
 
 
+def _warm() -> None:
+    """Compile the ducker's kernel for whole and split blocks, keyed by a side-chain."""
+    duck = Duck()
+    duck.set_sidechain(np.ones((1, 16), np.float32))
+    duck.prepare(48000, 16, 2)
+    inp, out = np.ones((2, 16), np.float32), np.zeros((2, 16), np.float32)
+    duck.process(inp, out, 0, ())
+    duck.process(inp, out, 16, [ParamEvent(8, "depth_db", 6.0)])
+
+
 EVENTS_NODE = BuiltinNodeType(
     name="events",
     role="source",
@@ -161,6 +167,7 @@ EVENTS_NODE = BuiltinNodeType(
     factory=_make_events,
     extra_properties={"channels": {"type": "integer", "minimum": 1, "maximum": 8, "default": 2}},
     channels=_events_channels,
+    traits=NodeTraits(linear=True, metered=True),
 )
 
 DUCK_NODE = BuiltinNodeType(
@@ -169,20 +176,7 @@ DUCK_NODE = BuiltinNodeType(
     summary="side-chain ducker: connections with `port: sidechain` key it",
     factory=_make_duck,
     specs=Duck.PARAMS,
-    sidechain=True,
+    traits=NodeTraits(
+        nonlinear_reason="gain keyed by its side-chain", metered=True, sidechain=True, warm=_warm
+    ),
 )
-
-
-def warm_kernels() -> int:
-    """[main-thread] Compile the ducker's kernel for whole and split blocks; returns 1.
-
-    ``aers doctor --warm`` should call this beside ``dsp.warm_kernels`` so the first render
-    with a ``duck`` node does not pay numba's compile time.
-    """
-    duck = Duck()
-    duck.set_sidechain(np.ones((1, 16), np.float32))
-    duck.prepare(48000, 16, 2)
-    inp, out = np.ones((2, 16), np.float32), np.zeros((2, 16), np.float32)
-    duck.process(inp, out, 0, ())
-    duck.process(inp, out, 16, [ParamEvent(8, "depth_db", 6.0)])
-    return 1

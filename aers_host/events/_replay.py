@@ -452,7 +452,7 @@ def path_offsets(
         compensated: node id → arrival offset of its input from the planner, if known.
         order: the planner's processing order, to list equal offsets in that order.
         delays: node id → the signal delay its output adds to an event's onset beyond
-            its latency (missing = 0); see :func:`onset_delay` for ``delay`` nodes.
+            its latency (missing = 0); see ``NodeTraits.onset_delay`` for ``delay`` nodes.
         pre_taps: ``(from, to)`` connections carrying the source's *input* (pre-fader
             sends): neither the source's latency nor its delay applies to them.
 
@@ -510,20 +510,6 @@ def path_offsets(
         steps.append((n, t_in, t_in + latency.get(n, 0) + extra_delay.get(n, 0)))
     rank = {node: i for i, node in enumerate(order)}
     return sorted(steps, key=lambda s: (s[1], s[2], rank.get(s[0], len(rank)), s[0]))
-
-
-def onset_delay(samples: int, mix: float) -> int:
-    """Samples a ``delay`` node moves an event's *first* sample by (its latency is 0).
-
-    With ``mix = 1`` (the default) only the wet signal leaves the node, so the onset
-    leaves ``samples`` later. With any dry share (``mix < 1``) the event's audio leaves
-    at once, the echo follows ``samples`` later: the onset is the dry one, delay 0.
-
-    Example:
-        >>> onset_delay(100, 1.0), onset_delay(100, 0.5), onset_delay(0, 1.0)
-        (100, 0, 0)
-    """
-    return int(samples) if mix >= 1.0 else 0
 
 
 def _forward_edges(edges: Sequence[tuple[str, str]], order: Sequence[str]) -> list[tuple[str, str]]:

@@ -9,7 +9,8 @@ and after a render:
   from node options (``max_voices``, ``steal``) and prepares the scheduler.
 * :func:`log_entries_for_plan` turns the scheduler's voices into event-log records whose
   per-node samples include every latency and compensation delay of the plan, and the
-  intended delay of ``delay`` nodes (which is not latency, so nothing compensates it).
+  intended delay of nodes whose type declares one (``NodeTraits.onset_delay``: the
+  ``delay``), which is not latency, so nothing compensates it.
 
 Example:
     >>> sched = scheduler_for_config(cfg, registry)                    # doctest: +SKIP
@@ -25,11 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._nodetype import CheckContext, NodeType
-from ..dsp import Delay, delay_samples
 from ._generators import EventGenerator
 from ._hooks import default_generators
 from ._model import Event
-from ._replay import onset_delay, path_offsets, read_event_log
+from ._nodes import EVENTS_NODE
+from ._replay import path_offsets, read_event_log
 from ._scene import events_from_config
 from ._scheduler import EventScheduler, VoiceLimit
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 def _sole_events_node(config: GraphConfig) -> str | None:
     """Events without ``to`` or a route go to the only ``events`` node, if there is one."""
-    ids = [n for n, spec in config.nodes.items() if spec.type == "events"]
+    ids = [n for n, spec in config.nodes.items() if spec.type == EVENTS_NODE.name]
     return ids[0] if len(ids) == 1 else None
 
 
@@ -72,15 +73,14 @@ def target_channels(
     config: GraphConfig, registry: Mapping[str, NodeType], targets: set[str]
 ) -> dict[str, int]:
     """Channels of the buffer each target receives events in (its output if a source)."""
-    from ..graph._channels import infer_channels
-    from ..graph._topology import Edge, plan_topology
+    from .._channels import infer_channels
+    from .._topology import Edge, loop_closers, plan_topology
 
     edges = [
         Edge(c.src, c.dst, c.index, c.port, getattr(c, "tap", "post")) for c in config.connections
     ]
-    delays = {n for n, spec in config.nodes.items() if spec.type == "delay"}
-    order = plan_topology(list(config.nodes), edges, delays).order
     types = {n: registry[spec.type] for n, spec in config.nodes.items()}
+    order = plan_topology(list(config.nodes), edges, loop_closers(types)).order
 
     def rule(node: str, n_in: int | None) -> int:
         return types[node].output_channels(config.nodes[node].params, n_in, _ctx(config, node))
@@ -211,20 +211,18 @@ def log_entries_for_plan(
 
 
 def delay_onsets(plan: Plan) -> dict[str, int]:
-    """Node id → samples its ``delay`` line moves an event's first sample (onset).
+    """Node id → samples the node moves an event's first sample (onset) on purpose.
 
-    ``samples``/``ms`` when the configured ``mix`` is 1 (the default); nothing with a dry
-    share (:func:`onset_delay`) or when the node is bypassed (its input passes as is).
-    The configured ``mix`` is used: automating it across 1 during a render is not followed.
+    What the node's type declares (``NodeTraits.onset_delay``; for a ``delay``, its length
+    when fully wet, see ``aers_host.dsp.onset_samples``); nothing when the node is
+    bypassed (its input passes as is).
     """
-    default_mix = next(spec.default for spec in Delay.PARAMS if spec.name == "mix")
     onsets: dict[str, int] = {}
     for node in plan.nodes:
-        if node.type_name != "delay" or node.bypass:
+        onset_delay = node.traits.onset_delay
+        if onset_delay is None or node.bypass:
             continue
-        params = plan.config.nodes[node.id].params
-        mix = float(params.get("mix", default_mix))
-        onset = onset_delay(delay_samples(params, plan.sample_rate), mix)
+        onset = onset_delay(plan.config.nodes[node.id].params, plan.sample_rate)
         if onset:
             onsets[node.id] = onset
     return onsets

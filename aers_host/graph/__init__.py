@@ -24,7 +24,6 @@ __all__ = [
     "RenderObserver",
     "RenderResult",
     "Topology",
-    "build_graph",
     "build_plan",
     "check_fallback",
     "describe",
@@ -40,8 +39,8 @@ __all__ = [
 
 _WHERE = {
     "BlockTimings": "._engine",
-    "CycleError": "._topology",
-    "Edge": "._topology",
+    "CycleError": "aers_host._topology",
+    "Edge": "aers_host._topology",
     "Engine": "._engine",
     "EventSource": "._engine",
     "InputEdge": "._plan",
@@ -51,11 +50,10 @@ _WHERE = {
     "Plan": "._plan",
     "RenderObserver": "._render",
     "RenderResult": "._render",
-    "Topology": "._topology",
-    "build_graph": "._plan",
+    "Topology": "aers_host._topology",
     "build_plan": "._plan",
     "describe": "._plan",
-    "plan_topology": "._topology",
+    "plan_topology": "aers_host._topology",
     "render": "._render",
     "render_length": "._render",
     "render_metrics": "._render",
@@ -67,8 +65,9 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
+    from .._topology import CycleError, Edge, Topology, plan_topology
     from ._engine import BlockTimings, Engine, EventSource
-    from ._plan import InputEdge, NodeRuntime, Plan, build_graph, build_plan, describe
+    from ._plan import InputEdge, NodeRuntime, Plan, build_plan, describe
     from ._render import (
         Pacing,
         RenderObserver,
@@ -85,7 +84,6 @@ if TYPE_CHECKING:
         plan_fallback_lines,
         substitution_report,
     )
-    from ._topology import CycleError, Edge, Topology, plan_topology
 
 
 __getattr__ = exports_from(__name__, _WHERE)

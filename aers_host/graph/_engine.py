@@ -34,10 +34,10 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .._automation import Lane
 from .._denormals import FlushDenormals
 from .._processor import Buffer, ParamEvent, ProcessorBase
 from ..errors import GraphError, SessionError
-from ._automation import Lane
 from ._branches import available_cores, split_levels
 from ._kernels import all_finite, mix_delayed, mix_ramped, mix_scaled, replace_nonfinite
 from ._plan import InputEdge, NodeRuntime, Plan

@@ -24,17 +24,17 @@ from typing import Any
 
 import numpy as np
 
+from .._automation import Lane
+from .._channels import ChannelMismatch, NodeChannelError, infer_channels
 from .._features import FollowsTiming, close_if_held
 from .._limits import MAX_PATH_LATENCY_SECONDS, check_latency
-from .._nodetype import CheckContext, NodeType, Role
+from .._nodetype import NO_TRAITS, CheckContext, NodeTraits, NodeType, Role
 from .._processor import Buffer, ParamEvent, Processor
 from .._timing import REALTIME, SubstitutionLog, Timing
+from .._topology import Edge, loop_closers, plan_topology
 from ..config._model import ConnectionSpec, GraphConfig
 from ..dsp._common import db_to_lin
 from ..errors import GraphError, LimitError
-from ._automation import Lane
-from ._channels import ChannelMismatch, NodeChannelError, infer_channels
-from ._topology import Edge, plan_topology
 
 
 @dataclass(slots=True)
@@ -91,6 +91,8 @@ class NodeRuntime:
     nonfinite_blocks: int = 0
     #: The blocks the engine replaced.
     substituted: SubstitutionLog = field(default_factory=SubstitutionLog)
+    #: What its node type declares (metered, linear, onset delay...).
+    traits: NodeTraits = NO_TRAITS
 
 
 @dataclass(slots=True)
@@ -171,12 +173,11 @@ def build_plan(
         LimitError: a processor reports a latency out of range (``aers_host._limits``).
     """
     edges = [Edge(c.src, c.dst, c.index, c.port, c.tap) for c in config.connections]
-    delays = {n for n, spec in config.nodes.items() if spec.type == "delay"}
-    topology = plan_topology(list(config.nodes), edges, delays)
+    types = {n: registry[spec.type] for n, spec in config.nodes.items()}
+    topology = plan_topology(list(config.nodes), edges, loop_closers(types))
     index = {node_id: i for i, node_id in enumerate(topology.order)}
     block = config.block_size
     contexts = {n: _context(config, n, total_frames) for n in topology.order}
-    types = {n: registry[config.nodes[n].type] for n in topology.order}
     try:
         channels, channels_in = infer_channels(
             topology.order,
@@ -306,6 +307,7 @@ def _create_node(
         out_buf=np.zeros((channels_out if node_type.role != "sink" else 0, block), np.float32),
         in_buf=np.zeros((channels_in, block), np.float32),
         event_target=event_target,
+        traits=node_type.traits,
         bypass=bool(spec.options.get("bypass", False)),
         mute=bool(spec.options.get("mute", False)),
         fallback=str(spec.options.get("fallback", "bypass")),
@@ -446,16 +448,3 @@ def describe(plan: Plan) -> list[dict[str, Any]]:
         }
         for i, n in enumerate(plan.nodes)
     ]
-
-
-def build_graph(config: GraphConfig, registry: Mapping[str, NodeType] | None = None) -> Plan:
-    """Public face of :func:`build_plan` with the default registry.
-
-    Raises:
-        GraphError: when a processor cannot be created or prepared.
-    """
-    if registry is None:
-        from ..plugins import default_registry
-
-        registry = default_registry()
-    return build_plan(config, registry)

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .._length import DURATION_HINT, SourceEnd, endless_reason
 from .._nodetype import NodeType
 from .._timing import OFFLINE, REALTIME, Timing
 from ..config._model import GraphConfig
 from ..errors import AudioDeviceError, GraphError
 from ._branches import resolve_threads
 from ._engine import BlockTimings, Engine, EventSource
-from ._length import DURATION_HINT, SourceEnd, endless_reason
 from ._plan import Plan, build_plan
 from ._sinks import OutputSink, OutputWriter, output_format
 from ._substitution import substitution_report

@@ -17,10 +17,9 @@ import numpy as np
 import soundfile as sf
 
 from .._jit import kernel_from
-from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
+from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, NodeTraits, ParamIssue
 from .._processor import Buffer, ParamEvent, compiled
 from ..errors import AudioIOError
-from ..plugins.hookspecs import hookimpl
 
 #: The engine's kernels import numba; the ``output`` type must not (``aers validate``).
 interleave_into = kernel_from("aers_host.graph._kernels", "interleave_into")
@@ -187,10 +186,5 @@ OUTPUT = BuiltinNodeType(
     },
     checker=_check_output,
     channels=_output_channels,
+    traits=NodeTraits(linear=True),
 )
-
-
-@hookimpl
-def aers_register_processors() -> list[BuiltinNodeType]:
-    """Register the ``output`` sink."""
-    return [OUTPUT]

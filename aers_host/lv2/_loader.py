@@ -19,9 +19,9 @@ from typing import Any
 from .._nodetype import CheckContext
 from .._processor import Processor
 from ..native._library import SealedLibrary
+from ..native._stage import sealed_stage
 from ..plugins._verified import VerifiedPlugin
 from ..sandbox._host import SandboxedProcessor
-from ..sandbox._native_stage import sealed_stage
 from ..sandbox._options import NodeOptions
 from ..sandbox._scope import share_key
 from ._processor import ControlParam, Lv2Library, Lv2Processor, check_layout

@@ -19,7 +19,6 @@ from ._report import layered_layout, write_report
 from ._schema import metrics_schema
 from ._weighting import k_weighting, k_weighting_sos
 from ._wiring import (
-    BUS_TYPES,
     BusMeter,
     RunObserver,
     collector_from_render,
@@ -28,7 +27,6 @@ from ._wiring import (
 )
 
 __all__ = [
-    "BUS_TYPES",
     "BusMeter",
     "CpuClock",
     "LoudnessMeter",

@@ -39,11 +39,6 @@ if TYPE_CHECKING:
     from ..graph import NodeRuntime, Plan, RenderResult
 
 
-#: Node types metered per block by default: buses, event sources and ``meter`` nodes
-#: (placed in a graph precisely so their levels are reported).
-BUS_TYPES = frozenset({"mix", "events", "duck", "meter"})
-
-
 class BusMeter:
     """Per-block peak/RMS of chosen nodes' outputs, read by the render loop after each block.
 
@@ -54,7 +49,11 @@ class BusMeter:
     """
 
     def __init__(self, node_ids: Sequence[str] | None = None) -> None:
-        """Meter ``node_ids``, or (None) every non-sink node whose type is in :data:`BUS_TYPES`."""
+        """Meter ``node_ids``, or (None) every non-sink node whose type is metered.
+
+        Metered types (``NodeTraits.metered``) are buses, event sources and ``meter``
+        nodes, placed in a graph precisely so their levels are reported.
+        """
         self.requested = None if node_ids is None else list(node_ids)
         self.node_ids: list[str] = []
         self.peak = np.zeros((0, 0), np.float32)
@@ -66,7 +65,7 @@ class BusMeter:
         """[main-thread & !active] Allocate for the plan; return the per-block recorder."""
         wanted = self.requested
         if wanted is None:
-            wanted = [n.id for n in plan.nodes if n.type_name in BUS_TYPES and n.role != "sink"]
+            wanted = [n.id for n in plan.nodes if n.traits.metered and n.role != "sink"]
         self.node_ids = list(wanted)
         self._buffers = [_metered_buffer(plan, plan.node(n)) for n in self.node_ids]
         self._timings = timings

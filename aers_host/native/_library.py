@@ -26,7 +26,7 @@ plugin again opens nothing new.
 
 Steps 1-4 (:func:`seal_library`) run in the host; steps 4-9 (:func:`open_sealed`) run where
 the code will execute: in the host for ``isolation: in-process``, or in a fenced worker that
-inherits the sealed memfd (``aers_host.sandbox._native_stage``) — so the host of a worker-
+inherits the sealed memfd (``aers_host.native._stage``) — so the host of a worker-
 isolated plugin never maps its code at all.
 """
 

@@ -5,7 +5,7 @@ Order of checks (each refusal names the plugin and what was expected):
 1. Isolation, chosen by the node (``isolation:`` beside ``params``), never by the manifest:
    ``in-process`` (the default) loads the library here; ``per-instance`` (``sandbox``),
    ``per-plugin`` or ``shared`` host it in a fenced worker (see
-   ``aers_host.sandbox._native_stage``): the host then never maps the code, and a crash
+   ``aers_host.native._stage``): the host then never maps the code, and a crash
    in it costs the node a restart or its fallback, not the process.
 2. :func:`~aers_host.native._library.open_library`: memfd copy, re-hash, dlopen, ABI and
    descriptor checks (see that module for the numbered steps).
@@ -62,8 +62,8 @@ def load_native_plugin(
     opts = NodeOptions.parse(ctx.node_options, "in-process", ctx.sample_rate, ctx.block_size, label)
     if opts.isolation != "in-process":
         from ..sandbox._host import SandboxedProcessor
-        from ..sandbox._native_stage import native_stage
         from ..sandbox._scope import share_key
+        from ._stage import native_stage
 
         stage = native_stage(plugin, params, opts)
         return SandboxedProcessor([stage], opts, label, share_key(plugin, opts.isolation))

@@ -3,6 +3,7 @@
 Public surface only; the implementation lives in the private modules named below.
 """
 
+from .._hooks import ENTRY_POINT_GROUP, hookimpl, hookspec
 from ._discovery import BrokenPluginType, StoreHooks, StorePluginType
 from ._keyring import Keyring, TrustedKey, load_keyring, save_keyring
 from ._keys import key_id, write_keypair
@@ -16,21 +17,17 @@ from ._manifest import (
 )
 from ._model import Manifest, SignedPart, canonical_bytes
 from ._registry import (
-    BUILTIN_NAMES,
     NodeRegistry,
-    builtin_names,
+    build_registry,
     collect,
-    default_registry,
     entry_point_names,
     make_plugin_manager,
 )
 from ._store import PluginStore, StoreEntry, read_plugin_dir
 from ._trust import InstalledRef, PluginVerifier
 from ._verified import VerifiedPlugin
-from .hookspecs import ENTRY_POINT_GROUP, hookimpl, hookspec
 
 __all__ = [
-    "BUILTIN_NAMES",
     "ENTRY_POINT_GROUP",
     "MANIFEST_FILE",
     "SOURCE_FILE",
@@ -49,11 +46,10 @@ __all__ = [
     "StorePluginType",
     "TrustedKey",
     "VerifiedPlugin",
-    "builtin_names",
+    "build_registry",
     "canonical_bytes",
     "collect",
     "compare_versions",
-    "default_registry",
     "entry_point_names",
     "hookimpl",
     "hookspec",

@@ -17,7 +17,7 @@ Invariants:
 Example:
     >>> from aers_host.plugins._discovery import StoreHooks
     >>> import pluggy  # doctest: +SKIP
-    >>> pm.register(StoreHooks(), name="aers.store")  # doctest: +SKIP
+    >>> pm.register(StoreHooks(PluginStore(reserved=names)), name="aers.store")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -27,12 +27,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from .._nodetype import CheckContext, ParamIssue, Role, same_channels, spec_properties
+from .._hooks import hookimpl
+from .._nodetype import (
+    NO_TRAITS,
+    CheckContext,
+    NodeTraits,
+    ParamIssue,
+    Role,
+    same_channels,
+    spec_properties,
+)
 from .._processor import ParamSpec, Processor
 from ..errors import PluginError
 from ._store import PluginStore, StoreEntry
 from ._verified import VerifiedPlugin
-from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .._nodetype import NodeType
@@ -83,6 +91,9 @@ class _StoreEffect:
     """What every store node type shares: plugins are effects (ABI 1 keeps the layout)."""
 
     __slots__ = ()
+
+    #: A plugin declares no traits: unknown linearity, no side-chain, never a loop's delay.
+    traits: NodeTraits = NO_TRAITS
 
     def output_channels(
         self, params: Mapping[str, Any], input_channels: int | None, ctx: CheckContext
@@ -191,11 +202,12 @@ class StoreHooks:
     """Hook implementation that contributes the plugin store's node types.
 
     Args:
-        store: the store to read (the user's, under ``$AERS_HOME``, when None).
+        store: the store to read (:func:`~aers_host.plugins.build_registry` opens the
+            user's, under ``$AERS_HOME``, with the built-in names reserved).
     """
 
-    def __init__(self, store: PluginStore | None = None) -> None:
-        self.store = store or PluginStore()
+    def __init__(self, store: PluginStore) -> None:
+        self.store = store
         #: What the last hook call found (verified or not), for ``aers plugin list``.
         self.entries: list[StoreEntry] = []
 

@@ -1,43 +1,39 @@
 """The node-type registry: every ``type:`` a config may name, from every source.
 
-Sources, in the order they are collected: the built-in DSP (``aers.builtin``), trusted
+Sources, in the order they are collected: the built-ins (``aers.builtin``), trusted
 pip-installed packages (entry points in group ``aers.plugins``), then signed plugins from
-the store (``aers.store``). All three register through the same pluggy hook.
+the store (``aers.store``). All three register through the same pluggy hook. The registry
+*receives* the built-ins (:func:`build_registry`; ``aers_host._builtins`` holds the one
+list of them), so it imports none of the packages that define them.
 
 Built-in names are reserved: a plugin that registers one is refused, so a config's
-``type: eq`` always means the built-in EQ — even for a built-in that is not implemented yet
-(:data:`BUILTIN_NAMES`), so a plugin cannot squat a name the host will claim later.
+``type: eq`` always means the built-in EQ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Final, cast
 
 import pluggy
 from pluggy import HookImpl
 
-from .._nodetype import NodeType
+from .._hooks import ENTRY_POINT_GROUP, PROJECT_NAME, AersHookSpecs, hookimpl
+from .._nodetype import NodeTraits, NodeType
 from ..errors import PluginValidationError
-from .hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, AersHookSpecs
 
 #: pluggy names of the two sources that are not entry points.
 BUILTIN_PLUGIN: Final = "aers.builtin"
 STORE_PLUGIN: Final = "aers.store"
-
-#: Built-in node types (docs/config.md; ``remote`` too): reserved whether or not registered.
-BUILTIN_NAMES: Final = frozenset({
-    "file", "sine", "noise", "impulse", "events", "gain", "eq", "delay", "pan", "mix",
-    "compressor", "limiter", "reverb", "meter", "output", "remote",
-})  # fmt: skip
 
 
 @dataclass(slots=True)
 class NodeRegistry(Mapping[str, NodeType]):
     """Name → node type, with built-in names reserved, and where each type came from."""
 
+    #: Names only a ``builtin`` source may register (the built-ins' own).
+    reserved: frozenset[str] = frozenset()
     _types: dict[str, NodeType] = field(default_factory=dict)
     _sources: dict[str, str] = field(default_factory=dict)
     #: Name → why a source's type of that name was not registered (:func:`collect`).
@@ -51,11 +47,18 @@ class NodeRegistry(Mapping[str, NodeType]):
             source: ``builtin``, ``entry-point:<dist>`` or ``store`` (default: its origin).
 
         Raises:
-            PluginValidationError: the name is taken or reserved for a built-in.
+            PluginValidationError: the name is taken or reserved for a built-in, or the
+                type declares no ``traits`` (everything that reads a type relies on them).
         """
+        if not isinstance(getattr(node_type, "traits", None), NodeTraits):
+            raise PluginValidationError(
+                node_type.name,
+                "declares no `traits` (a NodeTraits; BuiltinNodeType has empty ones by "
+                "default, a class of your own sets `traits = NO_TRAITS`)",
+            )
         source = source or node_type.origin
         existing = self._types.get(node_type.name)
-        if existing is not None or (node_type.name in BUILTIN_NAMES and source != "builtin"):
+        if existing is not None or (node_type.name in self.reserved and source != "builtin"):
             taken_by = self._sources.get(node_type.name, "builtin")
             reason = "a built-in type" if taken_by == "builtin" else taken_by
             raise PluginValidationError(
@@ -80,13 +83,23 @@ class NodeRegistry(Mapping[str, NodeType]):
         return len(self._types)
 
 
-def make_plugin_manager() -> pluggy.PluginManager:
-    """A plugin manager with the AERS hookspecs and the built-in DSP registered."""
-    from aers_host import _builtins  # built-ins register through the same hook as everyone else
+class BuiltinHooks:
+    """Hook implementation that contributes the built-in node types it was given."""
 
+    def __init__(self, node_types: Iterable[NodeType]) -> None:
+        self.node_types = tuple(node_types)
+
+    @hookimpl
+    def aers_register_processors(self) -> Sequence[NodeType]:
+        """The built-ins (pluggy hook ``aers_register_processors``)."""
+        return self.node_types
+
+
+def make_plugin_manager(builtins: Iterable[NodeType] = ()) -> pluggy.PluginManager:
+    """A plugin manager with the AERS hookspecs and ``builtins`` registered as ``aers.builtin``."""
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(AersHookSpecs)
-    pm.register(_builtins, name=BUILTIN_PLUGIN)
+    pm.register(BuiltinHooks(builtins), name=BUILTIN_PLUGIN)
     return pm
 
 
@@ -114,10 +127,15 @@ def collect(pm: pluggy.PluginManager) -> NodeRegistry:
         (i for i in pm.hook.aers_register_processors.get_hookimpls() if not _is_wrapper(i)),
         key=lambda i: rank.get(i.plugin_name, 1),
     )
-    registry = NodeRegistry()
-    for impl in impls:
-        source = labels.get(impl.plugin_name, impl.plugin_name)
-        for node_type in _as_iterable(impl.function()):
+    batches = [(impl.plugin_name, list(_as_iterable(impl.function()))) for impl in impls]
+    registry = NodeRegistry(
+        reserved=frozenset(
+            t.name for name, batch in batches if name == BUILTIN_PLUGIN for t in batch
+        )
+    )
+    for plugin_name, batch in batches:
+        source = labels.get(plugin_name, plugin_name)
+        for node_type in batch:
             try:
                 registry.add(node_type, source)
             except PluginValidationError as err:
@@ -152,32 +170,26 @@ def _as_iterable(batch: object) -> Iterable[NodeType]:
     return cast(Iterable[NodeType], batch or ())
 
 
-@cache
-def builtin_names() -> frozenset[str]:
-    """Every reserved name: :data:`BUILTIN_NAMES` plus whatever the built-in DSP registers.
+def build_registry(
+    builtins: Iterable[NodeType], *, entry_points: bool = True, store: bool = True
+) -> NodeRegistry:
+    """A registry of ``builtins``, trusted entry-point packages and signed plugins.
 
-    Cached: the built-ins cannot change while the process runs.
-    """
-    pm = make_plugin_manager()
-    impls = pm.hook.aers_register_processors.get_hookimpls()
-    registered = {
-        t.name for i in impls if i.plugin_name == BUILTIN_PLUGIN for t in _as_iterable(i.function())
-    }
-    return BUILTIN_NAMES | registered
-
-
-def default_registry(*, entry_points: bool = True, store: bool = True) -> NodeRegistry:
-    """The registry a CLI run uses: built-ins, trusted entry-point packages, signed plugins.
+    ``aers_host.default_registry`` calls it with every built-in (what a CLI run uses).
 
     Args:
+        builtins: the built-in node types (their names are reserved).
         entry_points: load packages from the ``aers.plugins`` entry-point group.
         store: add the plugins installed in the store, each re-verified now.
     """
     from ._discovery import StoreHooks
+    from ._store import PluginStore
 
-    pm = make_plugin_manager()
+    builtins = tuple(builtins)
+    pm = make_plugin_manager(builtins)
     if entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     if store:
-        pm.register(StoreHooks(), name=STORE_PLUGIN)
+        reserved = frozenset(t.name for t in builtins)
+        pm.register(StoreHooks(PluginStore(reserved=reserved)), name=STORE_PLUGIN)
     return collect(pm)

@@ -165,13 +165,6 @@ def _read_regular(
     return data
 
 
-def reserved_names() -> frozenset[str]:
-    """Node type names no plugin may take: every built-in, registered or planned."""
-    from ._registry import builtin_names
-
-    return builtin_names()
-
-
 @dataclass(frozen=True, slots=True)
 class StoreEntry:
     """One installed plugin as ``aers plugin list`` sees it: verified, or why not."""
@@ -188,7 +181,8 @@ class PluginStore:
         root: the store folder; created (user-only) on first install.
         keyring: the keyring snapshot to verify with (loaded lazily when None).
         now: verification time (the current time when None).
-        reserved: names plugins may not take (the built-ins when None).
+        reserved: names plugins may not take: the built-ins' (``aers_host.builtin_names()``),
+            handed in so the store imports none of the packages that define them.
     """
 
     def __init__(
@@ -197,7 +191,7 @@ class PluginStore:
         *,
         keyring: Keyring | None = None,
         now: datetime | None = None,
-        reserved: frozenset[str] | None = None,
+        reserved: frozenset[str],
     ) -> None:
         self.root = root or plugin_store_dir()
         self._keyring = keyring
@@ -211,7 +205,7 @@ class PluginStore:
             self._verifier = PluginVerifier(
                 self._keyring if self._keyring is not None else load_keyring(),
                 now=self._now or datetime.now(UTC),
-                reserved=self._reserved if self._reserved is not None else reserved_names(),
+                reserved=self._reserved,
             )
         return self._verifier
 

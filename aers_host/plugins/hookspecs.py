@@ -1,9 +1,11 @@
-"""pluggy hook specifications of AERS (project name ``"aers"``).
+"""pluggy hook specifications of AERS, under the name existing plugin packages import.
 
-Every source of node types registers through these hooks: the built-in DSP
-(``aers_host.dsp``), trusted pip-installed packages (entry points in group
-``aers.plugins``) and signed plugins from the store. A package implements them with
-``@hookimpl``, imported from the public plugin API (docs/plugin-api.md)::
+The markers live in the leaf module ``aers_host._hooks`` (it imports nothing of the
+project, so marking an implementation pulls in neither the registry nor the store);
+these names stay importable from here for packages written against this module. Every
+source of node types registers through these hooks: the built-ins, trusted pip-installed
+packages (entry points in group ``aers.plugins``) and signed plugins from the store. New
+code imports the markers from the public plugin API (docs/plugin-api.md)::
 
     from aers_host.plugin_api import hookimpl
 
@@ -12,31 +14,6 @@ Every source of node types registers through these hooks: the built-in DSP
         return [MY_NODE_TYPE]
 """
 
-from __future__ import annotations
+from .._hooks import ENTRY_POINT_GROUP, PROJECT_NAME, AersHookSpecs, hookimpl, hookspec
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-import pluggy
-
-if TYPE_CHECKING:
-    from .._nodetype import NodeType
-
-PROJECT_NAME = "aers"
-#: Entry-point group scanned for trusted, pip-installed plugin packages.
-ENTRY_POINT_GROUP = "aers.plugins"
-
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-
-
-class AersHookSpecs:
-    """The hooks a plugin package may implement."""
-
-    @hookspec
-    def aers_register_processors(self) -> Sequence[NodeType]:  # type: ignore[empty-body]
-        """Return the node types this package provides."""
-
-    @hookspec
-    def aers_register_event_generators(self) -> Sequence[Any]:  # type: ignore[empty-body]
-        """Return event generators (objects with ``name`` and ``generate``) of this package."""
+__all__ = ["ENTRY_POINT_GROUP", "PROJECT_NAME", "AersHookSpecs", "hookimpl", "hookspec"]

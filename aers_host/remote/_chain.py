@@ -7,7 +7,7 @@ validate`` applies), must be a ``processor`` (no sources or sinks) and may not i
 built-ins and the plugins installed (and verified) there.
 
 Example:
-    >>> from aers_host.plugins import default_registry
+    >>> from aers_host import default_registry
     >>> chain = Chain.build([{"type": "gain", "params": {"gain_db": -6}}],
     ...                     default_registry(entry_points=False, store=False), 48000, 64, 2)
     >>> chain.channels_out, chain.latency_samples
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -40,6 +40,10 @@ class ChainError(Exception):
         super().__init__("; ".join(self.problems))
 
 
+#: The remote node type's name (``remote.REMOTE``): a chain cannot nest one.
+REMOTE_NAME: Final = "remote"
+
+
 def chain_shape_problems(chain: Any, where: str = "chain") -> list[str]:
     """Structural problems of a chain fragment (no registry needed)."""
     if not isinstance(chain, list):
@@ -57,7 +61,7 @@ def chain_shape_problems(chain: Any, where: str = "chain") -> list[str]:
             problems.append(f"{path}: unknown keys {sorted(unknown)} (allowed: type, params)")
         if not isinstance(item.get("params", {}), dict):
             problems.append(f"{path}.params: must be a mapping")
-        if item["type"] == "remote":
+        if item["type"] == REMOTE_NAME:
             problems.append(f"{path}: a remote chain cannot contain another remote node")
     return problems
 

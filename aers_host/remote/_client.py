@@ -48,11 +48,11 @@ from .._features import (
     ReportsHealth,
 )
 from .._limits import check_latency, check_whole
-from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, ParamIssue
+from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, NodeTraits, ParamIssue
 from .._processor import Buffer, ParamEvent, Processor
 from .._timing import REALTIME, SubstitutionLog, Timing
 from ..errors import GraphError, LimitError, MissingExtraError, SessionError
-from ._chain import chain_shape_problems
+from ._chain import REMOTE_NAME, chain_shape_problems
 from ._protocol import BLOCK, HEADER_SIZE, MAX_CHANNELS, encode_header
 
 if TYPE_CHECKING:
@@ -413,7 +413,7 @@ def _remote_channels(params: Mapping[str, Any], n_in: int | None, ctx: CheckCont
 
 
 REMOTE = BuiltinNodeType(
-    name="remote",
+    name=REMOTE_NAME,
     role="processor",
     summary="Run a processor chain on a remote node (aers node serve) over WebSocket or TCP",
     factory=_make_remote,
@@ -433,4 +433,5 @@ REMOTE = BuiltinNodeType(
     required=("url", "token_env"),
     checker=_check_remote,
     channels=_remote_channels,
+    traits=NodeTraits(nonlinear_reason="remote chain of unknown linearity"),
 )

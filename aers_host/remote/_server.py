@@ -28,7 +28,7 @@ Compression is off (permessage-deflate triples the round trip and barely shrinks
 audio) and every message is capped at :data:`MAX_MESSAGE` bytes.
 
 Example:
-    >>> server = NodeServer(token="secret-token")          # doctest: +SKIP
+    >>> server = NodeServer("secret-token", registry=default_registry())  # doctest: +SKIP
     >>> server.serve_forever("127.0.0.1", 8765)             # doctest: +SKIP
 """
 
@@ -104,7 +104,7 @@ class NodeServer:
 
     Args:
         token: the shared secret clients must present.
-        registry: node types chains may use (the default registry when None).
+        registry: node types chains may use (``aers node serve``: the default registry).
         chain: a fixed chain; clients may then send an empty chain or exactly this one.
         delay_ms: testing aid — wait this long before each RESULT, to simulate a slow node.
         transport: ``"websocket"`` (``ws://``, the default) or ``"tcp"`` (``tcp://``,
@@ -119,7 +119,7 @@ class NodeServer:
         self,
         token: str,
         *,
-        registry: Mapping[str, NodeType] | None = None,
+        registry: Mapping[str, NodeType],
         chain: list[Any] | None = None,
         delay_ms: float = 0.0,
         transport: str = "websocket",
@@ -128,10 +128,6 @@ class NodeServer:
             raise ValueError(f"the node token must be at least {MIN_TOKEN_LENGTH} characters")
         if transport not in TRANSPORTS:
             raise ValueError(f"transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
-        if registry is None:
-            from ..plugins import default_registry
-
-            registry = default_registry()
         self._token = token.encode()
         self._registry = registry
         self._chain = chain

@@ -7,7 +7,7 @@ The WebSocket node (``_server``) and the TCP node (``_tcp_server``) only read an
 bytes around these calls, so both transports accept exactly the same messages.
 
 Example:
-    >>> from aers_host.plugins import default_registry
+    >>> from aers_host import default_registry
     >>> from aers_host.remote import parse_frame
     >>> session = NodeSession(default_registry(entry_points=False, store=False))
     >>> reply = session.hello({"sample_rate": 48000, "block_size": 64, "channels": 1,

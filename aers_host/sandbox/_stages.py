@@ -6,7 +6,7 @@ restart and fallback policy); what differs is the loader inside it:
 =========  ==========================================================================
 ``python`` RestrictedPython facade (:class:`~._runtime.PluginRunner`)
 ``native`` the AERS C ABI through ctypes, from the host's sealed memfd
-           (:class:`~._native_stage.NativeRunner`)
+           (:class:`~aers_host.native._stage.NativeRunner`)
 ``lv2``    an LV2 plugin through ctypes, from the host's sealed memfd
            (:class:`aers_host.lv2.Lv2Runner`)
 =========  ==========================================================================
@@ -36,7 +36,7 @@ NATIVE_KINDS: Final = frozenset({"native", "lv2"})
 #: Module and class of each kind's runner (imported in the worker, before its fences).
 _RUNNERS: Final = {
     "python": ("aers_host.sandbox._runtime", "PluginRunner"),
-    "native": ("aers_host.sandbox._native_stage", "NativeRunner"),
+    "native": ("aers_host.native._stage", "NativeRunner"),
     "lv2": ("aers_host.lv2._runner", "Lv2Runner"),
 }
 

@@ -154,7 +154,7 @@ def type_info(node_type: NodeType) -> TypeDescription:
         "role": node_type.role,
         "summary": node_type.summary,
         "origin": node_type.origin,
-        "sidechain": bool(getattr(node_type, "sidechain", False)),
+        "sidechain": node_type.traits.sidechain,
         "params": [spec_info(s) for s in node_type.param_specs()],
         "schema": to_jsonable(node_type.params_schema()),
     }
@@ -173,8 +173,6 @@ def node_info(
     values = view.param_values(node.id)
     bypass, mute, solo, audible = runtime.flags(index, view)
     spec = view.plan.config.nodes.get(node.id)
-    registry: Mapping[str, Any] = getattr(runtime.live, "registry", None) or {}
-    node_type = registry.get(node.type_name)
     return {
         "id": node.id,
         "type": node.type_name,
@@ -189,7 +187,7 @@ def node_info(
         "mute": mute,
         "solo": solo,
         "audible": audible,
-        "sidechain": bool(getattr(node_type, "sidechain", False)),
+        "sidechain": node.traits.sidechain,
         "params": [{**spec_info(s), "value": values[s.name]} for s in view.specs[node.id].values()],
         # What the config says beside the numeric params (EQ bands, a remote chain, a
         # file path): changed only by edits, so the config is the running truth.

@@ -71,11 +71,12 @@ def reload_plugin(
     Raises:
         ReloadRefused: verification or preparation failed; the old version keeps running.
     """
+    from .._builtins import builtin_names
     from ..plugins import PluginStore, StorePluginType
 
     live = runtime.live
     try:  # Step 1: full verification of the installed copy, now.
-        plugin = (store or PluginStore()).load_installed(name)
+        plugin = (store or PluginStore(reserved=builtin_names())).load_installed(name)
     except PluginError as err:
         raise ReloadRefused("verification_failed", str(err)) from err
     current = live.registry.get(name)

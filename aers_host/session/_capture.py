@@ -33,6 +33,7 @@ def plugin_fingerprints(
     config: GraphConfig, registry: Mapping[str, NodeType]
 ) -> dict[str, PluginFingerprint]:
     """The build of every non-built-in node type ``config`` uses, as installed now."""
+    from .._builtins import builtin_names
     from ..plugins import PluginStore
 
     result: dict[str, PluginFingerprint] = {}
@@ -51,7 +52,7 @@ def plugin_fingerprints(
             except importlib.metadata.PackageNotFoundError:
                 version = ""
         else:
-            store = store or PluginStore()
+            store = store or PluginStore(reserved=builtin_names())
             ref = store.installed_ref(spec.type)
             if ref is not None:
                 version, digest = ref.version, ref.digest

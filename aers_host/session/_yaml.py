@@ -90,13 +90,13 @@ def export_yaml(session: Session, path: Path) -> None:
 
 
 def import_yaml(
-    path: Path, *, registry: Mapping[str, NodeType] | None = None, name: str | None = None
+    path: Path, *, registry: Mapping[str, NodeType], name: str | None = None
 ) -> Session:
     """Read and validate a session YAML file.
 
     Args:
         path: the file written by :func:`export_yaml` (or by hand).
-        registry: node types the embedded config may use (the default registry when None).
+        registry: node types the embedded config may use.
         name: store it under this name instead of the file's ``name``.
 
     Raises:

@@ -169,8 +169,8 @@ def test_native_scaffold_builds_signs_installs_and_runs(
     assert built.out.strip().endswith("libnat_gain.so")
     assert run_cli("plugin", "sign", folder, "--key", aers_home / "keys" / "nat.key.pem").code == 0
     assert run_cli("plugin", "install", folder).code == 0
+    from aers_host import default_registry
     from aers_host._nodetype import CheckContext
-    from aers_host.plugins import default_registry
 
     node = default_registry(entry_points=False)["nat-gain"]
     processor = node.create({"gain_db": -6.0206}, CheckContext(48000, 64, tmp_path))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from graphs import Registry
 
+from aers_host import builtin_names
 from aers_host.config import config_schema
-from aers_host.plugins import builtin_names
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text(encoding="utf-8")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from config_helpers import problems, write
 
-from aers_host.config import load_config
+from aers_host import load_config
 from aers_host.sandbox import NodeOptions
 
 GRAPH = """

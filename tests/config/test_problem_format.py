@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from config_helpers import problems, write
 
-from aers_host.config import MAX_CONFIG_BYTES, load_config
+from aers_host import load_config
+from aers_host.config import MAX_CONFIG_BYTES
 from aers_host.errors import ConfigError, Problem
 from aers_host.events import events_for_config
 

@@ -12,7 +12,7 @@ import soundfile as sf
 from config_helpers import problems, write
 from graphs import SINE_EQ, graph
 
-from aers_host.config import load_config
+from aers_host import load_config
 from aers_host.errors import Problem
 
 GOOD = graph(SINE_EQ, version=1, sample_rate=48000, block_size=512, duration=1.0)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from graphs import Registry
 
-from aers_host.config import load_config
+from aers_host import load_config
 from aers_host.device import JackDevice, PlanBridge, attach_plan
 from aers_host.device import _jack as jack_module
 from aers_host.graph import Engine, build_plan

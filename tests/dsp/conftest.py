@@ -44,6 +44,6 @@ def render() -> Render:
 
 @pytest.fixture
 def node_types() -> dict[str, object]:
-    from aers_host.dsp import aers_register_processors
+    from aers_host import default_registry
 
-    return {nt.name: nt for nt in aers_register_processors()}
+    return dict(default_registry(entry_points=False, store=False))

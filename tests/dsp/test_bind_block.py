@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import aers_host.dsp as dsp
-from aers_host import ParamEvent, ProcessorBase
+from aers_host import ParamEvent, ProcessorBase, default_registry
 from aers_host._nodetype import CheckContext
 
-NAMES = [nt.name for nt in dsp.BUILTIN_NODE_TYPES]
+REGISTRY = default_registry(entry_points=False, store=False)
+NAMES = ["file", "sine", "noise", "impulse", "gain", "eq", "delay", "pan", "mix", "compressor",
+         "limiter", "reverb", "meter"]
 PARAMS: dict[str, dict[str, Any]] = {
     "eq": {"bands": [{"type": "peak", "freq": 1000, "gain_db": 3},
                      {"type": "highpass", "freq": 50}]},
@@ -37,7 +38,7 @@ def ctx(tmp_path: Path) -> CheckContext:
 
 
 def _pair(name: str, ctx: CheckContext, channels: int) -> tuple[ProcessorBase, ProcessorBase, int]:
-    node = {nt.name: nt for nt in dsp.BUILTIN_NODE_TYPES}[name]
+    node = REGISTRY[name]
     params = PARAMS.get(name, {"path": "a.wav", "loop": True} if name == "file" else {})
     n_in = 0 if node.role == "source" else channels
     n_out = node.output_channels(params, None if n_in == 0 else n_in, ctx)

@@ -10,10 +10,10 @@ import pytest
 
 from aers_host import ParamEvent
 from aers_host._nodetype import CheckContext
-from aers_host.dsp import BUILTIN_NODE_TYPES, Delay, delay_samples
+from aers_host.dsp import Delay, delay_samples
+from aers_host.dsp._delay import DELAY
 
 Render = Callable[..., np.ndarray]
-DELAY = next(nt for nt in BUILTIN_NODE_TYPES if nt.name == "delay")
 
 
 def reference(x: np.ndarray, d: int, feedback: float, mix: float) -> np.ndarray:

@@ -180,7 +180,7 @@ def test_compressor_side_chain_keys_the_detector(tmp_path: Path, registry: Regis
     """A quiet signal is compressed exactly when (and only when) its key is loud."""
     import textwrap
 
-    from aers_host.config import load_config
+    from aers_host import load_config
     from aers_host.graph import render
 
     text = """
@@ -217,7 +217,7 @@ def test_side_chain_to_a_node_without_one_is_a_config_error(tmp_path) -> None:  
 
     import pytest
 
-    from aers_host.config import load_config
+    from aers_host import load_config
     from aers_host.errors import ConfigError
 
     text = """

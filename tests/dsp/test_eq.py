@@ -11,10 +11,10 @@ from scipy import signal
 
 from aers_host import ParamEvent
 from aers_host._nodetype import CheckContext
-from aers_host.dsp import BUILTIN_NODE_TYPES, Eq, rbj_sos
+from aers_host.dsp import Eq, rbj_sos
+from aers_host.dsp._eq import EQ
 
 Render = Callable[..., np.ndarray]
-EQ = next(nt for nt in BUILTIN_NODE_TYPES if nt.name == "eq")
 
 
 def cookbook(kind: str, f0: float, gain: float, q: float, fs: float) -> np.ndarray:

@@ -53,7 +53,7 @@ def test_importing_every_node_type_imports_no_numba_and_first_use_rebinds_the_ke
         import sys
         import numpy as np
         from aers_host import dsp, events, graph, remote
-        from aers_host.plugins import default_registry
+        from aers_host import default_registry
         registry = default_registry(entry_points=False, store=False)
         assert {"sine", "eq", "duck", "events", "remote", "output"} <= set(registry)
         assert "numba" not in sys.modules and "scipy" not in sys.modules

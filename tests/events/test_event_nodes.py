@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aers_host import ParamEvent
+from aers_host import ParamEvent, default_registry
 from aers_host._nodetype import CheckContext
-from aers_host.events import DUCK_NODE, EVENTS_NODE, Duck, EventsSource, aers_register_processors
-from aers_host.plugins import default_registry
+from aers_host.events import DUCK_NODE, EVENTS_NODE, Duck, EventsSource
 
 SR = 48000
 CTX = CheckContext(SR, 512, Path("."))
@@ -110,7 +109,6 @@ def test_events_source_outputs_silence_with_its_channel_count() -> None:
 
 
 def test_node_types_are_registered_as_builtins() -> None:
-    assert aers_register_processors() == [EVENTS_NODE, DUCK_NODE]
     registry = default_registry(entry_points=False, store=False)
     assert registry["events"] is EVENTS_NODE and registry["duck"] is DUCK_NODE
     assert DUCK_NODE.params_schema()["properties"]["depth_db"]["maximum"] == 80.0

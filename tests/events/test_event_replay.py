@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aers_host.dsp import onset_samples
 from aers_host.errors import ConfigError
 from aers_host.events import (
     Event,
@@ -18,7 +19,6 @@ from aers_host.events import (
     read_event_log,
     write_event_log,
 )
-from aers_host.events._replay import onset_delay
 
 SR = 48000
 
@@ -133,7 +133,10 @@ def test_a_pre_tap_carries_the_input_before_the_delay() -> None:
 
 
 def test_only_a_fully_wet_delay_moves_the_onset() -> None:
-    assert onset_delay(100, 1.0) == 100
-    assert onset_delay(100, 0.999) == 0  # the dry share sounds at once, the echo later
-    assert onset_delay(100, 0.0) == 0
-    assert onset_delay(0, 1.0) == 0
+    assert onset_samples({"samples": 100}, 48000) == 100  # mix defaults to 1
+    assert onset_samples({"samples": 100, "mix": 1.0}, 48000) == 100
+    # the dry share sounds at once, the echo later
+    assert onset_samples({"samples": 100, "mix": 0.999}, 48000) == 0
+    assert onset_samples({"ms": 10, "mix": 0.0}, 48000) == 0
+    assert onset_samples({"ms": 10}, 48000) == 480
+    assert onset_samples({}, 48000) == 0

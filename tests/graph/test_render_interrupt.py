@@ -16,7 +16,7 @@ import soundfile as sf
 from graphs import SINE, Registry, graph
 from signal_masks import DEFAULT_SIGINT
 
-from aers_host.config import load_config
+from aers_host import load_config
 from aers_host.graph import render
 from aers_host.graph._render import RenderInterrupted
 

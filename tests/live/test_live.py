@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from graphs import Registry
 
-from aers_host.config import load_config
+from aers_host import load_config
 from aers_host.errors import ConfigError, GraphError
 from aers_host.graph import render
 from aers_host.live import LiveGraph, apply_edits

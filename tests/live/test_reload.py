@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aers_host import Processor
+from aers_host import Processor, default_registry
 from aers_host._nodetype import CheckContext
 from aers_host.config import load_config
 from aers_host.errors import GraphError
 from aers_host.live import LiveGraph, NodeHealth, state_version, unhealthy
-from aers_host.plugins import NodeRegistry, default_registry
+from aers_host.plugins import NodeRegistry
 
 BLOCK = 256
 DELAY = 3000

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from aers_host import builtin_names
 from aers_host.lv2._adopt import adopt_bundle, plan_adoption
 from aers_host.lv2._lilv import describe_bundle
-from aers_host.plugins import BUILTIN_NAMES, Keyring, PluginStore, VerifiedPlugin
+from aers_host.plugins import Keyring, PluginStore, VerifiedPlugin
 from aers_host.plugins._keys import generate_key, public_key_pem
 
 HERE = Path(__file__).parent
@@ -74,11 +75,11 @@ class Signer:
     def adopt(self, bundle: Path, uri: str, name: str, out: Path) -> Path:
         """``aers plugin adopt`` through the library: a signed plugin folder."""
         plan = plan_adoption(describe_bundle(bundle, uri), name)
-        return adopt_bundle(plan, out, self.key, reserved=BUILTIN_NAMES)
+        return adopt_bundle(plan, out, self.key, reserved=builtin_names())
 
     def store(self, root: Path) -> PluginStore:
         return PluginStore(
-            root, keyring=self.keyring, now=datetime.now(UTC), reserved=BUILTIN_NAMES
+            root, keyring=self.keyring, now=datetime.now(UTC), reserved=builtin_names()
         )
 
     def verified(self, folder: Path) -> VerifiedPlugin:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from aers_host import default_registry
 from aers_host._nodetype import CheckContext
 from aers_host.errors import PluginError
-from aers_host.plugins import BrokenPluginType, default_registry
+from aers_host.plugins import BrokenPluginType
 
 from .conftest import GAINDELAY_URI, LSP, LSP_BUNDLE, needs_build, needs_lilv, needs_lsp
 

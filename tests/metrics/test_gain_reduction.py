@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from graphs import Registry
 
+from aers_host import load_config
 from aers_host._pipeline import render_run
-from aers_host.config import load_config
 from aers_host.dsp import Compressor, Limiter
 from aers_host.events import Duck
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from plugin_fakes import NOW, Publisher
 
-from aers_host.plugins import BUILTIN_NAMES, PluginStore, PluginVerifier
+from aers_host import builtin_names
+from aers_host.plugins import PluginStore, PluginVerifier
 
 
 @pytest.fixture
@@ -17,11 +18,11 @@ def publisher() -> Publisher:
 
 @pytest.fixture
 def verifier(publisher: Publisher) -> PluginVerifier:
-    return PluginVerifier(publisher.keyring(), now=NOW, reserved=BUILTIN_NAMES)
+    return PluginVerifier(publisher.keyring(), now=NOW, reserved=builtin_names())
 
 
 @pytest.fixture
 def store(tmp_path: Path, publisher: Publisher) -> PluginStore:
     return PluginStore(
-        tmp_path / "store", keyring=publisher.keyring(), now=NOW, reserved=BUILTIN_NAMES
+        tmp_path / "store", keyring=publisher.keyring(), now=NOW, reserved=builtin_names()
     )

@@ -155,11 +155,26 @@ def test_registry_refuses_a_plugin_named_like_a_builtin(store: PluginStore) -> N
 
 
 @pytest.mark.security
-def test_reserved_names_are_refused_even_before_the_builtin_exists(store: PluginStore) -> None:
-    pm = bare_manager(store)
+def test_reserved_names_are_the_builtins_the_registry_received(store: PluginStore) -> None:
+    pm = bare_manager(store, node("reverb"))
     pm.register(types.SimpleNamespace(aers_register_processors=_impl([node("reverb")])), name="x")
+    pm.register(types.SimpleNamespace(aers_register_processors=_impl([node("chorus")])), name="y")
     registry = collect(pm)
-    assert "reverb" not in registry and "reserved" in registry.refused["reverb"]
+    assert registry.reserved == {"reverb"}
+    assert registry.source("reverb") == "builtin" and "reserved" in registry.refused["reverb"]
+    assert registry.source("chorus") == "y"
+
+
+@pytest.mark.security
+def test_a_type_without_traits_is_refused_and_named(store: PluginStore) -> None:
+    class Traitless:  # a type written before traits existed
+        name, role, summary, origin = "old-fx", "processor", "old", "entry-point:old"
+
+    pm = bare_manager(store, node("gain"))
+    pm.register(types.SimpleNamespace(aers_register_processors=_impl([Traitless()])), name="x")
+    registry = collect(pm)
+    assert "old-fx" not in registry and "declares no `traits`" in registry.refused["old-fx"]
+    assert "gain" in registry  # one bad package does not stop the others
 
 
 @pytest.fixture

@@ -184,7 +184,7 @@ def test_store_and_keyring_live_under_aers_home(aers_home: Path) -> None:
     assert _paths.plugin_store_dir() == aers_home / "plugins"
     assert _paths.keyring_path() == aers_home / "keyring.json"
     assert _paths.sessions_db_path() == aers_home / "sessions.db"
-    assert PluginStore().root == aers_home / "plugins"
+    assert PluginStore(reserved=frozenset()).root == aers_home / "plugins"
 
 
 def test_without_aers_home_platformdirs_are_used(monkeypatch: pytest.MonkeyPatch) -> None:

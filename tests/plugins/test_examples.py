@@ -14,8 +14,9 @@ import pytest
 from plugin_fakes import Publisher
 from RestrictedPython import compile_restricted_exec
 
+from aers_host import builtin_names
 from aers_host._nodetype import CheckContext
-from aers_host.plugins import BUILTIN_NAMES, PluginStore, StorePluginType, read_plugin_dir
+from aers_host.plugins import PluginStore, StorePluginType, read_plugin_dir
 from aers_host.plugins._manifest import prepare_signed, seal
 from aers_host.plugins._scaffold import scaffold_files
 
@@ -29,7 +30,7 @@ def signed_copy(publisher: Publisher, source_dir: Path, manifest_source: Path, d
     shutil.copyfile(manifest_source, dest / "manifest.in.json")
     files = read_plugin_dir(dest).files
     signed = prepare_signed(files["manifest.in.json"], files,
-                            now=datetime.now(UTC), days=1, reserved=BUILTIN_NAMES)  # fmt: skip
+                            now=datetime.now(UTC), days=1, reserved=builtin_names())  # fmt: skip
     data = seal(signed, publisher.key)
     (dest / "manifest.json").write_bytes(data)
     return dest
@@ -72,7 +73,7 @@ def test_tremolo_runs_from_the_store_through_the_python_loader(
     pytest.importorskip("aers_host.sandbox")
     folder = signed_copy(publisher, TREMOLO, ROOT / "manifests" / "tremolo.json", tmp_path / "t")
     store = PluginStore(tmp_path / "store", keyring=publisher.keyring("python"),
-                        reserved=BUILTIN_NAMES)  # fmt: skip
+                        reserved=builtin_names())  # fmt: skip
     node = StorePluginType.of(store.install(folder))
     assert [s.name for s in node.param_specs()] == ["rate_hz", "depth"]
     # A generous deadline: a loaded CI machine must not turn this into a bypass block.

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from plugin_fakes import NOW, Publisher
 
+from aers_host import builtin_names
 from aers_host.errors import PluginValidationError
-from aers_host.plugins import BUILTIN_NAMES, PluginVerifier, read_plugin_dir
+from aers_host.plugins import PluginVerifier, read_plugin_dir
 from aers_host.plugins._manifest import build_signed, prepare_signed, seal
 from aers_host.plugins._scaffold import scaffold_files
 
@@ -95,7 +96,7 @@ def test_sign_refuses_what_verify_refuses_with_the_same_lines(
     name = src["name"]
     files = publisher.files(src["kind"])
     with pytest.raises(PluginValidationError) as refused:
-        prepare_signed(as_bytes(src), files, now=NOW, days=30, reserved=BUILTIN_NAMES)
+        prepare_signed(as_bytes(src), files, now=NOW, days=30, reserved=builtin_names())
     assert lines(refused.value) == [f"plugin {name!r}: {p}" for p in expected]
     # The very same manifest, signed without the check, is refused by verify in the same words.
     manifest = publisher.seal(build_signed(src, files, now=NOW, days=30))
@@ -109,7 +110,7 @@ def test_prepare_signed_refuses_before_signing(case: str, publisher: Publisher) 
     src, _ = CASES[case]
     with pytest.raises(PluginValidationError):
         prepare_signed(as_bytes(src), publisher.files(src["kind"]),
-                       now=NOW, days=30, reserved=BUILTIN_NAMES)  # fmt: skip
+                       now=NOW, days=30, reserved=builtin_names())  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["python", "native"])
@@ -118,7 +119,7 @@ def test_a_consistent_manifest_signs_and_verifies(
 ) -> None:
     files = publisher.files(kind)
     signed = prepare_signed(as_bytes(source(kind)), files,
-                            now=NOW, days=30, reserved=BUILTIN_NAMES)  # fmt: skip
+                            now=NOW, days=30, reserved=builtin_names())  # fmt: skip
     data = seal(signed, publisher.key)
     plugin = verifier.verify(data, files)
     assert plugin.name == "fx" and plugin.kind == kind
@@ -127,7 +128,7 @@ def test_a_consistent_manifest_signs_and_verifies(
 def test_default_on_the_range_bounds_is_fine(publisher: Publisher) -> None:
     params = [{**PARAM, "name": "lo", "default": -60.0}, {**PARAM, "name": "hi", "default": 12.0}]
     signed = prepare_signed(as_bytes(source(params=params)), publisher.files(), now=NOW,
-                            days=30, reserved=BUILTIN_NAMES)  # fmt: skip
+                            days=30, reserved=builtin_names())  # fmt: skip
     assert [p.name for p in signed.params] == ["lo", "hi"]
 
 
@@ -137,7 +138,7 @@ def test_scaffolds_pass_the_host_checks(kind: str) -> None:
     if kind == "native":
         files["libfuzz_box.so"] = b"\x7fELF built by aers plugin build"
     signed = prepare_signed(files["manifest.in.json"], files, now=NOW, days=30,
-                            reserved=BUILTIN_NAMES)  # fmt: skip
+                            reserved=builtin_names())  # fmt: skip
     assert signed.name == "fuzz-box"
 
 
@@ -154,5 +155,5 @@ def test_example_plugins_pass_the_host_checks(manifest_source: Path, tmp_path: P
         (dest / entry_file).write_bytes(b"\x7fELF stand-in")
     files = read_plugin_dir(dest).files
     signed = prepare_signed(files["manifest.in.json"], files, now=NOW, days=30,
-                            reserved=BUILTIN_NAMES)  # fmt: skip
+                            reserved=builtin_names())  # fmt: skip
     assert signed.name == manifest_source.stem

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from graphs import Registry
 
-from aers_host.config import load_config
+from aers_host import load_config
 from aers_host.errors import ConfigError, GraphError
 from aers_host.graph import build_plan, render
 

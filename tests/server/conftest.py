@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from graphs import Registry
 
-from aers_host.config import load_config
+from aers_host import load_config
 from aers_host.server import LiveRuntime, create_app
 from aers_host.server._http import server_config
 

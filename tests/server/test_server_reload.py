@@ -33,8 +33,7 @@ import numpy as np
 import pytest
 import uvicorn
 
-from aers_host.config import load_config
-from aers_host.plugins import default_registry
+from aers_host import builtin_names, default_registry, load_config
 from aers_host.server import LiveRuntime, Recorder, create_app
 
 DELAY = 2400
@@ -232,7 +231,7 @@ def test_incompatible_state_is_not_handed_over(
     time.sleep(0.3)
     from aers_host.plugins import PluginStore
 
-    PluginStore().install(publish("1.1.0", state_version=2))
+    PluginStore(reserved=builtin_names()).install(publish("1.1.0", state_version=2))
     result = httpx.post(f"{url}/api/plugins/tdelay/reload", timeout=30).json()
     assert result["status"] == "reloaded" and result["handover"] == {"dly": "fresh"}
     time.sleep(0.3)
@@ -253,7 +252,7 @@ def _sign_and_store(folder: Path, key: Path) -> None:
     signed = prepare_signed(files["manifest.in.json"], files, now=datetime.now(UTC), days=30)
     private = load_private_key(key.read_bytes(), None, source=str(key))
     (folder / "manifest.json").write_bytes(seal(signed, private))
-    PluginStore().install(folder)
+    PluginStore(reserved=builtin_names()).install(folder)
 
 
 def test_a_version_refused_at_load_is_rolled_back(

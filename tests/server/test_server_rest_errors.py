@@ -12,7 +12,7 @@ import pytest
 from graphs import Registry
 from websockets.sync.client import connect
 
-from aers_host.config import load_config
+from aers_host import load_config
 from aers_host.errors import ConfigError
 from aers_host.server import _body
 

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from graphs import Registry
 
-from aers_host.config import load_config
+from aers_host import load_config
 from aers_host.graph import render
 from aers_host.session import SessionStore, session_config, session_from_state
 

@@ -1,7 +1,8 @@
 """Graph structure: cycles, feedback edges and the processing order.
 
-Feedback is legal only through a ``delay`` node: inside every strongly connected
-component, the edges *into* delay nodes become feedback ("back") edges. The delay then
+Feedback is legal only through a node whose type can close a loop (its traits declare a
+``feedback_delay``; among the built-ins, ``delay``): inside every strongly connected
+component, the edges *into* such nodes become feedback ("back") edges. The delay then
 runs in two phases (read its past at its place in the order, write its input after the
 block), which is exact as long as the delay is at least one block long. Any cycle left
 once back edges are removed is refused and named ("a → b → a").
@@ -12,8 +13,12 @@ The order is Kahn's algorithm with ties broken by config order, so it is determi
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._nodetype import NodeType
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,11 @@ class CycleError(Exception):
     def __init__(self, cycle: Sequence[str]) -> None:
         self.cycle = list(cycle)
         super().__init__(" → ".join([*self.cycle, self.cycle[0]]))
+
+
+def loop_closers(types: Mapping[str, NodeType]) -> set[str]:
+    """The nodes (id → type) whose type can close a feedback loop: ``delay_nodes`` below."""
+    return {node_id for node_id, t in types.items() if t.traits.feedback_delay is not None}
 
 
 def plan_topology(nodes: Sequence[str], edges: Iterable[Edge], delay_nodes: set[str]) -> Topology:

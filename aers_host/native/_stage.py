@@ -22,13 +22,13 @@ from typing import Any
 
 from .._processor import ParamEvent, ParamSpec
 from ..errors import PluginValidationError
-from ..native._library import NativeParam, SealedLibrary, open_sealed, seal_library
-from ..native._loader import manifest_defaults, node_values
-from ..native._processor import NativeProcessor
 from ..plugins._model import ManifestParam
 from ..plugins._verified import VerifiedPlugin
-from ._options import NodeOptions, StageSpec
-from ._runtime import MAX_LATENCY, param_ranges
+from ..sandbox._options import NodeOptions, StageSpec
+from ..sandbox._runtime import MAX_LATENCY, param_ranges
+from ._library import NativeParam, SealedLibrary, open_sealed, seal_library
+from ._loader import manifest_defaults, node_values
+from ._processor import NativeProcessor
 
 
 def manifest_params(plugin: VerifiedPlugin) -> tuple[NativeParam, ...]:

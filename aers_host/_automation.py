@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .._processor import ParamEvent
+from ._processor import ParamEvent
 
 #: Samples between the updates of a linear or exponential ramp.
 RAMP_INTERVAL = 16

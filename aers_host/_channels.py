@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Sequence
 
-from .._nodetype import ChannelError
+from ._nodetype import ChannelError
 from ._topology import Edge
 
 #: (node id, its input channel count or None) -> output channel count; may raise ChannelError.
