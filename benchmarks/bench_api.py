@@ -20,20 +20,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import write_results
 
 from aers_host import Graph, default_registry, render
 from aers_host.cli._doctor import warm_kernels
 from aers_host.dsp import Gain
 
 SR = 48_000
-RESULTS = Path(__file__).parent / "results"
 REGISTRY = default_registry(entry_points=False, store=False)
 
 
@@ -155,10 +153,7 @@ def main() -> None:
             f"automation {mode:>16}: {t / static:6.2f}x the static gain's render time", flush=True
         )
     results["automation"]["static_seconds"] = static
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "api.json"
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("api", results)
 
 
 if __name__ == "__main__":

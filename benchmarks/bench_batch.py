@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _results import RESULTS, write_results
 
 from aers_host import load_config
 from aers_host.batch import load_sweep, local_client, run_sweep
 from aers_host.errors import AersError
 
-RESULTS = Path(__file__).parent / "results"
 SCENES = {
     "demo": "examples/demo.yaml (events, sandboxed python + native plugins), 4 echo "
     "feedbacks x 4 tremolo depths x 4 limiter thresholds",
@@ -215,12 +215,11 @@ def main() -> None:
         "speedup": speedup,
         "scaling_efficiency": speedup / 2,
     }
-    RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "batch.json"
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     scenes = previous.get("scenes", {}) if isinstance(previous, dict) else {}
     scenes[scene] = result  # keep the other scene's latest numbers beside these
-    path.write_text(json.dumps({"scenes": scenes}, indent=2) + "\n", encoding="utf-8")
+    write_results("batch", {"scenes": scenes})
     cpus = os.cpu_count()
     print(f"{SCENES[scene]}: {one['variants']} variants × {args.duration:g} s, {cpus} CPUs")
     for run in runs:

@@ -17,7 +17,6 @@ Writes ``benchmarks/results/chain.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -26,13 +25,13 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import yaml
+from _results import write_results
 
 from aers_host import default_registry, load_config
 from aers_host.cli._doctor import warm_kernels
 from aers_host.graph import render
 
 SR = 48_000
-RESULTS = Path(__file__).parent / "results"
 
 FULL = [
     ("g", {"type": "gain", "params": {"gain_db": -6}}),
@@ -159,15 +158,6 @@ def run_aers(data: dict[str, Any], workdir: Path, repeats: int) -> dict[str, Any
         "block_p50_us": float(np.median(best.timings.block_ns[:count]) / 1000.0),
         "node_p50_us": {n.id: float(us) for n, us in zip(best.plan.nodes, node_us, strict=True)},
     }
-
-
-def write_results(name: str, results: dict[str, Any]) -> Path:
-    """Write ``benchmarks/results/<name>.json`` and say so."""
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{name}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
-    return out
 
 
 def pedalboard_board(full: bool) -> Any:

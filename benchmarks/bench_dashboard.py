@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import uvicorn
+from _results import write_results
 
 from aers_host import default_registry, load_config
 from aers_host.server import LiveRuntime, create_app, gil_switch_interval
@@ -196,8 +197,7 @@ def main() -> None:
         "target": "p99_ratio <= 1.10",
         "pass": ratio <= 1.10,
     }
-    out = ROOT / "benchmarks" / "results" / "dashboard.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_results("dashboard", result)
     print(f"engine block time, {args.rounds}×{args.seconds:g} s per side, {args.rate:g} Hz feed")
     for name, s in (("0 clients", zero), (f"{args.clients} clients", many)):
         print(
@@ -214,7 +214,6 @@ def main() -> None:
         f"(expected ~{expected_frames:.0f} each round), max dropped "
         f"{max(c['dropped'] for c in client_stats)}"
     )
-    print(f"→ {out}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Writes ``benchmarks/results/jack.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -27,12 +26,11 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import write_results
 
-RESULTS = Path(__file__).parent / "results"
 RATE = 48_000
 
 
@@ -138,8 +136,7 @@ def main() -> None:
         "underruns": underruns,
         "jack_xruns": xruns,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "jack.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_results("jack", result)
     print(
         f"JACK callback, {args.channels} ch × {args.period} frames "
         f"(period {result['period_us']:.0f} µs): reference p50 {ref['p50_us']:.1f} µs "

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -155,7 +156,9 @@ def bench(eq: VerifiedPlugin, frames: int, n: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--blocks", type=int, default=2000)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lv2.json")
+    parser.add_argument(
+        "--out", type=Path, help="results JSON (default: benchmarks/results/lv2.json)"
+    )
     args = parser.parse_args()
     if not BUNDLE.is_dir():
         sys.exit(f"needs {BUNDLE} (apt-get install lsp-plugins-lv2)")
@@ -172,10 +175,8 @@ def main() -> None:
         for frames in (128, 512):
             report[f"eq_{frames}x2"] = bench(eq, frames, args.blocks)
     report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    print(f"written to {args.out}")
+    write_results("lv2", report, args.out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import platform
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import write_results
 
 from aers_host.native import build_plugin, load_native_plugin
 from aers_host.plugin_api import CheckContext
@@ -149,7 +149,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/native.json")
+    parser.add_argument(
+        "--out", type=Path, help="results JSON (default: benchmarks/results/native.json)"
+    )
     args = parser.parse_args()
 
     import pedalboard
@@ -205,8 +207,6 @@ def main() -> None:
             "pedalboard_over_native_biquad_512": target,
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'suite':7} {'block':>5} {'impl':14} {'seconds':>8} {'x realtime':>10} {'t/native':>9}")
     for suite, by_block in results.items():
         for block, row in by_block.items():
@@ -218,7 +218,7 @@ def main() -> None:
                 )
     verdict = "met" if target >= 1.0 else "NOT met"
     print(f"target (native biquad >= pedalboard at 512): {verdict}, ratio {target:.2f}")
-    print(f"wrote {args.out}")
+    write_results("native", report, args.out)
 
 
 if __name__ == "__main__":

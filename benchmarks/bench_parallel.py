@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from bench_chain import write_results
+from _results import write_results
 
 from aers_host import default_registry
 from aers_host.cli._doctor import warm_kernels

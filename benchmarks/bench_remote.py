@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import select
@@ -47,13 +46,13 @@ from typing import Any
 
 import numpy as np
 import websockets
+from _results import write_results
 from websockets.asyncio.client import connect
 
 from aers_host.remote import BLOCK, HELLO, MAX_MESSAGE, RemoteProcessor, encode_block, encode_json
 from aers_host.remote._loop import loop_factory
 from aers_host.remote._tcp import FrameReader, send_message, tune
 
-RESULTS = Path(__file__).parent / "results"
 TOKEN = "bench-token-0123456789"
 FRAMES, CHANNELS, SR = 512, 2, 48_000
 AERS = str(Path(sys.executable).with_name("aers"))
@@ -302,8 +301,7 @@ def main() -> None:
         "load_after": os.getloadavg(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "remote.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_results("remote", result)
     for name in (
         "tcp_nodelay_echo",
         "tcp_transport_aers_node",

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import yaml
-from bench_chain import FULL, SR, chain_config, pedalboard_board, write_results
+from _results import write_results
+from bench_chain import FULL, SR, chain_config, pedalboard_board
 
 from aers_host import default_registry, load_config
 from aers_host._pipeline import render_run

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -241,7 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--blocks", type=int, default=3000)
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "sandbox.json"
+        "--out", type=Path, help="results JSON (default: benchmarks/results/sandbox.json)"
     )
     args = parser.parse_args()
     report: dict[str, Any] = {
@@ -277,10 +278,8 @@ def main() -> None:
     )
     report["graph8_512x2"] = bench_graph(512, args.blocks)
     report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    print(f"written to {args.out}")
+    write_results("sandbox", report, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Writes ``benchmarks/results/startup.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -38,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 DEMO = "examples/demo.yaml"
 MIB = 1024 * 1024
 
@@ -183,11 +183,9 @@ def main() -> None:
                 "cpu_samples_s": [c for _, c, _ in samples[case.name]],
             }
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "startup.json"
     load = os.getloadavg()
-    out.write_text(json.dumps({"repeats": args.repeats, "loadavg": load, "rows": rows}, indent=2))
-    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; wrote {out}")
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    write_results("startup", {"repeats": args.repeats, "loadavg": load, "rows": rows})
 
 
 if __name__ == "__main__":
