@@ -48,6 +48,7 @@ from aers_host.plugin_api import CheckContext, Processor  # noqa: E402
 from aers_host.plugins import PluginStore  # noqa: E402
 from aers_host.plugins._keyring import Keyring  # noqa: E402
 from aers_host.plugins._keys import generate_key, public_key_pem  # noqa: E402
+from aers_host.plugins._model import ManifestParam  # noqa: E402
 from aers_host.plugins._verified import VerifiedPlugin  # noqa: E402
 from aers_host.sandbox import load_python_plugin  # noqa: E402
 
@@ -61,7 +62,9 @@ GAIN = VerifiedPlugin(
     {"gain.py": b"import numpy as np\n\nclass Gain:\n"
                 b"    def process(self, inp, out, start, events):\n"
                 b"        np.multiply(inp, self.params['gain'], out=out)\n"},
-    params=({"name": "gain", "default": 0.5, "min": 0.0, "max": 2.0},), keyid="bench",
+    params=(ManifestParam.from_dict(
+        {"name": "gain", "default": 0.5, "min": 0.0, "max": 2.0}, "params.0"),),
+    keyid="bench",
 )  # fmt: skip
 WORKER = {"deadline_ms": 100.0}
 #: Run-to-run spread of a hop's median on these machines (interleaved rounds): two hops

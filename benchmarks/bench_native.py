@@ -32,6 +32,7 @@ from _results import write_results
 
 from aers_host.native import build_plugin, load_native_plugin
 from aers_host.plugin_api import CheckContext
+from aers_host.plugins._model import FileRecord, SignedPart
 from aers_host.plugins._verified import VerifiedPlugin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,9 +56,18 @@ def _native(tmp: Path, name: str, params: dict[str, float]) -> Callable[[int], R
         entry=f"{lib.name}:aers_plugin_entry",
         isolation="in-process",
         files={lib.name: data},
-        manifest={
-            "files": {lib.name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}}
-        },
+        manifest=SignedPart(
+            spec_version="1.0",
+            name=name,
+            version="1.0.0",
+            kind="native",
+            entry=f"{lib.name}:aers_plugin_entry",
+            isolation="in-process",
+            files={lib.name: FileRecord(hashlib.sha256(data).hexdigest(), len(data))},
+            params=(),
+            permissions=(),
+            expires="2099-01-01T00:00:00Z",
+        ),
     )
     ctx = CheckContext(SR, max(BLOCKS), Path("."))
 

@@ -46,6 +46,7 @@ from aers_host.config import ParsedDocument, validate_config_data  # noqa: E402
 from aers_host.graph import Engine, build_plan  # noqa: E402
 from aers_host.plugin_api import CheckContext, Processor  # noqa: E402
 from aers_host.plugins import StorePluginType  # noqa: E402
+from aers_host.plugins._model import ManifestParam  # noqa: E402
 from aers_host.plugins._verified import VerifiedPlugin  # noqa: E402
 from aers_host.sandbox import load_python_chain, load_python_plugin  # noqa: E402
 
@@ -58,7 +59,9 @@ class Gain:
 """
 GAIN = VerifiedPlugin(
     "bench-gain", "1.0.0", "python", "gain.py:Gain", "sandbox", {"gain.py": GAIN_SOURCE},
-    params=({"name": "gain", "default": 0.5, "min": 0.0, "max": 2.0},), keyid="bench",
+    params=(ManifestParam.from_dict(
+        {"name": "gain", "default": 0.5, "min": 0.0, "max": 2.0}, "params.0"),),
+    keyid="bench",
 )  # fmt: skip
 ECHO = (
     "import os,sys\nr,w=int(sys.argv[1]),int(sys.argv[2])\nwhile os.read(r,1): os.write(w,b'x')\n"

@@ -35,6 +35,7 @@ from aers_host._timing import OFFLINE, REALTIME, Timing  # noqa: E402
 from aers_host.config import ParsedDocument, validate_config_data  # noqa: E402
 from aers_host.graph import render  # noqa: E402
 from aers_host.plugins import StorePluginType  # noqa: E402
+from aers_host.plugins._model import ManifestParam  # noqa: E402
 from aers_host.plugins._verified import VerifiedPlugin  # noqa: E402
 
 SOURCE = b"""import numpy as np
@@ -52,7 +53,9 @@ class Drift:
 """
 DRIFT = VerifiedPlugin(
     "bench-drift", "1.0.0", "python", "drift.py:Drift", "sandbox", {"drift.py": SOURCE},
-    params=({"name": "gain", "default": 0.5, "min": 0.0, "max": 2.0},), keyid="bench",
+    params=(ManifestParam.from_dict(
+        {"name": "gain", "default": 0.5, "min": 0.0, "max": 2.0}, "params.0"),),
+    keyid="bench",
 )  # fmt: skip
 
 
