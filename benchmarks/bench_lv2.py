@@ -116,7 +116,9 @@ def adopted_eq(folder: Path) -> VerifiedPlugin:
     keyring = Keyring().with_key(public_key_pem(key.public_key()), "native", "bench")
     plan = plan_adoption(describe_bundle(BUNDLE, EQ_URI), "bench-lsp-eq")
     adopt_bundle(plan, folder / "eq", key, reserved=builtin_names())
-    store = PluginStore(folder / "store", keyring=keyring, now=datetime.now(UTC))
+    store = PluginStore(
+        folder / "store", keyring=keyring, now=datetime.now(UTC), reserved=builtin_names()
+    )
     return store.verify_dir(folder / "eq")
 
 

@@ -108,6 +108,15 @@ def pipe_floor(n: int, placement: str) -> dict[str, float]:
     return stats(times)
 
 
+def without_events(proc: Processor) -> Callable[[np.ndarray, np.ndarray, int], None]:
+    """``proc.process`` for blocks without parameter events."""
+
+    def process(inp: np.ndarray, out: np.ndarray, start: int) -> None:
+        proc.process(inp, out, start, ())
+
+    return process
+
+
 def time_blocks(
     process: Callable[[np.ndarray, np.ndarray, int], None], frames: int, n: int
 ) -> list[float]:
@@ -137,7 +146,7 @@ def bench_single(frames: int, n: int) -> dict[str, Any]:
         proc = make(frames, isolation)
         try:
             result[isolation] = stats(
-                time_blocks(lambda i, o, s, p=proc: p.process(i, o, s, ()), frames, n)
+                time_blocks(without_events(proc), frames, n)
             )
             result[isolation]["xruns"] = proc.xruns  # type: ignore[attr-defined]
         finally:
