@@ -12,8 +12,6 @@ from ._manifest import (
     SOURCE_FILE,
     SPEC_VERSION,
     Limits,
-    compare_versions,
-    parse_manifest,
 )
 from ._model import Manifest, SignedPart, canonical_bytes
 from ._registry import (
@@ -21,9 +19,8 @@ from ._registry import (
     build_registry,
     collect,
     entry_point_names,
-    make_plugin_manager,
 )
-from ._store import PluginStore, StoreEntry, read_plugin_dir
+from ._store import PluginStore, read_plugin_dir
 from ._trust import InstalledRef, PluginVerifier
 from ._verified import VerifiedPlugin
 
@@ -41,7 +38,6 @@ __all__ = [
     "PluginStore",
     "PluginVerifier",
     "SignedPart",
-    "StoreEntry",
     "StoreHooks",
     "StorePluginType",
     "TrustedKey",
@@ -49,14 +45,11 @@ __all__ = [
     "build_registry",
     "canonical_bytes",
     "collect",
-    "compare_versions",
     "entry_point_names",
     "hookimpl",
     "hookspec",
     "key_id",
     "load_keyring",
-    "make_plugin_manager",
-    "parse_manifest",
     "read_plugin_dir",
     "save_keyring",
     "write_keypair",

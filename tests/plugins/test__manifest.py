@@ -9,11 +9,13 @@ import pytest
 from plugin_fakes import NOW, Publisher
 
 from aers_host.errors import ManifestError
-from aers_host.plugins import canonical_bytes, compare_versions, parse_manifest
+from aers_host.plugins import canonical_bytes
 from aers_host.plugins._manifest import (
     build_signed,
+    compare_versions,
     manifest_schema,
     parse_json_strict,
+    parse_manifest,
     relpath_problem,
     schema_problems,
 )

@@ -10,7 +10,8 @@ import pytest
 from plugin_fakes import NOW, Publisher
 
 from aers_host.errors import ManifestError
-from aers_host.plugins import Manifest, PluginVerifier, SignedPart, canonical_bytes, parse_manifest
+from aers_host.plugins import Manifest, PluginVerifier, SignedPart, canonical_bytes
+from aers_host.plugins._manifest import parse_manifest
 from aers_host.plugins._model import FileRecord, ManifestParam
 
 #: Every optional field a 1.x param may carry, with JSON ints where authors write them.

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from signal_masks import TERMINAL, thread_blocks
 
-from aers_host.server import Control, LiveRuntime, solo_routing
+from aers_host.server import Control, LiveRuntime
 from aers_host.server._runtime import MAX_PENDING_CONTROLS
+from aers_host.server._solo import solo_routing
 
 from .server_helpers import SCENE
 
