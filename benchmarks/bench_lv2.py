@@ -40,6 +40,8 @@ from _results import write_results
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_sandbox import GAIN, stats  # noqa: E402  (the same gain plugin, timed the same way)
+
 from aers_host import builtin_names, default_registry  # noqa: E402
 from aers_host.lv2 import load_lv2_plugin  # noqa: E402
 from aers_host.lv2._adopt import adopt_bundle, plan_adoption  # noqa: E402
@@ -48,7 +50,6 @@ from aers_host.plugin_api import CheckContext, Processor  # noqa: E402
 from aers_host.plugins import PluginStore  # noqa: E402
 from aers_host.plugins._keyring import Keyring  # noqa: E402
 from aers_host.plugins._keys import generate_key, public_key_pem  # noqa: E402
-from aers_host.plugins._model import ManifestParam  # noqa: E402
 from aers_host.plugins._verified import VerifiedPlugin  # noqa: E402
 from aers_host.sandbox import load_python_plugin  # noqa: E402
 
@@ -57,27 +58,10 @@ BUNDLE = Path("/usr/lib/lv2/lsp-plugins.lv2")
 EQ_URI = "http://lsp-plug.in/plugins/lv2/para_equalizer_x16_stereo"
 LSP_BAND = {"ft_0": 1.0, "f_0": 1000.0, "g_0": 2.0, "q_0": 1.0}  # bell, +6 dB
 BUILTIN_BAND = {"bands": [{"type": "peak", "freq": 1000.0, "gain_db": 6.0, "q": 1.0}]}
-GAIN = VerifiedPlugin(
-    "bench-gain", "1.0.0", "python", "gain.py:Gain", "sandbox",
-    {"gain.py": b"import numpy as np\n\nclass Gain:\n"
-                b"    def process(self, inp, out, start, events):\n"
-                b"        np.multiply(inp, self.params['gain'], out=out)\n"},
-    params=(ManifestParam.from_dict(
-        {"name": "gain", "default": 0.5, "min": 0.0, "max": 2.0}, "params.0"),),
-    keyid="bench",
-)  # fmt: skip
 WORKER = {"deadline_ms": 100.0}
 #: Run-to-run spread of a hop's median on these machines (interleaved rounds): two hops
 #: closer than this are equal as far as one run can tell.
 NOISE = 0.05
-
-
-def stats(samples_s: list[float]) -> dict[str, float]:
-    us = np.asarray(samples_s) * 1e6
-    return {
-        "median_us": round(float(np.median(us)), 2),
-        "p99_us": round(float(np.percentile(us, 99)), 2),
-    }
 
 
 def time_interleaved(
