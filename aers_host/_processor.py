@@ -101,6 +101,22 @@ def compiled(kernel: Callable[..., Any], *args: Any) -> Callable[..., Any]:
         return kernel
 
 
+@dataclass(frozen=True, slots=True)
+class BlockKernel:
+    """A processor's event-free block as one compiled call: ``kernel(*args, start)``.
+
+    ``kernel`` is a numba dispatcher (``nogil``), ``args`` the engine's fixed block views
+    and the processor's own state arrays and scalars — everything that changes between
+    blocks lives in those arrays, so the same call stays right for every block until the
+    next :meth:`ProcessorBase.prepare`. The engine calls it through :func:`compiled`, and a
+    lane program (docs/architecture.md, "Two cores") compiles a whole branch of such
+    calls into one GIL-free function.
+    """
+
+    kernel: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
 @runtime_checkable
 class Processor(Protocol):
     """What the engine calls; see the module docstring for the contract of each method."""
@@ -200,12 +216,25 @@ class ProcessorBase:
         event-free block: at 128 frames a node's kernel costs a few hundred nanoseconds, so
         the calls around it matter. The default adds no Python frame over :meth:`render`;
         processors whose kernel arguments are fixed override it to skip numba's per-call
-        dispatch too (see :func:`compiled`). Valid until the next :meth:`prepare`.
+        dispatch too (see :func:`compiled`), or give a :meth:`block_kernel`, from which
+        the compiled call is made here. Valid until the next :meth:`prepare`.
         """
+        block = self.block_kernel(inp, out)
+        if block is not None:
+            return functools.partial(compiled(block.kernel, *block.args, 0), *block.args)
         if type(self).process is not ProcessorBase.process:
             process = self.process
             return lambda start: process(inp, out, start, ())
         return functools.partial(self.render, inp, out)
+
+    def block_kernel(self, inp: Buffer, out: Buffer) -> BlockKernel | None:
+        """[main-thread & !processing] This node's block as one kernel call, or None.
+
+        Equal to ``render(inp, out, start)`` on the fixed views, with every parameter's
+        derived values read from the processor's arrays. None (the default) keeps the
+        block in Python.
+        """
+        return None
 
     def process_changes(
         self,

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, NodeTraits
-from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
+from .._processor import BlockKernel, Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
 from ._common import db_to_lin, kernel, numeric_values, state_array, time_constant
 from ._warm import warm_processor
 
@@ -147,10 +146,9 @@ class Gain(ProcessorBase):
         """[audio-thread & processing] Apply ``gain_db`` changes inside the glide kernel."""
         _gain_changes_kernel(inp, out, self._state, start, at, values, self._bounds)
 
-    def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
-        """[main-thread & !processing] :meth:`render` on fixed views, as a plain partial."""
-        run = compiled(_gain_kernel, inp, out, self._state, 0)
-        return functools.partial(run, inp, out, self._state)
+    def block_kernel(self, inp: Buffer, out: Buffer) -> BlockKernel:
+        """[main-thread & !processing] :meth:`render` on fixed views."""
+        return BlockKernel(_gain_kernel, (inp, out, self._state))
 
     def get_state(self) -> dict[str, Any]:
         """[main-thread] Params, ``invert`` and the smoother's current factor."""

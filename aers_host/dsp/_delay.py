@@ -27,13 +27,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits
-from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
+from .._processor import BlockKernel, Buffer, ParamEvent, ParamSpec, ProcessorBase
 from ._common import kernel, load_state_array, numeric_values, state_array
 from ._warm import WARM_FRAMES, warm_processor
 
@@ -82,6 +82,17 @@ def _delay_kernel(
 
 
 @kernel
+def _delay_block(
+    inp: Buffer, out: Buffer, line: np.ndarray, at: np.ndarray, knobs: np.ndarray, start: int
+) -> None:  # pragma: no cover - compiled
+    """:func:`_delay_kernel` as a block call (``start`` unused).
+
+    ``at[0]`` is the write position, ``knobs`` holds mix and feedback.
+    """
+    at[0] = _delay_kernel(inp, out, line, at[0], knobs[0], knobs[1])
+
+
+@kernel
 def _delay_read(
     inp: Buffer, out: Buffer, line: np.ndarray, pos: int, wet: np.ndarray,
     fb: np.ndarray, lo: int, hi: int, mix: float, feedback: float,
@@ -125,14 +136,25 @@ class Delay(ProcessorBase):
         self._params: dict[str, Any] = {"samples": int(samples)} if ms is None else {"ms": ms}
         self.delay = int(samples)
         self._line = np.zeros((0, 1), np.float64)
-        self._pos = 0
+        #: The line's write position, in an array so a compiled block call advances it.
+        self._at = np.zeros(1, np.int64)
         self._wet = np.zeros((0, 0), np.float64)
         self._fb = np.zeros(0, np.float64)
         self._pending = -1
         self._mix = self._feedback = 0.0
+        self._knobs = np.zeros(2, np.float64)  # mix, feedback: what a block call reads
+
+    @property
+    def _pos(self) -> int:
+        return int(self._at[0])
+
+    @_pos.setter
+    def _pos(self, value: int) -> None:
+        self._at[0] = value
 
     def _on_param(self, name: str) -> None:
         self._mix, self._feedback = self.values["mix"], self.values["feedback"]
+        self._knobs[0], self._knobs[1] = self._mix, self._feedback
 
     @property
     def min_feedback_delay(self) -> int:
@@ -159,18 +181,13 @@ class Delay(ProcessorBase):
         if self.delay == 0:
             np.copyto(out, inp)
             return
-        self._pos = _delay_kernel(inp, out, self._line, self._pos, self._mix, self._feedback)
+        _delay_block(inp, out, self._line, self._at, self._knobs, start)
 
-    def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
-        """[main-thread & !processing] :meth:`render` on fixed views, without numba dispatch."""
+    def block_kernel(self, inp: Buffer, out: Buffer) -> BlockKernel | None:
+        """[main-thread & !processing] :meth:`render` on fixed views (None for a wire)."""
         if self.delay == 0:
-            return super().bind_block(inp, out)
-        run = compiled(_delay_kernel, inp, out, self._line, self._pos, self._mix, self._feedback)
-
-        def block(start: int) -> None:
-            self._pos = run(inp, out, self._line, self._pos, self._mix, self._feedback)
-
-        return block
+            return None
+        return BlockKernel(_delay_block, (inp, out, self._line, self._at, self._knobs))
 
     def feedback_read(
         self, inp: Buffer, out: Buffer, start: int, events: Sequence[ParamEvent]

@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,7 +36,7 @@ import numpy as np
 
 from .._jit import kernel_from
 from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits
-from .._processor import Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
+from .._processor import BlockKernel, Buffer, ParamEvent, ParamSpec, ProcessorBase
 from ._common import (
     db_to_lin,
     kernel,
@@ -129,6 +128,20 @@ def _compressor_kernel(
             dst[n] = src[n] * gains[n]
 
 
+@kernel
+def _compressor_block(
+    inp: Buffer,
+    out: Buffer,
+    env: np.ndarray,
+    gains: np.ndarray,
+    coef: np.ndarray,
+    min_gain: np.ndarray,
+    start: int,
+) -> None:  # pragma: no cover - compiled
+    """:func:`_compressor_kernel` keyed by its own input (the block call of a compressor)."""
+    _compressor_kernel(inp, inp, out, env, gains, coef, min_gain, start)
+
+
 class Compressor(ProcessorBase):
     """Feed-forward, stereo-linked compressor with soft knee (formula in the module doc)."""
 
@@ -198,15 +211,14 @@ class Compressor(ProcessorBase):
             key = self._side[:, offset : offset + inp.shape[1]]
         _compressor_kernel(inp, key, out, self._env, self._gains, self._coef, self.min_gain, start)
 
-    def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
-        """[main-thread & !processing] :meth:`render` on fixed views, as a plain partial.
+    def block_kernel(self, inp: Buffer, out: Buffer) -> BlockKernel:
+        """[main-thread & !processing] :meth:`render` on fixed views, keyed by the input.
 
         Only used without a side-chain (the engine runs side-chained nodes on its general
         path, which calls :meth:`process`).
         """
         state = (self._env, self._gains, self._coef, self.min_gain)
-        run = compiled(_compressor_kernel, inp, inp, out, *state, 0)
-        return functools.partial(run, inp, inp, out, *state)
+        return BlockKernel(_compressor_block, (inp, out, *state))
 
     def get_state(self) -> dict[str, Any]:
         """[main-thread] Params, detector and envelope."""
@@ -221,15 +233,18 @@ class Compressor(ProcessorBase):
 @kernel
 def _limiter_kernel(
     inp: Buffer, out: Buffer, xline: np.ndarray, dq_v: np.ndarray, dq_i: np.ndarray,
-    box: np.ndarray, ist: np.ndarray, fst: np.ndarray, thr: float, release: float,
-    min_gain: np.ndarray,
+    box: np.ndarray, ist: np.ndarray, fst: np.ndarray, knobs: np.ndarray,
+    min_gain: np.ndarray, start: int,
 ) -> None:  # pragma: no cover - compiled
     """Lookahead limiter of the module docstring.
 
     ``ist`` = [t, xpos, dq_head, dq_count, box_pos, below]; ``fst`` = [held, box_sum];
-    ``min_gain[0]`` is lowered to the smallest gain applied.
+    ``knobs`` = [threshold (linear, float32-rounded), release coefficient], derived once
+    per change; ``min_gain[0]`` is lowered to the smallest gain applied; ``start`` is
+    unused (the block-call convention).
     ``dq_*`` is a ring-buffer monotonic deque (sliding minimum over ``N`` samples).
     """
+    thr, release = knobs[0], knobs[1]
     width = box.shape[0]
     lag = xline.shape[1] if width > 1 else 0
     t, xpos, head, count, bpos, below = ist[0], ist[1], ist[2], ist[3], ist[4], ist[5]
@@ -304,7 +319,13 @@ class Limiter(ProcessorBase):
         self.lookahead_ms = float(lookahead_ms)
         #: [audio-thread] Smallest gain applied since a meter last set it back to 1.0.
         self.min_gain = np.ones(1, np.float64)
+        self._knobs = np.zeros(2, np.float64)
         self._alloc_state(0, 0)
+
+    def _on_param(self, name: str) -> None:
+        """Derive the kernel's threshold and release coefficient (once per change)."""
+        self._knobs[0] = float(np.float32(db_to_lin(self.values["threshold_db"])))
+        self._knobs[1] = time_constant(self.values["release_ms"], self.sample_rate)
 
     def _alloc_state(self, channels: int, lag: int) -> None:
         width = lag + 1
@@ -331,12 +352,18 @@ class Limiter(ProcessorBase):
 
     def render(self, inp: Buffer, out: Buffer, start: int) -> None:
         """[audio-thread & processing] Limit the span (output delayed by ``latency_samples``)."""
-        thr = float(np.float32(db_to_lin(self.values["threshold_db"])))
-        release = time_constant(self.values["release_ms"], self.sample_rate)
-        _limiter_kernel(
+        run: Callable[..., None] = _limiter_kernel  # the arguments come as one tuple
+        run(*self._kernel_args(inp, out), start)
+
+    def block_kernel(self, inp: Buffer, out: Buffer) -> BlockKernel:
+        """[main-thread & !processing] :meth:`render` on fixed views."""
+        return BlockKernel(_limiter_kernel, self._kernel_args(inp, out))
+
+    def _kernel_args(self, inp: Buffer, out: Buffer) -> tuple[Any, ...]:
+        return (
             inp, out, self._xline, self._dq_v, self._dq_i, self._box, self._ist, self._fst,
-            thr, release, self.min_gain,
-        )
+            self._knobs, self.min_gain,
+        )  # fmt: skip
 
     _STATE = ("_xline", "_dq_v", "_dq_i", "_box", "_ist", "_fst")
 

@@ -15,17 +15,16 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits, ParamIssue
-from .._processor import Buffer, ParamEvent, ProcessorBase, compiled
+from .._processor import BlockKernel, Buffer, ParamEvent, ProcessorBase
 from ..errors import SessionError
 from ._common import kernel, load_state_array, state_array
 from ._warm import warm_processor
@@ -199,12 +198,11 @@ class Eq(ProcessorBase):
             return
         biquad_cascade(inp, out, self._sos, self._z, self._work)
 
-    def bind_block(self, inp: Buffer, out: Buffer) -> Callable[[int], None]:
-        """[main-thread & !processing] :meth:`render` on fixed views, as a plain partial."""
+    def block_kernel(self, inp: Buffer, out: Buffer) -> BlockKernel | None:
+        """[main-thread & !processing] :meth:`render` on fixed views (None without bands)."""
         if not self.bands:
-            return super().bind_block(inp, out)
-        state = (self._sos, self._z, self._work)
-        return functools.partial(compiled(_eq_block, inp, out, *state, 0), inp, out, *state)
+            return None
+        return BlockKernel(_eq_block, (inp, out, self._sos, self._z, self._work))
 
     def reset(self) -> None:
         """[main-thread & !processing] Clear the filter memories."""

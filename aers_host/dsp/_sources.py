@@ -25,7 +25,7 @@ import numpy as np
 
 from .._jit import kernel_from
 from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits, ParamIssue
-from .._processor import Buffer, ParamSpec, ProcessorBase
+from .._processor import BlockKernel, Buffer, ParamSpec, ProcessorBase
 from ._common import (
     CHANNELS_PROPERTY,
     db_to_lin,
@@ -167,6 +167,15 @@ def _noise_kernel(
             out[c, k] = amp * v
 
 
+@kernel
+def _noise_block(
+    inp: Buffer, out: Buffer, seed: int, amp: np.ndarray, pink: bool, bstate: np.ndarray,
+    start: int,
+) -> None:  # pragma: no cover - compiled
+    """:func:`_noise_kernel` as a block call (``amp[0]`` derived once per level change)."""
+    _noise_kernel(out, start, seed, amp[0], pink, bstate)
+
+
 class Noise(_Source):
     """Seeded white or pink noise; white peaks at ``level_db`` (uniform in ±level)."""
 
@@ -181,11 +190,19 @@ class Noise(_Source):
         self.seed = int(seed) & 0x7FFFFFFFFFFFFFFF  # int64 for the kernel
         self.color = color
         self._b = np.zeros((self.out_channels, 7), np.float64)
+        self._amp = np.zeros(1, np.float64)
+
+    def _on_param(self, name: str) -> None:
+        self._amp[0] = db_to_lin(self.values["level_db"])
 
     def render(self, inp: Buffer, out: Buffer, start: int) -> None:
         """[audio-thread & processing] Write noise for samples ``start…``."""
-        amp = db_to_lin(self.values["level_db"])
-        _noise_kernel(out, start, self.seed, amp, self.color == "pink", self._b)
+        _noise_block(inp, out, self.seed, self._amp, self.color == "pink", self._b, start)
+
+    def block_kernel(self, inp: Buffer, out: Buffer) -> BlockKernel:
+        """[main-thread & !processing] :meth:`render` on fixed views."""
+        args = (inp, out, self.seed, self._amp, self.color == "pink", self._b)
+        return BlockKernel(_noise_block, args)
 
     def reset(self) -> None:
         """[main-thread & !processing] Clear the pink filter."""
