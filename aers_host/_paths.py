@@ -4,10 +4,12 @@ Invariants:
 
 * ``$AERS_HOME``, when set (and not empty), is the root of everything: the keyring
   (``$AERS_HOME/keyring.json``), the plugin store (``$AERS_HOME/plugins/``), generated keys
-  (``$AERS_HOME/keys/``) and sessions (``$AERS_HOME/sessions.db``). Tests and demos point
-  it at a scratch folder so they never touch the user's real trust decisions.
-* Otherwise configuration (keyring, keys) lives in ``platformdirs.user_config_dir("aers")``
-  and data (plugin store, sessions) in ``platformdirs.user_data_dir("aers")``.
+  (``$AERS_HOME/keys/``), sessions (``$AERS_HOME/sessions.db``) and compiled code
+  (``$AERS_HOME/cache/``). Tests and demos point it at a scratch folder so they never
+  touch the user's real trust decisions.
+* Otherwise configuration (keyring, keys) lives in ``platformdirs.user_config_dir("aers")``,
+  data (plugin store, sessions) in ``platformdirs.user_data_dir("aers")`` and code that
+  can be rebuilt in ``platformdirs.user_cache_dir("aers")``.
 * Nothing here creates a folder on import; callers create what they write into.
 * :func:`atomic_write` is the only way state files are written: a reader sees the old
   content or the new one, never a torn file.
@@ -50,6 +52,12 @@ def config_dir() -> Path:
 def data_dir() -> Path:
     """Folder for installed plugins and sessions (``$AERS_HOME`` or the user data dir)."""
     return aers_home() or Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def cache_dir() -> Path:
+    """Folder for what AERS can rebuild (compiled lane programs): safe to delete."""
+    home = aers_home()
+    return home / "cache" if home else Path(platformdirs.user_cache_dir(APP_NAME))
 
 
 def keyring_path() -> Path:

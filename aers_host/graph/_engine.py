@@ -12,8 +12,11 @@ Invariants of :meth:`Engine.process_block` (``[audio-thread & processing]``):
 * a delay that closes a feedback loop is read at its place in the order and written after
   every node has run, which is exact because it is at least one block long;
 * with ``threads`` > 1, independent lanes of a level run at once (lane 0 here, the rest on
-  the engine's :class:`~._pool.LanePool`), each node still after every node it reads, so
-  the output is bit-identical to one thread (docs/architecture.md, "Two cores");
+  worker threads), each node still after every node it reads, so the output is
+  bit-identical to one thread (docs/architecture.md, "Two cores"). A worker whose lanes
+  are all compiled block calls runs them as one GIL-free :class:`~._program.LaneProgram`
+  (full blocks; a render's shorter last block runs every lane here); otherwise the
+  engine's :class:`~._pool.LanePool` runs them in Python;
 * no NaN or Inf leaves a node: each block's output is screened where it is produced
   (one vectorised pass), and a non-finite block is replaced by the node's fallback (its
   input when ``fallback: bypass`` and that is finite, else silence), counted in
@@ -42,6 +45,7 @@ from ._branches import available_cores, split_levels
 from ._kernels import all_finite, mix_delayed, mix_ramped, mix_scaled, replace_nonfinite
 from ._plan import InputEdge, NodeRuntime, Plan
 from ._pool import LanePool
+from ._program import LaneProgram, ProgramStep
 from ._sinks import OutputSink
 
 #: Changes of one lane in a block from which the processor renders them in one call
@@ -56,6 +60,8 @@ _Views = list[tuple[Buffer, Buffer, Buffer | None]]
 #: output view, node to gather for, special node, output to screen for NaN/Inf)
 _Step = tuple[int, Any, bool, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None", bool]
 _RunLane = Callable[[list[_Step], int, int], int]
+#: One level: the calling thread's steps, the pool's jobs, the programs' (program, level).
+_Level = tuple[list[_Step], list["_LaneJob"], list[tuple[LaneProgram, int]]]
 
 
 class EventSource(Protocol):
@@ -136,7 +142,7 @@ class Engine:
         self.position = int(start)
         self._views: dict[int, _Views] = {}
         self._steps: dict[int, list[_Step]] = {}
-        self._levels: dict[int, list[tuple[list[_Step], list[_LaneJob]]]] = {}
+        self._levels: dict[int, list[_Level]] = {}
         self._times = [0] * len(plan.nodes)
         self._inbox: collections.deque[tuple[str, str, float, int | None]] = collections.deque()
         self._block = [0, 0]  # start and frames of the block the lanes run
@@ -145,9 +151,12 @@ class Engine:
         #: Which nodes run on which thread (one level of one lane: single-threaded).
         self.branch_schedule = split_levels(plan, threads)
         self._owned: LanePool | None = None
-        if self.branch_schedule.parallel and pool is None:
-            pool = self._owned = LanePool(self.branch_schedule.threads - 1)
         self._pool = pool if self.branch_schedule.parallel else None
+        #: Compiled workers (one per worker thread), when every worker lane compiles.
+        self._programs: list[LaneProgram] = []
+        self._may_compile = self.branch_schedule.parallel and pool is None
+        if self._may_compile:
+            self._compile(plan.block_size)  # workers start here, before the first block
 
     def _make_views(self, frames: int) -> _Views:
         return [
@@ -170,6 +179,8 @@ class Engine:
         if views is None:
             views = self._views[frames] = self._make_views(frames)
         steps: list[_Step] = []
+        if frames == self.plan.block_size:
+            self._close_programs()  # bound to the previous steps' flags
         for i, node in enumerate(self.plan.nodes):
             inp, out, _ = views[i]
             special = (
@@ -188,7 +199,7 @@ class Engine:
             screen = node.role != "sink"
             steps.append((i, call, bound, inp, out, gather, node if special else None, screen))
         self._steps[frames] = steps
-        if self._pool is not None:
+        if self.branch_schedule.parallel:
             self._levels[frames] = [
                 (
                     [steps[i] for i in level[0]],
@@ -196,10 +207,42 @@ class Engine:
                         _LaneJob(self._run_lane, [steps[i] for i in lane], self._block)
                         for lane in level[1:]
                     ],
+                    [],
                 )
                 for level in self.branch_schedule.levels
             ]
+            if frames == self.plan.block_size:
+                self._start_workers(steps)
         return steps
+
+    def _start_workers(self, steps: list[_Step]) -> None:
+        """[main-thread & !processing] Lane programs for the workers, else a thread pool.
+
+        Worker ``k`` runs lane ``k`` of every level that has one; it gets a program when
+        each of those nodes is a plain compiled block call (:func:`_program_step`).
+        """
+        levels = self.branch_schedule.levels
+        if self._may_compile:
+            for k in range(1, self.branch_schedule.threads):
+                taken = [(n, level[k]) for n, level in enumerate(levels) if len(level) > k]
+                nodes = self.plan.nodes
+                made = [[_program_step(nodes[i], steps[i]) for i in lane] for _, lane in taken]
+                lanes = [[step for step in lane if step is not None] for lane in made]
+                if any(len(a) != len(b) for a, b in zip(lanes, made, strict=True)):
+                    self._close_programs()
+                    break
+                program = LaneProgram(lanes, f"aers-lane-{k}")
+                self._programs.append(program)
+                table = self._levels[self.plan.block_size]
+                for slot, (n, _) in enumerate(taken):
+                    table[n][2].append((program, slot))
+        if not self._programs and self._pool is None:
+            self._pool = self._owned = LanePool(self.branch_schedule.threads - 1)
+
+    def _close_programs(self) -> None:
+        for program in self._programs:
+            program.close()
+        self._programs.clear()
 
     def invalidate(self) -> None:
         """[main-thread, between blocks] Rebuild the steps after changing node flags."""
@@ -209,7 +252,13 @@ class Engine:
     @property
     def threads(self) -> int:
         """Threads a block runs on (1 when no level of the plan gains from more)."""
-        return self.branch_schedule.threads if self._pool is not None else 1
+        parallel = self._pool is not None or bool(self._programs)
+        return self.branch_schedule.threads if parallel else 1
+
+    @property
+    def compiled_workers(self) -> int:
+        """Worker threads running compiled lane programs (0: Python lanes, or one thread)."""
+        return len(self._programs)
 
     def close(self) -> None:
         """[main-thread & !processing] Stop the workers this engine started (idempotent).
@@ -217,6 +266,7 @@ class Engine:
         The plan's processors are the plan's business (:meth:`Plan.close`); a pool handed
         in by the caller stays open.
         """
+        self._close_programs()
         if self._owned is not None:
             self._owned.close()
 
@@ -252,7 +302,7 @@ class Engine:
         saved = flush.enter()  # denormals to zero for this block's DSP (see _denormals)
         try:
             t_first = clock()
-            if self._pool is None:
+            if not self.branch_schedule.parallel:
                 t0 = self._run_lane(steps, start, frames)
             else:
                 t0 = self._run_levels(start, frames)
@@ -304,17 +354,27 @@ class Engine:
         return t0
 
     def _run_levels(self, start: int, frames: int) -> int:
-        """[audio-thread & processing] Run the schedule's levels; lanes 1… on the pool.
+        """[audio-thread & processing] Run the schedule's levels; lanes 1… on the workers.
 
         Every worker of a level has finished before the next level starts, and before an
-        error (from any lane) leaves this method.
+        error (from any lane) leaves this method. With lane programs, a block shorter
+        than the programs' runs every lane here, in lane order.
         """
         pool = self._pool
-        assert pool is not None
         block = self._block
         block[0], block[1] = start, frames
-        for mine, jobs in self._levels[frames]:
-            if jobs:
+        for mine, jobs, programs in self._levels[frames]:
+            if programs:
+                for program, level in programs:
+                    program.go(level, start)
+                try:
+                    self._run_lane(mine, start, frames)
+                finally:
+                    for program, _ in programs:
+                        program.wait()
+                for program, _ in programs:
+                    self._collect(program, start, frames)
+            elif jobs and pool is not None:
                 pool.start(jobs)
                 try:
                     self._run_lane(mine, start, frames)
@@ -322,7 +382,17 @@ class Engine:
                     pool.wait(len(jobs))
             else:
                 self._run_lane(mine, start, frames)
+                for job in jobs:
+                    job()
         return perf_counter_ns()
+
+    def _collect(self, program: LaneProgram, start: int, frames: int) -> None:
+        """[audio-thread & processing] A program's node times, and its replaced blocks counted."""
+        times = self._times
+        for i, ns in zip(program.nodes, program.times.tolist(), strict=True):
+            times[i] = ns
+        for i in program.replaced():
+            _count_replaced(self.plan.nodes[i], start, frames)
 
     def _run_node(
         self,
@@ -456,8 +526,29 @@ class _LaneJob:
 def _replace_block(node: NodeRuntime, inp: Buffer, out: Buffer, start: int) -> None:
     """[audio-thread & processing] A block of NaN/Inf: the node's fallback, counted."""
     replace_nonfinite(out, inp, node.fallback == "bypass")
+    _count_replaced(node, start, out.shape[1])
+
+
+def _count_replaced(node: NodeRuntime, start: int, frames: int) -> None:
     node.nonfinite_blocks += 1
-    node.substituted.note(start, out.shape[1])
+    node.substituted.note(start, frames)
+
+
+def _program_step(node: NodeRuntime, step: _Step) -> ProgramStep | None:
+    """``node``'s step as a lane-program step, or None when it needs the Python path.
+
+    It must be a plain event-free call of the processor's :class:`BlockKernel` on the
+    step's own views, reading its input in place (a direct upstream, or no input at all).
+    """
+    i, _, bound, inp, out, gather, special, screen = step
+    if special is not None or not bound or not isinstance(node.proc, ProcessorBase):
+        return None
+    if gather is not None and (gather.edges or inp.shape[0]):
+        return None
+    block = node.proc.block_kernel(inp, out)
+    if block is None or block.args[0] is not inp or block.args[1] is not out:
+        return None
+    return ProgramStep(i, block, inp, out, node.fallback == "bypass", screen)
 
 
 def _fast_call(proc: Any, inp: Buffer, out: Buffer) -> tuple[Any, bool]:

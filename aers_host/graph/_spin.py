@@ -1,0 +1,151 @@
+"""Cross-thread signalling without the GIL: atomic words, a monotonic clock and a wait.
+
+A lane program (:mod:`._program`) and the audio thread hand blocks to each other through
+a small ``int64`` array of control words. Both sides must see each other's writes
+without either holding the GIL (the whole point is that the program never takes it), so
+the words are read with acquire and written with release ordering — LLVM atomics emitted
+by two numba intrinsics — and the waits run compiled, GIL-free.
+
+Why not a lock or a condition variable: on a virtual machine, waking a thread blocked in
+the kernel costs ~20 µs each way (the idle vCPU has to be woken), as much as a branch's
+whole block at 128 frames (docs/architecture.md, "Two cores"). A waiter therefore spins
+for a bounded time, re-reading the word, and only then naps (``nanosleep``), so a
+program waiting between real-time blocks costs little CPU.
+
+The clock is ``clock_gettime(CLOCK_MONOTONIC)`` — the clock ``time.perf_counter_ns``
+reads — so per-node times taken here and in Python are comparable. ``clock_gettime`` and
+``nanosleep`` are declared as external C functions, resolved in the process like numba's
+own ``printf``: nothing is bound at run time, so compiled callers can be cached on disk.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils as _cgutils
+from numba.extending import intrinsic
+
+cgutils: Any = _cgutils  # numba's code-generation helpers are untyped
+
+#: ``CLOCK_MONOTONIC`` on Linux.
+_CLOCK_MONOTONIC: Final = 1
+
+_I64 = ir.IntType(64)
+
+
+def _word_pointer(context: Any, builder: Any, array_type: Any, array: Any, index: Any) -> Any:
+    made = context.make_array(array_type)(context, builder, array)
+    return cgutils.get_item_pointer(context, builder, array_type, made, [index])
+
+
+def _load_typing(typingctx: Any, words: Any, index: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        pointer = _word_pointer(context, builder, signature.args[0], args[0], args[1])
+        return builder.load_atomic(pointer, ordering="acquire", align=8)
+
+    return types.int64(words, index), codegen
+
+
+def _store_typing(typingctx: Any, words: Any, index: Any, value: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        pointer = _word_pointer(context, builder, signature.args[0], args[0], args[1])
+        word = context.cast(builder, args[2], signature.args[2], types.int64)
+        builder.store_atomic(word, pointer, ordering="release", align=8)
+        return context.get_dummy_value()
+
+    return types.none(words, index, value), codegen
+
+
+def _timespec(builder: Any) -> tuple[Any, Any]:
+    """A ``struct timespec`` on the stack (two int64) and its address as ``i8*``."""
+    slot = cgutils.alloca_once(builder, ir.ArrayType(_I64, 2))
+    return slot, builder.bitcast(slot, ir.IntType(8).as_pointer())
+
+
+def _now_typing(typingctx: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        slot, pointer = _timespec(builder)
+        fnty = ir.FunctionType(ir.IntType(32), [ir.IntType(32), pointer.type])
+        clock = cgutils.get_or_insert_function(builder.module, fnty, "clock_gettime")
+        builder.call(clock, [ir.Constant(ir.IntType(32), _CLOCK_MONOTONIC), pointer])
+        zero = ir.Constant(ir.IntType(32), 0)
+        sec = builder.load(builder.gep(slot, [zero, zero]))
+        nsec = builder.load(builder.gep(slot, [zero, ir.Constant(ir.IntType(32), 1)]))
+        return builder.add(builder.mul(sec, ir.Constant(_I64, 1_000_000_000)), nsec)
+
+    return types.int64(), codegen
+
+
+def _nap_typing(typingctx: Any, nanoseconds: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        slot, pointer = _timespec(builder)
+        zero = ir.Constant(ir.IntType(32), 0)
+        ns = context.cast(builder, args[0], signature.args[0], types.int64)
+        builder.store(ir.Constant(_I64, 0), builder.gep(slot, [zero, zero]))
+        builder.store(ns, builder.gep(slot, [zero, ir.Constant(ir.IntType(32), 1)]))
+        fnty = ir.FunctionType(ir.IntType(32), [pointer.type, pointer.type])
+        sleep = cgutils.get_or_insert_function(builder.module, fnty, "nanosleep")
+        builder.call(sleep, [pointer, ir.Constant(pointer.type, None)])
+        return context.get_dummy_value()
+
+    return types.none(nanoseconds), codegen
+
+
+def _yield_typing(typingctx: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fnty = ir.FunctionType(ir.IntType(32), [])
+        builder.call(cgutils.get_or_insert_function(builder.module, fnty, "sched_yield"), [])
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+#: ``load_word(words, i)``: ``words[i]`` read with acquire ordering.
+load_word: Any = intrinsic(_load_typing)
+#: ``store_word(words, i, v)``: ``words[i] = v`` with release ordering.
+store_word: Any = intrinsic(_store_typing)
+#: ``monotonic_ns()``: ``CLOCK_MONOTONIC`` in ns (``time.perf_counter_ns``'s clock).
+monotonic_ns: Any = intrinsic(_now_typing)
+#: ``nap(ns)``: sleep ``ns`` (< 1 s) nanoseconds.
+nap: Any = intrinsic(_nap_typing)
+#: ``give_way()``: let another runnable thread have this core (``sched_yield``).
+give_way: Any = intrinsic(_yield_typing)
+
+#: A waiter re-reads its word this long before it starts napping; it keeps the core for
+#: the first :data:`HOT_NS` of that and gives way between reads after, so on a busy
+#: machine the thread it waits for can run on this core.
+SPIN_NS: Final = 100_000
+HOT_NS: Final = 20_000
+#: Naps grow from the first to the longest (bounds the wake-up delay of an idle program).
+FIRST_NAP_NS: Final = 20_000
+LONGEST_NAP_NS: Final = 1_000_000
+
+
+@njit(cache=True, nogil=True)
+def wait_for_word(
+    words: Any, index: int, value: int, give_up_ns: int
+) -> bool:  # pragma: no cover - compiled
+    """Wait until ``words[index] >= value``; False once ``give_up_ns`` passed first.
+
+    Spins for :data:`SPIN_NS` (giving way after :data:`HOT_NS`), then naps with
+    doubling lengths up to :data:`LONGEST_NAP_NS`. Releases the GIL (a caller blocked
+    here holds no lock).
+    """
+    if load_word(words, index) >= value:
+        return True
+    began = monotonic_ns()
+    pause = FIRST_NAP_NS
+    while True:
+        for _ in range(64):
+            if load_word(words, index) >= value:
+                return True
+        waited = monotonic_ns() - began
+        if waited >= give_up_ns:
+            return False
+        if waited >= SPIN_NS:
+            nap(pause)
+            pause = min(2 * pause, LONGEST_NAP_NS)
+        elif waited >= HOT_NS:
+            give_way()
