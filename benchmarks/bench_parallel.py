@@ -19,7 +19,11 @@ ratio above.
 Each case is rendered ``--repeats`` times with ``threads=1`` and with the other setting,
 alternating, so a busy machine moves both sides; the figure is the median of the per-pair
 ratios of wall time (and, for reference, the best of each side). The output of both
-settings is compared sample for sample in every pair.
+settings is compared sample for sample in every pair. Before the pairs, one render with
+the other setting is timed alone (``first_render_s``): it includes compiling the
+worker's lane program, or loading it from the disk cache (docs/architecture.md, "Two
+cores"), which the timed renders then reuse; ``compiled_workers`` says whether the
+worker ran one.
 
 ``--boost`` (root, Linux) reruns the benchmark in a new session whose scheduler
 autogroup gets the highest weight (``nice -20``), so on a machine shared with other
@@ -49,7 +53,7 @@ from _results import write_results
 from aers_host import default_registry
 from aers_host.cli._doctor import warm_kernels
 from aers_host.config import GraphConfig, ParsedDocument, load_config, validate_config_data
-from aers_host.graph import render
+from aers_host.graph import Engine, build_plan, render
 from aers_host.plugins import StorePluginType
 
 SR = 48_000
@@ -172,6 +176,17 @@ def once(cfg: GraphConfig, registry: Any, threads: int | None) -> tuple[float, f
     return wall, cpu, result.captured["out"]
 
 
+def compiled_workers(cfg: GraphConfig, registry: Any, threads: int | None) -> int:
+    """Worker threads that run a compiled lane program for this config."""
+    plan = build_plan(cfg, registry)
+    engine = Engine(plan, threads=threads)
+    try:
+        return engine.compiled_workers
+    finally:
+        engine.close()
+        plan.close()
+
+
 #: Threads the engine used for each setting in the latest render.
 USED: dict[int | None, int] = {}
 
@@ -184,6 +199,7 @@ def compare(cfg: GraphConfig, registry: Any, other: int | None, repeats: int) ->
     cpu_single: list[float] = []
     cpu_multi: list[float] = []
     identical = True
+    first = once(cfg, registry, other)[0]
     for r in range(repeats):
         order = (1, other) if r % 2 == 0 else (other, 1)
         runs = {setting: once(cfg, registry, setting) for setting in order}
@@ -196,6 +212,8 @@ def compare(cfg: GraphConfig, registry: Any, other: int | None, repeats: int) ->
         ratios.append(w1 / w2)
     return {
         "threads_used": USED[other],
+        "compiled_workers": compiled_workers(cfg, registry, other),
+        "first_render_s": first,
         "wall_single_s": single,
         "wall_other_s": multi,
         "cpu_single_s": cpu_single,
@@ -259,7 +277,8 @@ def main() -> None:
             results["cases"][f"{name}@{block}"] = case
             label = "threads=2" if other else "threads=auto"
             print(
-                f"{name:>9} @ {block:>4}: {label} (ran on {case['threads_used']}) / threads=1 "
+                f"{name:>9} @ {block:>4}: {label} (ran on {case['threads_used']}, "
+                f"{case['compiled_workers']} compiled) / threads=1 "
                 f"throughput {case['speedup_median']:.2f}x median "
                 f"({case['speedup_best_of_each']:.2f}x best of each); CPU time "
                 f"{case['cpu_ratio_median']:.2f}x; bit-identical {case['bit_identical']}",

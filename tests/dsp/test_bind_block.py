@@ -103,3 +103,19 @@ def test_event_split_spans_still_use_the_dispatcher(ctx: CheckContext) -> None:
     ref.process(inp, out_a, 0, event)
     proc.process(inp, out_b, 0, event)
     assert np.array_equal(out_a, out_b)
+
+
+#: Built-ins whose block is one compiled call, so a lane program can run them.
+COMPILED = {"noise", "gain", "eq", "delay", "compressor", "limiter"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_block_kernel_calls_start_with_the_engines_views(name: str, ctx: CheckContext) -> None:
+    _, proc, n_out = _pair(name, ctx, 2)
+    inp = np.zeros((proc.channels, BLOCK), np.float32)
+    out = np.zeros((n_out, BLOCK), np.float32)
+    block = proc.block_kernel(inp, out)
+    assert (block is not None) == (name in COMPILED)
+    if block is not None:  # a lane program screens args[1] and falls back to args[0]
+        assert block.args[0] is inp and block.args[1] is out
+        assert block.kernel.__name__.startswith("_")  # a module-level kernel, importable
