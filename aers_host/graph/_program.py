@@ -29,7 +29,9 @@ of that graph does not compile at all. A program is written as a module under
 ``cache_dir()/lanes`` (user-only), named by a hash of its source and of the code it calls
 (the kernels' modules, this package's compiled helpers, numba's version), and compiled
 with numba's ``cache=True``; changing any of those files gives a new name, so a stale
-program is never loaded. Where nothing can be written, the program is compiled from
+program is never loaded. The file is compared with the source before it is imported,
+and the folder must be the user's own and writable by nobody else (numba unpickles its
+cache files): otherwise, or where nothing can be written, the program is compiled from
 memory instead.
 """
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 import threading
 import weakref
@@ -165,7 +168,7 @@ def _load(source: str, imports: Sequence[tuple[str, str]]) -> Any:
     tag = hashlib.sha256(source.encode() + _fingerprint([m for m, _ in imports])).hexdigest()
     name = f"aers_lane_{tag[:24]}"
     try:
-        folder = ensure_private_dir(cache_dir() / "lanes")
+        folder = _private_folder(cache_dir() / "lanes")
         path = folder / f"{name}.py"
         if not path.is_file() or path.read_text("utf-8") != source:
             atomic_write(path, source.encode())
@@ -178,10 +181,26 @@ def _load(source: str, imports: Sequence[tuple[str, str]]) -> Any:
             sys.modules[name] = module  # numba's on-disk cache finds its globals by name
             spec.loader.exec_module(module)
         return module.program
-    except OSError:  # no writable cache: compile from memory, every process
+    except OSError:  # no private, writable cache: compile from memory, every process
         names: dict[str, Any] = {"CACHE": False, "__name__": name}
         exec(compile(source, f"<{name}>", "exec"), names)  # noqa: S102 - our generated code
         return names["program"]
+
+
+def _private_folder(path: Path) -> Path:
+    """``path``, created user-only; refused unless it is ours and only we can write it.
+
+    What is in it gets imported, and numba unpickles its cache files there: a folder
+    others can write would let them run code in this process.
+
+    Raises:
+        OSError: it cannot be created, or it is not private.
+    """
+    ensure_private_dir(path)
+    info = os.stat(path)
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise PermissionError(f"{path} is writable by others; not loading programs from it")
+    return path
 
 
 _compiled: dict[str, Any] = {}

@@ -257,6 +257,12 @@ def test_programs_are_cached_on_disk_and_a_tampered_cache_file_is_never_run(
     _, third = render_in_new_process()
     assert third == first
     assert module.read_text("utf-8") == generated  # rewritten before import
+    # a folder others may write is not used at all: compiled from memory instead
+    planted = "raise SystemExit('planted file ran')\n"
+    module.write_text(planted, "utf-8")
+    lanes.chmod(0o777)
+    assert render_in_new_process() == (0, first)
+    assert module.read_text("utf-8") == planted
 
 
 @njit(cache=False)
