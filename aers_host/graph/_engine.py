@@ -45,7 +45,7 @@ from ._branches import available_cores, split_levels
 from ._kernels import all_finite, mix_delayed, mix_ramped, mix_scaled, replace_nonfinite
 from ._plan import InputEdge, NodeRuntime, Plan
 from ._pool import LanePool
-from ._program import LaneProgram, ProgramStep
+from ._program import CompiledLanes, InlineLanes, LaneProgram, ProgramStep
 from ._sinks import OutputSink
 
 #: Changes of one lane in a block from which the processor renders them in one call
@@ -60,8 +60,11 @@ _Views = list[tuple[Buffer, Buffer, Buffer | None]]
 #: output view, node to gather for, special node, output to screen for NaN/Inf)
 _Step = tuple[int, Any, bool, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None", bool]
 _RunLane = Callable[[list[_Step], int, int], int]
-#: One level: the calling thread's steps, the pool's jobs, the programs' (program, level).
-_Level = tuple[list[_Step], list["_LaneJob"], list[tuple[LaneProgram, int]]]
+#: One level: the calling thread's steps, the pool's jobs, the programs' (program, level),
+#: and the calling thread's own compiled lanes (with the level's slot in them), if any.
+_Level = tuple[
+    list[_Step], list["_LaneJob"], list[tuple[LaneProgram, int]], list[tuple[InlineLanes, int]]
+]
 
 
 class EventSource(Protocol):
@@ -152,8 +155,10 @@ class Engine:
         self.branch_schedule = split_levels(plan, threads)
         self._owned: LanePool | None = None
         self._pool = pool if self.branch_schedule.parallel else None
-        #: Compiled workers (one per worker thread), when every worker lane compiles.
+        #: Compiled workers (one per worker thread), when every worker lane compiles,
+        #: and then the calling thread's lanes of the same levels, compiled too.
         self._programs: list[LaneProgram] = []
+        self._inline: InlineLanes | None = None
         self._may_compile = self.branch_schedule.parallel and pool is None
         if self._may_compile:
             self._compile(plan.block_size)  # workers start here, before the first block
@@ -208,6 +213,7 @@ class Engine:
                         for lane in level[1:]
                     ],
                     [],
+                    [],
                 )
                 for level in self.branch_schedule.levels
             ]
@@ -218,31 +224,49 @@ class Engine:
     def _start_workers(self, steps: list[_Step]) -> None:
         """[main-thread & !processing] Lane programs for the workers, else a thread pool.
 
-        Worker ``k`` runs lane ``k`` of every level that has one; it gets a program when
-        each of those nodes is a plain compiled block call (:func:`_program_step`).
+        Lane ``k`` of every level that has one goes to worker ``k``; a worker gets a
+        program when each of those nodes is a plain compiled block call
+        (:func:`_program_step`). When every worker has one, lane 0 of those levels (the
+        calling thread's) is compiled too, if it can be.
         """
         levels = self.branch_schedule.levels
+        table = self._levels[self.plan.block_size]
         if self._may_compile:
             for k in range(1, self.branch_schedule.threads):
-                taken = [(n, level[k]) for n, level in enumerate(levels) if len(level) > k]
-                nodes = self.plan.nodes
-                made = [[_program_step(nodes[i], steps[i]) for i in lane] for _, lane in taken]
-                lanes = [[step for step in lane if step is not None] for lane in made]
-                if any(len(a) != len(b) for a, b in zip(lanes, made, strict=True)):
+                taken = [n for n, level in enumerate(levels) if len(level) > k]
+                lanes = self._program_lanes([levels[n][k] for n in taken], steps)
+                if lanes is None:
                     self._close_programs()
                     break
                 program = LaneProgram(lanes, f"aers-lane-{k}")
                 self._programs.append(program)
-                table = self._levels[self.plan.block_size]
-                for slot, (n, _) in enumerate(taken):
+                for slot, n in enumerate(taken):
                     table[n][2].append((program, slot))
+        if self._programs:
+            shared = [n for n, level in enumerate(levels) if len(level) > 1]
+            own = self._program_lanes([levels[n][0] for n in shared], steps)
+            if own is not None:
+                self._inline = InlineLanes(own)
+                for slot, n in enumerate(shared):
+                    table[n][3].append((self._inline, slot))
         if not self._programs and self._pool is None:
             self._pool = self._owned = LanePool(self.branch_schedule.threads - 1)
+
+    def _program_lanes(
+        self, lanes: list[tuple[int, ...]], steps: list[_Step]
+    ) -> list[list[ProgramStep]] | None:
+        """The lanes' steps as program steps, or None if any node needs the Python path."""
+        nodes = self.plan.nodes
+        made = [[_program_step(nodes[i], steps[i]) for i in lane] for lane in lanes]
+        if any(step is None for lane in made for step in lane):
+            return None
+        return [[step for step in lane if step is not None] for lane in made]
 
     def _close_programs(self) -> None:
         for program in self._programs:
             program.close()
         self._programs.clear()
+        self._inline = None
 
     def invalidate(self) -> None:
         """[main-thread, between blocks] Rebuild the steps after changing node flags."""
@@ -363,17 +387,21 @@ class Engine:
         pool = self._pool
         block = self._block
         block[0], block[1] = start, frames
-        for mine, jobs, programs in self._levels[frames]:
+        for mine, jobs, programs, inline in self._levels[frames]:
             if programs:
                 for program, level in programs:
                     program.go(level, start)
                 try:
-                    self._run_lane(mine, start, frames)
+                    if inline:
+                        own, level = inline[0]
+                        own.run(level, start)
+                    else:
+                        self._run_lane(mine, start, frames)
                 finally:
                     for program, _ in programs:
                         program.wait()
-                for program, _ in programs:
-                    self._collect(program, start, frames)
+                for finished, _ in (*programs, *inline):
+                    self._collect(finished, start, frames)
             elif jobs and pool is not None:
                 pool.start(jobs)
                 try:
@@ -386,7 +414,7 @@ class Engine:
                     job()
         return perf_counter_ns()
 
-    def _collect(self, program: LaneProgram, start: int, frames: int) -> None:
+    def _collect(self, program: CompiledLanes, start: int, frames: int) -> None:
         """[audio-thread & processing] A program's node times, and its replaced blocks counted."""
         times = self._times
         for i, ns in zip(program.nodes, program.times.tolist(), strict=True):

@@ -11,7 +11,6 @@ import itertools
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -249,9 +248,11 @@ def test_programs_are_cached_on_disk_and_a_tampered_cache_file_is_never_run(
 
     first_hits, first = render_in_new_process()
     lanes = tmp_path / "home" / "cache" / "lanes"
-    [module] = lanes.glob("aers_lane_*.py")
+    modules = sorted(lanes.glob("aers_lane_*.py"))
+    assert len(modules) == 2  # the worker's program and the calling thread's lanes
     assert first_hits == 0  # compiled, and written for next time
-    assert (render_in_new_process()) == (1, first)  # loaded, not compiled
+    assert (render_in_new_process()) == (2, first)  # both loaded, not compiled
+    module = modules[0]
     generated = module.read_text("utf-8")
     module.write_text("raise SystemExit('tampered cache file ran')\n", "utf-8")
     _, third = render_in_new_process()
@@ -297,8 +298,11 @@ def test_the_monotonic_clock_is_perf_counters() -> None:
 def test_generated_source_is_one_module_that_imports_its_kernels() -> None:
     from aers_host.graph._program import _source
 
-    text = _source(((( 3, True, True),), ((2, False, False),)), [("m.a", "k"), ("m.b", "j")])
-    compile(text, "<test>", "exec")
-    assert "from m.a import k as k0" in text and "from m.b import j as k1" in text
-    assert textwrap.dedent(text).count("replace_nonfinite(a0_1, a0_0, True)") == 1
-    assert "a1_1, a1_0" not in text  # unscreened step: no fallback code
+    shape = (((3, True, True),), ((2, False, False),))
+    for threaded in (True, False):
+        text = _source(shape, [("m.a", "k"), ("m.b", "j")], threaded)
+        compile(text, "<test>", "exec")
+        assert "from m.a import k as k0" in text and "from m.b import j as k1" in text
+        assert text.count("replace_nonfinite(a0_1, a0_0, True)") == 1
+        assert "a1_1, a1_0" not in text  # unscreened step: no fallback code
+        assert ("wait_for_word(words, GO" in text) == threaded
