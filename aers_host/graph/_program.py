@@ -58,7 +58,7 @@ from .._paths import atomic_write, cache_dir, ensure_private_dir
 from .._processor import BlockKernel, Buffer, compiled
 from .._threads import helper_thread
 from ..errors import GraphError
-from ._spin import wait_for_word
+from ._spin import publish_block, wait_for_word
 
 GO, DONE, START, LEVEL, STOP, BAD = range(6)
 #: How long the audio thread waits inside compiled code before it looks, in Python,
@@ -298,6 +298,7 @@ class LaneProgram(CompiledLanes):
         program(self.words, self.times, self.bad, *self._args)
         self.words[:] = 0
         self._seq = 0
+        self._publish = compiled(publish_block, self.words, START, 0, LEVEL, 0, GO, 0)
         self._error: list[BaseException] = []
         self._thread = helper_thread(
             _Runner(program, self.words, self.times, self.bad, self._args, self._error), name
@@ -307,11 +308,8 @@ class LaneProgram(CompiledLanes):
 
     def go(self, level: int, start: int) -> None:
         """[audio-thread & processing] Ask the worker to run ``level`` of the block at ``start``."""
-        words = self.words
         self._seq += 1
-        words[START] = start
-        words[LEVEL] = level
-        words[GO] = self._seq  # last: the worker reads START and LEVEL after seeing it
+        self._publish(self.words, START, start, LEVEL, level, GO, self._seq)
 
     def wait(self) -> None:
         """[audio-thread & processing] Wait until the worker finished the block.

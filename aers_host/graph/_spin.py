@@ -149,3 +149,17 @@ def wait_for_word(
             pause = min(2 * pause, LONGEST_NAP_NS)
         elif waited >= HOT_NS:
             give_way()
+
+
+@njit(cache=True)
+def publish_block(
+    words: Any, start_at: int, start: int, level_at: int, level: int, go_at: int, seq: int
+) -> None:  # pragma: no cover - compiled
+    """Store a block's start and level, then its sequence number with release ordering.
+
+    Whoever sees ``words[go_at] == seq`` (an acquire load) also sees the start, the
+    level and every buffer written before this call — on any CPU, not only x86.
+    """
+    store_word(words, start_at, start)
+    store_word(words, level_at, level)
+    store_word(words, go_at, seq)
