@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import check_whole
 from .._nodetype import NodeType
+from ..errors import LimitError
 from ._chain import Chain, ChainError
 from ._protocol import (
     BLOCK,
@@ -137,7 +139,15 @@ def _state_message(chain: Chain, request: Mapping[str, Any]) -> bytes:
 
 
 def _int_field(hello: Mapping[str, Any], key: str, low: int, high: int) -> int:
-    value = hello.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ChainError([f"hello.{key} must be an integer in [{low}, {high}], got {value!r}"])
-    return value
+    """``hello[key]`` if it is a whole number in ``low…high`` (the one check, ``_limits``).
+
+    Raises:
+        ChainError: anything else, worded for the peer with at most 40 characters of what
+            it sent (:attr:`~aers_host.errors.LimitError.shown`).
+    """
+    try:
+        return check_whole(hello.get(key), low, high, "", f"hello.{key}")
+    except LimitError as err:
+        raise ChainError(
+            [f"{err.field} must be an integer in [{low}, {high}], got {err.shown}"]
+        ) from err
