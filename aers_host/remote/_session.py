@@ -26,6 +26,7 @@ import numpy as np
 
 from .._limits import check_whole
 from .._nodetype import NodeType
+from ..config import schema_range
 from ..errors import LimitError
 from ._chain import Chain, ChainError
 from ._protocol import (
@@ -67,11 +68,13 @@ class NodeSession:
         """[node-thread] The answer to the client's HELLO: HELLO, or ERROR ``{error, problems}``.
 
         On HELLO, :attr:`chain` is prepared (and warmed) and the block buffers allocated,
-        sized by the stream format after it was checked against the protocol's caps.
+        sized by the stream format after it was checked: the sample rate against the
+        config's own range (:func:`~aers_host.config.schema_range`, so a node accepts no
+        rate a graph cannot have), frames and channels against the protocol's caps.
         """
         try:
             sample_rate, block, channels = (
-                _int_field(hello, "sample_rate", 8000, 384_000),
+                _int_field(hello, "sample_rate", *schema_range("sample_rate")),
                 _int_field(hello, "block_size", 1, MAX_FRAMES),
                 _int_field(hello, "channels", 1, MAX_CHANNELS),
             )

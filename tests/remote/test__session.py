@@ -14,7 +14,7 @@ import pytest
 
 from aers_host import default_registry
 from aers_host.remote import parse_frame
-from aers_host.remote._protocol import ERROR
+from aers_host.remote._protocol import ERROR, HELLO
 from aers_host.remote._session import NodeSession
 
 STREAM = {"sample_rate": 48_000, "block_size": 64, "channels": 1, "chain": []}
@@ -50,6 +50,7 @@ def test_a_huge_hello_field_is_refused_without_echoing_it_back(session: NodeSess
         ("block_size", 64.0, "hello.block_size must be an integer in [1, 8192], got 64.0"),
         ("channels", 65, "hello.channels must be an integer in [1, 64], got 65"),
         ("channels", True, "hello.channels must be an integer in [1, 64], got True"),
+        ("sample_rate", None, "hello.sample_rate must be an integer in [8000, 192000], got None"),
     ],
 )
 def test_each_bad_stream_field_is_named_with_its_range(
@@ -57,3 +58,26 @@ def test_each_bad_stream_field_is_named_with_its_range(
 ) -> None:
     kind, body = answer(session, **{field: value})
     assert kind == ERROR and body["problems"] == [words]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("rate", [384_000, 192_001, 7_999])
+def test_a_sample_rate_the_config_refuses_is_refused_in_hello_too(
+    session: NodeSession, rate: int
+) -> None:
+    """The node allowed 384 kHz while configs stop at 192 kHz: one range now, the config's."""
+    kind, body = answer(session, sample_rate=rate)
+    assert kind == ERROR and session.chain is None
+    assert body["problems"] == [
+        f"hello.sample_rate must be an integer in [8000, 192000], got {rate}"
+    ]
+
+
+@pytest.mark.parametrize("rate", [8_000, 44_100, 192_000])
+def test_every_sample_rate_a_config_accepts_is_accepted(session: NodeSession, rate: int) -> None:
+    kind, body = answer(
+        session, sample_rate=rate, chain=[{"type": "gain", "params": {"gain_db": -6}}]
+    )
+    assert kind == HELLO, body
+    assert body == {"latency_samples": 0, "channels_out": 1}
+    assert session.chain is not None and session.chain.channels_out == 1
