@@ -35,7 +35,7 @@ def save(
     """Store CONFIG as session NAME at sample 0; resuming it renders CONFIG from its start.
 
     The graph is built as `aers graph` builds it, to refuse one that cannot run: no
-    sandboxed plugin code runs and no worker starts.
+    Python plugin code runs and no worker starts for it.
     """
     from .._builtins import default_registry
     from ..config import load_config
