@@ -159,18 +159,10 @@ connections:
 
 
 def test_save_runs_no_plugin_code_and_resumes_like_a_fresh_render(
-    tmp_path: Path, aers_home: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, install_plugin: Any, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``session save`` builds the graph as ``aers graph`` does: no sandbox worker starts."""
-    assert run_cli("keys", "generate", "author").code == 0
-    trusted = run_cli("keys", "trust", aers_home / "keys" / "author.pub.pem", "--scope", "python")
-    assert trusted.code == 0, trusted.err
-    assert run_cli("plugin", "new", "ramp", "--dir", tmp_path / "src").code == 0
-    (tmp_path / "src" / "ramp" / "ramp.py").write_text(RAMP)
-    (tmp_path / "src" / "ramp" / "test_ramp.py").unlink()
-    key = aers_home / "keys" / "author.key.pem"
-    assert run_cli("plugin", "sign", tmp_path / "src" / "ramp", "--key", key).code == 0
-    assert run_cli("plugin", "install", tmp_path / "src" / "ramp").code == 0
+    install_plugin("ramp", RAMP)
     config = tmp_path / "ramp.yaml"
     config.write_text(RAMP_CONFIG)
 
