@@ -1,4 +1,4 @@
-"""Optional processor features, declared: health, worker, resources, timing, substitutions.
+"""Optional processor features, declared: health, worker, resources, timing, and the rest.
 
 Every processor implements ``Processor`` (``_processor``). Some do more, and say so by
 subclassing the protocols here, so the engine, metrics, the feed, fallback reports and
@@ -16,9 +16,21 @@ counter is then a type error, not a silent zero):
 * :class:`LogsSubstitutions` — records the blocks it replaced by its fallback itself.
 * :class:`ReportsValues` — keeps its own running parameter values (plugin nodes), which
   the dashboard shows instead of the config's.
+* :class:`WaitsElsewhere` — waits each block on a worker process or a peer, off the GIL:
+  the branch planner runs such nodes beside each other, and keeps the nodes of one
+  shared worker on one thread.
+* :class:`RendersChanges` — renders many changes of some parameters in one call
+  (``CHANGE_PARAMS``, ``process_changes``): dense automation of them costs no Python call
+  per change.
+* :class:`KnowsLength` — a source that can end by itself (a file): once prepared it says
+  how many frames it plays, which a render without a duration lasts.
+* :class:`TakesSidechain` — keyed from a side-chain buffer the engine fills
+  (``port: sidechain`` connections).
 
-Built-in DSP processors implement none of these: they cannot fail, hold nothing and are
-exact in both timing modes.
+Built-in DSP processors implement none of the first seven: they cannot fail, hold nothing
+and are exact in both timing modes. Some declare the last three. No feature is tested
+inside the block loop: what the loop needs (the change parameters) is resolved when the
+plan is built.
 
 Invariants:
 
@@ -40,9 +52,13 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Final, Protocol, TypedDict, runtime_checkable
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from ._processor import Buffer
     from ._timing import SubstitutionLog, Timing
 
 
@@ -145,6 +161,61 @@ class ReportsValues(Protocol):
     @property
     def values(self) -> Mapping[str, float]:
         """[any-thread] Parameter name → value now (config values and every change since)."""
+        ...
+
+
+@runtime_checkable
+class WaitsElsewhere(Protocol):
+    """A processor that waits each block for a worker process or a peer, off the GIL."""
+
+    @property
+    def waits_on(self) -> object | None:
+        """[main-thread] What it waits on; None while it waits on nothing (refused).
+
+        A sandboxed node returns its worker link, one object for every node that worker
+        hosts (they share its fate and stay on one thread); a node that owns its
+        connection (remote) returns itself.
+        """
+        ...
+
+
+@runtime_checkable
+class RendersChanges(Protocol):
+    """A processor that renders the changes of some parameters within a block in one call."""
+
+    #: The parameters :meth:`process_changes` takes; dense automation of any other is
+    #: split into one ``process`` call per change (exact, but a Python call each).
+    CHANGE_PARAMS: ClassVar[frozenset[str]]
+
+    def process_changes(
+        self,
+        inp: Buffer,
+        out: Buffer,
+        start: int,
+        param: str,
+        at: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
+        """[audio-thread & processing] ``process``; ``param`` is ``values[k]`` from ``at[k]`` on."""
+        ...
+
+
+@runtime_checkable
+class KnowsLength(Protocol):
+    """A source that can end by itself: how many frames it plays, once prepared."""
+
+    @property
+    def length_frames(self) -> int | None:
+        """[main-thread] Frames it plays at the graph rate; None if it never ends (a loop)."""
+        ...
+
+
+@runtime_checkable
+class TakesSidechain(Protocol):
+    """A processor keyed from a side-chain input (``port: sidechain`` connections)."""
+
+    def set_sidechain(self, buf: Buffer) -> None:
+        """[main-thread & !active] The ``(channels, max_block)`` buffer the engine fills."""
         ...
 
 

@@ -90,7 +90,7 @@ class NodeTraits:
     nonlinear_reason: str = ""
     #: A bus or meter: its level is recorded per block when no node list is given.
     metered: bool = False
-    #: Accepts ``port: sidechain`` connections (its processor has ``set_sidechain``).
+    #: Accepts ``port: sidechain`` connections (its processor is a ``TakesSidechain``).
     sidechain: bool = False
     #: Can close a feedback loop; gives the delay in samples for its params. The loop is
     #: exact when that is at least one block (the validator checks it). Computed from the
@@ -104,7 +104,8 @@ class NodeTraits:
     onset_delay: SampleCount | None = None
     #: For a source: whether it ends by itself with these params, so a render without a
     #: ``duration`` can take its length (None: it never ends). Read by ``aers validate``
-    #: before anything is built; the prepared processor's ``length_frames`` gives the length.
+    #: before anything is built; the prepared processor's ``length_frames`` (``KnowsLength``)
+    #: gives the length.
     ends: Callable[[Mapping[str, Any]], bool] | None = None
     #: Runs the type's compiled kernels once on tiny buffers (``aers doctor --warm``,
     #: ``aers serve``), so no first block compiles them.

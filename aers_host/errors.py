@@ -67,15 +67,16 @@ class LimitError(AersError):
         field: the field that carried it (``latency_samples``).
         value: what arrived (its ``repr`` when it is not a number).
         limit: the documented range, in words (``0…480000 (10 s at 48000 Hz)``).
+        shown: ``value`` as messages show it: its ``repr``, cut to 40 characters, so a
+            peer's megabyte string is never echoed back whole.
     """
 
     def __init__(self, node: str, field: str, value: object, limit: str) -> None:
         self.node, self.field, self.value, self.limit = node, field, value, limit
         where = f"node {node!r}: " if node else ""
         shown = repr(value) if not isinstance(value, int) else str(value)
-        if len(shown) > 40:
-            shown = shown[:37] + "..."
-        super().__init__(f"{where}{field} = {shown} is out of range; the limit is {limit}")
+        self.shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        super().__init__(f"{where}{field} = {self.shown} is out of range; the limit is {limit}")
 
 
 class AudioIOError(AersError):

@@ -74,3 +74,40 @@ def run_cli(
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def install_plugin(
+    tmp_path: Path, aers_home: Path, run_cli: Callable[..., CliResult]
+) -> Callable[..., Path]:
+    """Install a signed Python plugin as its author would, through ``aers``; see ``install``.
+
+    The signing key ``author`` is generated at the first call of a test and trusted for
+    ``python`` in the test's private ``$AERS_HOME``.
+    """
+
+    def install(name: str, source: str | None = None) -> Path:
+        """Scaffold ``name`` (its code replaced by ``source``, if given), sign, install it.
+
+        Returns:
+            The plugin's folder in the store.
+        """
+        keys = aers_home / "keys"
+        if not (keys / "author.key.pem").exists():
+            assert run_cli("keys", "generate", "author").code == 0
+            trusted = run_cli("keys", "trust", keys / "author.pub.pem", "--scope", "python")
+            assert trusted.code == 0, trusted.err
+        folder = tmp_path / "src" / name
+        assert run_cli("plugin", "new", name, "--dir", folder.parent).code == 0
+        if source is not None:
+            (folder / f"{name}.py").write_text(source)
+            (folder / f"test_{name}.py").unlink()  # the scaffold's test of the code replaced
+        for step in (
+            ("plugin", "sign", folder, "--key", keys / "author.key.pem"),
+            ("plugin", "install", folder),
+        ):
+            result = run_cli(*step)
+            assert result.code == 0, result.err
+        return aers_home / "plugins" / name
+
+    return install

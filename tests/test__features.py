@@ -1,4 +1,4 @@
-"""Optional processor features are declared (ReportsHealth, HoldsResources, ...), never probed."""
+"""Optional processor features are declared (ReportsHealth, WaitsElsewhere, ...), never probed."""
 
 from __future__ import annotations
 
@@ -13,16 +13,21 @@ from aers_host._features import (
     HEALTHY,
     FollowsTiming,
     HoldsResources,
+    KnowsLength,
     LogsSubstitutions,
     NodeHealth,
+    RendersChanges,
     ReportsHealth,
     ReportsValues,
     RunsInWorker,
+    TakesSidechain,
+    WaitsElsewhere,
     close_if_held,
     health_of,
     worker_pid,
 )
-from aers_host.dsp import Gain
+from aers_host.dsp import Compressor, Delay, FileSource, Gain, Limiter, Pan
+from aers_host.events._nodes import Duck
 from aers_host.lv2._loader import Lv2WorkerProcessor
 from aers_host.lv2._processor import Lv2Processor
 from aers_host.native._processor import NativeProcessor
@@ -32,9 +37,11 @@ from aers_host.sandbox._inprocess import InProcessProcessor
 from aers_host.sandbox._refused import RefusedProcessor
 
 PACKAGE = Path(aers_host.__file__).parent
-#: Attribute names the health protocol replaced; probing them by name is what it forbids.
+#: Attribute names the feature protocols replaced; probing them by name is what they forbid.
 FEATURES = {f.name for f in dataclasses.fields(NodeHealth)} | {
     "remote_stats", "worker_pid", "pid", "close", "set_timing", "substitutions", "values",
+    "link", "url", "waits_on", "CHANGE_PARAMS", "process_changes", "length_frames", "loop",
+    "set_sidechain",
 }  # fmt: skip
 
 
@@ -54,6 +61,24 @@ def test_every_processor_that_can_fail_declares_it() -> None:
         assert LogsSubstitutions in cls.__mro__, cls
     for cls in (SandboxedProcessor, InProcessProcessor, RefusedProcessor, NativeProcessor):
         assert ReportsValues in cls.__mro__, cls  # the dashboard shows the running values
+
+
+def test_built_ins_declare_what_the_planner_resolves_once() -> None:
+    for cls in (Gain, Pan):  # dense automation of gain_db / pan in one kernel call
+        assert RendersChanges in cls.__mro__ and cls.CHANGE_PARAMS, cls
+    assert KnowsLength in FileSource.__mro__  # a render without a duration lasts its length
+    for cls in (Compressor, Duck):  # port: sidechain
+        assert TakesSidechain in cls.__mro__, cls
+    assert TakesSidechain not in Limiter.__mro__ and KnowsLength not in Delay.__mro__
+    for cls in (SandboxedProcessor, Lv2WorkerProcessor, RemoteProcessor):  # off the GIL
+        assert WaitsElsewhere in cls.__mro__, cls
+    for cls in (InProcessProcessor, RefusedProcessor, NativeProcessor, Gain):
+        assert WaitsElsewhere not in cls.__mro__, cls
+
+
+def test_a_remote_node_waits_on_a_connection_of_its_own() -> None:
+    proc = RemoteProcessor("ws://127.0.0.1:9", "t", [], label="far")
+    assert isinstance(proc, WaitsElsewhere) and proc.waits_on is proc  # never shared
 
 
 def test_a_refused_plugin_reports_its_failure_and_counts_its_fallback_blocks() -> None:
@@ -81,8 +106,8 @@ def test_a_processor_that_reports_nothing_is_healthy() -> None:
     close_if_held(gain)  # nothing to release, nothing raised
 
 
-def test_no_module_probes_a_health_feature_by_name() -> None:
-    """``getattr(proc, "failed", …)`` and friends bypass the protocol and drift apart."""
+def test_no_module_probes_a_feature_by_name() -> None:
+    """``getattr(proc, "failed", …)`` and friends bypass the protocols and drift apart."""
     probes = []
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -32,21 +32,24 @@ def save(
     ],
     note: Annotated[str, typer.Option("--note", help="A note shown by `list`.")] = "",
 ) -> None:
-    """Store CONFIG with every node's initial state as session NAME, at sample 0."""
+    """Store CONFIG as session NAME at sample 0; resuming it renders CONFIG from its start.
+
+    The graph is built as `aers graph` builds it, to refuse one that cannot run: no
+    Python plugin code runs and no worker starts for it.
+    """
     from .._builtins import default_registry
     from ..config import load_config
-    from ..graph import Engine, build_plan
+    from ..graph import build_plan
     from ..session import SessionStore, session_from_state
 
     registry = default_registry()
     cfg = load_config(config, registry=registry)
-    plan = build_plan(cfg, registry)
-    try:
-        state = Engine(plan).state()
-    finally:
-        plan.close()
+    # No processor state is stored: at sample 0 a node's state is the one prepare gives
+    # it, and a resume prepares every node again. Asking a sandboxed node for it would
+    # start its worker and run its code only to store what the resume recreates.
+    build_plan(cfg, registry, describe_only=True).close()
     with SessionStore() as store:
-        version = store.save(session_from_state(name, cfg, state, registry), note=note)
+        version = store.save(session_from_state(name, cfg, {}, registry), note=note)
     out_console.print(f"[green]✓[/green] session {name!r} saved (version {version}) from {config}")
 
 

@@ -36,6 +36,17 @@ def config_schema() -> Mapping[str, Any]:
     return schema
 
 
+def schema_range(key: str) -> tuple[int, int]:
+    """The ``minimum`` and ``maximum`` schema.json gives the top-level ``key``.
+
+    The schema is where these ranges live (``sample_rate``: 8000…192000 Hz, docs/config.md);
+    whatever else accepts such a value (a remote node's HELLO) asks here, so the config and
+    the wire never disagree.
+    """
+    limits = config_schema()["properties"][key]
+    return int(limits["minimum"]), int(limits["maximum"])
+
+
 def join_path(*parts: object) -> str:
     """Dotted JSON path from parts, skipping empty ones."""
     return ".".join(str(p) for p in parts if p != "")

@@ -44,7 +44,7 @@ from ._model import (
 )
 from ._parse import ParsedDocument
 from ._reach import unreached_warnings
-from ._schema import config_schema, join_path, non_finite_paths, schema_problems
+from ._schema import config_schema, join_path, non_finite_paths, schema_problems, schema_range
 
 
 class _Collector:
@@ -158,8 +158,8 @@ def inspect_document(
 
 def _in_schema_range(key: str, value: int) -> int:
     """``value`` clamped to the ``minimum``/``maximum`` schema.json gives ``key``."""
-    limits = config_schema()["properties"][key]
-    return int(min(max(value, limits["minimum"]), limits["maximum"]))
+    low, high = schema_range(key)
+    return min(max(int(value), low), high)
 
 
 def _threads(value: Any) -> int | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._features import RendersChanges
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, NodeTraits
 from .._processor import BlockKernel, Buffer, ParamEvent, ParamSpec, ProcessorBase, compiled
 from ._common import db_to_lin, kernel, numeric_values, state_array, time_constant
@@ -97,7 +98,7 @@ def _gain_changes_kernel(
     state[1] = target
 
 
-class Gain(ProcessorBase):
+class Gain(ProcessorBase, RendersChanges):
     """Click-free gain: a one-pole smoother (``smoothing_ms``) on the linear factor.
 
     ``gain_db`` automated at audio rate renders in one kernel call per block
@@ -259,7 +260,7 @@ def _pan_changes_kernel(
         out[1, n] = src_r[n] * right
 
 
-class Pan(ProcessorBase):
+class Pan(ProcessorBase, RendersChanges):
     """Mono → stereo constant-power panner; stereo in → constant-power balance (see module doc)."""
 
     PARAMS = (ParamSpec("pan", 0.0, -1.0, 1.0, "", "-1 left … +1 right"),)

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .._features import TakesSidechain
 from .._jit import kernel_from
 from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits
 from .._processor import BlockKernel, Buffer, ParamEvent, ParamSpec, ProcessorBase
@@ -142,7 +143,7 @@ def _compressor_block(
     _compressor_kernel(inp, inp, out, env, gains, coef, min_gain, start)
 
 
-class Compressor(ProcessorBase):
+class Compressor(ProcessorBase, TakesSidechain):
     """Feed-forward, stereo-linked compressor with soft knee (formula in the module doc)."""
 
     PARAMS = (

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._features import KnowsLength
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, NodeTraits, ParamIssue
 from .._processor import Buffer, ParamSpec, ProcessorBase, compiled
 from ..errors import AudioIOError
@@ -61,7 +62,7 @@ def _play_kernel(
         pos += n
 
 
-class FileSource(ProcessorBase):
+class FileSource(ProcessorBase, KnowsLength):
     """Plays an audio file from memory with ``gain_db``, optional ``loop`` and ``start`` offset."""
 
     PARAMS = (ParamSpec("gain_db", 0.0, -120.0, 24.0, "dB", "playback gain"),)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._features import TakesSidechain
 from .._jit import lazy_njit
 from .._nodetype import BuiltinNodeType, CheckContext, NodeTraits
 from .._processor import Buffer, ParamEvent, ParamSpec, Processor, ProcessorBase
@@ -71,7 +72,7 @@ def _one_pole(ms: float, sample_rate: int) -> float:
     return math.exp(-1.0 / max(ms * 1e-3 * sample_rate, 1e-9))
 
 
-class Duck(ProcessorBase):
+class Duck(ProcessorBase, TakesSidechain):
     """Side-chain ducker: main input × gain, gain falls by ``depth_db`` while keyed."""
 
     PARAMS: ClassVar[tuple[ParamSpec, ...]] = (

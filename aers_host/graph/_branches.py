@@ -39,6 +39,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from .._features import WaitsElsewhere
 from .._limits import MAX_THREADS
 from .._processor import ProcessorBase
 from ..errors import GraphError
@@ -167,11 +168,11 @@ def node_cost(node: NodeRuntime, frames: int) -> int:
 def waits_elsewhere(node: NodeRuntime) -> bool:
     """Whether ``node`` waits for another process or host each block, with the GIL released.
 
-    A sandboxed (or LV2-/native-worker) node talks to its worker through ``link``; a
-    remote node to its peer at ``url``.
+    A sandboxed (or LV2-/native-worker) node waits on its worker, a remote node on its
+    peer (:class:`~aers_host._features.WaitsElsewhere`).
     """
     proc = node.proc
-    return getattr(proc, "link", None) is not None or hasattr(proc, "url")
+    return isinstance(proc, WaitsElsewhere) and proc.waits_on is not None
 
 
 def _dependencies(node: NodeRuntime) -> tuple[int, ...]:
@@ -256,11 +257,9 @@ def _affinity(node: NodeRuntime) -> Hashable | None:
     proc = node.proc
     if isinstance(proc, ProcessorBase | OutputSink):
         return None
-    link = getattr(proc, "link", None)  # SandboxedProcessor: the worker it talks to
-    if link is not None:
-        return ("link", id(link))
-    if hasattr(proc, "url"):  # RemoteProcessor: its own connection
-        return None
+    if isinstance(proc, WaitsElsewhere) and (peer := proc.waits_on) is not None:
+        # A sandboxed node's worker link; a remote node waits on its own connection.
+        return None if peer is proc else ("link", id(peer))
     return ("type", node.type_name)
 
 

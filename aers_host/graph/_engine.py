@@ -643,7 +643,7 @@ def _dense_changes(node: NodeRuntime, end: int) -> tuple[Lane, int, int] | None:
     if node.automation and node.automation[0][0] < end:
         return None
     lane = node.lanes[0]
-    if lane.param not in getattr(node.proc, "CHANGE_PARAMS", ()):
+    if lane.param not in node.change_params:
         return None
     taken = lane.take(end, DENSE_CHANGES)
     return None if taken is None else (lane, *taken)

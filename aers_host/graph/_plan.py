@@ -26,7 +26,7 @@ import numpy as np
 
 from .._automation import Lane
 from .._channels import ChannelMismatch, NodeChannelError, infer_channels
-from .._features import FollowsTiming, close_if_held
+from .._features import FollowsTiming, RendersChanges, TakesSidechain, close_if_held
 from .._limits import MAX_PATH_LATENCY_SECONDS, check_latency
 from .._nodetype import NO_TRAITS, CheckContext, NodeTraits, NodeType, Role
 from .._processor import Buffer, ParamEvent, Processor
@@ -93,6 +93,9 @@ class NodeRuntime:
     substituted: SubstitutionLog = field(default_factory=SubstitutionLog)
     #: What its node type declares (metered, linear, onset delay...).
     traits: NodeTraits = NO_TRAITS
+    #: Parameters whose dense changes the processor renders in one call (its
+    #: ``CHANGE_PARAMS``, :class:`~aers_host._features.RendersChanges`), read once here.
+    change_params: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -228,10 +231,9 @@ def build_plan(
             node.sidechain_buf = np.zeros(
                 (runtimes[node.sidechain_edges[0].src].channels_out, block), np.float32
             )
-            set_sidechain = getattr(node.proc, "set_sidechain", None)
-            if not callable(set_sidechain):
+            if not isinstance(node.proc, TakesSidechain):
                 raise GraphError(f"node {node.id!r} ({node.type_name}) has no side-chain input")
-            set_sidechain(node.sidechain_buf)
+            node.proc.set_sidechain(node.sidechain_buf)
     _resolve_pre_taps(runtimes)
     if fuse:
         fuse_sandboxed_runs(runtimes)  # linear runs in one worker: one round trip per block
@@ -308,6 +310,7 @@ def _create_node(
         in_buf=np.zeros((channels_in, block), np.float32),
         event_target=event_target,
         traits=node_type.traits,
+        change_params=proc.CHANGE_PARAMS if isinstance(proc, RendersChanges) else frozenset(),
         bypass=bool(spec.options.get("bypass", False)),
         mute=bool(spec.options.get("mute", False)),
         fallback=str(spec.options.get("fallback", "bypass")),

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .._features import KnowsLength
 from .._length import DURATION_HINT, SourceEnd, endless_reason
 from .._nodetype import NodeType
 from .._timing import OFFLINE, REALTIME, Timing
@@ -105,10 +106,11 @@ def render_length(config: GraphConfig, plan: Plan, duration: float | None = None
     """Frames to render: ``duration`` (CLI, then config) or the longest file source + latency.
 
     Without a duration every source must end: it says how many frames it plays through a
-    ``length_frames`` attribute that is not None (a non-looping ``file`` source does; a
-    looping file, ``sine``, ``noise``, ``impulse``, ``events`` and plugin sources never
-    end). The render then lasts the longest source's length plus the plan's total latency
-    (at least one frame), so the last file sample reaches every output.
+    ``length_frames`` that is not None (:class:`~aers_host._features.KnowsLength`: a
+    non-looping ``file`` source does; a looping file, ``sine``, ``noise``, ``impulse``,
+    ``events`` and plugin sources never end). The render then lasts the longest source's
+    length plus the plan's total latency (at least one frame), so the last file sample
+    reaches every output.
 
     Raises:
         GraphError: when nothing says how long to render (naming the endless sources).
@@ -117,11 +119,16 @@ def render_length(config: GraphConfig, plan: Plan, duration: float | None = None
     if seconds is not None:
         return max(1, round(seconds * config.sample_rate))
     sources = [n for n in plan.nodes if n.role == "source"]
-    lengths = {n.id: getattr(n.proc, "length_frames", None) for n in sources}
+    lengths = {
+        n.id: n.proc.length_frames if isinstance(n.proc, KnowsLength) else None for n in sources
+    }
     reason = endless_reason(
-        [
+        [  # "loop: true" read from the params, as `aers validate` names it
             SourceEnd(
-                n.id, n.type_name, lengths[n.id] is not None, getattr(n.proc, "loop", False) is True
+                n.id,
+                n.type_name,
+                lengths[n.id] is not None,
+                config.nodes[n.id].params.get("loop") is True,
             )
             for n in sources
         ]

@@ -46,6 +46,7 @@ from .._features import (
     NodeHealth,
     RemoteStats,
     ReportsHealth,
+    WaitsElsewhere,
 )
 from .._limits import check_latency, check_whole
 from .._nodetype import BuiltinNodeType, ChannelError, CheckContext, NodeTraits, ParamIssue
@@ -62,7 +63,9 @@ if TYPE_CHECKING:
 EXTRA_SLOTS: Final = 8
 
 
-class RemoteProcessor(ReportsHealth, HoldsResources, FollowsTiming, LogsSubstitutions):
+class RemoteProcessor(
+    ReportsHealth, WaitsElsewhere, HoldsResources, FollowsTiming, LogsSubstitutions
+):
     """Processor side of a remote node; see the module docstring for the timing model."""
 
     def __init__(
@@ -115,6 +118,11 @@ class RemoteProcessor(ReportsHealth, HoldsResources, FollowsTiming, LogsSubstitu
     def set_timing(self, timing: Timing) -> None:
         """[main-thread & !active] Real time (deadline) or offline (wait up to the hang limit)."""
         self.timing = timing
+
+    @property
+    def waits_on(self) -> RemoteProcessor:
+        """[main-thread] Itself: it waits on its own connection, which no other node shares."""
+        return self
 
     def prepare(self, sample_rate: int, max_block: int, channels: int) -> None:
         """[main-thread & !active] Allocate the rings, connect, and learn the chain's latency.

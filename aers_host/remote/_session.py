@@ -24,7 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import check_whole
 from .._nodetype import NodeType
+from ..config import schema_range
+from ..errors import LimitError
 from ._chain import Chain, ChainError
 from ._protocol import (
     BLOCK,
@@ -65,11 +68,13 @@ class NodeSession:
         """[node-thread] The answer to the client's HELLO: HELLO, or ERROR ``{error, problems}``.
 
         On HELLO, :attr:`chain` is prepared (and warmed) and the block buffers allocated,
-        sized by the stream format after it was checked against the protocol's caps.
+        sized by the stream format after it was checked: the sample rate against the
+        config's own range (:func:`~aers_host.config.schema_range`, so a node accepts no
+        rate a graph cannot have), frames and channels against the protocol's caps.
         """
         try:
             sample_rate, block, channels = (
-                _int_field(hello, "sample_rate", 8000, 384_000),
+                _int_field(hello, "sample_rate", *schema_range("sample_rate")),
                 _int_field(hello, "block_size", 1, MAX_FRAMES),
                 _int_field(hello, "channels", 1, MAX_CHANNELS),
             )
@@ -137,7 +142,15 @@ def _state_message(chain: Chain, request: Mapping[str, Any]) -> bytes:
 
 
 def _int_field(hello: Mapping[str, Any], key: str, low: int, high: int) -> int:
-    value = hello.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ChainError([f"hello.{key} must be an integer in [{low}, {high}], got {value!r}"])
-    return value
+    """``hello[key]`` if it is a whole number in ``low…high`` (the one check, ``_limits``).
+
+    Raises:
+        ChainError: anything else, worded for the peer with at most 40 characters of what
+            it sent (:attr:`~aers_host.errors.LimitError.shown`).
+    """
+    try:
+        return check_whole(hello.get(key), low, high, "", f"hello.{key}")
+    except LimitError as err:
+        raise ChainError(
+            [f"{err.field} must be an integer in [{low}, {high}], got {err.shown}"]
+        ) from err

@@ -52,6 +52,7 @@ from .._features import (
     LogsSubstitutions,
     ReportsValues,
     RunsInWorker,
+    WaitsElsewhere,
 )
 from .._processor import Buffer, ParamEvent
 from .._timing import REALTIME, SubstitutionLog, Timing
@@ -71,7 +72,13 @@ _cleaned_up = False
 
 
 class SandboxedProcessor(
-    FailureCounters, RunsInWorker, HoldsResources, FollowsTiming, LogsSubstitutions, ReportsValues
+    FailureCounters,
+    RunsInWorker,
+    WaitsElsewhere,
+    HoldsResources,
+    FollowsTiming,
+    LogsSubstitutions,
+    ReportsValues,
 ):
     """[main-thread] A chain of one or more sandboxed plugins: one node of the graph.
 
@@ -150,6 +157,11 @@ class SandboxedProcessor(
     def _worker(self) -> WorkerProcess | None:
         """[any-thread] The worker process now serving this node (None while restarting)."""
         return self.link.worker if self.link is not None else None
+
+    @property
+    def waits_on(self) -> WorkerLink | None:
+        """[main-thread] The worker link, shared by every node it hosts; None once refused."""
+        return self.link
 
     @property
     def worker_pid(self) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,16 +18,9 @@ PLUGIN_BASE = BASE.replace("g: {type: gain, params: {gain_db: 0}}", "g: {type: f
 
 
 @pytest.fixture
-def installed_fx(tmp_path: Path, aers_home: Path, run_cli) -> Path:  # type: ignore[no-untyped-def]
+def installed_fx(install_plugin: Callable[..., Path]) -> Path:
     """A signed python plugin ``fx``, trusted and installed in a private store."""
-    assert run_cli("keys", "generate", "author").code == 0
-    pub = aers_home / "keys" / "author.pub.pem"
-    assert run_cli("keys", "trust", pub, "--scope", "python").code == 0
-    assert run_cli("plugin", "new", "fx", "--dir", tmp_path / "src").code == 0
-    key = aers_home / "keys" / "author.key.pem"
-    assert run_cli("plugin", "sign", tmp_path / "src" / "fx", "--key", key).code == 0
-    assert run_cli("plugin", "install", tmp_path / "src" / "fx").code == 0
-    return aers_home / "plugins" / "fx"
+    return install_plugin("fx")
 
 
 @pytest.mark.security

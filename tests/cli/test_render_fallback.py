@@ -39,16 +39,9 @@ connections:
 
 
 @pytest.fixture
-def stall_config(tmp_path: Path, aers_home: Path, run_cli: Any) -> Path:
+def stall_config(tmp_path: Path, install_plugin: Any) -> Path:
     """A signed, installed python plugin ``stall`` that hangs, and a config using it."""
-    assert run_cli("keys", "generate", "author").code == 0
-    assert run_cli("keys", "trust", aers_home / "keys" / "author.pub.pem", "--scope", "python")
-    assert run_cli("plugin", "new", "stall", "--dir", tmp_path / "src").code == 0
-    (tmp_path / "src" / "stall" / "stall.py").write_text(STALL)
-    (tmp_path / "src" / "stall" / "test_stall.py").unlink()
-    key = aers_home / "keys" / "author.key.pem"
-    assert run_cli("plugin", "sign", tmp_path / "src" / "stall", "--key", key).code == 0
-    assert run_cli("plugin", "install", tmp_path / "src" / "stall").code == 0
+    install_plugin("stall", STALL)
     path = tmp_path / "stall.yaml"
     path.write_text(CONFIG)
     return path

@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import textwrap
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
 
 CONFIG = """
     duration: 0.2
@@ -115,3 +121,71 @@ def test_export_writes_through_a_symlink_and_refuses_special_files(
     unwritable = run_cli("session", "export", "s", "--yaml", "/proc/nope.yaml")
     assert unwritable.code == 1 and "/proc/nope.yaml" in unwritable.err
     assert ".tmp" not in unwritable.err  # the path the user gave, not our temporary file
+
+
+#: A stateful sandboxed plugin: a ramp that grows by one step per block, restored only
+#: from the state its own ``get_state`` wrote (anything else makes ``set_state`` raise).
+RAMP = """
+import math
+
+import numpy as np
+
+
+class Ramp:
+    def prepare(self, sample_rate, max_block, channels):
+        self.n = 0
+
+    def process(self, inp, out, start, events):
+        self.n = self.n + 1
+        out[:] = inp * math.pow(10.0, self.params["gain_db"] / 20.0) + 0.001 * self.n
+
+    def get_state(self):
+        return {"n": self.n}
+
+    def set_state(self, state):
+        self.n = state["n"]
+"""
+RAMP_CONFIG = """
+version: 1
+block_size: 480
+nodes:
+  tone: {type: sine, params: {freq: 440, level_db: -6}}
+  fx: {type: ramp}
+  main: {type: output, params: {subtype: FLOAT}}
+connections:
+  - {from: tone, to: fx}
+  - {from: fx, to: main}
+"""
+
+
+def test_save_runs_no_plugin_code_and_resumes_like_a_fresh_render(
+    tmp_path: Path, install_plugin: Any, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``session save`` builds the graph as ``aers graph`` does: no sandbox worker starts."""
+    install_plugin("ramp", RAMP)
+    config = tmp_path / "ramp.yaml"
+    config.write_text(RAMP_CONFIG)
+
+    spawned: list[list[str]] = []  # every process this test's code starts from here on
+
+    class Recording(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, args: Any, *rest: Any, **options: Any) -> None:
+            spawned.append([str(a) for a in args])
+            super().__init__(args, *rest, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", Recording)
+    saved = run_cli("session", "save", "fresh", "--config", config)
+    assert saved.code == 0, saved.err
+    assert spawned == []  # no worker: the plugin's code never ran
+
+    resumed = run_cli(
+        "render", "--resume", "fresh", "--duration", "0.1", "--out-dir", tmp_path / "resumed"
+    )
+    assert resumed.code == 0, resumed.err
+    assert any("aers_host.sandbox" in " ".join(a) for a in spawned)  # a render does start one
+    plain = run_cli("render", config, "--duration", "0.1", "--out-dir", tmp_path / "plain")
+    assert plain.code == 0, plain.err
+    resumed_audio, _ = sf.read(tmp_path / "resumed" / "main.wav", dtype="float32")
+    plain_audio, _ = sf.read(tmp_path / "plain" / "main.wav", dtype="float32")
+    assert resumed_audio.shape[0] == 4800 and np.abs(plain_audio).max() > 0.4
+    assert np.array_equal(resumed_audio, plain_audio)  # the ramp started from 0 both times

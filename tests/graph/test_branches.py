@@ -133,12 +133,12 @@ def test_auto_keeps_builtin_branches_on_one_thread_at_every_block_size(
 
 
 class _SharedWorkerProc:
-    """Stands for sandboxed processors talking to one worker process (``link``)."""
+    """Stands for sandboxed processors waiting on one worker process (``WaitsElsewhere``)."""
 
     latency_samples = 0
 
     def __init__(self, link: object) -> None:
-        self.link = link
+        self.waits_on = link
 
 
 def test_auto_runs_lanes_that_wait_on_workers_at_once(
@@ -162,6 +162,30 @@ def test_nodes_sharing_a_worker_stay_on_one_lane(registry: Registry, tmp_path: P
     schedule = split_levels(plan, 2)
     lanes = [lane for lane in schedule.levels[0] if shared[0] in lane]
     assert len(lanes) == 1 and shared[1] in lanes[0]
+
+
+class _OwnConnectionProc:
+    """Stands for remote nodes: each waits on a connection of its own (``waits_on`` is itself)."""
+
+    latency_samples = 0
+
+    @property
+    def waits_on(self) -> object:
+        return self
+
+
+def test_nodes_waiting_on_their_own_connections_may_run_apart(
+    registry: Registry, tmp_path: Path
+) -> None:
+    plan = plan_of(registry, tmp_path, *chains(4, 8))
+    apart = [plan.index["e0_3"], plan.index["e1_3"]]
+    for i in apart:
+        plan.nodes[i].proc = _OwnConnectionProc()  # type: ignore[assignment]
+    lanes = [lane for lane in split_levels(plan, 2).levels[0] if set(apart) & set(lane)]
+    assert len(lanes) == 2  # nothing shared: dealt like built-in chains
+    for i in apart:
+        plan.nodes[i].proc = _SharedWorkerProc(object())  # type: ignore[assignment]
+    assert [lane for lane in split_levels(plan, 2).levels[0] if set(apart) & set(lane)] == lanes
 
 
 @pytest.mark.parametrize("bad", [0, 65, True, "two", 1.5])
