@@ -19,7 +19,10 @@ ratio above.
 Each case is rendered ``--repeats`` times with ``threads=1`` and with the other setting,
 alternating, so a busy machine moves both sides; the figure is the median of the per-pair
 ratios of wall time (and, for reference, the best of each side). The output of both
-settings is compared sample for sample in every pair. Before the pairs, one render with
+settings is compared sample for sample in every pair. ``blocks only`` is the same
+comparison for the engine's block loop alone (``Engine.process_block`` over the same
+blocks, no plan building, files or capture): the graph's throughput without a render's
+fixed costs. Before the pairs, one render with
 the other setting is timed alone (``first_render_s``): it includes compiling the
 worker's lane program, or loading it from the disk cache (docs/architecture.md, "Two
 cores"), which the timed renders then reuse; ``compiled_workers`` says whether the
@@ -176,6 +179,27 @@ def once(cfg: GraphConfig, registry: Any, threads: int | None) -> tuple[float, f
     return wall, cpu, result.captured["out"]
 
 
+def engine_blocks(cfg: GraphConfig, registry: Any, threads: int | None) -> float:
+    """Seconds one engine takes for the config's blocks, after one warm block.
+
+    Only ``Engine.process_block``: no plan building, file or capture (a render's fixed
+    costs, which two threads cannot shorten, are in the render figures).
+    """
+    plan = build_plan(cfg, registry)
+    engine = Engine(plan, threads=threads)
+    try:
+        seconds = cfg.duration or 0.0
+        blocks = max(1, round(seconds * cfg.sample_rate / cfg.block_size))
+        engine.process_block(cfg.block_size)
+        t0 = time.perf_counter()
+        for _ in range(blocks):
+            engine.process_block(cfg.block_size)
+        return time.perf_counter() - t0
+    finally:
+        engine.close()
+        plan.close()
+
+
 def compiled_workers(cfg: GraphConfig, registry: Any, threads: int | None) -> int:
     """Worker threads that run a compiled lane program for this config."""
     plan = build_plan(cfg, registry)
@@ -210,6 +234,11 @@ def compare(cfg: GraphConfig, registry: Any, other: int | None, repeats: int) ->
         cpu_single.append(c1)
         cpu_multi.append(c2)
         ratios.append(w1 / w2)
+    engine_ratios = []
+    for r in range(repeats):
+        order = (1, other) if r % 2 == 0 else (other, 1)
+        took = {setting: engine_blocks(cfg, registry, setting) for setting in order}
+        engine_ratios.append(took[1] / took[other])
     return {
         "threads_used": USED[other],
         "compiled_workers": compiled_workers(cfg, registry, other),
@@ -220,6 +249,7 @@ def compare(cfg: GraphConfig, registry: Any, other: int | None, repeats: int) ->
         "cpu_other_s": cpu_multi,
         "speedup_median": statistics.median(ratios),
         "speedup_best_of_each": min(single) / min(multi),
+        "engine_speedup_median": statistics.median(engine_ratios),
         "cpu_ratio_median": statistics.median(
             a / b for a, b in zip(cpu_multi, cpu_single, strict=True)
         ),
@@ -280,7 +310,8 @@ def main() -> None:
                 f"{name:>9} @ {block:>4}: {label} (ran on {case['threads_used']}, "
                 f"{case['compiled_workers']} compiled) / threads=1 "
                 f"throughput {case['speedup_median']:.2f}x median "
-                f"({case['speedup_best_of_each']:.2f}x best of each); CPU time "
+                f"({case['speedup_best_of_each']:.2f}x best of each; blocks only "
+                f"{case['engine_speedup_median']:.2f}x); CPU time "
                 f"{case['cpu_ratio_median']:.2f}x; bit-identical {case['bit_identical']}",
                 flush=True,
             )

@@ -146,7 +146,7 @@ class Engine:
         self._views: dict[int, _Views] = {}
         self._steps: dict[int, list[_Step]] = {}
         self._levels: dict[int, list[_Level]] = {}
-        self._times = [0] * len(plan.nodes)
+        self._times: list[int] | npt.NDArray[np.int64] = [0] * len(plan.nodes)
         self._inbox: collections.deque[tuple[str, str, float, int | None]] = collections.deque()
         self._block = [0, 0]  # start and frames of the block the lanes run
         if pool is not None:
@@ -238,7 +238,7 @@ class Engine:
                 if lanes is None:
                     self._close_programs()
                     break
-                program = LaneProgram(lanes, f"aers-lane-{k}")
+                program = LaneProgram(lanes, self._node_times(), f"aers-lane-{k}")
                 self._programs.append(program)
                 for slot, n in enumerate(taken):
                     table[n][2].append((program, slot))
@@ -246,7 +246,7 @@ class Engine:
             shared = [n for n, level in enumerate(levels) if len(level) > 1]
             own = self._program_lanes([levels[n][0] for n in shared], steps)
             if own is not None:
-                self._inline = InlineLanes(own)
+                self._inline = InlineLanes(own, self._node_times())
                 for slot, n in enumerate(shared):
                     table[n][3].append((self._inline, slot))
         if not self._programs and self._pool is None:
@@ -261,6 +261,12 @@ class Engine:
         if any(step is None for lane in made for step in lane):
             return None
         return [[step for step in lane if step is not None] for lane in made]
+
+    def _node_times(self) -> npt.NDArray[np.int64]:
+        """The per-node times as an array programs write into (a list is faster for Python)."""
+        if not isinstance(self._times, np.ndarray):
+            self._times = np.zeros(len(self.plan.nodes), np.int64)
+        return self._times
 
     def _close_programs(self) -> None:
         for program in self._programs:
@@ -415,10 +421,7 @@ class Engine:
         return perf_counter_ns()
 
     def _collect(self, program: CompiledLanes, start: int, frames: int) -> None:
-        """[audio-thread & processing] A program's node times, and its replaced blocks counted."""
-        times = self._times
-        for i, ns in zip(program.nodes, program.times.tolist(), strict=True):
-            times[i] = ns
+        """[audio-thread & processing] Count the blocks a program replaced (NaN/Inf)."""
         for i in program.replaced():
             _count_replaced(self.plan.nodes[i], start, frames)
 
