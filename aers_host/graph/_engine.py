@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ import numpy.typing as npt
 
 from .._automation import Lane
 from .._denormals import FlushDenormals
-from .._processor import Buffer, ParamEvent, ProcessorBase
+from .._processor import Buffer, ParamEvent, ProcessorBase, compiled
 from ..errors import GraphError, SessionError
 from ._branches import available_cores, split_levels
 from ._kernels import all_finite, mix_delayed, mix_ramped, mix_scaled, replace_nonfinite
@@ -57,8 +58,12 @@ _NO_LINE = np.zeros((1, 0), np.float32)
 
 _Views = list[tuple[Buffer, Buffer, Buffer | None]]
 #: (node index, call, call is bound to the views (takes only ``start``), input view,
-#: output view, node to gather for, special node, output to screen for NaN/Inf)
-_Step = tuple[int, Any, bool, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None", bool]
+#: output view, node to gather for, special node, the NaN/Inf screen of the output: a
+#: bound ``all_finite(out)``, None for a sink)
+_Step = tuple[
+    int, Any, bool, Buffer, Buffer, "NodeRuntime | None", "NodeRuntime | None",
+    "Callable[[], bool] | None",
+]  # fmt: skip
 _RunLane = Callable[[list[_Step], int, int], int]
 #: One level: the calling thread's steps, the pool's jobs, the programs' (program, level),
 #: and the calling thread's own compiled lanes (with the level's slot in them), if any.
@@ -201,7 +206,7 @@ class Engine:
                 inp = views[node.direct][1]
             gather = None if node.direct >= 0 else node
             call, bound = _fast_call(node.proc, inp, out)
-            screen = node.role != "sink"
+            screen = _finite_check(out) if node.role != "sink" else None
             steps.append((i, call, bound, inp, out, gather, node if special else None, screen))
         self._steps[frames] = steps
         if self.branch_schedule.parallel:
@@ -376,7 +381,7 @@ class Engine:
                     call(start)
                 else:
                     call(inp, out, start, ())
-            if screen and not all_finite(out):
+            if screen is not None and not screen():
                 _replace_block(self.plan.nodes[i], inp, out, start)
             t1 = clock()
             times[i] = t1 - t0
@@ -565,6 +570,11 @@ def _count_replaced(node: NodeRuntime, start: int, frames: int) -> None:
     node.substituted.note(start, frames)
 
 
+def _finite_check(out: Buffer) -> Callable[[], bool]:
+    """``all_finite(out)`` bound to its compiled entry point (no numba dispatch per block)."""
+    return functools.partial(compiled(all_finite, out), out)
+
+
 def _program_step(node: NodeRuntime, step: _Step) -> ProgramStep | None:
     """``node``'s step as a lane-program step, or None when it needs the Python path.
 
@@ -579,7 +589,7 @@ def _program_step(node: NodeRuntime, step: _Step) -> ProgramStep | None:
     block = node.proc.block_kernel(inp, out)
     if block is None or block.args[0] is not inp or block.args[1] is not out:
         return None
-    return ProgramStep(i, block, inp, out, node.fallback == "bypass", screen)
+    return ProgramStep(i, block, inp, out, node.fallback == "bypass", screen is not None)
 
 
 def _fast_call(proc: Any, inp: Buffer, out: Buffer) -> tuple[Any, bool]:
