@@ -240,17 +240,7 @@ class RemoteProcessor(
 
     def _wait(self, link: LinkBase, rings: Rings, want: int, j: int) -> None:
         """Wait for result ``want`` until the deadline, or until its epoch is over."""
-        end = perf_counter() + self._deadline
-        epoch = rings.in_epoch[j]
-        link.kick()  # we are going to block anyway: do not let the sender's poll add to it
-        while True:
-            link.arrived.clear()
-            if rings.res_seq[j] == want or not link.connected or link.epoch != epoch:
-                return
-            remaining = end - perf_counter()
-            if remaining <= 0:
-                return
-            link.arrived.wait(remaining)
+        link.wait_result(j, want, int(rings.in_epoch[j]), perf_counter() + self._deadline)
 
     def health(self) -> NodeHealth:
         """[any-thread] Late blocks as xruns (real time), and the network figures."""

@@ -14,8 +14,9 @@ Invariants:
 * **Results are placed by sequence number.** A RESULT lands in slot ``seq % R`` only while
   the audio thread still wants it (``seq >= needed``); late arrivals are counted, not used.
 * **No wake-up syscalls on the audio thread.** The sender polls the queue every ``poll``
-  seconds; only an audio thread that is about to block anyway calls :meth:`LinkBase.kick`
-  (which, on TCP, may send that thread's block itself).
+  seconds; only an audio thread that is about to block anyway makes system calls, in
+  :meth:`LinkBase.wait_result` (on TCP it then sends its block and receives the result
+  itself, with no thread hop).
 * **Reconnect with exponential backoff** (``backoff_min`` doubling to ``backoff_max``).
   Each connection is an *epoch*; blocks queued in an earlier epoch are dropped, never sent
   late, so the audio thread stops waiting for them at once.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import collections
 import threading
 from dataclasses import dataclass, field
-from time import perf_counter_ns
+from time import perf_counter, perf_counter_ns
 from typing import Any
 
 import numpy as np
@@ -154,6 +155,24 @@ class LinkBase:
     def kick(self) -> None:
         """[any-thread] Make the sender send what is pending now (before blocking on a result)."""
         raise NotImplementedError
+
+    def wait_result(self, slot: int, seq: int, epoch: int, until: float) -> None:
+        """[audio-thread] Block until result ``seq`` is in ``slot``, or give up.
+
+        Gives up when ``perf_counter()`` reaches ``until`` or the connection of ``epoch``
+        ends (its blocks will never be answered). This waits on :attr:`arrived`, which the
+        link thread sets; a transport may do better (TCP receives on the waiting thread).
+        """
+        rings = self.rings
+        self.kick()  # we are going to block anyway: do not let the sender's poll add to it
+        while True:
+            self.arrived.clear()
+            if rings.res_seq[slot] == seq or not self.connected or self.epoch != epoch:
+                return
+            remaining = until - perf_counter()
+            if remaining <= 0:
+                return
+            self.arrived.wait(remaining)
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import time
@@ -38,6 +39,8 @@ FRAME_TIMEOUT: Final = 10.0
 #: Seconds after which a silent, unacknowledged peer is given up (keepalive and
 #: ``TCP_USER_TIMEOUT``); the WebSocket transport's ping interval, twice.
 HALF_OPEN_LIMIT: Final = 40
+#: ``recv`` flag: return at once when nothing has arrived (None where the system lacks it).
+_DONTWAIT: Final[int | None] = getattr(socket, "MSG_DONTWAIT", None)
 #: How the first four bytes of HTTP look: a request (a browser or curl at a TCP node, or a
 #: ``ws://`` URL pointed at one) or a response (a ``tcp://`` URL pointed at a WebSocket node).
 HTTP_STARTS: Final = frozenset(
@@ -121,7 +124,8 @@ class FrameReader:
     Each ``recv_into`` takes whatever has arrived (usually a whole message, length
     included, in one system call); bytes of the next message wait in the buffer. The
     buffer grows to the largest message accepted so far (never past the limit a
-    :meth:`read` names), so a steady stream of blocks allocates nothing.
+    :meth:`read` or :meth:`take` names), so a steady stream of blocks allocates nothing.
+    One thread at a time may use a reader (the TCP link hands it over under a lock).
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -129,6 +133,7 @@ class FrameReader:
         self._buf = bytearray(64 * 1024)
         self._start = 0  # first byte not yet handed out
         self._end = 0  # one past the last byte received
+        self._partial_since = 0.0  # time.monotonic() since :meth:`take` got no more bytes
 
     def read(
         self, limit: int, *, deadline: float | None = None, idle_ok: bool = False
@@ -151,18 +156,35 @@ class FrameReader:
         """
         if not self._have(LENGTH.size, deadline, idle_ok):
             return None
-        start = self._start
-        if bytes(self._buf[start : start + LENGTH.size]) in HTTP_STARTS:
-            raise HttpRequestRefused("HTTP on the AERS TCP transport")
-        (length,) = LENGTH.unpack_from(self._buf, start)
-        if not HEADER_SIZE <= length <= limit:
-            raise ProtocolError(
-                f"message length {length} is outside {HEADER_SIZE}…{limit} bytes here"
-            )
+        length = self._length(limit)
         self._have(LENGTH.size + length, deadline, False)
-        start = self._start + LENGTH.size
-        self._start = start + length
-        return memoryview(self._buf)[start : start + length]
+        return self._hand_out(length)
+
+    def take(self, limit: int) -> memoryview | None:
+        """[any-thread holding the reader] The next message if it is all here; never waits.
+
+        Receives what has arrived (``MSG_DONTWAIT``: the socket stays blocking for a
+        thread that sends on it meanwhile) and returns None when the next message is not
+        complete yet; its first part stays in the buffer for the next call.
+
+        Raises:
+            EOFError, HttpRequestRefused, ProtocolError: as :meth:`read`; ProtocolError
+                also when a message stays unfinished for :data:`FRAME_TIMEOUT`.
+        """
+        while True:
+            held = self._end - self._start
+            need = LENGTH.size + self._length(limit) if held >= LENGTH.size else LENGTH.size
+            if held >= need:
+                return self._hand_out(need - LENGTH.size)
+            self._make_room(need)
+            try:
+                n = _recv_now(self._sock, memoryview(self._buf)[self._end :])
+            except BlockingIOError:
+                if held:
+                    self._check_stalled()
+                return None
+            self._received(n)
+            self._partial_since = 0.0
 
     def holds_message(self) -> bool:
         """True when a whole message is already received (:meth:`read` will not wait)."""
@@ -172,14 +194,62 @@ class FrameReader:
         (length,) = LENGTH.unpack_from(self._buf, self._start)
         return held >= LENGTH.size + int(length)
 
-    def _have(self, size: int, deadline: float | None, idle_ok: bool) -> bool:
-        """Receive until ``size`` bytes from :attr:`_start` are in; False when idle.
+    def _length(self, limit: int) -> int:
+        """The length of the next message, checked (its prefix is in the buffer).
 
-        Makes room first: moves a partial message to the front, or grows the buffer to
-        ``size`` (a size the caller checked against its limit).
+        Raises:
+            HttpRequestRefused: the peer spoke HTTP.
+            ProtocolError: a length under the header size or over ``limit``.
         """
-        if self._end - self._start >= size:
-            return True
+        start = self._start
+        if bytes(self._buf[start : start + LENGTH.size]) in HTTP_STARTS:
+            raise HttpRequestRefused("HTTP on the AERS TCP transport")
+        (length,) = LENGTH.unpack_from(self._buf, start)
+        if not HEADER_SIZE <= length <= limit:
+            raise ProtocolError(
+                f"message length {length} is outside {HEADER_SIZE}…{limit} bytes here"
+            )
+        return int(length)
+
+    def _hand_out(self, length: int) -> memoryview:
+        """The message of ``length`` bytes behind the prefix at :attr:`_start`; skips it."""
+        start = self._start + LENGTH.size
+        self._start = start + length
+        return memoryview(self._buf)[start : start + length]
+
+    def _check_stalled(self) -> None:
+        """[take] Fail a message that stays unfinished (a live peer that stopped halfway).
+
+        Raises:
+            ProtocolError: no byte of it came for :data:`FRAME_TIMEOUT` or more.
+        """
+        now = time.monotonic()
+        if not self._partial_since:
+            self._partial_since = now
+        elif now - self._partial_since >= FRAME_TIMEOUT:
+            raise ProtocolError(
+                f"a message stopped after {self._end - self._start} bytes and timed out"
+            )
+
+    def _received(self, n: int) -> None:
+        """Account ``n`` bytes just received (0: the peer closed).
+
+        Raises:
+            EOFError: closed between messages.
+            ProtocolError: closed inside a message.
+        """
+        if not n:
+            if self._end == self._start:
+                raise EOFError("the peer closed the connection")
+            raise ProtocolError("the connection closed inside a message")
+        self._end += n
+
+    def _make_room(self, size: int) -> None:
+        """Make room for ``size`` bytes from :attr:`_start`.
+
+        Moves a partial message to the front, or grows the buffer to ``size`` (a size the
+        caller checked against its limit).
+        """
         if self._start == self._end:
             self._start = self._end = 0
         elif len(self._buf) - self._start < size:
@@ -190,6 +260,12 @@ class FrameReader:
             grown = bytearray(size)
             grown[: self._end] = self._buf[: self._end]
             self._buf = grown
+
+    def _have(self, size: int, deadline: float | None, idle_ok: bool) -> bool:
+        """Receive until ``size`` bytes from :attr:`_start` are in; False when idle."""
+        if self._end - self._start >= size:
+            return True
+        self._make_room(size)
         sock, view, waited = self._sock, memoryview(self._buf), self._end > self._start
         while self._end - self._start < size:
             if deadline is not None:
@@ -210,9 +286,18 @@ class FrameReader:
             finally:
                 if deadline is not None:
                     sock.settimeout(None)
-            if not n:
-                if self._end == self._start:
-                    raise EOFError("the peer closed the connection")
-                raise ProtocolError("the connection closed inside a message")
-            self._end += n
+            self._received(n)
         return True
+
+
+def _recv_now(sock: socket.socket, view: memoryview) -> int:
+    """``recv_into`` that never waits, on a socket left blocking for its other users.
+
+    Raises:
+        BlockingIOError: nothing has arrived.
+    """
+    if _DONTWAIT is not None:
+        return sock.recv_into(view, 0, _DONTWAIT)
+    if not select.select([sock], [], [], 0)[0]:  # no MSG_DONTWAIT (Windows)
+        raise BlockingIOError
+    return sock.recv_into(view)

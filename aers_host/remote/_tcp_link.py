@@ -1,14 +1,24 @@
-"""The TCP link (``tcp://host:port``): one thread, one blocking socket, no event loop.
+"""The TCP link (``tcp://host:port``): one blocking socket, no event loop.
 
 What each message means, the slots and the counters are shared with the WebSocket link
-(``_linkbase``). This module only moves bytes: the link thread waits in ``select`` on the
-socket and a wake-up socket pair, with a timeout of the poll interval; each round it sends
-the pending blocks (each copied into one reused buffer, then one ``sendmsg`` with its
-length prefix) and reads what arrived (``recv_into`` one reused buffer). Nothing is
-allocated per block and no event loop sits between the audio thread and the socket, which
-is where the WebSocket transport spends most of its round trip. An audio thread about to
-block on a result sends its one pending block itself when the link thread is not sending
-(a non-blocking try of the send lock), saving a thread wake-up per round trip.
+(``_linkbase``). This module only moves bytes, on two threads that never wait for each
+other:
+
+* An audio thread that must wait for a result (``latency_blocks=0``, or a result later
+  than a block) does the whole round trip itself: it sends the pending blocks (each
+  copied into one reused buffer, then one ``sendmsg`` with its length prefix), then
+  receives (``recv_into`` one reused buffer) until its result is in, polling the socket
+  for :data:`SPIN_S` before sleeping in ``select`` up to its deadline. Waking another
+  thread costs tens of µs on a virtual machine (an idle vCPU halts) and a GIL hand-off;
+  a wait on the socket itself costs neither.
+* The link thread does the rest: it connects and reconnects, sends blocks the audio
+  thread queued without waiting (every poll interval) and the main thread's STATE
+  messages, and receives results nobody waits for. It watches the socket in ``select``,
+  except while the audio thread has been receiving (then it looks every poll interval).
+
+Two locks that are only ever *tried* by these threads (never waited for) decide who
+sends and who receives; the socket stays blocking (``MSG_DONTWAIT`` per receive), so
+neither changes the other's socket mode.
 
 The token travels in the HELLO (``token``), which the node checks before anything else;
 like ``ws://`` it is sent in clear: off loopback, tunnel it (SSH) or keep to a trusted LAN.
@@ -19,11 +29,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import random
 import select
 import socket
 import threading
 import time
+from typing import Final
 
 from ._linkbase import LinkBase, LinkFailed
 from ._protocol import (
@@ -44,6 +56,11 @@ from ._tcp import (
     tune,
 )
 
+#: Seconds a waiting audio thread polls the socket (yielding the CPU between polls) before
+#: sleeping in ``select``: a node on another core answers a small block within this, and
+#: the yield lets a node woken on our own core run at once.
+SPIN_S: Final = 50e-6
+
 
 class TcpLink(LinkBase):
     """The TCP connection to one remote node, kept alive on a background thread.
@@ -63,7 +80,16 @@ class TcpLink(LinkBase):
         self._prefix = bytearray(4)
         #: Held while sending (the link thread, or a thread that is about to block anyway).
         self._send_lock = threading.Lock()
+        #: Held while receiving (the link thread, or an audio thread waiting for a result).
+        self._recv_lock = threading.Lock()
+        #: The live connection (set and cleared with both locks held).
         self._sock: socket.socket | None = None
+        self._reader: FrameReader | None = None
+        #: True while audio threads take their results off the socket themselves: the link
+        #: thread then looks every poll interval instead of waking on every result.
+        self._audio_receives = False
+        #: What broke the connection under a waiting audio thread, for the link thread.
+        self._broken: BaseException | None = None
 
     def kick(self) -> None:
         """[any-thread] Make the sender send what is pending now (before blocking on a result).
@@ -96,6 +122,53 @@ class TcpLink(LinkBase):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         return True
+
+    def wait_result(self, slot: int, seq: int, epoch: int, until: float) -> None:
+        """[audio-thread] Send what is pending, then receive until result ``seq`` is in.
+
+        Waits as :meth:`LinkBase.wait_result` does (until ``until``, or the end of the
+        connection of ``epoch``), but on the socket, on this thread. Falls back to waiting
+        for the link thread when that thread is receiving right now.
+        """
+        if not self._recv_lock.acquire(blocking=False):
+            super().wait_result(slot, seq, epoch, until)
+            return
+        try:
+            self._receive_until(slot, seq, epoch, until)
+        finally:
+            self._recv_lock.release()
+
+    def _receive_until(self, slot: int, seq: int, epoch: int, until: float) -> None:
+        """[audio-thread, receive lock held] The waiting side of :meth:`wait_result`."""
+        sock, reader, rings = self._sock, self._reader, self.rings
+        if sock is None or reader is None:
+            return
+        self._audio_receives = True
+        try:
+            if self._send_lock.acquire(blocking=False):
+                try:
+                    self._send_all(sock, reader)
+                finally:
+                    self._send_lock.release()
+            spin_until = time.perf_counter() + SPIN_S
+            while rings.res_seq[slot] != seq and self.connected and self.epoch == epoch:
+                message = reader.take(MAX_MESSAGE)
+                if message is not None:
+                    self._on_frame(parse_frame(message))
+                    continue
+                now = time.perf_counter()
+                if now >= until:
+                    return
+                if now < spin_until:
+                    os.sched_yield()
+                else:
+                    select.select([sock], [], [], until - now)
+        except (ProtocolError, OSError, EOFError) as err:
+            # The link thread counts it and reconnects; we stop waiting (fallback now).
+            self._broken = err
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            self._wake()
 
     def close(self) -> None:
         """[main-thread] Stop the thread and close the connection (waits up to 2 s)."""
@@ -193,39 +266,53 @@ class TcpLink(LinkBase):
 
     def _pump(self, sock: socket.socket, reader: FrameReader) -> None:
         wake = self._wake_r
-        watched = [sock, wake]
-        self._sock = sock
+        watch_all, watch_wake = [sock, wake], [wake]
+        self._sock, self._reader = sock, reader
+        first = True
         try:
             while not self._closing:
-                # One receive may bring several messages (even the HELLO reply and a
-                # RESULT); those already in the reader's buffer do not wake select().
-                held = reader.holds_message()
-                readable, _, _ = select.select(watched, [], [], 0.0 if held else self._poll)
-                if wake in readable:
+                # Messages already in the reader's buffer do not wake select(): the ones
+                # that came with the HELLO reply are taken below before the first wait,
+                # any an audio thread left behind at the next poll at the latest.
+                watched = watch_wake if self._audio_receives else watch_all
+                timeout, first = (0.0 if first else self._poll), False
+                if select.select(watched, [], [], timeout)[0]:
                     self._drain_wakes()
-                # Never wait for the send lock: a thread sending its block may be waiting
-                # for the node to read, and the node for us to read its results. The
-                # blocks left pending go out on the next round.
-                if self._send_lock.acquire(blocking=False):
-                    try:
-                        self._send_all(sock, reader)
-                    finally:
-                        self._send_lock.release()
-                if held or sock in readable:
-                    self._receive(reader)
+                # Never wait for a lock: a thread sending its block may be waiting for the
+                # node to read, and the node for us to read its results. What is left
+                # goes out, or is received, on the next round.
+                if not self._recv_lock.acquire(blocking=False):
+                    continue  # an audio thread sends and receives for itself right now
+                try:
+                    broken, self._broken = self._broken, None
+                    if broken is not None:  # under an audio thread: it has shut the socket
+                        raise broken
+                    if self._send_lock.acquire(blocking=False):
+                        try:
+                            self._send_all(sock, reader)
+                        finally:
+                            self._send_lock.release()
+                    if self._take_all(reader):
+                        self._audio_receives = False  # results nobody waited for: watch
+                finally:
+                    self._recv_lock.release()
         finally:
-            with self._send_lock:
-                self._sock = None
+            with contextlib.suppress(OSError):  # an audio thread waiting on it stops
+                sock.shutdown(socket.SHUT_RDWR)
+            with self._recv_lock, self._send_lock:
+                self._sock = self._reader = None
+                self._broken = None
+                self._audio_receives = False
 
     def _send_all(self, sock: socket.socket, reader: FrameReader) -> None:
-        """[link-thread, send lock held] Send every pending block, then the main thread's."""
+        """[both locks held] Send every pending block, then the main thread's messages."""
         pending, outbox = self._pending, self._outbox
         while pending:
             self._send_one(sock, pending.popleft())
-            if pending and (reader.holds_message() or _readable(sock)):
+            if pending:
                 # A burst (the first latency_blocks blocks, or after a stall): take the
                 # results in between, so neither side's sends wait on full buffers.
-                self._receive(reader)
+                self._take_all(reader)
         while outbox:
             send_message(sock, self._prefix, outbox.popleft())
 
@@ -239,13 +326,10 @@ class TcpLink(LinkBase):
         if self._still_wanted(seq):
             send_message(sock, self._prefix, memoryview(self._send_buf)[:size])
 
-    def _receive(self, reader: FrameReader) -> None:
-        """Handle the next message (held in the reader, or arriving now)."""
-        message = reader.read(MAX_MESSAGE)
-        assert message is not None  # only an idle_ok read returns None
-        self._on_frame(parse_frame(message))
-
-
-def _readable(sock: socket.socket) -> bool:
-    """True when a receive on ``sock`` would not wait."""
-    return bool(select.select([sock], [], [], 0)[0])
+    def _take_all(self, reader: FrameReader) -> int:
+        """[receive lock held] Handle every message that has arrived whole; how many."""
+        taken = 0
+        while (message := reader.take(MAX_MESSAGE)) is not None:
+            self._on_frame(parse_frame(message))
+            taken += 1
+        return taken

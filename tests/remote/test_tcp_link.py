@@ -1,0 +1,131 @@
+"""The TCP link's waiting side: an audio thread that must wait for a result sends its block
+and receives the answer itself, with no hop through the link thread (a thread wake-up
+costs tens of µs on a VM, and a GIL hand-off), and a connection that breaks under it ends
+its wait at once and is counted and re-established by the link thread."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from graphs import Registry
+
+from aers_host.remote import HELLO, MAX_MESSAGE, NodeServer, RemoteProcessor, encode_json
+from aers_host.remote._protocol import Frame
+from aers_host.remote._tcp import FrameReader, send_message
+from aers_host.remote._tcp_link import TcpLink
+
+from .conftest import TOKEN, serving
+
+
+@pytest.fixture
+def tcp_port(registry: Registry) -> Iterator[int]:
+    with serving(NodeServer(TOKEN, registry=registry, transport="tcp")) as port:
+        yield port
+
+
+def test_a_waiting_audio_thread_receives_its_own_results(tcp_port: int) -> None:
+    proc = RemoteProcessor(f"tcp://127.0.0.1:{tcp_port}", TOKEN, [], latency_blocks=0,
+                           deadline_ms=20_000)  # fmt: skip
+    proc.prepare(48_000, 64, 2)
+    link = proc._link
+    assert isinstance(link, TcpLink)
+    placed_by: list[str] = []
+    on_frame = link._on_frame
+
+    def recording(frame: Frame) -> None:
+        placed_by.append(threading.current_thread().name)
+        on_frame(frame)
+
+    link._on_frame = recording  # type: ignore[method-assign]
+    link._poll = 30.0  # the link thread's own look at the socket never comes in time
+    rng = np.random.default_rng(3)
+    out = np.zeros((2, 64), np.float32)
+    try:
+        for k in range(3):  # the link thread may still be in its last short poll
+            proc.process(rng.standard_normal((2, 64)).astype(np.float32), out, k * 64, ())
+        placed_by.clear()
+        for k in range(3, 23):
+            block = rng.standard_normal((2, 64)).astype(np.float32)
+            proc.process(block, out, k * 64, ())
+            np.testing.assert_array_equal(out, block)  # latency 0: its own result
+        assert placed_by == [threading.current_thread().name] * 20
+        assert proc.late_blocks == 0
+    finally:
+        proc.close()
+
+
+class OneBlockNode:
+    """Answers each connection's HELLO, then its first BLOCK with ``reply`` (raw bytes), then
+    stays silent."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._done = threading.Event()
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError, EOFError):
+            reader = FrameReader(conn)
+            reader.read(MAX_MESSAGE)
+            answer = encode_json(HELLO, {"latency_samples": 0, "channels_out": 1})
+            send_message(conn, bytearray(4), answer)
+            reader.read(MAX_MESSAGE)
+            conn.sendall(self.reply)
+            self._done.wait(30)
+
+    def close(self) -> None:
+        self._done.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        self._thread.join(10)
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [(b"\x20\x00\x00\x00EVIL" + bytes(28), "bad magic"),
+     (b"\x00\x00\x00\x80", "message length 2147483648 is outside")],
+    ids=["bad-magic", "oversize"],
+)  # fmt: skip
+def test_a_malformed_result_ends_the_wait_and_the_connection(reply: bytes, error: str) -> None:
+    fake = OneBlockNode(reply)
+    proc = RemoteProcessor(f"tcp://127.0.0.1:{fake.port}", TOKEN, [], latency_blocks=0,
+                           deadline_ms=20_000, reconnect_max_ms=10)  # fmt: skip
+    try:
+        proc.prepare(48_000, 64, 1)
+        link = proc._link
+        assert link is not None
+        out = np.ones((1, 64), np.float32)
+        started = time.monotonic()
+        proc.process(np.ones((1, 64), np.float32), out, 0, ())
+        waited = time.monotonic() - started
+        # The fallback (silence) came when the frame did, not at the 20 s deadline.
+        assert waited < 10.0 and proc.late_blocks == 1 and not out.any()
+        end = time.monotonic() + 10
+        while (link.malformed == 0 or fake.connections < 2) and time.monotonic() < end:
+            time.sleep(0.01)
+        assert link.malformed == 1 and error in link.last_error
+        assert fake.connections == 2  # the link thread connected again
+    finally:
+        proc.close()
+        fake.close()
