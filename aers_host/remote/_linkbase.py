@@ -226,10 +226,15 @@ class LinkBase:
         Raises:
             LinkFailed: the node refused the token or the chain, or came back with another
                 chain than before (retrying cannot fix any of these).
+            ConnectionRefusedError: the node serves as many clients as it may (retry).
             ProtocolError: the answer is neither HELLO nor ERROR.
         """
         if reply.type == ERROR:
             body = reply.json()
+            if body.get("status") == 503:  # the node is full now: worth trying again later
+                raise ConnectionRefusedError(
+                    f"the node at {self.url} is busy: {body.get('error', 'no details')}"
+                )
             if body.get("status") in (401, 403):  # the TCP transport's token refusal
                 raise LinkFailed(
                     f"the node at {self.url} refused the token ({body.get('error', '')})"

@@ -16,6 +16,8 @@ Protocol per WebSocket connection (see ``_protocol``):
    chain}``. The node validates the chain against its own registry (built-ins and
    installed plugins) — or uses its fixed ``--chain`` — prepares it and answers HELLO
    ``{latency_samples, channels_out}``, or ERROR ``{error, problems}`` and closes.
+   At most :data:`MAX_CONNECTIONS` clients are served at once; one more is closed with
+   code 1013 (try again later) and the reason, before its HELLO is read.
 3. Then each BLOCK is processed through the chain and answered by a RESULT with the same
    ``seq`` and ``start``. A malformed or unexpected frame closes that connection (close
    code 1002 with the reason); other connections are not affected.
@@ -68,6 +70,14 @@ HELLO_TIMEOUT: Final = 10.0
 PING_INTERVAL: Final = 20.0
 #: Shortest token the node accepts (a guessable token is no protection).
 MIN_TOKEN_LENGTH: Final = 8
+#: Clients a node serves at once, on either transport, counted once their token was
+#: accepted (each holds its chain; on TCP also a thread). One more is refused, told why.
+MAX_CONNECTIONS: Final = 64
+
+
+def crowded_message() -> str:
+    """What a client past :data:`MAX_CONNECTIONS` is told (both transports)."""
+    return f"this node serves at most {MAX_CONNECTIONS} connections at once; try again later"
 
 
 @dataclass(slots=True)
@@ -140,6 +150,8 @@ class NodeServer:
         self._stopping: asyncio.Event | None = None
         #: The signal that stopped :meth:`serve_forever`, if one did.
         self.interrupted_by: int | None = None
+        #: WebSocket clients served now (on the event loop; TCP counts in its listener).
+        self._served = 0
 
     def _check_token(self, connection: ServerConnection, request: Request) -> Response | None:
         if "Origin" in request.headers or "Sec-Fetch-Site" in request.headers:
@@ -269,6 +281,11 @@ class NodeServer:
         from websockets.frames import CloseCode
 
         self.stats.add(connections=1)
+        if self._served >= MAX_CONNECTIONS:
+            self.stats.add(refused=1)
+            await ws.close(CloseCode.TRY_AGAIN_LATER, crowded_message())
+            return
+        self._served += 1
         session = self.session()
         try:
             frame = parse_frame(await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT))
@@ -290,6 +307,7 @@ class NodeServer:
         except (ConnectionClosed, TimeoutError):
             pass
         finally:
+            self._served -= 1
             session.close()
 
     def session(self) -> NodeSession:

@@ -14,7 +14,12 @@ Protocol per connection (framing in ``_tcp``, messages as on the WebSocket trans
    answered ERROR ``{error}`` and only that connection is closed.
 
 Each connection runs on its own thread with a blocking socket: no event-loop hop per block.
-At most :data:`MAX_CONNECTIONS` clients are served at once; more are refused with an ERROR.
+At most :data:`~aers_host.remote._server.MAX_CONNECTIONS` clients are served at once
+(counted once their token was accepted); one more is answered ERROR ``{error, status:
+503}`` after its HELLO. Connections that have not sent their HELLO yet are capped apart
+(:data:`MAX_UNAUTHENTICATED`): past the cap the oldest of them is closed for the
+newcomer, so sockets left idle inside their HELLO window can neither lock out a client
+that sends its HELLO at once nor take the slots of authenticated ones.
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ if TYPE_CHECKING:
     from ._server import NodeServer
     from ._session import NodeSession
 
-#: Clients a TCP node serves at once (each holds a thread and its chain).
-MAX_CONNECTIONS: Final = 64
+#: Connections inside their HELLO window at once (each holds a thread while it waits);
+#: a newcomer past this closes the oldest of them.
+MAX_UNAUTHENTICATED: Final = 16
 #: What an HTTP client is told before the connection closes.
 HTTP_REFUSAL: Final = (
     b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
@@ -64,21 +70,37 @@ class TcpListener:
         self._sock = sock
         self._lock = threading.Lock()
         self._open: dict[socket.socket, threading.Thread] = {}
+        #: Connections still waiting for their HELLO, oldest first.
+        self._unauthenticated: dict[socket.socket, None] = {}
+        #: Connections closed to make room for a newer one (not counted as malformed).
+        self._evicted: set[socket.socket] = set()
+        #: Connections whose token was accepted.
+        self._served = 0
 
     def accepted(self, conn: socket.socket) -> None:
-        """[node-thread] Serve a freshly accepted client on a new thread (or refuse it)."""
+        """[node-thread] Serve a freshly accepted client on a new thread.
+
+        Past :data:`MAX_UNAUTHENTICATED` connections waiting for their HELLO, the oldest
+        of them is told why and closed.
+        """
         conn.setblocking(True)
         tune(conn)
+        thread = helper_thread(lambda: self._serve(conn), "aers-node-tcp")
         with self._lock:
-            crowded = len(self._open) >= MAX_CONNECTIONS
-            if not crowded:
-                thread = helper_thread(lambda: self._serve(conn), "aers-node-tcp")
-                self._open[conn] = thread
-        if crowded:
+            oldest = None
+            if len(self._unauthenticated) >= MAX_UNAUTHENTICATED:
+                oldest = next(iter(self._unauthenticated))
+                del self._unauthenticated[oldest]
+                self._evicted.add(oldest)
+            self._unauthenticated[conn] = None
+            self._open[conn] = thread
+        if oldest is not None:
             self._server.stats.add(refused=1)
-            _answer_and_close(conn, {"error": f"this node serves at most {MAX_CONNECTIONS}"
-                                     " connections at once; try again later"})  # fmt: skip
-            return
+            _send_quietly(oldest, _framed(encode_json(ERROR, {"error": (
+                f"more than {MAX_UNAUTHENTICATED} connections were waiting for their HELLO;"
+                " this one waited longest"), "status": 503})))  # fmt: skip
+            with contextlib.suppress(OSError):  # its thread sees the end and cleans up
+                oldest.shutdown(socket.SHUT_RDWR)
         thread.start()
 
     def close(self, timeout: float = 5.0) -> None:
@@ -118,35 +140,42 @@ class TcpListener:
             server.stats.add(refused=1)
             _send_quietly(conn, HTTP_REFUSAL)
         except ProtocolError as err:
-            server.stats.add(malformed=1)
-            _send_quietly(conn, _framed(encode_json(ERROR, {"error": str(err)[:400]})))
+            if conn not in self._evicted:  # an evicted one was told why already
+                server.stats.add(malformed=1)
+                _send_quietly(conn, _framed(encode_json(ERROR, {"error": str(err)[:400]})))
         except (EOFError, OSError):
             pass
         finally:
             server.stats.add(blocks=blocks)
-            if session is not None:
-                session.close()
             with self._lock:
                 self._open.pop(conn, None)
+                self._unauthenticated.pop(conn, None)
+                self._evicted.discard(conn)
+                if session is not None:
+                    self._served -= 1
+            if session is not None:
+                session.close()
             conn.close()
 
     def _greet(
         self, conn: socket.socket, reader: FrameReader, prefix: bytearray
     ) -> NodeSession | None:
-        """[connection-thread] Check the HELLO (token first) and answer it.
+        """[connection-thread] Check the HELLO (token first), the connection cap, and answer.
 
         Returns:
-            The session when the chain was accepted; None when the client was refused
-            (and told why).
+            The session when the chain was accepted (it then counts against the cap);
+            None when the client was refused (and told why).
 
         Raises:
             ProtocolError: no HELLO in time, or not a well-formed one.
         """
-        from ._server import HELLO_TIMEOUT
+        from ._server import HELLO_TIMEOUT, MAX_CONNECTIONS, crowded_message
 
         message = reader.read(HEADER_SIZE + MAX_JSON_BYTES, deadline=time.monotonic()
                               + HELLO_TIMEOUT)  # fmt: skip
         assert message is not None  # only an idle_ok read returns None
+        with self._lock:
+            self._unauthenticated.pop(conn, None)
         frame = parse_frame(message)
         if frame.type != HELLO:
             raise ProtocolError("the first message must be HELLO")
@@ -157,13 +186,27 @@ class TcpListener:
             send_message(conn, prefix, encode_json(ERROR, {
                 "error": "invalid or missing node token", "status": 401}))  # fmt: skip
             return None
+        with self._lock:
+            crowded = self._served >= MAX_CONNECTIONS
+            if not crowded:
+                self._served += 1
+        if crowded:
+            self._server.stats.add(refused=1)
+            send_message(conn, prefix, encode_json(ERROR, {"error": crowded_message(),
+                                                           "status": 503}))  # fmt: skip
+            return None
         session = self._server.session()
         try:
             send_message(conn, prefix, session.hello(hello))
         except BaseException:
             session.close()
+            with self._lock:
+                self._served -= 1
             raise
         if session.chain is None:
+            with self._lock:
+                self._served -= 1
+            session.close()
             return None
         return session
 
@@ -174,7 +217,7 @@ def bind(host: str, port: int) -> socket.socket:
     Raises:
         OSError: the address cannot be bound.
     """
-    sock = socket.create_server((host, port), backlog=MAX_CONNECTIONS)
+    sock = socket.create_server((host, port), backlog=MAX_UNAUTHENTICATED)
     sock.setblocking(False)
     return sock
 
@@ -187,8 +230,3 @@ def _send_quietly(conn: socket.socket, data: bytes) -> None:
     """Best effort: tell a peer why it is closed; it may be gone already."""
     with contextlib.suppress(OSError):
         conn.sendall(data)
-
-
-def _answer_and_close(conn: socket.socket, body: dict[str, Any]) -> None:
-    _send_quietly(conn, _framed(encode_json(ERROR, body)))
-    conn.close()

@@ -108,3 +108,28 @@ def test_cli_names_an_unset_token_variable(run_cli, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("AERS_NO_SUCH_TOKEN", raising=False)
     result = run_cli("node", "serve", "--port", "0", "--token-env", "AERS_NO_SUCH_TOKEN")
     assert result.code == 1 and "AERS_NO_SUCH_TOKEN" in result.err and "not set" in result.err
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("transport", ["websocket", "tcp"])
+def test_a_full_node_refuses_one_more_client_and_says_why(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    monkeypatch.setattr("aers_host.remote._server.MAX_CONNECTIONS", 1)
+    server = NodeServer(TOKEN, registry=registry, transport=transport)
+    with serving(server) as port:
+        url = f"{'ws' if transport == 'websocket' else 'tcp'}://127.0.0.1:{port}"
+        first = RemoteProcessor(url, TOKEN, [], latency_blocks=0, deadline_ms=5000)
+        first.prepare(48_000, 64, 1)
+        try:
+            second = RemoteProcessor(url, TOKEN, [], label="far", reconnect_max_ms=10)
+            with pytest.raises(GraphError, match=r"remote node 'far': cannot reach the node "
+                               r"at .*this node serves at most 1 connections at once; try "
+                               r"again later"):  # fmt: skip
+                second.prepare(48_000, 64, 1)
+            out = np.zeros((1, 64), np.float32)  # the client already served is unaffected
+            first.process(np.ones((1, 64), np.float32), out, 0, ())
+            assert np.array_equal(out, np.ones((1, 64), np.float32))
+        finally:
+            first.close()
+        assert server.stats.refused >= 1

@@ -264,18 +264,70 @@ def test_a_silent_client_is_dropped_at_the_hello_limit(
     assert server.stats.malformed == 1
 
 
+def greeted(port: int) -> tuple[socket.socket, FrameReader, dict[str, Any]]:
+    """A connection that sent its HELLO, its reader, and the node's answer."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    tune(sock)
+    say(sock, hello())
+    reader = FrameReader(sock)
+    frame = parse_frame(reader.read(MAX_MESSAGE) or b"")
+    return sock, reader, {"type": frame.type, **frame.json()}
+
+
 @pytest.mark.security
-def test_connections_over_the_limit_are_refused(
+def test_clients_over_the_limit_are_refused_after_their_hello(
     inproc_tcp_node: tuple[NodeServer, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("aers_host.remote._tcp_server.MAX_CONNECTIONS", 1)
-    _, port = inproc_tcp_node
-    first = socket.create_connection(("127.0.0.1", port), timeout=10)
+    monkeypatch.setattr("aers_host.remote._server.MAX_CONNECTIONS", 1)
+    server, port = inproc_tcp_node
+    first, _, answer = greeted(port)
     try:
-        second = socket.create_connection(("127.0.0.1", port), timeout=10)
-        assert "serves at most 1 connections" in refusal(second, FrameReader(second))["error"]
+        assert answer["type"] == HELLO
+        second, reader, answer = greeted(port)
+        assert answer == {"type": 3, "status": 503, "error": "this node serves at most 1 "
+                          "connections at once; try again later"}  # fmt: skip
+        with pytest.raises(EOFError):
+            reader.read(MAX_MESSAGE)
+        second.close()
     finally:
         first.close()
+    end = time.monotonic() + 10  # the first one's slot is free once its thread ends
+    while time.monotonic() < end:
+        third, _, answer = greeted(port)
+        third.close()
+        if answer["type"] == HELLO:
+            break
+        time.sleep(0.05)
+    assert answer["type"] == HELLO
+    assert server.stats.refused >= 1
+
+
+@pytest.mark.security
+def test_idle_sockets_before_their_hello_lock_out_nobody(
+    inproc_tcp_node: tuple[NodeServer, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More silent connections than the cap: each newcomer closes the oldest silent one,
+    so a client that sends its HELLO at once is served, and served clients keep going."""
+    monkeypatch.setattr("aers_host.remote._tcp_server.MAX_UNAUTHENTICATED", 3)
+    monkeypatch.setattr("aers_host.remote._server.MAX_CONNECTIONS", 2)
+    server, port = inproc_tcp_node
+    served, served_reader, answer = greeted(port)
+    assert answer["type"] == HELLO
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(6)]
+    try:
+        client, reader, answer = greeted(port)  # 6 silent ones before it, cap 3
+        assert answer["type"] == HELLO
+        for sock in idle[:4]:  # the oldest four made room, each told why
+            refused = refusal(sock, FrameReader(sock))
+            assert refused["status"] == 503 and "waiting for their HELLO" in refused["error"]
+        block = encode_block(BLOCK, 0, 0, np.ones((1, 64), np.float32))
+        for sock, sock_reader in ((served, served_reader), (client, reader)):
+            say(sock, block)
+            assert parse_frame(sock_reader.read(MAX_MESSAGE) or b"").type == RESULT
+        assert server.stats.malformed == 0  # making room is a refusal, not a bad frame
+    finally:
+        for sock in (served, client, *idle):
+            sock.close()
 
 
 def test_stop_closes_idle_connections(inproc_tcp_node: tuple[NodeServer, int]) -> None:
