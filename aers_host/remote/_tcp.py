@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import struct
@@ -36,6 +37,12 @@ from ._protocol import HEADER_SIZE, ProtocolError
 LENGTH: Final = struct.Struct("<I")
 #: Seconds the rest of a frame may take once its first byte arrived.
 FRAME_TIMEOUT: Final = 10.0
+#: Seconds a thread that expects a message at once polls for it before sleeping in the
+#: kernel (:meth:`FrameReader.take_by`): a link waiting for its result, a node whose client
+#: sends blocks back to back. Measured on the 2-core VM (``docs/remote.md``, *Benchmark*):
+#: across cores, 50–250 µs all cut a ``latency_blocks=0`` round trip from ~120 to ~65 µs;
+#: on one core polling changes nothing as long as it yields.
+SPIN_S: Final = 100e-6
 #: Seconds after which a silent, unacknowledged peer is given up (keepalive and
 #: ``TCP_USER_TIMEOUT``); the WebSocket transport's ping interval, twice.
 HALF_OPEN_LIMIT: Final = 40
@@ -184,7 +191,22 @@ class FrameReader:
                     self._check_stalled()
                 return None
             self._received(n)
-            self._partial_since = 0.0
+
+    def take_by(self, limit: int, until: float) -> memoryview | None:
+        """[any-thread holding the reader] :meth:`take`, polled until ``until`` passes.
+
+        Yields the CPU between polls, so a peer woken on this core runs at once; one
+        :meth:`take` when ``until`` (``time.perf_counter()``) has passed already. Waking
+        a thread blocked in the kernel costs tens of µs on a virtual machine (an idle
+        vCPU halts), more than a small block's round trip, so a short poll pays off
+        where the answer is due within it (see :data:`SPIN_S`).
+
+        Raises:
+            EOFError, HttpRequestRefused, ProtocolError: as :meth:`take`.
+        """
+        while (message := self.take(limit)) is None and time.perf_counter() < until:
+            os.sched_yield()
+        return message
 
     def holds_message(self) -> bool:
         """True when a whole message is already received (:meth:`read` will not wait)."""
@@ -243,6 +265,7 @@ class FrameReader:
                 raise EOFError("the peer closed the connection")
             raise ProtocolError("the connection closed inside a message")
         self._end += n
+        self._partial_since = 0.0  # a byte came: a stalled message's clock starts again
 
     def _make_room(self, size: int) -> None:
         """Make room for ``size`` bytes from :attr:`_start`.

@@ -8,7 +8,8 @@ other:
   than a block) does the whole round trip itself: it sends the pending blocks (each
   copied into one reused buffer, then one ``sendmsg`` with its length prefix), then
   receives (``recv_into`` one reused buffer) until its result is in, polling the socket
-  for :data:`SPIN_S` before sleeping in ``select`` up to its deadline. Waking another
+  for :data:`~aers_host.remote._tcp.SPIN_S` before sleeping in ``select`` up to its
+  deadline. Waking another
   thread costs tens of µs on a virtual machine (an idle vCPU halts) and a GIL hand-off;
   a wait on the socket itself costs neither.
 * The link thread does the rest: it connects and reconnects, sends blocks the audio
@@ -29,13 +30,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import random
 import select
 import socket
 import threading
 import time
-from typing import Final
 
 from ._linkbase import LinkBase, LinkFailed
 from ._protocol import (
@@ -48,6 +47,7 @@ from ._protocol import (
     parse_frame,
 )
 from ._tcp import (
+    SPIN_S,
     FrameReader,
     HttpRequestRefused,
     LateMessage,
@@ -55,11 +55,6 @@ from ._tcp import (
     tcp_address,
     tune,
 )
-
-#: Seconds a waiting audio thread polls the socket (yielding the CPU between polls) before
-#: sleeping in ``select``: a node on another core answers a small block within this, and
-#: the yield lets a node woken on our own core run at once.
-SPIN_S: Final = 50e-6
 
 
 class TcpLink(LinkBase):
@@ -150,19 +145,16 @@ class TcpLink(LinkBase):
                     self._send_all(sock, reader)
                 finally:
                     self._send_lock.release()
-            spin_until = time.perf_counter() + SPIN_S
+            spin_until = min(time.perf_counter() + SPIN_S, until)
             while rings.res_seq[slot] != seq and self.connected and self.epoch == epoch:
-                message = reader.take(MAX_MESSAGE)
+                message = reader.take_by(MAX_MESSAGE, spin_until)
                 if message is not None:
                     self._on_frame(parse_frame(message))
                     continue
                 now = time.perf_counter()
                 if now >= until:
                     return
-                if now < spin_until:
-                    os.sched_yield()
-                else:
-                    select.select([sock], [], [], until - now)
+                select.select([sock], [], [], until - now)
         except (ProtocolError, OSError, EOFError) as err:
             # The link thread counts it and reconnects; we stop waiting (fallback now).
             self._broken = err

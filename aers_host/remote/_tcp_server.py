@@ -14,6 +14,8 @@ Protocol per connection (framing in ``_tcp``, messages as on the WebSocket trans
    answered ERROR ``{error}`` and only that connection is closed.
 
 Each connection runs on its own thread with a blocking socket: no event-loop hop per block.
+A client that sends its blocks back to back is polled for the next one briefly after each
+reply (:data:`BACK_TO_BACK_S`), one that sends a block per block period is not.
 At most :data:`~aers_host.remote._server.MAX_CONNECTIONS` clients are served at once
 (counted once their token was accepted); one more is answered ERROR ``{error, status:
 503}`` after its HELLO. Connections that have not sent their HELLO yet are capped apart
@@ -41,12 +43,17 @@ from ._protocol import (
     encode_json,
     parse_frame,
 )
-from ._tcp import FrameReader, HttpRequestRefused, send_message, tune
+from ._tcp import SPIN_S, FrameReader, HttpRequestRefused, send_message, tune
 
 if TYPE_CHECKING:
     from ._server import NodeServer
     from ._session import NodeSession
 
+#: A client whose block came within this many seconds of our last reply sends back to
+#: back (offline, or waiting for each result): its connection's thread then polls for the
+#: next block for :data:`~aers_host.remote._tcp.SPIN_S` after each reply instead of
+#: sleeping in the kernel at once (a wake-up costs tens of µs on a VM).
+BACK_TO_BACK_S: Final = 2 * SPIN_S
 #: Connections inside their HELLO window at once (each holds a thread while it waits);
 #: a newcomer past this closes the oldest of them.
 MAX_UNAUTHENTICATED: Final = 16
@@ -127,14 +134,23 @@ class TcpListener:
             if session is None:
                 return
             delay = server.delay_s
+            replied = 0.0  # time.perf_counter() after the last reply
+            eager = False  # the client sends back to back: poll for its next block
             while True:
-                message = reader.read(MAX_MESSAGE, idle_ok=True)
+                message = reader.take_by(MAX_MESSAGE, replied + SPIN_S) if eager else None
                 if message is None:
-                    continue  # a paused client; keepalive ends a vanished one
+                    message = reader.read(MAX_MESSAGE, idle_ok=True)
+                    if message is None:
+                        continue  # a paused client; keepalive ends a vanished one
+                # A real-time client sends a block per block period (≥ 0.6 ms): never
+                # eager, it costs no polling. One rendering offline, or waiting for
+                # each result, sends the next block right after our reply.
+                eager = time.perf_counter() - replied < BACK_TO_BACK_S
                 reply = session.answer(parse_frame(message))
                 if delay:
                     time.sleep(delay)
                 send_message(conn, prefix, reply)
+                replied = time.perf_counter()
                 blocks += 1
         except HttpRequestRefused:
             server.stats.add(refused=1)

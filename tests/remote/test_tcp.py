@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -113,3 +115,38 @@ def test_a_message_stopped_halfway_fails_after_the_frame_timeout(
     clock[0] += 1.0
     with pytest.raises(ProtocolError, match="stopped after 60 bytes and timed out"):
         reader.take(MAX_MESSAGE)
+
+
+def test_a_message_finished_by_a_blocking_read_restarts_the_stall_clock(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node polls (take) and then blocks (read) for the same message: a later partial
+    message is timed from its own first byte, not from the earlier one's."""
+    clock = [100.0]
+    monkeypatch.setattr("aers_host.remote._tcp.time.monotonic", lambda: clock[0])
+    a, b = pair
+    reader = FrameReader(b)
+    data = framed(MESSAGE)
+    a.sendall(data[:40])
+    assert reader.take(MAX_MESSAGE) is None
+    a.sendall(data[40:] + data[:40])  # the rest, and the start of the next one
+    assert bytes(reader.read(MAX_MESSAGE) or b"") == MESSAGE
+    clock[0] += 60.0
+    assert reader.take(MAX_MESSAGE) is None  # the next one's clock starts now
+    clock[0] += 9.0
+    assert reader.take(MAX_MESSAGE) is None
+
+
+def test_take_by_polls_until_the_message_comes(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    reader = FrameReader(b)
+    assert reader.take_by(MAX_MESSAGE, time.perf_counter() - 1.0) is None  # one look only
+    later = threading.Timer(0.05, a.sendall, args=(framed(MESSAGE),))
+    later.start()
+    try:
+        message = reader.take_by(MAX_MESSAGE, time.perf_counter() + 30.0)
+        assert message is not None and bytes(message) == MESSAGE
+    finally:
+        later.join()
