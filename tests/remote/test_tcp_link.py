@@ -15,8 +15,17 @@ import numpy as np
 import pytest
 from graphs import Registry
 
-from aers_host.remote import HELLO, MAX_MESSAGE, NodeServer, RemoteProcessor, encode_json
-from aers_host.remote._protocol import Frame
+from aers_host.remote import (
+    BLOCK,
+    HELLO,
+    MAX_MESSAGE,
+    NodeServer,
+    RemoteProcessor,
+    encode_block,
+    encode_json,
+    parse_frame,
+)
+from aers_host.remote._protocol import RESULT, Frame
 from aers_host.remote._tcp import FrameReader, send_message
 from aers_host.remote._tcp_link import TcpLink
 
@@ -129,3 +138,37 @@ def test_a_malformed_result_ends_the_wait_and_the_connection(reply: bytes, error
     finally:
         proc.close()
         fake.close()
+
+
+def test_the_node_polls_only_for_a_client_that_sends_back_to_back(
+    tcp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real-time client (a block per period) costs the node no polling; one that sends
+    its next block right after each result is polled for it."""
+    polls: list[float] = []
+    take_by = FrameReader.take_by
+
+    def counted(reader: FrameReader, limit: int, until: float) -> memoryview | None:
+        polls.append(until)
+        return take_by(reader, limit, until)
+
+    monkeypatch.setattr(FrameReader, "take_by", counted)
+    sock = socket.create_connection(("127.0.0.1", tcp_port), timeout=10)
+    reader, prefix = FrameReader(sock), bytearray(4)
+    stream = {"token": TOKEN, "sample_rate": 48_000, "block_size": 64, "channels": 1,
+              "chain": []}  # fmt: skip
+    block = encode_block(BLOCK, 0, 0, np.ones((1, 64), np.float32))
+    try:
+        send_message(sock, prefix, encode_json(HELLO, stream))
+        reader.read(MAX_MESSAGE)
+        for _ in range(5):  # paced: 5 ms between a result and the next block
+            time.sleep(0.005)
+            send_message(sock, prefix, block)
+            assert parse_frame(reader.read(MAX_MESSAGE) or b"").type == RESULT
+        assert polls == []
+        for _ in range(50):  # back to back
+            send_message(sock, prefix, block)
+            assert parse_frame(reader.read(MAX_MESSAGE) or b"").type == RESULT
+        assert polls
+    finally:
+        sock.close()
