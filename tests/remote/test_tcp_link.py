@@ -1,12 +1,11 @@
 """The TCP link's waiting side: an audio thread that must wait for a result sends its block
 and receives the answer itself, with no hop through the link thread (a thread wake-up
 costs tens of µs on a VM, and a GIL hand-off), and a connection that breaks under it ends
-its wait at once and is counted and re-established by the link thread."""
+its wait at once and is counted and re-established by the link thread. The node, for its
+part, polls for the next block only for a client that sends back to back."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,10 +25,11 @@ from aers_host.remote import (
     parse_frame,
 )
 from aers_host.remote._protocol import RESULT, Frame
-from aers_host.remote._tcp import FrameReader, send_message
+from aers_host.remote._tcp import FrameReader
 from aers_host.remote._tcp_link import TcpLink
 
 from .conftest import TOKEN, serving
+from .test_tcp_transport import FakeTcpNode, _framed, greeted, say
 
 
 @pytest.fixture
@@ -69,46 +69,6 @@ def test_a_waiting_audio_thread_receives_its_own_results(tcp_port: int) -> None:
         proc.close()
 
 
-class OneBlockNode:
-    """Answers each connection's HELLO, then its first BLOCK with ``reply`` (raw bytes), then
-    stays silent."""
-
-    def __init__(self, reply: bytes) -> None:
-        self.reply = reply
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        self._done = threading.Event()
-        self.connections = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError, EOFError):
-            reader = FrameReader(conn)
-            reader.read(MAX_MESSAGE)
-            answer = encode_json(HELLO, {"latency_samples": 0, "channels_out": 1})
-            send_message(conn, bytearray(4), answer)
-            reader.read(MAX_MESSAGE)
-            conn.sendall(self.reply)
-            self._done.wait(30)
-
-    def close(self) -> None:
-        self._done.set()
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        self._thread.join(10)
-
-
 @pytest.mark.security
 @pytest.mark.parametrize(
     ("reply", "error"),
@@ -117,7 +77,8 @@ class OneBlockNode:
     ids=["bad-magic", "oversize"],
 )  # fmt: skip
 def test_a_malformed_result_ends_the_wait_and_the_connection(reply: bytes, error: str) -> None:
-    fake = OneBlockNode(reply)
+    hello = encode_json(HELLO, {"latency_samples": 0, "channels_out": 1})
+    fake = FakeTcpNode(lambda: _framed(hello), block_reply=reply)
     proc = RemoteProcessor(f"tcp://127.0.0.1:{fake.port}", TOKEN, [], latency_blocks=0,
                            deadline_ms=20_000, reconnect_max_ms=10)  # fmt: skip
     try:
@@ -153,21 +114,17 @@ def test_the_node_polls_only_for_a_client_that_sends_back_to_back(
         return take_by(reader, limit, until)
 
     monkeypatch.setattr(FrameReader, "take_by", counted)
-    sock = socket.create_connection(("127.0.0.1", tcp_port), timeout=10)
-    reader, prefix = FrameReader(sock), bytearray(4)
-    stream = {"token": TOKEN, "sample_rate": 48_000, "block_size": 64, "channels": 1,
-              "chain": []}  # fmt: skip
+    sock, reader, answer = greeted(tcp_port)
+    assert answer["type"] == HELLO
     block = encode_block(BLOCK, 0, 0, np.ones((1, 64), np.float32))
     try:
-        send_message(sock, prefix, encode_json(HELLO, stream))
-        reader.read(MAX_MESSAGE)
         for _ in range(5):  # paced: 5 ms between a result and the next block
             time.sleep(0.005)
-            send_message(sock, prefix, block)
+            say(sock, block)
             assert parse_frame(reader.read(MAX_MESSAGE) or b"").type == RESULT
         assert polls == []
         for _ in range(50):  # back to back
-            send_message(sock, prefix, block)
+            say(sock, block)
             assert parse_frame(reader.read(MAX_MESSAGE) or b"").type == RESULT
         assert polls
     finally:

@@ -372,11 +372,14 @@ def test_a_burst_of_the_largest_blocks_neither_side_stalls(
 
 
 class FakeTcpNode:
-    """A loopback TCP server that answers every HELLO with what ``answer`` returns, then
-    keeps the connection open (silent) until closed."""
+    """A loopback TCP server that answers every HELLO with what ``answer`` returns (raw
+    bytes) and, with ``block_reply``, the first BLOCK after it with those bytes; then keeps
+    the connection open (silent) until closed. Each connection has its own thread."""
 
-    def __init__(self, answer: Callable[[], bytes]) -> None:
+    def __init__(self, answer: Callable[[], bytes], block_reply: bytes | None = None) -> None:
         self.answer = answer
+        self.block_reply = block_reply
+        self.connections = 0
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self._closed = threading.Event()
@@ -389,13 +392,18 @@ class FakeTcpNode:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
-            with conn:
-                try:
-                    FrameReader(conn).read(MAX_MESSAGE)
-                    conn.sendall(self.answer())
-                    self._closed.wait(30)
-                except (OSError, EOFError):
-                    pass
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError, EOFError):
+            reader = FrameReader(conn)
+            reader.read(MAX_MESSAGE)
+            conn.sendall(self.answer())
+            if self.block_reply is not None:
+                reader.read(MAX_MESSAGE)
+                conn.sendall(self.block_reply)
+            self._closed.wait(30)
 
     def close(self) -> None:
         self._closed.set()
