@@ -233,7 +233,9 @@ def bind(host: str, port: int) -> socket.socket:
     Raises:
         OSError: the address cannot be bound.
     """
-    sock = socket.create_server((host, port), backlog=MAX_UNAUTHENTICATED)
+    from ._server import MAX_CONNECTIONS
+
+    sock = socket.create_server((host, port), backlog=MAX_CONNECTIONS)
     sock.setblocking(False)
     return sock
 
