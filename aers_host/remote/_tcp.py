@@ -208,14 +208,6 @@ class FrameReader:
             os.sched_yield()
         return message
 
-    def holds_message(self) -> bool:
-        """True when a whole message is already received (:meth:`read` will not wait)."""
-        held = self._end - self._start
-        if held < LENGTH.size:
-            return False
-        (length,) = LENGTH.unpack_from(self._buf, self._start)
-        return held >= LENGTH.size + int(length)
-
     def _length(self, limit: int) -> int:
         """The length of the next message, checked (its prefix is in the buffer).
 

@@ -9,9 +9,8 @@ other:
   copied into one reused buffer, then one ``sendmsg`` with its length prefix), then
   receives (``recv_into`` one reused buffer) until its result is in, polling the socket
   for :data:`~aers_host.remote._tcp.SPIN_S` before sleeping in ``select`` up to its
-  deadline. Waking another
-  thread costs tens of µs on a virtual machine (an idle vCPU halts) and a GIL hand-off;
-  a wait on the socket itself costs neither.
+  deadline. Waking another thread costs tens of µs on a virtual machine (an idle vCPU
+  halts) and a GIL hand-off; a wait on the socket itself costs neither.
 * The link thread does the rest: it connects and reconnects, sends blocks the audio
   thread queued without waiting (every poll interval) and the main thread's STATE
   messages, and receives results nobody waits for. It watches the socket in ``select``,
@@ -268,7 +267,7 @@ class TcpLink(LinkBase):
                 # any an audio thread left behind at the next poll at the latest.
                 watched = watch_wake if self._audio_receives else watch_all
                 timeout, first = (0.0 if first else self._poll), False
-                if select.select(watched, [], [], timeout)[0]:
+                if wake in select.select(watched, [], [], timeout)[0]:
                     self._drain_wakes()
                 # Never wait for a lock: a thread sending its block may be waiting for the
                 # node to read, and the node for us to read its results. What is left
