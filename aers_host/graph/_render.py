@@ -7,6 +7,7 @@ the final block is shorter when the length is not a multiple of the block size.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from .._timing import OFFLINE, REALTIME, Timing
 from ..config._model import GraphConfig
 from ..errors import AudioDeviceError, GraphError
 from ._branches import resolve_threads
+from ._drain import ChunkDrain
 from ._engine import BlockTimings, Engine, EventSource
 from ._plan import Plan, build_plan
 from ._sinks import OutputSink, OutputWriter, output_format
@@ -233,6 +235,7 @@ def render(
                 files[node.id] = path
         if observer is not None:
             observer.bind(plan, timings)
+        drain = ChunkDrain()
         t0 = time.perf_counter()
         done = 0
         stopped: KeyboardInterrupt | AudioDeviceError | None = None
@@ -242,7 +245,7 @@ def render(
                     frames = min(block, total - done)
                     for node, sink in sinks:
                         if sink.needs_drain(frames):
-                            _drain(sink, writers.get(node.id))
+                            _drain(sink, writers.get(node.id), drain)
                     engine.process_block(frames)
                     done += frames
                     if observer is not None:
@@ -253,14 +256,20 @@ def render(
                         progress(done, total)
             except (KeyboardInterrupt, AudioDeviceError) as stop:
                 stopped = stop  # finish with the blocks rendered so far, then say so
+            for node, sink in sinks:
+                _drain(sink, writers.get(node.id), drain)
+            drain.finish()  # every chunk in its file and meter before the clocks stop
             wall = time.perf_counter() - t0
             if observer is not None:
                 observer.finish()
         finally:  # after Ctrl-C or an error too: what was rendered reaches the files
-            for node, sink in sinks:
-                _drain(sink, writers.get(node.id))
-            for writer in writers.values():
-                writer.close()
+            try:
+                for node, sink in sinks:
+                    _drain(sink, writers.get(node.id), drain)
+            finally:
+                drain.finish()
+                for writer in writers.values():
+                    writer.close()
         captured = (
             {
                 node.id: np.concatenate(sink.captured, axis=0).T.copy()
@@ -311,10 +320,18 @@ def _pace(pacing: Pacing, t0: float, audio_seconds: float) -> None:
         time.sleep(-late)
 
 
-def _drain(sink: OutputSink, writer: OutputWriter | None) -> None:
+def _drain(sink: OutputSink, writer: OutputWriter | None, drain: ChunkDrain) -> None:
+    """[main-thread, between blocks] Hand the sink's pending frames to its taps and file."""
     if sink.fill == 0:
         return
     frames = sink.take()
+    drain.submit(functools.partial(_deliver, sink, frames, writer))
+
+
+def _deliver(sink: OutputSink, frames: np.ndarray, writer: OutputWriter | None) -> None:
+    """[drain-thread] One chunk to the sink's taps (the meters), then to its file."""
+    for tap in sink.taps:
+        tap(frames)
     if writer is not None:
         writer.write(frames)
 

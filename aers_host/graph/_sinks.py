@@ -4,7 +4,8 @@ The block loop must do no file I/O, so the sink only copies each block into a
 preallocated chunk; the render driver drains full chunks to disk between blocks
 (:class:`OutputWriter`). With ``capture=True`` the whole render is kept in memory instead.
 Taps (:attr:`OutputSink.taps`) see every drained chunk too — the metrics measure outputs
-there, a chunk at a time, off the block loop.
+there, a chunk at a time, off the block loop (on the render's drain thread, see
+``_drain.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class OutputSink:
         self.fill = 0
         self.captured: list[np.ndarray] = []
         self.capture = False
-        #: [main-thread] Called with every drained chunk, ``(frames, channels)``, in order.
+        #: [drain-thread] Called with every drained chunk, ``(frames, channels)``, in order,
+        #: by whoever delivers the chunks :meth:`take` returns.
         self.taps: list[Callable[[np.ndarray], None]] = []
         #: Blocks that found the chunk full because nobody drained it (their frames, and
         #: the undrained ones, are dropped: a sink never writes past its chunk).
@@ -85,13 +87,15 @@ class OutputSink:
         return self.fill + next_frames > self.chunk.shape[0]
 
     def take(self) -> np.ndarray:
-        """[main-thread] Return the pending frames as (frames, channels) and empty the chunk."""
+        """[main-thread] Return the pending frames as (frames, channels) and empty the chunk.
+
+        The frames are a copy (the chunk refills while they are written); the caller
+        hands them to the :attr:`taps` and the file, in order.
+        """
         pending = self.chunk[: self.fill].copy()
         self.fill = 0
         if self.capture:
             self.captured.append(pending)
-        for tap in self.taps:
-            tap(pending)
         return pending
 
     def reset(self) -> None:
@@ -137,8 +141,15 @@ class OutputWriter:
             raise AudioIOError(f"cannot write {path}: {err}") from err
 
     def write(self, frames: np.ndarray) -> None:
-        """Append (frames, channels) samples."""
-        self._file.write(frames)
+        """Append (frames, channels) samples.
+
+        Raises:
+            AudioIOError: the file cannot take them (a full disk), naming it.
+        """
+        try:
+            self._file.write(frames)
+        except (OSError, RuntimeError, sf.LibsndfileError) as err:
+            raise AudioIOError(f"cannot write {self.path}: {err}") from err
 
     def close(self) -> None:
         """Finish the file."""

@@ -93,8 +93,9 @@ class OutputMeter:
     """Every output node's per-block peak/RMS, streaming loudness and true peak.
 
     Measured where the render driver drains each output sink's chunk (a tap on
-    ``OutputSink.taps``, between blocks): one compiled pass over about 1.4 s of audio at a
-    time instead of a Python call per block, and nothing added to the block loop. The
+    ``OutputSink.taps``, on the render's drain thread, in order): one compiled pass over
+    about 1.4 s of audio at a time instead of a Python call per block, and nothing added
+    to the block loop. The
     chunks hold whole blocks, so per-block levels come out exactly as a per-block meter
     would read them. Sinks other than ``output`` (plugin sinks) are not measured.
     """
@@ -128,7 +129,7 @@ class OutputMeter:
             sink.taps.append(functools.partial(self._measure, j))
 
     def _measure(self, j: int, chunk: npt.NDArray[np.float32]) -> None:
-        """[main-thread, between blocks] Measure output ``j``'s drained ``(frames, ch)`` chunk."""
+        """[drain-thread] Measure output ``j``'s drained ``(frames, ch)`` chunk (in order)."""
         audio, frames = chunk.T, chunk.shape[0]
         self.meters[self.node_ids[j]].process(audio, frames)
         block_levels(audio, self._done[j], self._block, self._peak[j], self._sumsq[j])
