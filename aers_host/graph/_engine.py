@@ -33,7 +33,7 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter_ns
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +46,14 @@ from ._branches import available_cores, split_levels
 from ._kernels import all_finite, mix_delayed, mix_ramped, mix_scaled, replace_nonfinite
 from ._plan import InputEdge, NodeRuntime, Plan
 from ._pool import LanePool
-from ._program import CompiledLanes, InlineLanes, LaneProgram, ProgramStep
+from ._program import (
+    CompiledLanes,
+    InlineLanes,
+    LaneProgram,
+    ProgramStep,
+    lanes_key,
+    programs_compiled,
+)
 from ._sinks import OutputSink
 
 #: Changes of one lane in a block from which the processor renders them in one call
@@ -65,6 +72,8 @@ _Step = tuple[
     "Callable[[], bool] | None",
 ]  # fmt: skip
 _RunLane = Callable[[list[_Step], int, int], int]
+#: When an engine may run its workers' lanes as compiled programs (``Engine``).
+LanePrograms = Literal["compile", "cached", "off"]
 #: One level: the calling thread's steps, the pool's jobs, the programs' (program, level),
 #: and the calling thread's own compiled lanes (with the level's slot in them), if any.
 _Level = tuple[
@@ -125,6 +134,7 @@ class Engine:
         start: int = 0,
         threads: int | None = 1,
         pool: LanePool | None = None,
+        lane_programs: LanePrograms = "compile",
     ) -> None:
         """[main-thread & !active] Build the per-block views and the thread schedule once.
 
@@ -141,6 +151,11 @@ class Engine:
             pool: workers to use instead of starting this engine's own (a live graph
                 shares one pool among the engines of its edits); not closed by
                 :meth:`close`.
+            lane_programs: whether workers may run compiled lane programs (module
+                docstring): ``compile`` (compiling here when needed), ``cached`` (only
+                programs this process compiled already: an engine made while audio
+                plays), ``off``. An engine with its own workers rebuilds its programs
+                when a node's flags change; one given a ``pool`` falls back to it.
         """
         self.plan = plan
         self._flush = FlushDenormals()
@@ -164,9 +179,11 @@ class Engine:
         #: and then the calling thread's lanes of the same levels, compiled too.
         self._programs: list[LaneProgram] = []
         self._inline: InlineLanes | None = None
-        self._may_compile = self.branch_schedule.parallel and pool is None
-        if self._may_compile:
+        self._lane_programs: LanePrograms = lane_programs
+        if self.branch_schedule.parallel:
             self._compile(plan.block_size)  # workers start here, before the first block
+        if pool is not None:  # rebuilt on the audio thread: never compile, never spawn
+            self._lane_programs = "off"
 
     def _make_views(self, frames: int) -> _Views:
         return [
@@ -189,8 +206,6 @@ class Engine:
         if views is None:
             views = self._views[frames] = self._make_views(frames)
         steps: list[_Step] = []
-        if frames == self.plan.block_size:
-            self._close_programs()  # bound to the previous steps' flags
         for i, node in enumerate(self.plan.nodes):
             inp, out, _ = views[i]
             special = (
@@ -235,27 +250,43 @@ class Engine:
         calling thread's) is compiled too, if it can be.
         """
         levels = self.branch_schedule.levels
-        table = self._levels[self.plan.block_size]
-        if self._may_compile:
-            for k in range(1, self.branch_schedule.threads):
-                taken = [n for n, level in enumerate(levels) if len(level) > k]
-                lanes = self._program_lanes([levels[n][k] for n in taken], steps)
-                if lanes is None:
-                    self._close_programs()
-                    break
-                program = LaneProgram(lanes, self._node_times(), f"aers-lane-{k}")
-                self._programs.append(program)
-                for slot, n in enumerate(taken):
-                    table[n][2].append((program, slot))
-        if self._programs:
-            shared = [n for n, level in enumerate(levels) if len(level) > 1]
-            own = self._program_lanes([levels[n][0] for n in shared], steps)
+        taken = [
+            [n for n, level in enumerate(levels) if len(level) > k]
+            for k in range(1, self.branch_schedule.threads)
+        ]
+        workers = [
+            self._program_lanes([levels[n][k] for n in slots], steps)
+            for k, slots in enumerate(taken, 1)
+        ]
+        shared = [n for n, level in enumerate(levels) if len(level) > 1]
+        own = self._program_lanes([levels[n][0] for n in shared], steps)
+        fused = [lanes for lanes in workers if lanes is not None]
+        if self._programs and [p.key for p in self._programs] == [
+            lanes_key(lanes) for lanes in fused
+        ] and (self._inline.key if self._inline else None) == (own and lanes_key(own)):
+            self._attach(taken, shared)  # same calls on the same arrays: keep the threads
+            return
+        self._close_programs()  # bound to the previous steps
+        if self._lane_programs != "off" and len(fused) == len(workers) and (
+            self._lane_programs == "compile" or programs_compiled(fused, own)
+        ):
+            for k, lanes in enumerate(fused, 1):
+                self._programs.append(LaneProgram(lanes, self._node_times(), f"aers-lane-{k}"))
             if own is not None:
                 self._inline = InlineLanes(own, self._node_times())
-                for slot, n in enumerate(shared):
-                    table[n][3].append((self._inline, slot))
+            self._attach(taken, shared)
         if not self._programs and self._pool is None:
             self._pool = self._owned = LanePool(self.branch_schedule.threads - 1)
+
+    def _attach(self, taken: list[list[int]], shared: list[int]) -> None:
+        """Point the full-size block's levels at the programs (their level slots)."""
+        table = self._levels[self.plan.block_size]
+        for program, slots in zip(self._programs, taken, strict=True):
+            for slot, n in enumerate(slots):
+                table[n][2].append((program, slot))
+        if self._inline is not None:
+            for slot, n in enumerate(shared):
+                table[n][3].append((self._inline, slot))
 
     def _program_lanes(
         self, lanes: list[tuple[int, ...]], steps: list[_Step]

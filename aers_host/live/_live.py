@@ -45,6 +45,7 @@ from ..config import GraphConfig, ParsedDocument, validate_config_data
 from ..errors import ConfigError, GraphError
 from ..graph import BlockTimings, Engine, EventSource, Plan, build_plan
 from ..graph._branches import split_levels
+from ..graph._engine import LanePrograms
 from ..graph._pool import LanePool
 from ._edits import apply_edits
 from ._reload import hand_over, state_version
@@ -97,7 +98,9 @@ class LiveGraph:
         self.threads = config.threads
         self._pool: LanePool | None = None
         self._spent_pools: list[LanePool] = []
-        self.engine = self._engine(build_plan(config, registry, event_targets=event_targets))
+        self.engine = self._engine(
+            build_plan(config, registry, event_targets=event_targets), lane_programs="compile"
+        )
         #: The companion of :attr:`engine` (what ``prepare`` returned; None without one).
         self.extra: Any = prepare(self.engine, registry) if prepare is not None else None
         #: Applied edits: who, what, sample index, latency before/after.
@@ -106,6 +109,9 @@ class LiveGraph:
         #: The final stage of the edit fading in, and the sample span of its fade.
         self._final: tuple[Stage, int, int] | None = None
         self._retired: list[Plan] = []
+        #: Engines the audio thread swapped out; their lane-program threads stop in
+        #: :meth:`collect` (main thread), not on the audio thread.
+        self._retired_engines: list[Engine] = []
         self._held: dict[int, Processor] = {}
         self._lock = threading.Lock()  # serialises submitters, never taken by the audio thread
 
@@ -119,8 +125,15 @@ class LiveGraph:
         """[any-thread] True when no edit is waiting or fading in."""
         return self._pending is None and self._final is None
 
-    def _engine(self, plan: Plan, start: int = 0) -> Engine:
-        """[main-thread] An engine for ``plan``, on the graph's shared workers if it uses any."""
+    def _engine(
+        self, plan: Plan, start: int = 0, *, lane_programs: LanePrograms = "cached"
+    ) -> Engine:
+        """[main-thread] An engine for ``plan``, on the graph's shared workers if it uses any.
+
+        Its workers run compiled lane programs only when this process has them already
+        (``cached``): an edit's engine is made while audio plays, and compiling holds
+        the GIL for seconds. The first engine, made before audio starts, may compile.
+        """
         timings = (
             BlockTimings.allocate(self.timing_rows, len(plan.nodes)) if self.timing_rows else None
         )
@@ -136,6 +149,7 @@ class LiveGraph:
             start=start,
             threads=self.threads,
             pool=self._pool if schedule.parallel else None,
+            lane_programs=lane_programs,
         )
 
     # -- control side ---------------------------------------------------------------------
@@ -313,6 +327,9 @@ class LiveGraph:
             if not self.settled:
                 return
             retired, self._retired = self._retired, []
+            engines, self._retired_engines = self._retired_engines, []
+            for engine in engines:
+                engine.close()
             live = {id(n.proc) for n in self.engine.plan.nodes} | set(self._held)
             keep = [p for p in retired if any(id(n.proc) in self._held for n in p.nodes)]
             _close_once([p for p in retired if p not in keep], live)
@@ -325,8 +342,12 @@ class LiveGraph:
 
     def close(self) -> None:
         """[main-thread & !processing] Release every processor, running or retired, once."""
+        engines = [*self._retired_engines, *(s.engine for s in self._upcoming()), self.engine]
+        for engine in engines:
+            engine.close()
         plans = [*self._retired, *(s.engine.plan for s in self._upcoming()), self.engine.plan]
         self._retired, self._pending, self._final = [], None, None
+        self._retired_engines = []
         _close_once(plans, set())
         for pool in (*self._spent_pools, *([self._pool] if self._pool is not None else [])):
             pool.close()
@@ -388,6 +409,7 @@ class LiveGraph:
         stage.engine.position = self.engine.position
         stage.engine.invalidate()
         self._retired.append(self.engine.plan)
+        self._retired_engines.append(self.engine)
         self.engine, self.extra = stage.engine, stage.extra
 
 

@@ -25,7 +25,7 @@ from aers_host._processor import BlockKernel, Buffer, ProcessorBase
 from aers_host.config import GraphConfig, load_config
 from aers_host.errors import GraphError
 from aers_host.graph import Engine, Plan, build_plan, render
-from aers_host.graph._spin import monotonic_ns, wait_for_word
+from aers_host.graph._spin import monotonic_ns, signal_word, wait_for_word
 
 SR = 48_000
 
@@ -272,16 +272,24 @@ def _now() -> int:
 
 
 def test_wait_for_word_sees_another_threads_store_and_gives_up_on_time() -> None:
-    words = np.zeros(2, np.int64)
-    wait_for_word(words, 1, 0, 0)  # compiled before the clock starts
+    words = np.zeros(2, np.int64)  # the word, and its sleeper flag
+    wait_for_word(words, 1, 0, 0, 1)  # compiled before the clock starts
     t0 = _now()
-    assert not wait_for_word(words, 0, 1, 2_000_000)
+    assert not wait_for_word(words, 0, 1, 2_000_000, 1)
     waited = _now() - t0
     assert waited >= 2_000_000
-    setter = threading.Timer(0.02, words.__setitem__, (0, 1))
-    setter.start()
-    assert wait_for_word(words, 0, 1, 10_000_000_000)
-    setter.join()
+    assert words[1] == 0  # not left flagged as sleeping
+    # a signal wakes a sleeping waiter; a plain store is seen at its next look
+    for signal in (True, False):
+        target = int(words[0]) + 1
+        timer = threading.Timer(  # long after the spin: the waiter sleeps by then
+            0.05, signal_word if signal else words.__setitem__,
+            (words, 0, target, 1) if signal else (0, target),
+        )  # fmt: skip
+        timer.start()
+        assert wait_for_word(words, 0, target, 10_000_000_000, 1)
+        timer.join()
+        assert words[0] == target and words[1] == 0
 
 
 def test_the_monotonic_clock_is_perf_counters() -> None:
@@ -306,3 +314,31 @@ def test_generated_source_is_one_module_that_imports_its_kernels() -> None:
         assert text.count("replace_nonfinite(a0_1, a0_0, True)") == 1
         assert "a1_1, a1_0" not in text  # unscreened step: no fallback code
         assert ("wait_for_word(words, GO" in text) == threaded
+
+
+def test_a_live_graph_runs_programs_and_keeps_them_across_an_edit(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from aers_host.live import LiveGraph
+
+    outputs, compiled = {}, {}
+    for threads in (1, 2):
+        path = tmp_path / f"live{threads}.yaml"
+        data = {**branches(4, 1.0), "block_size": 256, "threads": threads}
+        path.write_text(yaml.safe_dump(data), "utf-8")
+        live = LiveGraph(load_config(path, registry=registry), registry, crossfade_ms=2)
+        seen = [live.engine.compiled_workers]
+        blocks = []
+        for k in range(60):
+            if k == 10:  # an edit outside the branches: same lanes, a new engine
+                live.submit({"op": "set_gain", "from": "g1", "to": "bus", "gain_db": -9})
+            live.process_block(256)
+            live.collect()
+            seen.append(live.engine.compiled_workers)
+            blocks.append(live.plan.node("bus").out_buf.copy())
+        live.close()
+        outputs[threads], compiled[threads] = np.concatenate(blocks, axis=1), seen
+    assert np.array_equal(outputs[1], outputs[2])
+    assert set(compiled[1]) == {0}
+    assert compiled[2][0] == 1 and compiled[2][-1] == 1  # before and after the edit
+    assert not [t for t in threading.enumerate() if t.name.startswith("aers-lane-")]
