@@ -105,12 +105,12 @@ def compiled(kernel: Callable[..., Any], *args: Any) -> Callable[..., Any]:
 class BlockKernel:
     """A processor's event-free block as one compiled call: ``kernel(*args, start)``.
 
-    ``kernel`` is a numba dispatcher (``nogil``), ``args`` the engine's fixed block views
-    and the processor's own state arrays and scalars — everything that changes between
-    blocks lives in those arrays, so the same call stays right for every block until the
-    next :meth:`ProcessorBase.prepare`. The engine calls it through :func:`compiled`, and a
-    lane program (docs/architecture.md, "Two cores") compiles a whole branch of such
-    calls into one GIL-free function.
+    ``kernel`` is a module-level numba kernel (``nogil``); ``args`` are the engine's
+    fixed block views (input first, then output) and the processor's own state arrays and
+    scalars. Everything that changes between blocks lives in those arrays, so the same
+    call stays right for every block until the next :meth:`ProcessorBase.prepare`. The
+    engine calls it through :func:`compiled`, and a lane program (docs/architecture.md,
+    "Two cores") compiles a whole branch of such calls into one GIL-free function.
     """
 
     kernel: Callable[..., Any]

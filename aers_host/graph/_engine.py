@@ -620,7 +620,7 @@ def _program_step(node: NodeRuntime, step: _Step) -> ProgramStep | None:
     block = node.proc.block_kernel(inp, out)
     if block is None or block.args[0] is not inp or block.args[1] is not out:
         return None
-    return ProgramStep(i, block, inp, out, node.fallback == "bypass", screen is not None)
+    return ProgramStep(i, block, node.fallback == "bypass", screen is not None)
 
 
 def _fast_call(proc: Any, inp: Buffer, out: Buffer) -> tuple[Any, bool]:

@@ -57,7 +57,7 @@ import numpy.typing as npt
 from .._denormals import FlushDenormals
 from .._jit import LazyKernel
 from .._paths import atomic_write, cache_dir, ensure_private_dir
-from .._processor import BlockKernel, Buffer, compiled
+from .._processor import BlockKernel, compiled
 from .._threads import helper_thread
 from ..errors import GraphError
 from ._spin import publish_block, signal_word, wait_for_word
@@ -72,12 +72,14 @@ JOIN_TIMEOUT_S: Final = 5.0
 
 @dataclass(frozen=True, slots=True)
 class ProgramStep:
-    """One node of a lane program: its block call and what the screen needs."""
+    """One node of a lane program: its block call and its NaN/Inf screen.
+
+    ``block.args`` start with the node's input and output views: the screen checks the
+    output and falls back to the input (``bypass``) or silence.
+    """
 
     node: int
     block: BlockKernel
-    inp: Buffer
-    out: Buffer
     bypass: bool
     screen: bool
 
