@@ -55,7 +55,7 @@ from ._lazy import exports_from
 #: Version of this API, ``MAJOR.MINOR``. MINOR grows when a name or an optional member is
 #: added; MAJOR when a name is removed or a contract changes incompatibly. A name is removed
 #: only after one minor release in which using it warns with ``DeprecationWarning``.
-PLUGIN_API_VERSION: Final = "1.0"
+PLUGIN_API_VERSION: Final = "1.1"
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -63,6 +63,7 @@ __all__ = [
     "PLUGIN_API_VERSION",
     "PROJECT_NAME",
     "AersHookSpecs",
+    "BlockKernel",
     "Buffer",
     "BuiltinNodeType",
     "ChannelError",
@@ -88,6 +89,7 @@ _WHERE: Final = {
     "ENTRY_POINT_GROUP": "aers_host._hooks",
     "PROJECT_NAME": "aers_host._hooks",
     "AersHookSpecs": "aers_host._hooks",
+    "BlockKernel": "aers_host._processor",
     "Buffer": "aers_host._processor",
     "BuiltinNodeType": "aers_host._nodetype",
     "ChannelError": "aers_host._nodetype",
@@ -129,7 +131,14 @@ if TYPE_CHECKING:
         Role,
         same_channels,
     )
-    from ._processor import Buffer, ParamEvent, ParamSpec, Processor, ProcessorBase
+    from ._processor import (
+        BlockKernel,
+        Buffer,
+        ParamEvent,
+        ParamSpec,
+        Processor,
+        ProcessorBase,
+    )
     from .errors import PluginValidationError
     from .events._generators import EventGenerator
     from .native._build import include_dir

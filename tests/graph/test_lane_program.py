@@ -21,11 +21,11 @@ import yaml
 from graphs import Registry
 from numba import njit
 
-from aers_host._processor import BlockKernel, Buffer, ProcessorBase
 from aers_host.config import GraphConfig, load_config
 from aers_host.errors import GraphError
 from aers_host.graph import Engine, Plan, build_plan, render
 from aers_host.graph._spin import monotonic_ns, signal_word, wait_for_word
+from aers_host.plugin_api import BlockKernel, Buffer, ProcessorBase
 
 SR = 48_000
 
