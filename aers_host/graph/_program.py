@@ -177,8 +177,13 @@ def _import_path(kernel: Any) -> tuple[str, str]:
 _fingerprints: dict[str, bytes] = {}
 
 
-def _fingerprint(modules: Sequence[str]) -> bytes:
-    """A digest of the code a program runs: its kernels' modules and the helpers here."""
+def _fingerprint(modules: Sequence[str]) -> bytes | None:
+    """A digest of the code a program runs: its kernels' modules and the helpers here.
+
+    None when a kernel's module has no source file (a notebook's, say): nothing on disk
+    names its code, so a cached program could run another notebook's kernel of the same
+    name; such programs are compiled from memory.
+    """
     import numba
 
     digest = hashlib.sha256(numba.__version__.encode())
@@ -186,33 +191,47 @@ def _fingerprint(modules: Sequence[str]) -> bytes:
     for module in sorted({*modules, *helpers, "aers_host.dsp._vecmath"}):
         if module not in _fingerprints:
             file = getattr(sys.modules.get(module), "__file__", None)
-            _fingerprints[module] = Path(file).read_bytes() if file else module.encode()
+            if not file:
+                return None
+            _fingerprints[module] = Path(file).read_bytes()
         digest.update(hashlib.sha256(_fingerprints[module]).digest())
     return digest.digest()
 
 
 def _load(source: str, imports: Sequence[tuple[str, str]]) -> Any:
     """The ``program`` of ``source``: from the disk cache, or compiled from memory."""
-    tag = hashlib.sha256(source.encode() + _fingerprint([m for m, _ in imports])).hexdigest()
+    fingerprint = _fingerprint([m for m, _ in imports])
+    tag = hashlib.sha256(source.encode() + (fingerprint or b"")).hexdigest()
     name = f"aers_lane_{tag[:24]}"
-    try:
-        folder = _private_folder(cache_dir() / "lanes")
-        path = folder / f"{name}.py"
-        if not path.is_file() or path.read_text("utf-8") != source:
-            atomic_write(path, source.encode())
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = sys.modules.get(name)
-        if module is None:
-            module = importlib.util.module_from_spec(spec)
-            module.CACHE = True  # type: ignore[attr-defined]
-            sys.modules[name] = module  # numba's on-disk cache finds its globals by name
-            spec.loader.exec_module(module)
-        return module.program
-    except OSError:  # no private, writable cache: compile from memory, every process
-        names: dict[str, Any] = {"CACHE": False, "__name__": name}
-        exec(compile(source, f"<{name}>", "exec"), names)  # noqa: S102 - our generated code
-        return names["program"]
+    if fingerprint is not None:
+        try:
+            return _import_cached(source, name)
+        except OSError:  # no private, writable cache: compile from memory, every process
+            pass
+    names: dict[str, Any] = {"CACHE": False, "__name__": name}
+    exec(compile(source, f"<{name}>", "exec"), names)  # noqa: S102 - our generated code
+    return names["program"]
+
+
+def _import_cached(source: str, name: str) -> Any:
+    """Write ``source`` as module ``name`` in the cache folder (if not there) and import it.
+
+    Raises:
+        OSError: the folder is not private, or cannot be written.
+    """
+    folder = _private_folder(cache_dir() / "lanes")
+    path = folder / f"{name}.py"
+    if not path.is_file() or path.read_text("utf-8") != source:
+        atomic_write(path, source.encode())
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.get(name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        module.CACHE = True  # type: ignore[attr-defined]
+        sys.modules[name] = module  # numba's on-disk cache finds its globals by name
+        spec.loader.exec_module(module)
+    return module.program
 
 
 def _private_folder(path: Path) -> Path:

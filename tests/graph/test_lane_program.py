@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 import threading
+import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,20 +137,27 @@ class Poison(ProcessorBase):
         return BlockKernel(_poison, (inp, out, self._every))
 
 
-def poisoned_plan(
-    registry: Registry, tmp_path: Path, every: int, fail_at: int = 0
+def worker_gains_replaced(
+    registry: Registry, tmp_path: Path, make: Callable[[], ProcessorBase]
 ) -> tuple[Plan, list[str]]:
-    """The branches plan with the gain of every worker-lane branch replaced by Poison."""
+    """The branches plan with the gain of every worker-lane branch replaced by ``make()``."""
     plan = build_plan(load(registry, tmp_path, 256), registry)
     probe = Engine(plan, threads=2)
     worker = {plan.nodes[i].id for i in probe.branch_schedule.levels[0][1]}
     probe.close()
-    poisoned = sorted(n for n in worker if n.startswith("g"))
-    for node_id in poisoned:
+    replaced = sorted(n for n in worker if n.startswith("g"))
+    for node_id in replaced:
         node = plan.node(node_id)
-        node.proc = Poison(every, fail_at)
+        node.proc = make()
         node.proc.prepare(SR, plan.block_size, node.channels_in)
-    return plan, poisoned
+    return plan, replaced
+
+
+def poisoned_plan(
+    registry: Registry, tmp_path: Path, every: int, fail_at: int = 0
+) -> tuple[Plan, list[str]]:
+    """The branches plan with the gain of every worker-lane branch replaced by Poison."""
+    return worker_gains_replaced(registry, tmp_path, lambda: Poison(every, fail_at))
 
 
 def test_nan_blocks_in_a_worker_are_replaced_and_counted_as_on_one_thread(
@@ -342,3 +351,39 @@ def test_a_live_graph_runs_programs_and_keeps_them_across_an_edit(
     assert set(compiled[1]) == {0}
     assert compiled[2][0] == 1 and compiled[2][-1] == 1  # before and after the edit
     assert not [t for t in threading.enumerate() if t.name.startswith("aers-lane-")]
+
+
+def test_a_kernel_from_a_module_without_a_file_is_never_cached_on_disk(
+    registry: Registry, tmp_path: Path, aers_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook's kernel: nothing on disk names its code, so its program stays in memory."""
+    notebook = types.ModuleType("aers_test_notebook")
+    exec(
+        "from numba import njit\n"
+        "@njit(nogil=True, cache=False)\n"
+        "def halve(inp, out, box, start):\n"
+        "    for c in range(out.shape[0]):\n"
+        "        for n in range(out.shape[1]):\n"
+        "            out[c, n] = inp[c, n] * box[0]\n",
+        notebook.__dict__,
+    )
+    monkeypatch.setitem(sys.modules, notebook.__name__, notebook)
+
+    class Halve(ProcessorBase):
+        def __init__(self) -> None:
+            super().__init__()
+            self._box = np.array([0.5], np.float32)
+
+        def render(self, inp: Buffer, out: Buffer, start: int) -> None:
+            notebook.halve(inp, out, self._box, start)
+
+        def block_kernel(self, inp: Buffer, out: Buffer) -> BlockKernel:
+            return BlockKernel(notebook.halve, (inp, out, self._box))
+
+    single, _ = run(worker_gains_replaced(registry, tmp_path, Halve)[0], 1)
+    double, compiled = run(worker_gains_replaced(registry, tmp_path, Halve)[0], 2)
+    assert compiled == 1
+    assert np.array_equal(single, double)
+    lanes = aers_home / "cache" / "lanes"
+    written = [p.read_text("utf-8") for p in lanes.glob("*.py")] if lanes.is_dir() else []
+    assert not [text for text in written if "aers_test_notebook" in text]
