@@ -42,6 +42,7 @@ from .._automation import Lane
 from .._denormals import FlushDenormals
 from .._processor import Buffer, ParamEvent, ProcessorBase, compiled
 from ..errors import GraphError, SessionError
+from . import _program
 from ._branches import available_cores, split_levels
 from ._kernels import all_finite, mix_delayed, mix_ramped, mix_scaled, replace_nonfinite
 from ._plan import InputEdge, NodeRuntime, Plan
@@ -291,7 +292,12 @@ class Engine:
     def _program_lanes(
         self, lanes: list[tuple[int, ...]], steps: list[_Step]
     ) -> list[list[ProgramStep]] | None:
-        """The lanes' steps as program steps, or None if any node needs the Python path."""
+        """The lanes' steps as program steps, or None if any node needs the Python path.
+
+        None too past :data:`MAX_PROGRAM_NODES` nodes (a program that big compiles slowly).
+        """
+        if sum(map(len, lanes)) > _program.MAX_PROGRAM_NODES:
+            return None
         nodes = self.plan.nodes
         made = [[_program_step(nodes[i], steps[i]) for i in lane] for lane in lanes]
         if any(step is None for lane in made for step in lane):

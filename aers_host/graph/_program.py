@@ -68,6 +68,9 @@ GO, DONE, START, LEVEL, STOP, BAD, GO_SLEEPER, DONE_SLEEPER = range(8)
 CHECK_ALIVE_NS: Final = 100_000_000
 #: Seconds :meth:`LaneProgram.close` waits for the worker to leave its program.
 JOIN_TIMEOUT_S: Final = 5.0
+#: Most nodes one program runs: compiling grows with its size (3–7 s for two programs
+#: of 16 nodes), so a larger share of a graph stays on Python lanes.
+MAX_PROGRAM_NODES: Final = 64
 
 
 @dataclass(frozen=True, slots=True)

@@ -387,3 +387,20 @@ def test_a_kernel_from_a_module_without_a_file_is_never_cached_on_disk(
     lanes = aers_home / "cache" / "lanes"
     written = [p.read_text("utf-8") for p in lanes.glob("*.py")] if lanes.is_dir() else []
     assert not [text for text in written if "aers_test_notebook" in text]
+
+
+def test_a_share_too_big_to_compile_quickly_stays_on_python_lanes(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aers_host.graph import _program
+
+    monkeypatch.setattr(_program, "MAX_PROGRAM_NODES", 5)  # a worker's share here: 12
+    plan = build_plan(load(registry, tmp_path, 256), registry)
+    engine = Engine(plan, threads=2)
+    assert engine.compiled_workers == 0 and engine.threads == 2
+    engine.close()
+    plan.close()
+    cfg = load(registry, tmp_path, 256)
+    single = render(cfg, registry, out_dir=None, capture=True, threads=1)
+    double = render(cfg, registry, out_dir=None, capture=True, threads=2)
+    assert np.array_equal(single.captured["out"], double.captured["out"])
