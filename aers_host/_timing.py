@@ -24,6 +24,8 @@ Example:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,6 +37,25 @@ DEFAULT_HANG_LIMIT_S: Final = 10.0
 MAX_HANG_LIMIT_S: Final = 3600.0
 #: Substituted ranges kept per node; later ones are still counted (``ranges_truncated``).
 MAX_RANGES: Final = 256
+#: How long before a paced block is due its loop wakes the engine's sleeping lane
+#: workers (``Engine.prewake``; they then spin for longer than this lead and a late
+#: wake-up of the loop itself).
+PREWAKE_S: Final = 0.000_2
+
+
+def sleep_until(due: float, prewake: Callable[[], None]) -> None:
+    """[audio-thread, between blocks] Sleep until ``perf_counter()`` reaches ``due``.
+
+    ``prewake`` runs :data:`PREWAKE_S` before, so a worker that must be woken for the
+    block is awake when it comes.
+    """
+    early = due - PREWAKE_S - time.perf_counter()
+    if early > 0:
+        time.sleep(early)
+    prewake()
+    rest = due - time.perf_counter()
+    if rest > 0:
+        time.sleep(rest)
 
 
 @dataclass(frozen=True, slots=True)

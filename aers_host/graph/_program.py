@@ -60,7 +60,7 @@ from .._paths import atomic_write, cache_dir, ensure_private_dir
 from .._processor import BlockKernel, compiled
 from .._threads import helper_thread
 from ..errors import GraphError
-from ._spin import publish_block, signal_word, wait_for_word
+from ._spin import nudge_word, publish_block, signal_word, wait_for_word
 
 GO, DONE, START, LEVEL, STOP, BAD, GO_SLEEPER, DONE_SLEEPER = range(8)
 #: How long the audio thread waits inside compiled code before it looks, in Python,
@@ -376,6 +376,7 @@ class LaneProgram(CompiledLanes):
         self.words[:] = 0
         self._seq = 0
         self._publish = compiled(publish_block, self.words, START, 0, LEVEL, 0, GO, 0, 0)
+        self._nudge = compiled(nudge_word, self.words, GO, GO_SLEEPER)
         self._error: list[BaseException] = []
         self._thread = helper_thread(_Runner(program, self._head, self._error), name)
         self._thread.start()
@@ -385,6 +386,10 @@ class LaneProgram(CompiledLanes):
         """[audio-thread & processing] Ask the worker to run ``level`` of the block at ``start``."""
         self._seq += 1
         self._publish(self.words, START, start, LEVEL, level, GO, self._seq, GO_SLEEPER)
+
+    def nudge(self) -> None:
+        """[audio-thread, between blocks] Get a sleeping worker spinning: a block is due soon."""
+        self._nudge(self.words, GO, GO_SLEEPER)
 
     def wait(self) -> None:
         """[audio-thread & processing] Wait until the worker finished the block.

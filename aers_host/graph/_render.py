@@ -19,7 +19,7 @@ import numpy as np
 from .._features import KnowsLength
 from .._length import DURATION_HINT, SourceEnd, endless_reason
 from .._nodetype import NodeType
-from .._timing import OFFLINE, REALTIME, Timing
+from .._timing import OFFLINE, REALTIME, Timing, sleep_until
 from ..config._model import GraphConfig
 from ..errors import AudioDeviceError, GraphError
 from ._branches import resolve_threads
@@ -251,7 +251,7 @@ def render(
                     if observer is not None:
                         observer.after_block(engine, frames)
                     if pacing is not None:
-                        _pace(pacing, t0, done / plan.sample_rate)
+                        _pace(pacing, t0, done / plan.sample_rate, engine.prewake)
                     if progress is not None:
                         progress(done, total)
             except (KeyboardInterrupt, AudioDeviceError) as stop:
@@ -302,7 +302,9 @@ def render(
         plan.close()
 
 
-def _pace(pacing: Pacing, t0: float, audio_seconds: float) -> None:
+def _pace(
+    pacing: Pacing, t0: float, audio_seconds: float, prewake: Callable[[], None]
+) -> None:
     """Sleep until the audio rendered so far is due; count it late when it already is.
 
     After a miss the schedule restarts from now, as an audio device does after an
@@ -317,7 +319,7 @@ def _pace(pacing: Pacing, t0: float, audio_seconds: float) -> None:
         pacing.worst_late_s = max(pacing.worst_late_s, late)
         pacing.slip_s += late
     else:
-        time.sleep(-late)
+        sleep_until(t0 + pacing.slip_s + audio_seconds, prewake)
 
 
 def _drain(sink: OutputSink, writer: OutputWriter | None, drain: ChunkDrain) -> None:

@@ -172,6 +172,9 @@ futex: Any = intrinsic(_futex_typing)
 #: the thread it waits for can run on this core.
 SPIN_NS: Final = 100_000
 HOT_NS: Final = 20_000
+#: How long a waiter woken before its value spins again (covers a nudge's lead and a
+#: sleeping caller's late wake-up).
+WOKEN_SPIN_NS: Final = 400_000
 #: Longest single sleep (the waiter then looks at the clock and sleeps again).
 LONGEST_SLEEP_NS: Final = 50_000_000
 #: A nap where there is no futex.
@@ -185,22 +188,27 @@ def wait_for_word(
     """Wait until ``words[index] >= value``; False once ``give_up_ns`` passed first.
 
     Spins for :data:`SPIN_NS` (giving way after :data:`HOT_NS`), then sleeps on the
-    word with ``words[sleeper]`` set, so :func:`signal_word` knows to wake it. Releases
-    the GIL (a caller blocked here holds no lock). One waiter per word.
+    word with ``words[sleeper]`` set, so :func:`signal_word` knows to wake it. Woken
+    without the value (:func:`nudge_word`: a block is about to come), it spins again
+    for :data:`WOKEN_SPIN_NS` before it sleeps again. Releases the GIL (a caller
+    blocked here holds no lock). One waiter per word.
     """
     if load_word(words, index) >= value:
         return True
     began = monotonic_ns()
+    spin_from, spin_for = began, SPIN_NS
     while True:
         for _ in range(64):
             if load_word(words, index) >= value:
                 return True
-        waited = monotonic_ns() - began
+        now = monotonic_ns()
+        waited = now - began
         if waited >= give_up_ns:
             return False
-        if waited < HOT_NS:
+        spun = now - spin_from
+        if spun < HOT_NS:
             continue
-        if waited < SPIN_NS:
+        if spun < spin_for:
             give_way()
             continue
         if FUTEX_SYSCALL == 0:
@@ -213,6 +221,20 @@ def wait_for_word(
             futex(words, index, _FUTEX_WAIT_PRIVATE, seen,
                   min(give_up_ns - waited, LONGEST_SLEEP_NS))  # fmt: skip
         store_word(words, sleeper, 0)
+        spin_from, spin_for = monotonic_ns(), WOKEN_SPIN_NS
+
+
+@njit(cache=True, nogil=True)
+def nudge_word(words: Any, index: int, sleeper: int) -> None:  # pragma: no cover - compiled
+    """Wake the waiter sleeping on ``words[index]`` (if it sleeps) without changing it.
+
+    It spins for :data:`WOKEN_SPIN_NS` then: a real-time loop nudges a lane worker
+    shortly before a block is due, so the block finds it awake (docs/architecture.md,
+    "Two cores").
+    """
+    full_fence()
+    if FUTEX_SYSCALL != 0 and load_word(words, sleeper) != 0:
+        futex(words, index, _FUTEX_WAKE_PRIVATE, 1, 0)
 
 
 @njit(cache=True, nogil=True)

@@ -46,6 +46,7 @@ import numpy as np
 
 from .._nodetype import NodeType
 from .._threads import helper_thread
+from .._timing import sleep_until
 from ..config import GraphConfig
 from ..graph import Engine, Plan
 from ..live import EditTicket, JournalEntry, LiveGraph
@@ -350,9 +351,8 @@ class LiveRuntime:
         self._due = time.perf_counter() + self.publish_interval  # first window: a full one
         slot = float(time.perf_counter_ns())
         while not self._stop.is_set():
-            now = time.perf_counter_ns()
-            if now < slot:
-                time.sleep((slot - now) / 1e9)
+            if time.perf_counter_ns() < slot:
+                sleep_until(slot / 1e9, self.engine.prewake)
             frames = self._one_block()
             slot += frames * 1e9 / self.sample_rate  # this block's deadline, the next's slot
             end = time.perf_counter_ns()

@@ -404,3 +404,38 @@ def test_a_share_too_big_to_compile_quickly_stays_on_python_lanes(
     single = render(cfg, registry, out_dir=None, capture=True, threads=1)
     double = render(cfg, registry, out_dir=None, capture=True, threads=2)
     assert np.array_equal(single.captured["out"], double.captured["out"])
+
+
+def test_a_paced_loop_wakes_the_workers_before_the_block_is_due() -> None:
+    import time
+
+    from aers_host._timing import sleep_until
+
+    calls: list[float] = []
+    due = time.perf_counter() + 0.01
+    sleep_until(due, lambda: calls.append(time.perf_counter()))
+    assert len(calls) == 1 and calls[0] <= time.perf_counter()
+    assert time.perf_counter() >= due
+    sleep_until(time.perf_counter() - 1.0, lambda: calls.append(0.0))  # already due
+    assert len(calls) == 2
+
+
+def test_prewake_between_blocks_changes_no_sample(registry: Registry, tmp_path: Path) -> None:
+    """Nudged while asleep (a pause between blocks, as in real time) or while spinning."""
+    import time
+
+    cfg = load(registry, tmp_path, 256)
+    single, _ = run(build_plan(cfg, registry), 1, blocks=24)
+    plan = build_plan(cfg, registry)
+    engine = Engine(plan, threads=2)
+    assert engine.compiled_workers == 1
+    blocks = []
+    for k in range(24):
+        if k % 2:
+            time.sleep(0.002)  # past the worker's spin: it sleeps on its futex now
+        engine.prewake()
+        engine.process_block(256)
+        blocks.append(plan.node("bus").out_buf.copy())
+    engine.close()
+    plan.close()
+    assert np.array_equal(single, np.concatenate(blocks, axis=1))
