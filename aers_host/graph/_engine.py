@@ -262,9 +262,9 @@ class Engine:
         shared = [n for n, level in enumerate(levels) if len(level) > 1]
         own = self._program_lanes([levels[n][0] for n in shared], steps)
         fused = [lanes for lanes in workers if lanes is not None]
-        if self._programs and [p.key for p in self._programs] == [
-            lanes_key(lanes) for lanes in fused
-        ] and (self._inline.key if self._inline else None) == (own and lanes_key(own)):
+        running = ([p.key for p in self._programs], self._inline.key if self._inline else None)
+        wanted = ([lanes_key(lanes) for lanes in fused], None if own is None else lanes_key(own))
+        if self._programs and running == wanted:
             self._attach(taken, shared)  # same calls on the same arrays: keep the threads
             return
         self._close_programs()  # bound to the previous steps
@@ -331,10 +331,9 @@ class Engine:
         """[audio-thread, between blocks] Wake sleeping lane-program workers: a block is due.
 
         A real-time loop calls it ``_timing.PREWAKE_S`` before the next block (through
-        ``_timing.sleep_until``), so the
-        workers spin, awake, when the block comes instead of paying a kernel wake-up
-        (tens of microseconds on a virtual machine) inside it. Does nothing without
-        programs.
+        ``_timing.sleep_until``), so the workers spin, awake, when the block comes
+        instead of paying a kernel wake-up (tens of microseconds on a virtual machine)
+        inside it. Does nothing without programs.
         """
         for program in self._programs:
             program.nudge()

@@ -43,6 +43,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import stat
 import sys
 import threading
 import weakref
@@ -226,10 +227,10 @@ def _import_cached(source: str, name: str) -> Any:
     path = folder / f"{name}.py"
     if not path.is_file() or path.read_text("utf-8") != source:
         atomic_write(path, source.encode())
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
     module = sys.modules.get(name)
     if module is None:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         module.CACHE = True  # type: ignore[attr-defined]
         sys.modules[name] = module  # numba's on-disk cache finds its globals by name
@@ -248,7 +249,7 @@ def _private_folder(path: Path) -> Path:
     """
     ensure_private_dir(path)
     info = os.stat(path)
-    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise PermissionError(f"{path} is writable by others; not loading programs from it")
     return path
 

@@ -25,7 +25,7 @@ from ..errors import AudioDeviceError, GraphError
 from ._branches import resolve_threads
 from ._drain import ChunkDrain
 from ._engine import BlockTimings, Engine, EventSource
-from ._plan import Plan, build_plan
+from ._plan import NodeRuntime, Plan, build_plan
 from ._sinks import OutputSink, OutputWriter, output_format
 from ._substitution import substitution_report
 
@@ -256,16 +256,14 @@ def render(
                         progress(done, total)
             except (KeyboardInterrupt, AudioDeviceError) as stop:
                 stopped = stop  # finish with the blocks rendered so far, then say so
-            for node, sink in sinks:
-                _drain(sink, writers.get(node.id), drain)
+            _drain_all(sinks, writers, drain)
             drain.finish()  # every chunk in its file and meter before the clocks stop
             wall = time.perf_counter() - t0
             if observer is not None:
                 observer.finish()
         finally:  # after Ctrl-C or an error too: what was rendered reaches the files
             try:
-                for node, sink in sinks:
-                    _drain(sink, writers.get(node.id), drain)
+                _drain_all(sinks, writers, drain)  # nothing left after a normal end
             finally:
                 drain.finish()
                 for writer in writers.values():
@@ -328,6 +326,15 @@ def _drain(sink: OutputSink, writer: OutputWriter | None, drain: ChunkDrain) -> 
         return
     frames = sink.take()
     drain.submit(functools.partial(_deliver, sink, frames, writer))
+
+
+def _drain_all(
+    sinks: list[tuple[NodeRuntime, OutputSink]], writers: Mapping[str, OutputWriter],
+    drain: ChunkDrain,
+) -> None:
+    """[main-thread] Hand every sink's pending frames on (the render's end, or its abort)."""
+    for node, sink in sinks:
+        _drain(sink, writers.get(node.id), drain)
 
 
 def _deliver(sink: OutputSink, frames: np.ndarray, writer: OutputWriter | None) -> None:
